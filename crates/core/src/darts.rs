@@ -1,0 +1,1 @@
+//! The DARTS CNN cell space and its genotypes.

@@ -1,0 +1,1 @@
+//! Dataset readers, sources, loader and augmentation.

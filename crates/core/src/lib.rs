@@ -1,0 +1,12 @@
+//! Engine-free parts of oxnas. Nothing here links libtorch, so this crate builds and tests in seconds.
+//!
+//! - [`nb201`]: the NAS-Bench-201 cell space (ops, arch strings, isomorphism classes).
+//! - [`darts`]: the DARTS CNN space (ops, op subsets, `Genotype` in the reference string form).
+//! - [`bench`]: the NAS-Bench-201 ground-truth table, embedded in compact form.
+//! - [`data`]: dataset readers (IDX, CIFAR), the embedded Fashion-MNIST subset, the seeded loader and
+//!   augmentations on raw bytes.
+
+pub mod bench;
+pub mod darts;
+pub mod data;
+pub mod nb201;

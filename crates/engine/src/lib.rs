@@ -1,0 +1,1 @@
+//! The tensor side of oxnas, on tch (libtorch).

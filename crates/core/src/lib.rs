@@ -9,4 +9,5 @@
 pub mod bench;
 pub mod darts;
 pub mod data;
+pub mod fsutil;
 pub mod nb201;

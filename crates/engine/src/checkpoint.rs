@@ -1,0 +1,144 @@
+//! Safetensors files holding named tensors plus string metadata, written atomically.
+//!
+//! One file per checkpoint: the run state (epoch, history, RNG position) travels in the safetensors
+//! header's `__metadata__`, so weights and state can never disagree after a crash.
+
+use oxnas_core::fsutil::write_atomic;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: not a valid safetensors file ({detail}); it may be truncated or from another tool")]
+    Format { path: String, detail: String },
+    #[error("{path}: tensor '{name}' has dtype {dtype}, which oxnas does not read")]
+    Dtype { path: String, name: String, dtype: String },
+    #[error("tensor '{name}' has kind {kind:?}, which oxnas does not write")]
+    Kind { name: String, kind: Kind },
+}
+
+fn dtype_of(kind: Kind) -> Option<Dtype> {
+    Some(match kind {
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        Kind::Half => Dtype::F16,
+        Kind::BFloat16 => Dtype::BF16,
+        Kind::Int64 => Dtype::I64,
+        Kind::Int => Dtype::I32,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Int8 => Dtype::I8,
+        Kind::Bool => Dtype::BOOL,
+        _ => return None,
+    })
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::I8 => Kind::Int8,
+        Dtype::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+/// Serialises tensors (any device) and metadata to safetensors bytes.
+pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, CheckpointError> {
+    let mut raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let kind = t.kind();
+        let dtype = dtype_of(kind).ok_or_else(|| CheckpointError::Kind { name: name.clone(), kind })?;
+        let t = t.detach().to_device(Device::Cpu).contiguous();
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        let nbytes = t.numel() * kind.elt_size_in_bytes();
+        let mut bytes = vec![0u8; nbytes];
+        t.copy_data_u8(&mut bytes, t.numel());
+        raw.push((name.clone(), dtype, shape, bytes));
+    }
+    let views: Vec<(String, TensorView)> = raw
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("shape matches byte length")))
+        .collect();
+    let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
+    safetensors::tensor::serialize(views, &Some(meta))
+        .map_err(|e| CheckpointError::Format { path: "<memory>".into(), detail: e.to_string() })
+}
+
+pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<(), CheckpointError> {
+    let bytes = to_bytes(tensors, metadata)?;
+    write_atomic(path, &bytes).map_err(|source| CheckpointError::Io { path: path.display().to_string(), source })
+}
+
+/// Tensors (on CPU, in file order sorted by name) and metadata.
+pub type Loaded = (BTreeMap<String, Tensor>, BTreeMap<String, String>);
+
+pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
+    let p = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: p.clone(), source })?;
+    from_bytes(&bytes).map_err(|e| match e {
+        CheckpointError::Format { detail, .. } => CheckpointError::Format { path: p, detail },
+        CheckpointError::Dtype { name, dtype, .. } => CheckpointError::Dtype { path: p, name, dtype },
+        other => other,
+    })
+}
+
+pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, CheckpointError> {
+    let fmt = |e: safetensors::SafeTensorError| CheckpointError::Format { path: String::new(), detail: e.to_string() };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(fmt)?;
+    let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let kind = kind_of(view.dtype()).ok_or_else(|| CheckpointError::Dtype {
+            path: String::new(),
+            name: name.clone(),
+            dtype: format!("{:?}", view.dtype()),
+        })?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::from_data_size(view.data(), &shape, kind);
+        tensors.insert(name, t);
+    }
+    let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+    Ok((tensors, metadata))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_tensors_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+        let a = Tensor::from_slice(&[1.5f32, -2.0, 3.25]).view([3, 1]);
+        let b = Tensor::from_slice(&[7i64]).view([]);
+        let mut meta = BTreeMap::new();
+        meta.insert("epoch".to_string(), "4".to_string());
+        save(&path, &[("w.a".into(), a.shallow_clone()), ("n".into(), b)], &meta).unwrap();
+        let (t, m) = load(&path).unwrap();
+        assert_eq!(m["epoch"], "4");
+        assert_eq!(t["w.a"].size(), [3, 1]);
+        assert!(t["w.a"].equal(&a));
+        assert_eq!(t["n"].kind(), Kind::Int64);
+        assert_eq!(t["n"].int64_value(&[]), 7);
+    }
+
+    #[test]
+    fn truncated_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.safetensors");
+        let bytes = to_bytes(&[("x".into(), Tensor::ones([4], (Kind::Float, Device::Cpu)))], &BTreeMap::new()).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.safetensors") && err.contains("not a valid safetensors"), "{err}");
+    }
+}

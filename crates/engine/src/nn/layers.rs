@@ -1,0 +1,216 @@
+//! The parameterised layers every network is built from: conv, batch norm, linear.
+//!
+//! We wrap tch rather than use `tch::nn` directly for three reasons: initialisation matches PyTorch's
+//! defaults (tch's conv/linear init is 2.45x wider and its BN weight starts uniform in [0,1], not 1),
+//! BN can run without running statistics (NB201 search option), and every conv/linear reports its
+//! multiply-accumulates to [`count_macs`], which is how `arch info` gets FLOPs without a second model
+//! of each network.
+
+use std::cell::Cell;
+use tch::{nn, Tensor};
+
+thread_local! {
+    static MACS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Runs `f` and returns its result with the multiply-accumulates of every conv and linear layer that
+/// ran inside it (bias adds, BN, pooling and activations are not counted: the convention of the DARTS
+/// and NAS-Bench-201 papers' "FLOPs").
+pub fn count_macs<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let previous = MACS.with(|m| m.replace(Some(0)));
+    let out = f();
+    let macs = MACS.with(|m| m.replace(previous)).unwrap_or(0);
+    (out, macs)
+}
+
+fn add_macs(n: u64) {
+    MACS.with(|m| {
+        if let Some(total) = m.get() {
+            m.set(Some(total + n));
+        }
+    });
+}
+
+/// PyTorch's default init for conv and linear weights and biases: kaiming_uniform(a=√5) reduces to
+/// U(-1/√fan_in, 1/√fan_in).
+fn torch_default_uniform(fan_in: i64) -> nn::Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    nn::Init::Uniform { lo: -bound, up: bound }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub c_in: i64,
+    pub c_out: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub dilation: i64,
+    pub groups: i64,
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    pub fn new(c_in: i64, c_out: i64, kernel: i64) -> Self {
+        ConvSpec { c_in, c_out, kernel, stride: 1, padding: 0, dilation: 1, groups: 1, bias: false }
+    }
+    pub fn stride(mut self, s: i64) -> Self {
+        self.stride = s;
+        self
+    }
+    pub fn padding(mut self, p: i64) -> Self {
+        self.padding = p;
+        self
+    }
+    pub fn dilation(mut self, d: i64) -> Self {
+        self.dilation = d;
+        self
+    }
+    pub fn groups(mut self, g: i64) -> Self {
+        self.groups = g;
+        self
+    }
+    pub fn bias(mut self, b: bool) -> Self {
+        self.bias = b;
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Conv2d {
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    spec: ConvSpec,
+}
+
+impl Conv2d {
+    pub fn new(p: &nn::Path, spec: ConvSpec) -> Self {
+        let fan_in = (spec.c_in / spec.groups) * spec.kernel * spec.kernel;
+        let weight = p.var(
+            "weight",
+            &[spec.c_out, spec.c_in / spec.groups, spec.kernel, spec.kernel],
+            torch_default_uniform(fan_in),
+        );
+        let bias = spec.bias.then(|| p.var("bias", &[spec.c_out], torch_default_uniform(fan_in)));
+        Conv2d { weight, bias, spec }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let s = &self.spec;
+        let y = x.conv2d(&self.weight, self.bias.as_ref(), [s.stride], [s.padding], [s.dilation], s.groups);
+        let per_output = (s.c_in / s.groups * s.kernel * s.kernel) as u64;
+        add_macs(y.numel() as u64 * per_output);
+        y
+    }
+}
+
+#[derive(Debug)]
+pub struct BatchNorm2d {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    pub running_mean: Option<Tensor>,
+    pub running_var: Option<Tensor>,
+}
+
+impl BatchNorm2d {
+    /// `affine`: learnable scale and shift (DARTS search uses `false`). `track_running_stats`: keep
+    /// running statistics for eval mode; without them BN always normalises with batch statistics.
+    pub fn new(p: &nn::Path, c: i64, affine: bool, track_running_stats: bool) -> Self {
+        let (weight, bias) = if affine {
+            (Some(p.var("weight", &[c], nn::Init::Const(1.0))), Some(p.var("bias", &[c], nn::Init::Const(0.0))))
+        } else {
+            (None, None)
+        };
+        let (running_mean, running_var) = if track_running_stats {
+            (Some(p.zeros_no_train("running_mean", &[c])), Some(p.ones_no_train("running_var", &[c])))
+        } else {
+            (None, None)
+        };
+        BatchNorm2d { weight, bias, running_mean, running_var }
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let use_batch_stats = train || self.running_mean.is_none();
+        Tensor::batch_norm(
+            x,
+            self.weight.as_ref(),
+            self.bias.as_ref(),
+            self.running_mean.as_ref(),
+            self.running_var.as_ref(),
+            use_batch_stats,
+            0.1,
+            1e-5,
+            true,
+        )
+    }
+}
+
+#[derive(Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    pub fn new(p: &nn::Path, c_in: i64, c_out: i64) -> Self {
+        Linear {
+            weight: p.var("weight", &[c_out, c_in], torch_default_uniform(c_in)),
+            bias: p.var("bias", &[c_out], torch_default_uniform(c_in)),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (c_out, c_in) = self.weight.size2().expect("linear weight is 2-d");
+        add_macs((x.numel() as i64 / c_in * c_out * c_in) as u64);
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind};
+
+    #[test]
+    fn conv_counts_macs_and_names_params() {
+        let vs = VarStore::new(Device::Cpu);
+        let conv = Conv2d::new(&(vs.root() / "op" / 1), ConvSpec::new(4, 8, 3).padding(1));
+        let x = Tensor::zeros([2, 4, 5, 5], (Kind::Float, Device::Cpu));
+        let (y, macs) = count_macs(|| conv.forward(&x));
+        assert_eq!(y.size(), [2, 8, 5, 5]);
+        // 2 images x 8 x 5 x 5 outputs, each 4 x 3 x 3 multiply-adds.
+        assert_eq!(macs, 2 * 8 * 25 * 36);
+        let names: Vec<_> = vs.variables().into_keys().collect();
+        assert_eq!(names, vec!["op.1.weight".to_string()]);
+    }
+
+    #[test]
+    fn depthwise_macs_divide_by_groups() {
+        let vs = VarStore::new(Device::Cpu);
+        let conv = Conv2d::new(&vs.root(), ConvSpec::new(6, 6, 3).padding(1).groups(6));
+        let x = Tensor::zeros([1, 6, 4, 4], (Kind::Float, Device::Cpu));
+        let (_, macs) = count_macs(|| conv.forward(&x));
+        assert_eq!(macs, 6 * 16 * 9);
+    }
+
+    #[test]
+    fn init_matches_pytorch_bounds() {
+        tch::manual_seed(0);
+        let vs = VarStore::new(Device::Cpu);
+        let conv = Conv2d::new(&vs.root(), ConvSpec::new(16, 32, 3));
+        let bound = 1.0 / (16.0f64 * 9.0).sqrt();
+        let max = conv.weight.abs().max().double_value(&[]);
+        assert!(max <= bound && max > 0.9 * bound, "max {max} bound {bound}");
+        let bn = BatchNorm2d::new(&(vs.root() / "bn"), 4, true, true);
+        assert_eq!(Vec::<f32>::try_from(bn.weight.unwrap()).unwrap(), vec![1.0; 4]);
+    }
+
+    #[test]
+    fn bn_without_running_stats_uses_batch_stats_in_eval() {
+        let vs = VarStore::new(Device::Cpu);
+        let bn = BatchNorm2d::new(&vs.root(), 1, false, false);
+        let x = Tensor::from_slice(&[1.0f32, 3.0]).view([2, 1, 1, 1]);
+        let y = Vec::<f32>::try_from(bn.forward_t(&x, false).view([-1])).unwrap();
+        assert!((y[0] + 1.0).abs() < 1e-3 && (y[1] - 1.0).abs() < 1e-3, "{y:?}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Networks and their building blocks.
+
+pub mod darts_net;
+pub mod layers;
+pub mod nb201_net;
+pub mod ops;
+pub mod profile;
+pub mod state_dict;
+
+pub use darts_net::{DartsNetConfig, DartsNetwork, DartsOutput, DropPath};
+pub use layers::count_macs;
+pub use nb201_net::{Nb201NetConfig, Nb201Network};

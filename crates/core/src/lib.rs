@@ -7,6 +7,7 @@
 //!   augmentations on raw bytes.
 
 pub mod bench;
+pub mod config;
 pub mod darts;
 pub mod data;
 pub mod fsutil;

@@ -111,12 +111,12 @@ fn check_keys(vs: &VarStore, file: &std::collections::BTreeMap<String, tch::Tens
 fn nb201_forward_matches_reference_logits() {
     let g = golden();
     let arch: Nb201Arch = g["nb201_arch"].as_str().unwrap().parse().unwrap();
-    let mut vs = VarStore::new(Device::Cpu);
+    let vs = VarStore::new(Device::Cpu);
     let cfg = Nb201NetConfig { channels: 4, cells_per_stage: 1, num_classes: 10, in_channels: 3 };
     let net = cfg.init(&vs.root(), &arch);
     let (weights, _) = checkpoint::load(&fixture("nb201_c4_n1.safetensors")).unwrap();
     check_keys(&vs, &weights);
-    state_dict::import(&mut vs, &weights).unwrap();
+    state_dict::import(&vs, &weights).unwrap();
     let (x, _) = checkpoint::load(&fixture("input_2x3x32x32.safetensors")).unwrap();
     let logits = tch::no_grad(|| net.forward_t(&x["x"], false));
     assert_logits(&logits, &g["nb201_c4_n1"]["logits"]);
@@ -126,11 +126,11 @@ fn nb201_forward_matches_reference_logits() {
 fn darts_forward_matches_reference_logits() {
     let g = golden();
     let genotype: Genotype = g["darts_mixed_genotype"].as_str().unwrap().parse().unwrap();
-    let mut vs = VarStore::new(Device::Cpu);
+    let vs = VarStore::new(Device::Cpu);
     let net = darts_cfg(4, 5, 10, true, 3).init(&vs.root(), &genotype).unwrap();
     let (weights, _) = checkpoint::load(&fixture("darts_mixed_c4_l5_aux.safetensors")).unwrap();
     check_keys(&vs, &weights);
-    state_dict::import(&mut vs, &weights).unwrap();
+    state_dict::import(&vs, &weights).unwrap();
     let (x, _) = checkpoint::load(&fixture("input_2x3x32x32.safetensors")).unwrap();
     let logits = tch::no_grad(|| net.forward_t(&x["x"], false, &DropPath::off()).logits);
     assert_logits(&logits, &g["darts_mixed_c4_l5_aux"]["logits"]);
@@ -140,10 +140,10 @@ fn darts_forward_matches_reference_logits() {
 fn import_rejects_weights_of_another_architecture() {
     let g = golden();
     let genotype = Genotype::named("DARTS_V2").unwrap();
-    let mut vs = VarStore::new(Device::Cpu);
+    let vs = VarStore::new(Device::Cpu);
     let _net = darts_cfg(4, 5, 10, true, 3).init(&vs.root(), &genotype).unwrap();
     let (weights, _) = checkpoint::load(&fixture("darts_mixed_c4_l5_aux.safetensors")).unwrap();
-    let err = state_dict::import(&mut vs, &weights).unwrap_err().to_string();
+    let err = state_dict::import(&vs, &weights).unwrap_err().to_string();
     assert!(err.contains("lack") || err.contains("does not have") || err.contains("shape"), "{err}");
     let _ = g;
 }

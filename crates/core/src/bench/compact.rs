@@ -322,6 +322,19 @@ mod tests {
     }
 
     #[test]
+    fn write_asset_turns_a_csv_file_into_the_asset_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, out) = (dir.path().join("nb201.csv"), dir.path().join("nb201.bin"));
+        std::fs::write(&csv, Nb201Table::embedded().to_csv_string()).unwrap();
+        write_asset(&csv, &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), ASSET);
+        let missing = dir.path().join("absent.csv");
+        assert!(
+            matches!(write_asset(&missing, &out), Err(BenchError::Io { path, .. }) if path == missing)
+        );
+    }
+
+    #[test]
     fn truncation_anywhere_is_reported_as_truncation() {
         for keep in [0, 3, 8, 20, 23, 24, 100, ASSET.len() / 2, ASSET.len() - 1] {
             match decode(&ASSET[..keep]) {

@@ -63,15 +63,14 @@ pub fn parse_records(
             dataset: variant.name().to_string(),
         });
     }
-    let out_of_range = |index: usize, label: u8, num_classes: usize, what: &str| {
-        DataError::LabelOutOfRange {
+    let out_of_range =
+        |index: usize, label: u8, num_classes: usize, what: &str| DataError::LabelOutOfRange {
             path: path.to_path_buf(),
             index,
             label: u32::from(label),
             num_classes,
             dataset: format!("{} ({what} label)", variant.name()),
-        }
-    };
+        };
     images.reserve(whole * IMAGE_BYTES);
     labels.reserve(whole);
     for (i, rec) in bytes.chunks_exact(record).enumerate() {
@@ -158,7 +157,12 @@ mod tests {
         let b = dir.path().join("data_batch_2.bin");
         std::fs::write(
             &a,
-            encode_records(CifarVariant::Cifar10, &imgs[..2 * IMAGE_BYTES], &[9, 0], &[]),
+            encode_records(
+                CifarVariant::Cifar10,
+                &imgs[..2 * IMAGE_BYTES],
+                &[9, 0],
+                &[],
+            ),
         )
         .unwrap();
         std::fs::write(
@@ -168,7 +172,10 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::metadata(&a).unwrap().len(), 2 * 3073);
         let d = read_files(&[a, b], CifarVariant::Cifar10, "cifar10/train").unwrap();
-        assert_eq!((d.len(), d.channels, d.height, d.width, d.num_classes), (3, 3, 32, 32, 10));
+        assert_eq!(
+            (d.len(), d.channels, d.height, d.width, d.num_classes),
+            (3, 3, 32, 32, 10)
+        );
         assert_eq!(d.labels, vec![9, 0, 4]);
         assert_eq!(d.images, imgs);
         // Plane order is kept: the green plane of image 1 is 50 + 10 + position % 7.
@@ -207,7 +214,10 @@ mod tests {
         );
         // A CIFAR-10 file read as CIFAR-100 has the wrong record size.
         let e = parse(&ok10, CifarVariant::Cifar100).unwrap_err();
-        assert!(matches!(e, DataError::RecordSize { record: 3074, .. }), "{e}");
+        assert!(
+            matches!(e, DataError::RecordSize { record: 3074, .. }),
+            "{e}"
+        );
         assert!(matches!(
             parse(&[], CifarVariant::Cifar10).unwrap_err(),
             DataError::RecordSize { len: 0, .. }
@@ -216,7 +226,15 @@ mod tests {
         let bad10 = encode_records(CifarVariant::Cifar10, &imgs, &[1, 10], &[]);
         let e = parse(&bad10, CifarVariant::Cifar10).unwrap_err();
         assert!(
-            matches!(e, DataError::LabelOutOfRange { index: 1, label: 10, num_classes: 10, .. }),
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 1,
+                    label: 10,
+                    num_classes: 10,
+                    ..
+                }
+            ),
             "{e}"
         );
         let bad_fine = encode_records(CifarVariant::Cifar100, &imgs, &[100, 0], &[0, 0]);
@@ -226,7 +244,15 @@ mod tests {
         let bad_coarse = encode_records(CifarVariant::Cifar100, &imgs, &[5, 0], &[0, 20]);
         let e = parse(&bad_coarse, CifarVariant::Cifar100).unwrap_err();
         assert!(
-            matches!(e, DataError::LabelOutOfRange { index: 1, label: 20, num_classes: 20, .. }),
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 1,
+                    label: 20,
+                    num_classes: 20,
+                    ..
+                }
+            ),
             "{e}"
         );
     }

@@ -354,7 +354,10 @@ mod tests {
         let img = encode_images(2, 3, &pixels, false);
         let lab = encode_labels(&labels);
         // The header is the documented layout, byte for byte.
-        assert_eq!(&img[..16], &[0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3]);
+        assert_eq!(
+            &img[..16],
+            &[0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3]
+        );
         assert_eq!(&lab[..8], &[0, 0, 8, 1, 0, 0, 0, 3]);
         // Gzip is detected from content: the gzipped file deliberately has no .gz suffix.
         for (ip, lp) in [
@@ -419,11 +422,18 @@ mod tests {
 
         // Images and labels swapped.
         let e = err_of(&lab, &img, 3);
-        assert!(matches!(e, DataError::BadMagic { found: LABELS_MAGIC, .. }));
+        assert!(matches!(
+            e,
+            DataError::BadMagic {
+                found: LABELS_MAGIC,
+                ..
+            }
+        ));
         let m = e.to_string();
         assert!(
-            m.contains("/d/train-images-idx3-ubyte.gz: bad IDX magic 0x00000801, expected 0x00000803")
-                && m.contains("this is a labels file"),
+            m.contains(
+                "/d/train-images-idx3-ubyte.gz: bad IDX magic 0x00000801, expected 0x00000803"
+            ) && m.contains("this is a labels file"),
             "{m}"
         );
 
@@ -439,14 +449,20 @@ mod tests {
             "/d/train-images-idx3-ubyte.gz: truncated: header says 3 images of 2x3 (18 bytes) but only 13 bytes follow; re-download the file"
         );
         let m = err_of(&img[..10], &lab, 3).to_string();
-        assert!(m.contains("header needs 16 bytes but the file has only 10"), "{m}");
+        assert!(
+            m.contains("header needs 16 bytes but the file has only 10"),
+            "{m}"
+        );
         let m = err_of(&img[..2], &lab, 3).to_string();
         assert!(m.contains("only 2 bytes"), "{m}");
 
         let mut long = img.clone();
         long.extend_from_slice(&[0, 0]);
         let e = err_of(&long, &lab, 3);
-        assert!(matches!(e, DataError::TrailingBytes { extra: 2, .. }), "{e}");
+        assert!(
+            matches!(e, DataError::TrailingBytes { extra: 2, .. }),
+            "{e}"
+        );
 
         let m = err_of(&img, &encode_labels(&[0, 1]), 3).to_string();
         assert_eq!(
@@ -456,7 +472,15 @@ mod tests {
 
         let e = err_of(&img, &lab, 2);
         assert!(
-            matches!(e, DataError::LabelOutOfRange { index: 0, label: 2, num_classes: 2, .. }),
+            matches!(
+                e,
+                DataError::LabelOutOfRange {
+                    index: 0,
+                    label: 2,
+                    num_classes: 2,
+                    ..
+                }
+            ),
             "{e}"
         );
         assert!(e.to_string().contains("test-set (2 classes"), "{e}");
@@ -482,7 +506,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, DataError::Io { .. }));
-        assert!(e.to_string().starts_with("/nonexistent/labs: cannot read"), "{e}");
+        assert!(
+            e.to_string().starts_with("/nonexistent/labs: cannot read"),
+            "{e}"
+        );
     }
 
     #[test]

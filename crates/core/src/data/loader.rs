@@ -265,15 +265,14 @@ impl Iterator for EpochIter<'_> {
         let end = (start + bs).min(self.order.len());
         self.next_batch += 1;
         let base = &self.augment;
-        Some(self.loader.make_batch(
-            &self.order[start..end],
-            &mut self.scratch,
-            |k| {
-                let mut rng = base.clone();
-                rng.set_stream((start + k) as u64);
-                rng
-            },
-        ))
+        Some(
+            self.loader
+                .make_batch(&self.order[start..end], &mut self.scratch, |k| {
+                    let mut rng = base.clone();
+                    rng.set_stream((start + k) as u64);
+                    rng
+                }),
+        )
     }
 
     /// Skipping is free: later batches do not depend on earlier ones.
@@ -315,7 +314,10 @@ mod tests {
         let (a, b) = split_by_portion(5, 0.5);
         assert_eq!((a, b), (vec![0, 1], vec![2, 3, 4]));
         let (a, b) = split_by_portion(60_000, 0.5);
-        assert_eq!((a.len(), b[0], *b.last().unwrap()), (30_000, 30_000, 59_999));
+        assert_eq!(
+            (a.len(), b[0], *b.last().unwrap()),
+            (30_000, 30_000, 59_999)
+        );
         assert_eq!(split_by_portion(3, 1.0).0.len(), 3);
         assert_eq!(split_by_portion(3, 2.0).1.len(), 0);
         assert_eq!(split_by_portion(3, f64::NAN).0.len(), 0);
@@ -326,7 +328,10 @@ mod tests {
         let l = loader(10, 3, true, false, plain());
         assert_eq!(l.num_batches(), 4);
         let batches: Vec<Batch> = l.epoch(0).collect();
-        assert_eq!(batches.iter().map(|b| b.batch).collect::<Vec<_>>(), vec![3, 3, 3, 1]);
+        assert_eq!(
+            batches.iter().map(|b| b.batch).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
         let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
         assert_ne!(seen, (0..10).collect::<Vec<_>>(), "shuffled");
         seen.sort_unstable();
@@ -361,7 +366,18 @@ mod tests {
             let images: Vec<u8> = (0..50 * 784).map(|i| (i * 7 % 255) as u8).collect();
             Arc::new(ImageDataset::new("x", images, vec![0; 50], 1, 28, 28, 1).unwrap())
         };
-        let mk = |seed| Loader::new(d.clone(), (0..50).collect(), 8, true, false, t.clone(), seed).unwrap();
+        let mk = |seed| {
+            Loader::new(
+                d.clone(),
+                (0..50).collect(),
+                8,
+                true,
+                false,
+                t.clone(),
+                seed,
+            )
+            .unwrap()
+        };
         let (a, b) = (mk(1), mk(1));
         let e3: Vec<Batch> = a.epoch(3).collect();
         // Same seed and epoch: identical, even on a fresh loader and without running epochs 0..3 first.
@@ -402,12 +418,25 @@ mod tests {
     #[test]
     fn data_loader_rejects_bad_setup() {
         let e = Loader::new(numbered(3), vec![0, 3], 2, true, false, plain(), 0).unwrap_err();
-        assert!(e.to_string().contains("index 3 is out of range for numbered (3 images)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("index 3 is out of range for numbered (3 images)"),
+            "{e}"
+        );
         let e = Loader::new(numbered(3), vec![], 2, true, false, plain(), 0).unwrap_err();
         assert!(e.to_string().contains("no images selected"), "{e}");
         let e = Loader::new(numbered(3), vec![0], 0, true, false, plain(), 0).unwrap_err();
         assert!(e.to_string().contains("batch size 0"), "{e}");
-        let e = Loader::new(numbered(3), vec![0], 1, true, false, Transform::cifar_eval(), 0).unwrap_err();
+        let e = Loader::new(
+            numbered(3),
+            vec![0],
+            1,
+            true,
+            false,
+            Transform::cifar_eval(),
+            0,
+        )
+        .unwrap_err();
         assert!(matches!(e, DataError::Transform { .. }), "{e}");
         let mut l = loader(3, 1, true, false, plain());
         assert!(l.set_batch_size(0).is_err());
@@ -423,7 +452,10 @@ mod tests {
         let images: Vec<u8> = (0..n * 784).map(|i| (i * 31 % 256) as u8).collect();
         let d = Arc::new(ImageDataset::new("bench", images, vec![0; n], 1, 28, 28, 10).unwrap());
         for (name, t) in [
-            ("fashion_mnist_train(cutout 16)", Transform::fashion_mnist_train(Some(16))),
+            (
+                "fashion_mnist_train(cutout 16)",
+                Transform::fashion_mnist_train(Some(16)),
+            ),
             ("fashion_mnist_train", Transform::fashion_mnist_train(None)),
             ("emnist_train", Transform::emnist_train()),
         ] {
@@ -434,7 +466,10 @@ mod tests {
                 count += b.batch;
             }
             let secs = start.elapsed().as_secs_f64();
-            println!("{name}: {count} images in {secs:.3}s = {:.0} images/s", count as f64 / secs);
+            println!(
+                "{name}: {count} images in {secs:.3}s = {:.0} images/s",
+                count as f64 / secs
+            );
         }
     }
 }

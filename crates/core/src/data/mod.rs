@@ -261,7 +261,16 @@ mod tests {
 
     fn tiny() -> ImageDataset {
         // 3 images of 1x1x2, pixel values encode the image index.
-        ImageDataset::new("tiny", vec![0, 1, 10, 11, 20, 21], vec![2, 0, 2], 1, 1, 2, 3).unwrap()
+        ImageDataset::new(
+            "tiny",
+            vec![0, 1, 10, 11, 20, 21],
+            vec![2, 0, 2],
+            1,
+            1,
+            2,
+            3,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -59,9 +59,9 @@ const FASHION_MNIST_CLASSES: [&str; 10] = [
 const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 // emnist-balanced-mapping.txt: digits, A-Z, then the lower-case letters kept as separate classes.
 const EMNIST_BALANCED_CLASSES: [&str; 47] = [
-    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F", "G", "H", "I", "J",
-    "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z", "a", "b", "d", "e",
-    "f", "g", "h", "n", "q", "r", "t",
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F", "G", "H", "I",
+    "J", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z", "a", "b",
+    "d", "e", "f", "g", "h", "n", "q", "r", "t",
 ];
 const CIFAR10_CLASSES: [&str; 10] = [
     "airplane",
@@ -126,7 +126,12 @@ impl DatasetKind {
     /// Folders under `--data-dir` where the official downloads (or torchvision) put the files.
     fn subfolders(self) -> &'static [&'static str] {
         match self {
-            DatasetKind::FashionMnist => &["fashion-mnist", "fashion_mnist", "fashion", "FashionMNIST/raw"],
+            DatasetKind::FashionMnist => &[
+                "fashion-mnist",
+                "fashion_mnist",
+                "fashion",
+                "FashionMNIST/raw",
+            ],
             DatasetKind::Mnist => &["mnist", "MNIST/raw"],
             DatasetKind::EmnistBalanced => &["gzip", "emnist", "emnist/gzip", "EMNIST/raw"],
             DatasetKind::Cifar10 => &["cifar-10-batches-bin"],
@@ -151,9 +156,9 @@ impl DatasetKind {
             (DatasetKind::FashionMnist | DatasetKind::Mnist, Split::Test) => idx_pair("t10k"),
             (DatasetKind::EmnistBalanced, Split::Train) => idx_pair("emnist-balanced-train"),
             (DatasetKind::EmnistBalanced, Split::Test) => idx_pair("emnist-balanced-test"),
-            (DatasetKind::Cifar10, Split::Train) => {
-                (1..=5).map(|i| one(&format!("data_batch_{i}.bin"))).collect()
-            }
+            (DatasetKind::Cifar10, Split::Train) => (1..=5)
+                .map(|i| one(&format!("data_batch_{i}.bin")))
+                .collect(),
             (DatasetKind::Cifar10, Split::Test) => vec![one("test_batch.bin")],
             (DatasetKind::Cifar100, Split::Train) => vec![one("train.bin")],
             (DatasetKind::Cifar100, Split::Test) => vec![one("test.bin")],
@@ -287,7 +292,11 @@ fn resolve_source_with(
 }
 
 /// Reads one split of `kind` from `source`.
-pub fn load(kind: DatasetKind, source: &DataSource, split: Split) -> Result<ImageDataset, DataError> {
+pub fn load(
+    kind: DatasetKind,
+    source: &DataSource,
+    split: Split,
+) -> Result<ImageDataset, DataError> {
     match source {
         DataSource::Dir(dir) => load_from_dir(kind, dir, split),
         DataSource::Debian if kind == DatasetKind::FashionMnist => {
@@ -472,15 +481,27 @@ mod tests {
                 assert_eq!(names.len(), k.num_classes(), "{k}");
             }
         }
-        assert_eq!("fashionMNIST".parse::<DatasetKind>().unwrap(), DatasetKind::FashionMnist);
-        assert_eq!("CIFAR-10".parse::<DatasetKind>().unwrap(), DatasetKind::Cifar10);
-        assert_eq!("emnist_balanced".parse::<DatasetKind>().unwrap(), DatasetKind::EmnistBalanced);
+        assert_eq!(
+            "fashionMNIST".parse::<DatasetKind>().unwrap(),
+            DatasetKind::FashionMnist
+        );
+        assert_eq!(
+            "CIFAR-10".parse::<DatasetKind>().unwrap(),
+            DatasetKind::Cifar10
+        );
+        assert_eq!(
+            "emnist_balanced".parse::<DatasetKind>().unwrap(),
+            DatasetKind::EmnistBalanced
+        );
         let e = "svhn".parse::<DatasetKind>().unwrap_err();
         assert_eq!(
             e.to_string(),
             "unknown dataset 'svhn'; valid names: fashion-mnist, mnist, emnist-balanced, cifar10, cifar100"
         );
-        assert_eq!(DatasetKind::FashionMnist.class_names().unwrap()[9], "Ankle boot");
+        assert_eq!(
+            DatasetKind::FashionMnist.class_names().unwrap()[9],
+            "Ankle boot"
+        );
         assert_eq!(DatasetKind::Cifar10.class_names().unwrap()[1], "automobile");
         assert_eq!(DatasetKind::EmnistBalanced.class_names().unwrap()[36], "a");
     }
@@ -492,7 +513,10 @@ mod tests {
             .enumerate()
             .flat_map(|(i, &l)| (0..784).map(move |p| (l as usize * 20 + i + p % 2) as u8))
             .collect();
-        let (img, lab) = (encode_images(28, 28, &pixels, transposed), encode_labels(labels));
+        let (img, lab) = (
+            encode_images(28, 28, &pixels, transposed),
+            encode_labels(labels),
+        );
         let (img, lab, ext) = if gz {
             (gzip(&img), gzip(&lab), ".gz")
         } else {
@@ -514,13 +538,21 @@ mod tests {
         assert_eq!(src, DataSource::Dir(sub.clone()));
         assert_eq!(src.to_string(), format!("directory {}", sub.display()));
         let train = load(DatasetKind::FashionMnist, &src, Split::Train).unwrap();
-        assert_eq!((train.len(), train.num_classes, train.name.as_str()), (3, 10, "fashion-mnist/train"));
+        assert_eq!(
+            (train.len(), train.num_classes, train.name.as_str()),
+            (3, 10, "fashion-mnist/train")
+        );
         assert_eq!(train.images, train_px);
         assert_eq!(train.labels, vec![3, 9, 0]);
         let test = load(DatasetKind::FashionMnist, &src, Split::Test).unwrap();
         assert_eq!(test.labels, vec![1]);
         // Loading straight from the parent folder finds the subfolder too.
-        let again = load(DatasetKind::FashionMnist, &DataSource::Dir(root.path().into()), Split::Train).unwrap();
+        let again = load(
+            DatasetKind::FashionMnist,
+            &DataSource::Dir(root.path().into()),
+            Split::Train,
+        )
+        .unwrap();
         assert_eq!(again, train);
     }
 
@@ -555,7 +587,10 @@ mod tests {
         write_idx(root.path(), "t10k", &[2], false, false);
         let src = resolve_source(DatasetKind::Mnist, Some(root.path())).unwrap();
         assert_eq!(src, DataSource::Dir(root.path().to_path_buf()));
-        assert_eq!(load(DatasetKind::Mnist, &src, Split::Test).unwrap().labels, vec![2]);
+        assert_eq!(
+            load(DatasetKind::Mnist, &src, Split::Test).unwrap().labels,
+            vec![2]
+        );
     }
 
     #[test]
@@ -570,7 +605,12 @@ mod tests {
         }
         std::fs::write(
             c10.join("test_batch.bin"),
-            cifar::encode_records(CifarVariant::Cifar10, &[img(9), img(8)].concat(), &[9, 8], &[]),
+            cifar::encode_records(
+                CifarVariant::Cifar10,
+                &[img(9), img(8)].concat(),
+                &[9, 8],
+                &[],
+            ),
         )
         .unwrap();
         let src = resolve_source(DatasetKind::Cifar10, Some(root.path())).unwrap();
@@ -579,7 +619,12 @@ mod tests {
         // Batches are concatenated in order 1..5.
         assert_eq!(train.labels, vec![1, 2, 3, 4, 5]);
         assert_eq!(train.image(4)[3071], 5);
-        assert_eq!(load(DatasetKind::Cifar10, &src, Split::Test).unwrap().labels, vec![9, 8]);
+        assert_eq!(
+            load(DatasetKind::Cifar10, &src, Split::Test)
+                .unwrap()
+                .labels,
+            vec![9, 8]
+        );
 
         let c100 = root.path().join("cifar-100-binary");
         std::fs::create_dir_all(&c100).unwrap();
@@ -614,12 +659,21 @@ mod tests {
         let e = resolve_source(DatasetKind::FashionMnist, Some(root.path())).unwrap_err();
         let m = e.to_string();
         assert!(m.contains("train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"), "{m}");
-        assert!(m.contains(&format!("{} does not exist", root.path().join("fashion-mnist").display())), "{m}");
+        assert!(
+            m.contains(&format!(
+                "{} does not exist",
+                root.path().join("fashion-mnist").display()
+            )),
+            "{m}"
+        );
         assert!(m.contains("apt-get install dataset-fashion-mnist"), "{m}");
 
         let e = resolve_source(DatasetKind::Cifar100, None).unwrap_err();
         let m = e.to_string();
-        assert!(m.contains("no --data-dir was given") && m.contains("train.bin, test.bin"), "{m}");
+        assert!(
+            m.contains("no --data-dir was given") && m.contains("train.bin, test.bin"),
+            "{m}"
+        );
 
         let nowhere = root.path().join("nowhere");
         let e = resolve_source(DatasetKind::Mnist, Some(&nowhere)).unwrap_err();
@@ -629,7 +683,12 @@ mod tests {
         assert!(matches!(e, DataError::NotADirectory { .. }), "{e}");
 
         // A split missing at load time names its own files.
-        let e = load(DatasetKind::Cifar10, &DataSource::Dir(c10.clone()), Split::Test).unwrap_err();
+        let e = load(
+            DatasetKind::Cifar10,
+            &DataSource::Dir(c10.clone()),
+            Split::Test,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("lacks test_batch.bin"), "{e}");
         // Only Fashion-MNIST is bundled.
         let e = load(DatasetKind::Cifar10, &DataSource::Embedded, Split::Train).unwrap_err();
@@ -644,10 +703,18 @@ mod tests {
         assert_eq!(src, DataSource::Embedded);
         write_idx(&deb, "train", &[1], true, false);
         // Incomplete Debian install: still the embedded subset.
-        assert_eq!(resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(), DataSource::Embedded);
+        assert_eq!(
+            resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(),
+            DataSource::Embedded
+        );
         write_idx(&deb, "t10k", &[1], true, false);
-        assert_eq!(resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(), DataSource::Debian);
-        assert!(DataSource::Debian.to_string().contains("/usr/share/datasets/fashion-mnist"));
+        assert_eq!(
+            resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(),
+            DataSource::Debian
+        );
+        assert!(DataSource::Debian
+            .to_string()
+            .contains("/usr/share/datasets/fashion-mnist"));
         assert!(DataSource::Embedded.to_string().contains("embedded"));
     }
 
@@ -667,16 +734,34 @@ mod tests {
 
     #[test]
     fn data_source_embedded_subset_shape_and_content() {
-        let train = load(DatasetKind::FashionMnist, &DataSource::Embedded, Split::Train).unwrap();
-        let test = load(DatasetKind::FashionMnist, &DataSource::Embedded, Split::Test).unwrap();
-        assert_eq!((train.len(), train.channels, train.height, train.width), (6000, 1, 28, 28));
+        let train = load(
+            DatasetKind::FashionMnist,
+            &DataSource::Embedded,
+            Split::Train,
+        )
+        .unwrap();
+        let test = load(
+            DatasetKind::FashionMnist,
+            &DataSource::Embedded,
+            Split::Test,
+        )
+        .unwrap();
+        assert_eq!(
+            (train.len(), train.channels, train.height, train.width),
+            (6000, 1, 28, 28)
+        );
         assert_eq!(test.len(), 1000);
         assert_eq!(train.class_counts(), vec![600; 10]);
         assert_eq!(test.class_counts(), vec![100; 10]);
         assert_eq!(train.name, "fashion-mnist-subset/train");
         // Pins the content even where the full files are absent; equal to the derivation, checked below.
         let digest = |d: &ImageDataset| {
-            fnv1a(d.images.iter().copied().chain(d.labels.iter().map(|&l| l as u8)))
+            fnv1a(
+                d.images
+                    .iter()
+                    .copied()
+                    .chain(d.labels.iter().map(|&l| l as u8)),
+            )
         };
         assert_eq!(digest(&train), EMBEDDED_TRAIN_FNV);
         assert_eq!(digest(&test), EMBEDDED_TEST_FNV);
@@ -701,7 +786,12 @@ mod tests {
     }
 
     fn derive_subset(full: &Path, split: Split) -> ImageDataset {
-        let d = load(DatasetKind::FashionMnist, &DataSource::Dir(full.to_path_buf()), split).unwrap();
+        let d = load(
+            DatasetKind::FashionMnist,
+            &DataSource::Dir(full.to_path_buf()),
+            split,
+        )
+        .unwrap();
         let per = match split {
             Split::Train => EMBEDDED_TRAIN_PER_CLASS,
             Split::Test => EMBEDDED_TEST_PER_CLASS,
@@ -720,7 +810,10 @@ mod tests {
         };
         for split in [Split::Train, Split::Test] {
             let derived = derive_subset(&full, split);
-            assert!(derived == embedded_fashion_mnist(split).unwrap(), "{split} subset differs from its derivation");
+            assert!(
+                derived == embedded_fashion_mnist(split).unwrap(),
+                "{split} subset differs from its derivation"
+            );
         }
     }
 
@@ -731,7 +824,8 @@ mod tests {
     #[test]
     #[ignore]
     fn regenerate_embedded_subset() {
-        let full = full_fashion_mnist_dir().expect("set OXNAS_FASHION_MNIST_DIR to the full Fashion-MNIST files");
+        let full = full_fashion_mnist_dir()
+            .expect("set OXNAS_FASHION_MNIST_DIR to the full Fashion-MNIST files");
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-subset");
         std::fs::create_dir_all(&out).unwrap();
         for (split, prefix) in [(Split::Train, "train"), (Split::Test, "t10k")] {
@@ -741,7 +835,12 @@ mod tests {
             let lab = gzip(&encode_labels(&labels));
             std::fs::write(out.join(format!("{prefix}-images-idx3-ubyte.gz")), &img).unwrap();
             std::fs::write(out.join(format!("{prefix}-labels-idx1-ubyte.gz")), &lab).unwrap();
-            println!("{split}: {} images, {} + {} bytes", s.len(), img.len(), lab.len());
+            println!(
+                "{split}: {} images, {} + {} bytes",
+                s.len(),
+                img.len(),
+                lab.len()
+            );
         }
     }
 }

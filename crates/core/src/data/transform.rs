@@ -4,8 +4,9 @@
 //! PyTorch means the same thing here:
 //!
 //! - Images enter as bytes widened to `f32` in 0..=255 (the "byte domain"). [`Augment::ToFloat`] divides by
-//!   255 (torchvision `ToTensor`); normalize, cutout and random erasing are only allowed after it, because
-//!   their constants are defined on the [0, 1] scale.
+//!   255 (torchvision `ToTensor`) and must appear exactly once, so a batch can never silently hold 0..255
+//!   values; normalize, cutout and random erasing are only allowed after it, because their constants are
+//!   defined on the [0, 1] scale.
 //! - Geometric steps work in either domain. In the byte domain, interpolated results are rounded to whole
 //!   values, as PIL does when it resamples a `uint8` image, so the numbers match a PIL pipeline.
 //! - Every random draw comes from the `ChaCha8Rng` passed in; the loader gives each (seed, epoch, position)
@@ -93,7 +94,8 @@ pub enum Augment {
     },
     /// DARTS `Cutout(length)`: a centre is drawn anywhere in the image and the `length×length` square around
     /// it (clipped at the borders) is set to 0 in every channel. In DARTS it runs after normalize, so the
-    /// square is 0 in normalized space, not black.
+    /// square is 0 in normalized space, not black. As in DARTS, the half-width is `length / 2`, so an odd
+    /// length acts as `length - 1`.
     Cutout { length: usize },
     /// torchvision `RandomErasing`: with probability `p`, try up to 10 times to draw a rectangle of area
     /// `scale·H·W` and log-uniform aspect ratio in `ratio` that fits, and fill it with `value`.
@@ -369,9 +371,7 @@ impl Transform {
                         )));
                     }
                     if !(ordered(scale) && scale[0] > 0.0) {
-                        return Err(fail(format!(
-                            "scale {scale:?} must satisfy 0 < min <= max"
-                        )));
+                        return Err(fail(format!("scale {scale:?} must satisfy 0 < min <= max")));
                     }
                     if !(ordered(&shear[..2])
                         && ordered(&shear[2..])
@@ -385,7 +385,8 @@ impl Transform {
                 Augment::ToFloat => {
                     if scaled {
                         return Err(fail(
-                            "to_float appears twice, which would divide by 255 twice; keep one".to_string(),
+                            "to_float appears twice, which would divide by 255 twice; keep one"
+                                .to_string(),
                         ));
                     }
                     scaled = true;
@@ -433,9 +434,7 @@ impl Transform {
                         )));
                     }
                     if !(ratio[0] > 0.0 && ratio[0] <= ratio[1] && ratio[1].is_finite()) {
-                        return Err(fail(format!(
-                            "ratio {ratio:?} must satisfy 0 < min <= max"
-                        )));
+                        return Err(fail(format!("ratio {ratio:?} must satisfy 0 < min <= max")));
                     }
                     if !value.is_finite() {
                         return Err(fail(format!("value {value} must be finite")));
@@ -529,7 +528,8 @@ impl Transform {
                     shear,
                     interpolation,
                 } => {
-                    let params = AffineParams::draw(rng, h, w, *degrees, *translate, *scale, *shear);
+                    let params =
+                        AffineParams::draw(rng, h, w, *degrees, *translate, *scale, *shear);
                     warp_affine(&cur, c, h, w, &params, *interpolation, &mut tmp);
                     std::mem::swap(&mut cur, &mut tmp);
                     if !scaled && *interpolation == Interpolation::Bilinear {
@@ -584,7 +584,8 @@ pub(crate) struct Scratch {
 }
 
 fn round_bytes(buf: &mut [f32]) {
-    buf.iter_mut().for_each(|v| *v = v.round().clamp(0.0, 255.0));
+    buf.iter_mut()
+        .for_each(|v| *v = v.round().clamp(0.0, 255.0));
 }
 
 fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
@@ -728,7 +729,11 @@ impl Coefficients {
             self.start.push(lo);
             self.len.push(n);
             for k in 0..self.taps {
-                let v = if k < n && total > 0.0 { tri(k) / total } else { 0.0 };
+                let v = if k < n && total > 0.0 {
+                    tri(k) / total
+                } else {
+                    0.0
+                };
                 self.weights.push(v as f32);
             }
         }
@@ -922,7 +927,10 @@ mod tests {
         crop_padded(&small(), 1, 2, 3, 1, 1, 0, 1, 5, &mut out);
         assert_eq!(out, vec![0., 1., 2., 3., 0.]);
         // Two channels are cropped with the same window.
-        let two: Vec<f32> = small().into_iter().chain((0..6).map(|v| 10.0 + v as f32)).collect();
+        let two: Vec<f32> = small()
+            .into_iter()
+            .chain((0..6).map(|v| 10.0 + v as f32))
+            .collect();
         crop_padded(&two, 2, 2, 3, 0, 1, 1, 1, 2, &mut out);
         assert_eq!(out, vec![5., 6., 14., 15.]);
     }
@@ -951,7 +959,10 @@ mod tests {
             // The whole source lands unchanged inside the window.
             for y in 0..28.min(32 - oy) {
                 for x in 0..28.min(32 - ox) {
-                    assert_eq!(out[(oy + y) * 32 + ox + x] * 255.0, f32::from(img[y * 28 + x]));
+                    assert_eq!(
+                        out[(oy + y) * 32 + ox + x] * 255.0,
+                        f32::from(img[y * 28 + x])
+                    );
                 }
             }
         }
@@ -961,13 +972,17 @@ mod tests {
     #[test]
     fn data_transform_flip() {
         let img = [1u8, 2, 3, 4, 5, 6];
-        let flip = |p| {
-            Transform::new(vec![Augment::HorizontalFlip { p }, Augment::ToFloat])
-        };
+        let flip = |p| Transform::new(vec![Augment::HorizontalFlip { p }, Augment::ToFloat]);
         let (out, _) = flip(1.0).apply(&img, (1, 2, 3), &mut rng(0)).unwrap();
-        assert_eq!(out.iter().map(|v| v * 255.0).collect::<Vec<_>>(), vec![3., 2., 1., 6., 5., 4.]);
+        assert_eq!(
+            out.iter().map(|v| v * 255.0).collect::<Vec<_>>(),
+            vec![3., 2., 1., 6., 5., 4.]
+        );
         let (out, _) = flip(0.0).apply(&img, (1, 2, 3), &mut rng(0)).unwrap();
-        assert_eq!(out.iter().map(|v| v * 255.0).collect::<Vec<_>>(), vec![1., 2., 3., 4., 5., 6.]);
+        assert_eq!(
+            out.iter().map(|v| v * 255.0).collect::<Vec<_>>(),
+            vec![1., 2., 3., 4., 5., 6.]
+        );
         let flipped = (0..1000)
             .filter(|&s| flip(0.5).apply(&img, (1, 2, 3), &mut rng(s)).unwrap().0[0] * 255.0 == 3.0)
             .count();
@@ -1072,7 +1087,12 @@ mod tests {
                 value: 0.0,
             },
         ]);
-        assert!(off.apply(&img, (3, 8, 10), &mut rng(1)).unwrap().0.iter().all(|&v| v == 1.0));
+        assert!(off
+            .apply(&img, (3, 8, 10), &mut rng(1))
+            .unwrap()
+            .0
+            .iter()
+            .all(|&v| v == 1.0));
     }
 
     fn identity_affine(interpolation: Interpolation) -> Transform {
@@ -1094,7 +1114,9 @@ mod tests {
         let plain = Transform::new(vec![Augment::ToFloat]);
         let (want, _) = plain.apply(&img, (2, 5, 7), &mut rng(0)).unwrap();
         for interp in [Interpolation::Nearest, Interpolation::Bilinear] {
-            let (out, shape) = identity_affine(interp).apply(&img, (2, 5, 7), &mut rng(3)).unwrap();
+            let (out, shape) = identity_affine(interp)
+                .apply(&img, (2, 5, 7), &mut rng(3))
+                .unwrap();
             assert_eq!(shape, (2, 5, 7));
             assert_eq!(out, want);
         }
@@ -1124,22 +1146,42 @@ mod tests {
             scale: 2.0,
             shear: (0.0, 0.0),
         };
-        warp_affine(&[0.0, 100.0], 1, 1, 2, &zoom, Interpolation::Bilinear, &mut out);
+        warp_affine(
+            &[0.0, 100.0],
+            1,
+            1,
+            2,
+            &zoom,
+            Interpolation::Bilinear,
+            &mut out,
+        );
         assert_eq!(out, vec![25.0, 75.0]);
-        warp_affine(&[0.0, 100.0], 1, 1, 2, &zoom, Interpolation::Nearest, &mut out);
+        warp_affine(
+            &[0.0, 100.0],
+            1,
+            1,
+            2,
+            &zoom,
+            Interpolation::Nearest,
+            &mut out,
+        );
         assert_eq!(out, vec![0.0, 100.0]);
     }
 
     #[test]
     fn data_transform_affine_random_stays_in_range() {
         let t = Transform::emnist_train();
-        let img: Vec<u8> = (0..784).map(|i| if (i / 28) % 7 < 3 { 255 } else { 0 }).collect();
+        let img: Vec<u8> = (0..784)
+            .map(|i| if (i / 28) % 7 < 3 { 255 } else { 0 })
+            .collect();
         let mut differs = 0;
         for s in 0..20 {
             let (out, shape) = t.apply(&img, (1, 28, 28), &mut rng(s)).unwrap();
             assert_eq!(shape, (1, 32, 32));
             assert!(out.iter().all(|&v| (-1.0..=1.0).contains(&v)));
-            let (base, _) = Transform::emnist_eval().apply(&img, (1, 28, 28), &mut rng(s)).unwrap();
+            let (base, _) = Transform::emnist_eval()
+                .apply(&img, (1, 28, 28), &mut rng(s))
+                .unwrap();
             differs += usize::from(out != base);
         }
         assert!(differs >= 18, "{differs}");
@@ -1149,12 +1191,42 @@ mod tests {
     fn data_transform_resize_golden_and_constant() {
         let mut scratch = Scratch::default();
         let mut out = Vec::new();
-        resize(&[0.0, 100.0], 1, 1, 2, 1, 4, Interpolation::Bilinear, &mut scratch, &mut out);
+        resize(
+            &[0.0, 100.0],
+            1,
+            1,
+            2,
+            1,
+            4,
+            Interpolation::Bilinear,
+            &mut scratch,
+            &mut out,
+        );
         assert_eq!(out, vec![0.0, 25.0, 75.0, 100.0]);
-        resize(&[0.0, 100.0], 1, 1, 2, 1, 4, Interpolation::Nearest, &mut scratch, &mut out);
+        resize(
+            &[0.0, 100.0],
+            1,
+            1,
+            2,
+            1,
+            4,
+            Interpolation::Nearest,
+            &mut scratch,
+            &mut out,
+        );
         assert_eq!(out, vec![0.0, 0.0, 100.0, 100.0]);
         // Shrinking 4 → 2 widens the triangle (PIL antialiasing): weights .75, .75, .25 over 1.75.
-        resize(&[0.0, 100.0, 0.0, 100.0], 1, 1, 4, 1, 2, Interpolation::Bilinear, &mut scratch, &mut out);
+        resize(
+            &[0.0, 100.0, 0.0, 100.0],
+            1,
+            1,
+            4,
+            1,
+            2,
+            Interpolation::Bilinear,
+            &mut scratch,
+            &mut out,
+        );
         assert!((out[0] - 75.0 / 1.75).abs() < 1e-4, "{out:?}");
         for (h, w, size) in [(28, 28, 32), (28, 28, 14), (5, 9, 7), (9, 5, 3)] {
             for interp in [Interpolation::Nearest, Interpolation::Bilinear] {
@@ -1165,10 +1237,18 @@ mod tests {
                     },
                     Augment::ToFloat,
                 ]);
-                let (out, shape) = t.apply(&vec![77u8; 2 * h * w], (2, h, w), &mut rng(0)).unwrap();
-                assert_eq!(shape, (2, resize_target(h, w, size).0, resize_target(h, w, size).1));
+                let (out, shape) = t
+                    .apply(&vec![77u8; 2 * h * w], (2, h, w), &mut rng(0))
+                    .unwrap();
+                assert_eq!(
+                    shape,
+                    (2, resize_target(h, w, size).0, resize_target(h, w, size).1)
+                );
                 assert_eq!(out.len(), 2 * shape.1 * shape.2);
-                assert!(out.iter().all(|&v| v == 77.0 / 255.0), "{h}x{w}->{size} {interp:?}");
+                assert!(
+                    out.iter().all(|&v| v == 77.0 / 255.0),
+                    "{h}x{w}->{size} {interp:?}"
+                );
             }
         }
         assert_eq!(resize_target(5, 9, 7), (7, 12));
@@ -1190,13 +1270,34 @@ mod tests {
             }],
             (1, 4, 4),
         );
-        assert!(m.starts_with("transform step 1 (normalize): comes before to_float"), "{m}");
-        let m = bad(vec![Augment::RandomCrop { size: 40, padding: 4 }, Augment::ToFloat], (1, 28, 28));
-        assert!(m.contains("crop size 40 does not fit the 36x36 padded image"), "{m}");
+        assert!(
+            m.starts_with("transform step 1 (normalize): comes before to_float"),
+            "{m}"
+        );
+        let m = bad(
+            vec![
+                Augment::RandomCrop {
+                    size: 40,
+                    padding: 4,
+                },
+                Augment::ToFloat,
+            ],
+            (1, 28, 28),
+        );
+        assert!(
+            m.contains("crop size 40 does not fit the 36x36 padded image"),
+            "{m}"
+        );
         let m = bad(vec![Augment::HorizontalFlip { p: 0.5 }], (1, 4, 4));
-        assert!(m.starts_with("transform pipeline: has no to_float step"), "{m}");
+        assert!(
+            m.starts_with("transform pipeline: has no to_float step"),
+            "{m}"
+        );
         let m = bad(vec![Augment::ToFloat, Augment::ToFloat], (1, 4, 4));
-        assert!(m.contains("step 2 (to_float): to_float appears twice"), "{m}");
+        assert!(
+            m.contains("step 2 (to_float): to_float appears twice"),
+            "{m}"
+        );
         let m = bad(
             vec![
                 Augment::ToFloat,
@@ -1219,7 +1320,10 @@ mod tests {
             (1, 4, 4),
         );
         assert!(m.contains("must be positive"), "{m}");
-        let m = bad(vec![Augment::ToFloat, Augment::Cutout { length: 0 }], (1, 4, 4));
+        let m = bad(
+            vec![Augment::ToFloat, Augment::Cutout { length: 0 }],
+            (1, 4, 4),
+        );
         assert!(m.contains("length must be at least 1"), "{m}");
         let m = bad(
             vec![Augment::HorizontalFlip { p: 1.5 }, Augment::ToFloat],
@@ -1230,13 +1334,38 @@ mod tests {
         if let Augment::RandomAffine { shear, .. } = &mut affine.steps[0] {
             *shear = [-90.0, 90.0, 0.0, 0.0];
         }
-        assert!(affine.output_shape(1, 4, 4).unwrap_err().to_string().contains("shear"));
+        assert!(affine
+            .output_shape(1, 4, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("shear"));
         // Presets are valid for their datasets and give the documented sizes.
-        assert_eq!(Transform::fashion_mnist_train(Some(16)).output_shape(1, 28, 28).unwrap(), (1, 32, 32));
-        assert_eq!(Transform::fashion_mnist_eval().output_shape(1, 28, 28).unwrap(), (1, 28, 28));
-        assert_eq!(Transform::cifar_train(None).output_shape(3, 32, 32).unwrap(), (3, 32, 32));
-        assert_eq!(Transform::cifar_eval().output_shape(3, 32, 32).unwrap(), (3, 32, 32));
-        assert_eq!(Transform::emnist_train().output_shape(1, 28, 28).unwrap(), (1, 32, 32));
+        assert_eq!(
+            Transform::fashion_mnist_train(Some(16))
+                .output_shape(1, 28, 28)
+                .unwrap(),
+            (1, 32, 32)
+        );
+        assert_eq!(
+            Transform::fashion_mnist_eval()
+                .output_shape(1, 28, 28)
+                .unwrap(),
+            (1, 28, 28)
+        );
+        assert_eq!(
+            Transform::cifar_train(None)
+                .output_shape(3, 32, 32)
+                .unwrap(),
+            (3, 32, 32)
+        );
+        assert_eq!(
+            Transform::cifar_eval().output_shape(3, 32, 32).unwrap(),
+            (3, 32, 32)
+        );
+        assert_eq!(
+            Transform::emnist_train().output_shape(1, 28, 28).unwrap(),
+            (1, 32, 32)
+        );
         assert!(Transform::cifar_eval().output_shape(1, 28, 28).is_err());
     }
 
@@ -1271,7 +1400,10 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(cfg.data.train_transform, Transform::fashion_mnist_train(Some(16)));
+        assert_eq!(
+            cfg.data.train_transform,
+            Transform::fashion_mnist_train(Some(16))
+        );
 
         let cfg: Cfg = toml::from_str(
             r#"
@@ -1295,10 +1427,8 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.data.train_transform, Transform::emnist_train());
 
-        let cfg: Cfg = toml::from_str(
-            "[[data.train_transform]]\nkind = \"random_erasing\"\n",
-        )
-        .unwrap();
+        let cfg: Cfg =
+            toml::from_str("[[data.train_transform]]\nkind = \"random_erasing\"\n").unwrap();
         assert_eq!(
             cfg.data.train_transform.steps,
             vec![Augment::RandomErasing {

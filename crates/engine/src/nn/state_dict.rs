@@ -33,7 +33,7 @@ pub fn export(vs: &VarStore, batches: i64) -> Vec<(String, Tensor)> {
 
 /// Copies `tensors` into the store's variables. Strict: every variable must be present with the
 /// same shape, and nothing but BN counters may be left over.
-pub fn import(vs: &mut VarStore, tensors: &BTreeMap<String, Tensor>) -> Result<(), StateDictError> {
+pub fn import(vs: &VarStore, tensors: &BTreeMap<String, Tensor>) -> Result<(), StateDictError> {
     let vars = vs.variables();
     let missing: Vec<String> = vars.keys().filter(|k| !tensors.contains_key(*k)).cloned().collect();
     if !missing.is_empty() {

@@ -25,7 +25,7 @@ pub struct Sgd {
 impl Sgd {
     pub fn new(config: SgdConfig, params: Vec<(String, Tensor)>) -> Self {
         let n = params.len();
-        Sgd { config, params, buffers: vec![None; n] }
+        Sgd { config, params, buffers: (0..n).map(|_| None).collect() }
     }
 
     pub fn params(&self) -> &[(String, Tensor)] {

@@ -1,0 +1,10 @@
+//! Retraining an architecture from scratch: model building, optimiser, the epoch loop, metrics.
+
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod trainer;
+
+pub use metrics::{EpochMetrics, EvalResult};
+pub use model::{Architecture, Model};
+pub use trainer::{evaluate, Progress, Quiet, Start, TrainError, TrainSummary, Trainer};

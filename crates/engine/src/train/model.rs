@@ -1,0 +1,113 @@
+//! Builds the evaluation network a `ModelConfig` describes, on a fresh VarStore.
+
+use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb201NetConfig, Nb201Network};
+use crate::EngineError;
+use oxnas_core::config::{ModelConfig, Space};
+use oxnas_core::darts::{self, Genotype};
+use oxnas_core::nb201::Nb201Arch;
+use tch::{nn::VarStore, Device, Tensor};
+
+/// The architecture being trained, as the user would write it down.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Architecture {
+    Nb201(Nb201Arch),
+    Darts(Genotype),
+}
+
+impl Architecture {
+    pub fn from_config(m: &ModelConfig) -> Result<Self, EngineError> {
+        match m.space {
+            Space::Nb201 => {
+                let s = m.arch.as_deref().ok_or_else(|| EngineError::Config("model.arch is not set".into()))?;
+                Ok(Architecture::Nb201(s.parse().map_err(|e| EngineError::Config(format!("model.arch: {e}")))?))
+            }
+            Space::Darts => {
+                let s = m.genotype.as_deref().ok_or_else(|| EngineError::Config("model.genotype is not set".into()))?;
+                Ok(Architecture::Darts(darts::resolve(s)?))
+            }
+        }
+    }
+
+    /// The reference string form: an NB201 arch string or a DARTS `Genotype(...)` repr.
+    pub fn reference_string(&self) -> String {
+        match self {
+            Architecture::Nb201(a) => a.to_string(),
+            Architecture::Darts(g) => g.to_string(),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Architecture::Nb201(a) => serde_json::json!({
+                "space": "nb201",
+                "arch_str": a.to_string(),
+                "index": a.to_index(),
+                "ops": a.ops.iter().map(|o| o.name()).collect::<Vec<_>>(),
+            }),
+            Architecture::Darts(g) => {
+                let mut v = serde_json::to_value(g).expect("genotype serialises");
+                v["space"] = "darts".into();
+                v
+            }
+        }
+    }
+}
+
+pub enum Network {
+    Nb201(Nb201Network),
+    Darts(DartsNetwork),
+}
+
+pub struct Model {
+    pub vs: VarStore,
+    pub net: Network,
+    pub arch: Architecture,
+}
+
+impl Model {
+    /// Initialises parameters from `seed` (libtorch's generator is seeded here and only here).
+    pub fn build(m: &ModelConfig, num_classes: i64, in_channels: i64, device: Device, seed: u64) -> Result<Self, EngineError> {
+        let arch = Architecture::from_config(m)?;
+        tch::manual_seed(seed as i64);
+        let vs = VarStore::new(device);
+        let net = match &arch {
+            Architecture::Nb201(a) => {
+                let cfg = Nb201NetConfig { channels: m.channels, cells_per_stage: m.cells_per_stage, num_classes, in_channels };
+                Network::Nb201(cfg.init(&vs.root(), a))
+            }
+            Architecture::Darts(g) => {
+                let cfg = DartsNetConfig {
+                    channels: m.channels,
+                    layers: m.layers,
+                    num_classes,
+                    in_channels,
+                    auxiliary: m.auxiliary_weight > 0.0,
+                };
+                Network::Darts(cfg.init(&vs.root(), g)?)
+            }
+        };
+        Ok(Model { vs, net, arch })
+    }
+
+    /// Logits and, for DARTS with an auxiliary head, the auxiliary logits.
+    pub fn forward_train(&self, x: &Tensor, drop: &DropPath) -> (Tensor, Option<Tensor>) {
+        match &self.net {
+            Network::Nb201(n) => (n.forward_t(x, true), None),
+            Network::Darts(n) => {
+                let out = n.forward_t(x, true, drop);
+                (out.logits, out.aux_logits)
+            }
+        }
+    }
+
+    pub fn predict(&self, x: &Tensor) -> Tensor {
+        match &self.net {
+            Network::Nb201(n) => n.forward_t(x, false),
+            Network::Darts(n) => n.predict(x),
+        }
+    }
+
+    pub fn num_params(&self) -> i64 {
+        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+}

@@ -1,0 +1,501 @@
+//! The retraining loop: train an architecture from scratch, evaluate every epoch, checkpoint every
+//! epoch so that `--resume` after any interruption (kill -9 included) ends with the same weights and
+//! metrics as an uninterrupted run.
+//!
+//! Exactness of resume rests on one rule: every random draw during training comes from a seeded
+//! ChaCha stream keyed by (seed, epoch, step) — data order, augmentation, drop-path masks — so the
+//! checkpoint only needs weights, BN statistics, momentum buffers and the epoch counter. libtorch's
+//! own generator is used once, to initialise the weights.
+
+use super::metrics::{EpochMetrics, EvalResult};
+use super::model::Model;
+use super::optim::{clip_grad_norm, cosine_lr, Sgd, SgdConfig};
+use crate::checkpoint::{self, CheckpointError};
+use crate::nn::DropPath;
+use crate::{DeviceChoice, EngineError};
+use oxnas_core::config::{ConfigError, SourceChoice, TrainConfig};
+use oxnas_core::data::{self, DataError, DataSource, DatasetKind, ImageDataset, Loader, Split};
+use oxnas_core::fsutil::write_atomic;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("training diverged: the loss became {value} at epoch {epoch}, step {step}. {kept} Lower optim.lr, or set optim.grad_clip (e.g. 5)")]
+    Diverged { epoch: usize, step: usize, value: f64, kept: String },
+    #[error("stopped after epoch {epoch}; continue with --resume")]
+    Interrupted { epoch: usize },
+    #[error("cannot resume from {dir}: {why}")]
+    Resume { dir: String, why: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.display().to_string(), source }
+}
+
+/// Receives progress; the CLI draws a bar on a terminal and plain lines otherwise.
+pub trait Progress {
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
+    fn batch(&mut self, _done: usize, _loss: f64) {}
+    fn epoch_end(&mut self, _m: &EpochMetrics) {}
+    fn message(&mut self, _msg: &str) {}
+    /// Polled after each checkpoint; returning true stops the run there (Ctrl-C, tests).
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+}
+
+/// A `Progress` that ignores everything (tests, library use).
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// The files a training run leaves in its directory.
+pub struct RunFiles {
+    pub dir: PathBuf,
+}
+
+impl RunFiles {
+    pub fn new(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf() }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("checkpoints/last.safetensors")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("checkpoints/best.safetensors")
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.dir.join("summary.json")
+    }
+    pub fn arch_txt(&self) -> PathBuf {
+        self.dir.join("genotype.txt")
+    }
+    pub fn arch_json(&self) -> PathBuf {
+        self.dir.join("genotype.json")
+    }
+}
+
+/// The data a run trains and evaluates on, with where it came from.
+pub struct RunData {
+    pub kind: DatasetKind,
+    pub source: DataSource,
+    pub train: Arc<ImageDataset>,
+    pub test: Arc<ImageDataset>,
+}
+
+pub fn load_data(cfg: &TrainConfig) -> Result<RunData, TrainError> {
+    let kind = cfg.data.kind()?;
+    let source = match cfg.data.source {
+        SourceChoice::Embedded if kind == DatasetKind::FashionMnist => DataSource::Embedded,
+        SourceChoice::Embedded => {
+            return Err(ConfigError::Invalid(format!(
+                "data.source = \"embedded\" exists only for fashion-mnist, not {kind}; use source = \"auto\" with data.data_dir"
+            ))
+            .into())
+        }
+        SourceChoice::Auto => data::resolve_source(kind, cfg.data.data_dir.as_deref())?,
+    };
+    let limit = |d: ImageDataset, n: usize| -> ImageDataset {
+        if n == 0 || n >= d.len() {
+            d
+        } else {
+            d.subset(&(0..n).collect::<Vec<_>>())
+        }
+    };
+    let train = limit(data::load(kind, &source, Split::Train)?, cfg.data.train_limit);
+    let test = limit(data::load(kind, &source, Split::Test)?, cfg.data.test_limit);
+    Ok(RunData { kind, source, train: Arc::new(train), test: Arc::new(test) })
+}
+
+pub fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor) {
+    let dims = [batch.batch as i64, batch.channels as i64, batch.height as i64, batch.width as i64];
+    let x = Tensor::from_slice(&batch.images).view(dims).to_device(device);
+    let y = Tensor::from_slice(&batch.labels).to_device(device);
+    (x, y)
+}
+
+/// A stream seed for (seed, epoch, step, purpose), so each random use has its own reproducible draws.
+pub fn stream_seed(seed: u64, epoch: usize, step: usize, purpose: u64) -> u64 {
+    // SplitMix64 finaliser over the packed key: cheap, well mixed, and stable across versions.
+    let mut z = seed ^ ((epoch as u64) << 40) ^ ((step as u64) << 8) ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Top-1/top-5 accuracy, mean loss and confusion matrix of `model` over `loader` in eval mode.
+pub fn evaluate(model: &Model, loader: &Loader, num_classes: usize, device: Device) -> EvalResult {
+    let mut confusion = vec![vec![0u64; num_classes]; num_classes];
+    let (mut loss_sum, mut top1, mut top5, mut count) = (0.0, 0i64, 0i64, 0usize);
+    tch::no_grad(|| {
+        for batch in loader.epoch(0) {
+            let (x, y) = to_tensors(&batch, device);
+            let logits = model.predict(&x);
+            loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]) * batch.batch as f64;
+            let k = 5.min(num_classes as i64);
+            let (_, topk) = logits.topk(k, 1, true, true);
+            let hits = topk.eq_tensor(&y.unsqueeze(1));
+            top1 += hits.narrow(1, 0, 1).sum(Kind::Int64).int64_value(&[]);
+            top5 += hits.sum(Kind::Int64).int64_value(&[]);
+            let pred = Vec::<i64>::try_from(topk.select(1, 0).to_device(Device::Cpu)).expect("predictions");
+            for (&t, &p) in batch.labels.iter().zip(&pred) {
+                confusion[t as usize][p as usize] += 1;
+            }
+            count += batch.batch;
+        }
+    });
+    let n = count.max(1) as f64;
+    EvalResult { loss: loss_sum / n, top1: 100.0 * top1 as f64 / n, top5: 100.0 * top5 as f64 / n, count, confusion }
+}
+
+/// Run state stored in the checkpoint header beside the tensors.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RunState {
+    /// Epochs completed (the next epoch to run).
+    epochs_done: usize,
+    steps: i64,
+    best_acc: f64,
+    best_epoch: Option<usize>,
+    history: Vec<EpochMetrics>,
+}
+
+pub struct TrainSummary {
+    pub history: Vec<EpochMetrics>,
+    pub final_eval: EvalResult,
+    pub best_acc: f64,
+    pub best_epoch: Option<usize>,
+    pub params: i64,
+    pub device: Device,
+    pub source: String,
+}
+
+/// How a run starts: a fresh directory, or continuing the run already in it.
+pub enum Start {
+    Fresh(Box<TrainConfig>),
+    Resume,
+}
+
+pub struct Trainer {
+    pub cfg: TrainConfig,
+    pub files: RunFiles,
+    resume: bool,
+}
+
+impl Trainer {
+    pub fn new(dir: &Path, start: Start) -> Result<Self, TrainError> {
+        let files = RunFiles::new(dir);
+        match start {
+            Start::Fresh(cfg) => {
+                if files.last().exists() {
+                    return Err(TrainError::Resume {
+                        dir: dir.display().to_string(),
+                        why: "it already holds a run; pass --resume to continue it or choose another --out".into(),
+                    });
+                }
+                std::fs::create_dir_all(dir.join("checkpoints")).map_err(io_err(dir))?;
+                write_atomic(&files.config(), cfg.to_toml().as_bytes()).map_err(io_err(&files.config()))?;
+                Ok(Trainer { cfg: *cfg, files, resume: false })
+            }
+            Start::Resume => {
+                let text = std::fs::read_to_string(files.config()).map_err(|e| TrainError::Resume {
+                    dir: dir.display().to_string(),
+                    why: format!("no readable config.toml ({e}); is this an oxnas train run directory?"),
+                })?;
+                let cfg = TrainConfig::from_toml_str(&text, &files.config().display().to_string())?;
+                Ok(Trainer { cfg, files, resume: true })
+            }
+        }
+    }
+
+    pub fn run(&self, progress: &mut dyn Progress) -> Result<TrainSummary, TrainError> {
+        let cfg = &self.cfg;
+        let device: DeviceChoice = cfg.run.device.parse()?;
+        let device = device.resolve()?;
+        if cfg.run.threads > 0 {
+            tch::set_num_threads(cfg.run.threads as i32);
+        }
+        let data = load_data(cfg)?;
+        progress.message(&format!(
+            "data: {} from {} ({} train / {} test images)",
+            data.kind,
+            data.source,
+            data.train.len(),
+            data.test.len()
+        ));
+        let num_classes = data.kind.num_classes();
+        let model = Model::build(&cfg.model, num_classes as i64, data.train.channels as i64, device, cfg.run.seed)?;
+        write_atomic(&self.files.arch_txt(), format!("{}\n", model.arch.reference_string()).as_bytes())
+            .map_err(io_err(&self.files.arch_txt()))?;
+        let arch_json = serde_json::to_string_pretty(&model.arch.to_json()).expect("json");
+        write_atomic(&self.files.arch_json(), arch_json.as_bytes()).map_err(io_err(&self.files.arch_json()))?;
+
+        let all: Vec<usize> = (0..data.train.len()).collect();
+        let train_loader = Loader::new(
+            data.train.clone(),
+            all,
+            cfg.optim.batch_size,
+            true,
+            false,
+            cfg.data.train_transform.resolve()?,
+            cfg.run.seed,
+        )?;
+        let test_loader = Loader::new(
+            data.test.clone(),
+            (0..data.test.len()).collect(),
+            cfg.run.eval_batch_size,
+            false,
+            false,
+            cfg.data.eval_transform.resolve()?,
+            cfg.run.seed,
+        )?;
+
+        let mut params: Vec<(String, Tensor)> =
+            model.vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let o = &cfg.optim;
+        let mut opt = Sgd::new(
+            SgdConfig { lr: o.lr, momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov },
+            params,
+        );
+
+        let mut state = RunState { epochs_done: 0, steps: 0, best_acc: f64::NEG_INFINITY, best_epoch: None, history: vec![] };
+        if self.resume {
+            state = self.restore(&model, &mut opt)?;
+            progress.message(&format!("resumed after epoch {} of {}", state.epochs_done, o.epochs));
+        }
+
+        let aux_weight = cfg.model.auxiliary_weight;
+        for epoch in state.epochs_done..o.epochs {
+            // The reference steps its scheduler before each epoch under PyTorch 0.3 semantics, so epoch e
+            // trains at the cosine value of e (epoch 0 at the full lr).
+            let lr = cosine_lr(o.lr, o.lr_min, epoch, o.epochs);
+            let drop_prob = cfg.model.drop_path * epoch as f64 / o.epochs as f64;
+            let started = Instant::now();
+            progress.epoch_start(epoch, o.epochs, train_loader.num_batches());
+            let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
+            for (step, batch) in train_loader.epoch(epoch as u64).enumerate() {
+                let (x, y) = to_tensors(&batch, device);
+                let drop = DropPath::new(drop_prob, stream_seed(cfg.run.seed, epoch, step, 1));
+                opt.zero_grad();
+                let (logits, aux) = model.forward_train(&x, &drop);
+                let mut loss = logits.cross_entropy_for_logits(&y);
+                if let Some(aux) = aux {
+                    loss = loss + aux.cross_entropy_for_logits(&y) * aux_weight;
+                }
+                let value = loss.double_value(&[]);
+                if !value.is_finite() {
+                    let kept = match state.history.last() {
+                        Some(m) => format!("The last good checkpoint (epoch {}) is kept in {}.", m.epoch, self.files.last().display()),
+                        None => "No epoch had completed, so there is no checkpoint.".to_string(),
+                    };
+                    return Err(TrainError::Diverged { epoch, step, value, kept });
+                }
+                loss.backward();
+                if o.grad_clip > 0.0 {
+                    clip_grad_norm(opt.params(), o.grad_clip);
+                }
+                opt.step(lr);
+                state.steps += 1;
+                loss_sum += value * batch.batch as f64;
+                correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+                seen += batch.batch;
+                progress.batch(step + 1, value);
+            }
+            let train_time = started.elapsed().as_secs_f64();
+            let eval = evaluate(&model, &test_loader, num_classes, device);
+            let m = EpochMetrics {
+                epoch,
+                lr,
+                drop_path: drop_prob,
+                train_loss: loss_sum / seen as f64,
+                train_acc: 100.0 * correct as f64 / seen as f64,
+                test_loss: eval.loss,
+                test_acc: eval.top1,
+                test_top5: eval.top5,
+                epoch_time_s: started.elapsed().as_secs_f64(),
+                images_per_s: seen as f64 / train_time,
+            };
+            state.history.push(m.clone());
+            state.epochs_done = epoch + 1;
+            let improved = m.test_acc > state.best_acc;
+            if improved {
+                state.best_acc = m.test_acc;
+                state.best_epoch = Some(epoch);
+            }
+            self.checkpoint(&model, &opt, &state, improved)?;
+            progress.epoch_end(&m);
+            if progress.interrupted() {
+                return Err(TrainError::Interrupted { epoch });
+            }
+        }
+
+        let final_eval = evaluate(&model, &test_loader, num_classes, device);
+        let summary = TrainSummary {
+            history: state.history.clone(),
+            final_eval,
+            best_acc: state.best_acc,
+            best_epoch: state.best_epoch,
+            params: model.num_params(),
+            device,
+            source: data.source.to_string(),
+        };
+        self.write_summary(&summary, &model)?;
+        Ok(summary)
+    }
+
+    fn checkpoint(&self, model: &Model, opt: &Sgd, state: &RunState, best: bool) -> Result<(), TrainError> {
+        let mut tensors: Vec<(String, Tensor)> =
+            model.vs.variables().into_iter().map(|(k, v)| (format!("model.{k}"), v)).collect();
+        tensors.extend(opt.state());
+        let mut meta = BTreeMap::new();
+        meta.insert("oxnas.run_state".to_string(), serde_json::to_string(state).expect("state json"));
+        meta.insert("oxnas.config".to_string(), self.cfg.to_toml());
+        meta.insert("oxnas.arch".to_string(), model.arch.reference_string());
+        // Metrics first, checkpoint second: after a crash between the two, resume rewrites the metrics
+        // file from the checkpoint's history, so both always agree once a run continues.
+        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
+        write_atomic(&self.files.metrics(), lines.as_bytes()).map_err(io_err(&self.files.metrics()))?;
+        checkpoint::save(&self.files.last(), &tensors, &meta)?;
+        if best {
+            checkpoint::save(&self.files.best(), &tensors, &meta)?;
+        }
+        Ok(())
+    }
+
+    fn restore(&self, model: &Model, opt: &mut Sgd) -> Result<RunState, TrainError> {
+        let dir = self.files.dir.display().to_string();
+        if !self.files.last().exists() {
+            return Err(TrainError::Resume { dir, why: "no checkpoints/last.safetensors: the run never finished an epoch; start it again without --resume".into() });
+        }
+        let (tensors, meta) = checkpoint::load(&self.files.last())?;
+        let state: RunState = meta
+            .get("oxnas.run_state")
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| TrainError::Resume { dir: dir.clone(), why: "the checkpoint has no oxnas run state".into() })?;
+        let weights: BTreeMap<String, Tensor> =
+            tensors.iter().filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
+        crate::nn::state_dict::import(&model.vs, &weights)
+            .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
+        opt.load_state(&tensors);
+        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
+        write_atomic(&self.files.metrics(), lines.as_bytes()).map_err(io_err(&self.files.metrics()))?;
+        Ok(state)
+    }
+
+    fn write_summary(&self, s: &TrainSummary, model: &Model) -> Result<(), TrainError> {
+        let json = serde_json::json!({
+            "arch": model.arch.reference_string(),
+            "params": s.params,
+            "epochs": s.history.len(),
+            "final": { "test_acc": s.final_eval.top1, "test_top5": s.final_eval.top5, "test_loss": s.final_eval.loss, "count": s.final_eval.count },
+            "best": { "test_acc": s.best_acc, "epoch": s.best_epoch },
+            "per_class_acc": s.final_eval.per_class_accuracy(),
+            "device": format!("{:?}", s.device),
+            "data_source": s.source,
+            "seed": self.cfg.run.seed,
+        });
+        let text = serde_json::to_string_pretty(&json).expect("json");
+        write_atomic(&self.files.summary(), text.as_bytes()).map_err(io_err(&self.files.summary()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(epochs: usize) -> TrainConfig {
+        let sets: Vec<String> = [
+            "model.channels=4",
+            "data.train_limit=256",
+            "data.test_limit=128",
+            "optim.batch_size=64",
+            "run.device=\"cpu\"",
+            "run.eval_batch_size=64",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("optim.epochs={epochs}")])
+        .collect();
+        TrainConfig::resolve("cpu-smoke", None, &sets).unwrap()
+    }
+
+    fn strip_times(h: &[EpochMetrics]) -> Vec<EpochMetrics> {
+        h.iter().map(|m| EpochMetrics { epoch_time_s: 0.0, images_per_s: 0.0, ..m.clone() }).collect()
+    }
+
+    struct StopAfter(usize, usize);
+    impl Progress for StopAfter {
+        fn epoch_end(&mut self, _m: &EpochMetrics) {
+            self.1 += 1;
+        }
+        fn interrupted(&mut self) -> bool {
+            self.1 >= self.0
+        }
+    }
+
+    #[test]
+    fn same_seed_same_metrics_and_resume_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = Trainer::new(&dir.path().join("full"), Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut Quiet).unwrap();
+        let again = Trainer::new(&dir.path().join("again"), Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut Quiet).unwrap();
+        assert_eq!(strip_times(&full.history), strip_times(&again.history), "same seed, different metrics");
+        assert!(full.history[1].train_loss < full.history[0].train_loss || full.history[1].test_acc > 10.0);
+
+        let cut = dir.path().join("cut");
+        let err = Trainer::new(&cut, Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut StopAfter(1, 0)).err().unwrap();
+        assert!(matches!(err, TrainError::Interrupted { epoch: 0 }), "{err}");
+        let resumed = Trainer::new(&cut, Start::Resume).unwrap().run(&mut Quiet).unwrap();
+        assert_eq!(strip_times(&resumed.history), strip_times(&full.history), "resume diverged from the uninterrupted run");
+        assert_eq!(resumed.final_eval, full.final_eval);
+        let a = checkpoint::load(&RunFiles::new(&dir.path().join("full")).last()).unwrap().0;
+        let b = checkpoint::load(&RunFiles::new(&cut).last()).unwrap().0;
+        assert_eq!(a.len(), b.len());
+        for (k, t) in &a {
+            assert!(t.equal(&b[k]), "tensor {k} differs after resume");
+        }
+        let lines = std::fs::read_to_string(RunFiles::new(&cut).metrics()).unwrap();
+        assert_eq!(lines.lines().count(), 2);
+    }
+
+    #[test]
+    fn fresh_start_refuses_an_existing_run_and_resume_needs_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Trainer::new(dir.path(), Start::Resume).err().unwrap().to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        Trainer::new(dir.path(), Start::Fresh(Box::new(tiny(1)))).unwrap().run(&mut Quiet).unwrap();
+        let err = Trainer::new(dir.path(), Start::Fresh(Box::new(tiny(1)))).err().unwrap().to_string();
+        assert!(err.contains("--resume"), "{err}");
+    }
+
+    #[test]
+    fn divergence_stops_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = tiny(2);
+        cfg.optim.lr = 1e12;
+        cfg.optim.grad_clip = 0.0;
+        let err = Trainer::new(dir.path(), Start::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).err().unwrap();
+        let msg = err.to_string();
+        assert!(matches!(err, TrainError::Diverged { .. }), "{msg}");
+        assert!(msg.contains("optim.lr"), "{msg}");
+    }
+}

@@ -1,1 +1,83 @@
-fn main() {}
+//! `oxnas`: neural architecture search on libtorch. Each subcommand lives in its own module.
+
+mod arch;
+mod bench;
+mod data;
+mod plots;
+mod progress;
+mod runs;
+mod train;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "oxnas",
+    version,
+    about = "Neural architecture search on libtorch: DARTS, SGAS, SGAS-es, NAS-Bench-201, supernet ranking"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Query the embedded NAS-Bench-201 table (15,625 cells).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Architectures: parameter counts and FLOPs, named genotypes.
+    #[command(subcommand)]
+    Arch(arch::ArchCommand),
+    /// Datasets: which files oxnas finds and what they hold.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Retrain an architecture from scratch and evaluate it (or continue a run with --resume).
+    Train(train::TrainArgs),
+    /// Evaluate a run's checkpoint on the test split: top-1/top-5, per-class accuracy, confusion matrix.
+    Eval(train::EvalArgs),
+    /// Write a run's weights with the reference PyTorch implementation's state_dict names.
+    Export(train::ExportArgs),
+    /// Create a run directory from a PyTorch state_dict (safetensors) of the reference implementation.
+    Import(train::ImportArgs),
+    /// List the shipped presets.
+    Presets,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OXNAS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(c) => bench::run(c),
+        Command::Arch(c) => arch::run(c),
+        Command::Data(c) => data::run(c),
+        Command::Train(a) => train::train(a),
+        Command::Eval(a) => train::eval(a),
+        Command::Export(a) => train::export(a),
+        Command::Import(a) => train::import(a),
+        Command::Presets => {
+            println!("train presets (oxnas train --preset NAME; files in configs/train/):");
+            for (name, text) in oxnas_core::config::TRAIN_PRESETS {
+                let first = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
+                println!("  {name:<18} {first}");
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let top = e.to_string();
+            eprintln!("error: {top}");
+            // thiserror messages often embed their source already; print only causes that add something.
+            for cause in e.chain().skip(1).map(|c| c.to_string()).filter(|c| !top.contains(c.as_str())) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

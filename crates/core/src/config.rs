@@ -272,7 +272,8 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), C
 
 /// Deserialises a table into a typed config, turning serde's messages into ones that name the key.
 pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table, origin: &str) -> Result<T, ConfigError> {
-    let text = toml::to_string(&table).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+    let text =
+        toml::to_string(&table).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })
 }
 
@@ -295,8 +296,8 @@ impl TrainConfig {
 
     /// Parses and validates a resolved config (the `config.toml` a run directory holds).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: TrainConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
+        let cfg: TrainConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -309,8 +310,18 @@ impl TrainConfig {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let m = &self.model;
         match m.space {
-            Space::Nb201 if m.arch.is_none() => return bad("model.space = nb201 needs model.arch (an arch string, e.g. --arch '|nor_conv_3x3~0|+|...|')".into()),
-            Space::Darts if m.genotype.is_none() => return bad("model.space = darts needs model.genotype (a name like DARTS_V2, a genotype string, or a file)".into()),
+            Space::Nb201 if m.arch.is_none() => {
+                return bad(
+                    "model.space = nb201 needs model.arch (an arch string, e.g. --arch '|nor_conv_3x3~0|+|...|')"
+                        .into(),
+                )
+            }
+            Space::Darts if m.genotype.is_none() => {
+                return bad(
+                    "model.space = darts needs model.genotype (a name like DARTS_V2, a genotype string, or a file)"
+                        .into(),
+                )
+            }
             _ => {}
         }
         if m.channels < 2 {
@@ -336,7 +347,10 @@ impl TrainConfig {
             return bad("optim.epochs, optim.batch_size and run.eval_batch_size must be at least 1".into());
         }
         if !(o.lr > 0.0 && o.lr.is_finite()) || o.lr_min < 0.0 || o.lr_min > o.lr {
-            return bad(format!("need 0 <= optim.lr_min <= optim.lr and lr > 0 (got lr {}, lr_min {})", o.lr, o.lr_min));
+            return bad(format!(
+                "need 0 <= optim.lr_min <= optim.lr and lr > 0 (got lr {}, lr_min {})",
+                o.lr, o.lr_min
+            ));
         }
         if o.weight_decay < 0.0 || o.momentum < 0.0 || o.grad_clip < 0.0 {
             return bad("optim.weight_decay, optim.momentum and optim.grad_clip must be >= 0".into());
@@ -380,7 +394,8 @@ mod tests {
 
     #[test]
     fn overrides_apply_with_types() {
-        let sets = vec!["optim.epochs=7".to_string(), "model.arch=|none~0|+|none~0|none~1|+|none~0|none~1|none~2|".into()];
+        let sets =
+            vec!["optim.epochs=7".to_string(), "model.arch=|none~0|+|none~0|none~1|+|none~0|none~1|none~2|".into()];
         let c = TrainConfig::resolve("cpu-smoke", None, &sets).unwrap();
         assert_eq!(c.optim.epochs, 7);
         assert!(c.model.arch.unwrap().starts_with("|none~0|"));

@@ -12,3 +12,4 @@ pub mod darts;
 pub mod data;
 pub mod fsutil;
 pub mod nb201;
+pub mod search;

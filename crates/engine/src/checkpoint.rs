@@ -74,7 +74,11 @@ pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String
         .map_err(|e| CheckpointError::Format { path: "<memory>".into(), detail: e.to_string() })
 }
 
-pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<(), CheckpointError> {
+pub fn save(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), CheckpointError> {
     let bytes = to_bytes(tensors, metadata)?;
     write_atomic(path, &bytes).map_err(|source| CheckpointError::Io { path: path.display().to_string(), source })
 }

@@ -40,7 +40,11 @@ fn darts_parameter_counts_and_macs_match_reference() {
     for &(name, c, l, k, aux, inc, params, no_aux, macs) in cases {
         let g = Genotype::named(name).unwrap();
         let p = darts_profile(&darts_cfg(c, l, k, aux, inc), &g, 32).unwrap();
-        assert_eq!((p.params, p.params_no_aux, p.flops), (params, no_aux, macs), "{name} C={c} L={l} K={k} aux={aux} in={inc}");
+        assert_eq!(
+            (p.params, p.params_no_aux, p.flops),
+            (params, no_aux, macs),
+            "{name} C={c} L={l} K={k} aux={aux} in={inc}"
+        );
     }
 }
 
@@ -91,9 +95,8 @@ fn golden() -> serde_json::Value {
 
 fn assert_logits(got: &tch::Tensor, want: &serde_json::Value) {
     let want: Vec<Vec<f64>> = serde_json::from_value(want.clone()).unwrap();
-    let got: Vec<Vec<f64>> = (0..want.len())
-        .map(|i| Vec::<f64>::try_from(got.get(i as i64).to_kind(tch::Kind::Double)).unwrap())
-        .collect();
+    let got: Vec<Vec<f64>> =
+        (0..want.len()).map(|i| Vec::<f64>::try_from(got.get(i as i64).to_kind(tch::Kind::Double)).unwrap()).collect();
     for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
         assert!((g - w).abs() < 1e-4, "logit {g} vs reference {w}\n got {got:?}\nwant {want:?}");
     }
@@ -104,7 +107,13 @@ fn assert_logits(got: &tch::Tensor, want: &serde_json::Value) {
 fn check_keys(vs: &VarStore, file: &std::collections::BTreeMap<String, tch::Tensor>) {
     let ours: BTreeSet<String> = state_dict::export(vs, 0).into_iter().map(|(k, _)| k).collect();
     let theirs: BTreeSet<String> = file.keys().cloned().collect();
-    assert_eq!(ours, theirs, "key sets differ: ours-only {:?}, reference-only {:?}", ours.difference(&theirs).collect::<Vec<_>>(), theirs.difference(&ours).collect::<Vec<_>>());
+    assert_eq!(
+        ours,
+        theirs,
+        "key sets differ: ours-only {:?}, reference-only {:?}",
+        ours.difference(&theirs).collect::<Vec<_>>(),
+        theirs.difference(&ours).collect::<Vec<_>>()
+    );
 }
 
 #[test]

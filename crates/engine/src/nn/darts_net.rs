@@ -6,9 +6,9 @@ use super::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use super::ops::{BnMode, FactorizedReduce, Op, ReluConvBn};
 use crate::EngineError;
 use oxnas_core::darts::{DartsOp, Genotype};
-use serde::{Deserialize, Serialize};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use tch::{nn::Path, Tensor};
 
@@ -280,4 +280,3 @@ impl DartsNetwork {
         self.forward_t(x, false, &DropPath::off()).logits
     }
 }
-

@@ -130,12 +130,21 @@ impl FactorizedReduce {
 
 #[derive(Debug)]
 pub enum Op {
-    Zero { stride: i64 },
+    Zero {
+        stride: i64,
+    },
     Identity,
-    MaxPool { stride: i64 },
-    AvgPool { stride: i64 },
+    MaxPool {
+        stride: i64,
+    },
+    AvgPool {
+        stride: i64,
+    },
     /// NAS-Bench-201 pooling that first maps C_in to C_out (unused inside cells, where C_in == C_out).
-    ProjectedAvgPool { preprocess: ReluConvBn, stride: i64 },
+    ProjectedAvgPool {
+        preprocess: ReluConvBn,
+        stride: i64,
+    },
     ReluConvBn(ReluConvBn),
     SepConv(SepConv),
     DilConv(DilConv),

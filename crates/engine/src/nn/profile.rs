@@ -38,15 +38,19 @@ pub fn nb201_profile(cfg: &Nb201NetConfig, arch: &Nb201Arch, image_size: i64) ->
     let net = cfg.init(&vs.root(), arch);
     let (_, macs) = tch::no_grad(|| count_macs(|| net.forward_t(&probe(cfg.in_channels, image_size), false)));
     let params = trainable(&vs, None);
-    NetProfile { params, params_no_aux: params, flops: macs as i64, input_size: [cfg.in_channels, image_size, image_size] }
+    NetProfile {
+        params,
+        params_no_aux: params,
+        flops: macs as i64,
+        input_size: [cfg.in_channels, image_size, image_size],
+    }
 }
 
 pub fn darts_profile(cfg: &DartsNetConfig, genotype: &Genotype, image_size: i64) -> Result<NetProfile, EngineError> {
     let vs = VarStore::new(Device::Cpu);
     let net = cfg.init(&vs.root(), genotype)?;
-    let (_, macs) = tch::no_grad(|| {
-        count_macs(|| net.forward_t(&probe(cfg.in_channels, image_size), false, &DropPath::off()))
-    });
+    let (_, macs) =
+        tch::no_grad(|| count_macs(|| net.forward_t(&probe(cfg.in_channels, image_size), false, &DropPath::off())));
     Ok(NetProfile {
         params: trainable(&vs, None),
         params_no_aux: trainable(&vs, Some("auxiliary_head.")),

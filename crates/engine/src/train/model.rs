@@ -66,13 +66,24 @@ pub struct Model {
 
 impl Model {
     /// Initialises parameters from `seed` (libtorch's generator is seeded here and only here).
-    pub fn build(m: &ModelConfig, num_classes: i64, in_channels: i64, device: Device, seed: u64) -> Result<Self, EngineError> {
+    pub fn build(
+        m: &ModelConfig,
+        num_classes: i64,
+        in_channels: i64,
+        device: Device,
+        seed: u64,
+    ) -> Result<Self, EngineError> {
         let arch = Architecture::from_config(m)?;
         tch::manual_seed(seed as i64);
         let vs = VarStore::new(device);
         let net = match &arch {
             Architecture::Nb201(a) => {
-                let cfg = Nb201NetConfig { channels: m.channels, cells_per_stage: m.cells_per_stage, num_classes, in_channels };
+                let cfg = Nb201NetConfig {
+                    channels: m.channels,
+                    cells_per_stage: m.cells_per_stage,
+                    num_classes,
+                    in_channels,
+                };
                 Network::Nb201(cfg.init(&vs.root(), a))
             }
             Architecture::Darts(g) => {

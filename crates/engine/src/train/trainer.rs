@@ -278,7 +278,8 @@ impl Trainer {
             params,
         );
 
-        let mut state = RunState { epochs_done: 0, steps: 0, best_acc: f64::NEG_INFINITY, best_epoch: None, history: vec![] };
+        let mut state =
+            RunState { epochs_done: 0, steps: 0, best_acc: f64::NEG_INFINITY, best_epoch: None, history: vec![] };
         if self.resume {
             state = self.restore(&model, &mut opt)?;
             progress.message(&format!("resumed after epoch {} of {}", state.epochs_done, o.epochs));
@@ -305,7 +306,11 @@ impl Trainer {
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
                     let kept = match state.history.last() {
-                        Some(m) => format!("The last good checkpoint (epoch {}) is kept in {}.", m.epoch, self.files.last().display()),
+                        Some(m) => format!(
+                            "The last good checkpoint (epoch {}) is kept in {}.",
+                            m.epoch,
+                            self.files.last().display()
+                        ),
                         None => "No epoch had completed, so there is no checkpoint.".to_string(),
                     };
                     return Err(TrainError::Diverged { epoch, step, value, kept });
@@ -385,15 +390,22 @@ impl Trainer {
     fn restore(&self, model: &Model, opt: &mut Sgd) -> Result<RunState, TrainError> {
         let dir = self.files.dir.display().to_string();
         if !self.files.last().exists() {
-            return Err(TrainError::Resume { dir, why: "no checkpoints/last.safetensors: the run never finished an epoch; start it again without --resume".into() });
+            return Err(TrainError::Resume {
+                dir,
+                why:
+                    "no checkpoints/last.safetensors: the run never finished an epoch; start it again without --resume"
+                        .into(),
+            });
         }
         let (tensors, meta) = checkpoint::load(&self.files.last())?;
-        let state: RunState = meta
-            .get("oxnas.run_state")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| TrainError::Resume { dir: dir.clone(), why: "the checkpoint has no oxnas run state".into() })?;
-        let weights: BTreeMap<String, Tensor> =
-            tensors.iter().filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
+        let state: RunState =
+            meta.get("oxnas.run_state").and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
+                TrainError::Resume { dir: dir.clone(), why: "the checkpoint has no oxnas run state".into() }
+            })?;
+        let weights: BTreeMap<String, Tensor> = tensors
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone())))
+            .collect();
         crate::nn::state_dict::import(&model.vs, &weights)
             .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
         opt.load_state(&tensors);
@@ -456,8 +468,10 @@ mod tests {
     #[test]
     fn same_seed_same_metrics_and_resume_is_exact() {
         let dir = tempfile::tempdir().unwrap();
-        let full = Trainer::new(&dir.path().join("full"), Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut Quiet).unwrap();
-        let again = Trainer::new(&dir.path().join("again"), Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut Quiet).unwrap();
+        let full =
+            Trainer::new(&dir.path().join("full"), Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut Quiet).unwrap();
+        let again =
+            Trainer::new(&dir.path().join("again"), Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut Quiet).unwrap();
         assert_eq!(strip_times(&full.history), strip_times(&again.history), "same seed, different metrics");
         assert!(full.history[1].train_loss < full.history[0].train_loss || full.history[1].test_acc > 10.0);
 
@@ -465,7 +479,11 @@ mod tests {
         let err = Trainer::new(&cut, Start::Fresh(Box::new(tiny(2)))).unwrap().run(&mut StopAfter(1, 0)).err().unwrap();
         assert!(matches!(err, TrainError::Interrupted { epoch: 0 }), "{err}");
         let resumed = Trainer::new(&cut, Start::Resume).unwrap().run(&mut Quiet).unwrap();
-        assert_eq!(strip_times(&resumed.history), strip_times(&full.history), "resume diverged from the uninterrupted run");
+        assert_eq!(
+            strip_times(&resumed.history),
+            strip_times(&full.history),
+            "resume diverged from the uninterrupted run"
+        );
         assert_eq!(resumed.final_eval, full.final_eval);
         let a = checkpoint::load(&RunFiles::new(&dir.path().join("full")).last()).unwrap().0;
         let b = checkpoint::load(&RunFiles::new(&cut).last()).unwrap().0;

@@ -1,0 +1,156 @@
+//! `oxnas arch`: what an architecture costs (parameters, FLOPs) and the genotypes oxnas knows by name.
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use oxnas_core::bench::Nb201Table;
+use oxnas_core::config::Space;
+use oxnas_core::darts::{self, Genotype};
+use oxnas_core::nb201::Nb201Arch;
+use oxnas_engine::nn::profile::{darts_profile, nb201_profile};
+use oxnas_engine::nn::{DartsNetConfig, Nb201NetConfig};
+
+#[derive(Subcommand)]
+pub enum ArchCommand {
+    /// Parameter count and FLOPs (multiply-accumulates of convs and linears, one image) of an evaluation network.
+    Info(InfoArgs),
+    /// The DARTS-space genotypes known by name, in the reference string form.
+    Genotypes {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// nb201 or darts.
+    #[arg(long, default_value = "nb201")]
+    space: Space,
+    /// NAS-Bench-201 arch string or benchmark index (space nb201).
+    arch: Option<String>,
+    /// DARTS genotype: a name (DARTS_V2, FashionMNIST_1, ...), a genotype string, or a file (space darts).
+    #[arg(long)]
+    genotype: Option<String>,
+    /// Initial channels (default: 16 for nb201, 36 for darts).
+    #[arg(long)]
+    channels: Option<i64>,
+    /// DARTS: number of cells.
+    #[arg(long, default_value_t = 20)]
+    layers: i64,
+    /// NB201: cells per stage.
+    #[arg(long, default_value_t = 5)]
+    cells: i64,
+    #[arg(long, default_value_t = 10)]
+    classes: i64,
+    #[arg(long, default_value_t = 3)]
+    in_channels: i64,
+    /// DARTS: include the auxiliary head (its parameters count in `params`, not in `params_no_aux`).
+    #[arg(long)]
+    auxiliary: bool,
+    /// Input height and width for the FLOP count.
+    #[arg(long, default_value_t = 32)]
+    image_size: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+fn positive(name: &str, v: i64, min: i64) -> Result<()> {
+    if v < min {
+        bail!("--{name} = {v} must be at least {min}");
+    }
+    Ok(())
+}
+
+pub fn run(cmd: ArchCommand) -> Result<()> {
+    match cmd {
+        ArchCommand::Genotypes { json } => {
+            let all: Vec<(String, Genotype)> = Genotype::names()
+                .iter()
+                .map(|n| (n.to_string(), Genotype::named(n).expect("listed names resolve")))
+                .collect();
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    all.iter().map(|(n, g)| (n.clone(), serde_json::to_value(g).expect("json"))).collect();
+                println!("{}", serde_json::to_string_pretty(&map)?);
+            } else {
+                for (n, g) in all {
+                    println!("{n} = {g}");
+                }
+            }
+            Ok(())
+        }
+        ArchCommand::Info(a) => info(a),
+    }
+}
+
+fn info(a: InfoArgs) -> Result<()> {
+    positive("classes", a.classes, 1)?;
+    positive("in-channels", a.in_channels, 1)?;
+    positive("image-size", a.image_size, 4)?;
+    let (profile, arch_text, extra) = match a.space {
+        Space::Nb201 => {
+            let Some(s) = a.arch.as_deref() else {
+                bail!("space nb201 needs an arch string or index, e.g. oxnas arch info --space nb201 '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'");
+            };
+            let table = Nb201Table::embedded();
+            let index = table.resolve(s)?;
+            let arch: Nb201Arch = Nb201Arch::from_index(index)?;
+            let channels = a.channels.unwrap_or(16);
+            positive("channels", channels, 1)?;
+            positive("cells", a.cells, 1)?;
+            let cfg = Nb201NetConfig {
+                channels,
+                cells_per_stage: a.cells,
+                num_classes: a.classes,
+                in_channels: a.in_channels,
+            };
+            let p = nb201_profile(&cfg, &arch, a.image_size);
+            let extra = serde_json::json!({ "index": index, "channels": channels, "cells_per_stage": a.cells });
+            (p, arch.to_string(), extra)
+        }
+        Space::Darts => {
+            let Some(spec) = a.genotype.as_deref().or(a.arch.as_deref()) else {
+                bail!("space darts needs --genotype NAME|STRING|FILE (names: {})", Genotype::names().join(", "));
+            };
+            let g = darts::resolve(spec)?;
+            let channels = a.channels.unwrap_or(36);
+            positive("channels", channels, 2)?;
+            positive("layers", a.layers, 3)?;
+            let cfg = DartsNetConfig {
+                channels,
+                layers: a.layers,
+                num_classes: a.classes,
+                in_channels: a.in_channels,
+                auxiliary: a.auxiliary,
+            };
+            let p = darts_profile(&cfg, &g, a.image_size)?;
+            let extra = serde_json::json!({ "channels": channels, "layers": a.layers, "auxiliary": a.auxiliary });
+            (p, g.to_string(), extra)
+        }
+    };
+    if a.json {
+        let mut v = serde_json::to_value(&profile)?;
+        v["arch"] = arch_text.into();
+        v["classes"] = a.classes.into();
+        if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            obj.extend(extra.clone());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{arch_text}");
+        println!("params      {:>12}  ({:.3} M)", profile.params, profile.params as f64 / 1e6);
+        if profile.params != profile.params_no_aux {
+            println!(
+                "params (no auxiliary head) {:>12}  ({:.3} M)",
+                profile.params_no_aux,
+                profile.params_no_aux as f64 / 1e6
+            );
+        }
+        let [c, h, w] = profile.input_size;
+        println!(
+            "FLOPs       {:>12}  ({:.2} M multiply-accumulates for one {c}x{h}x{w} image)",
+            profile.flops,
+            profile.flops as f64 / 1e6
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The `oxnas` binary as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn oxnas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oxnas")).args(args).output().expect("oxnas runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = oxnas(args);
+    assert!(out.status.success(), "oxnas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = oxnas(args);
+    assert!(!out.status.success(), "oxnas {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(args)).unwrap()
+}
+
+#[test]
+fn bench_query_known_cells() {
+    // The DARTS collapse cell: NAS-Bench-201 paper, DARTS row: 54.30 / 15.61 / 16.32.
+    let v = json(&[
+        "bench",
+        "query",
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "--json",
+    ]);
+    assert_eq!(v["index"], 1835);
+    for (col, want) in
+        [("cifar10_test_200ep", 54.30), ("cifar100_test_200ep", 15.61), ("imagenet16_120_test_200ep", 16.32)]
+    {
+        assert!((v[col].as_f64().unwrap() - want).abs() < 0.005, "{col}: {}", v[col]);
+        assert!(v[format!("rank_{col}")].as_u64().unwrap() > 14_000);
+    }
+    // The best CIFAR-10 cell, 94.37.
+    let v = json(&["bench", "query", "6111", "--json"]);
+    assert!((v["cifar10_test_200ep"].as_f64().unwrap() - 94.37).abs() < 0.005);
+    assert_eq!(v["rank_cifar10_test_200ep"], 1);
+    assert!(v["unique_str"].as_str().unwrap().contains("nor_conv_3x3"));
+    let top = json(&["bench", "top", "--column", "cifar100_test_200ep", "-k", "1", "--json"]);
+    assert_eq!(top["entries"][0]["index"], 9930, "{top}");
+}
+
+#[test]
+fn arch_info_matches_reference_parameter_count() {
+    let v = json(&[
+        "arch",
+        "info",
+        "--space",
+        "darts",
+        "--genotype",
+        "DARTS_V2",
+        "--channels",
+        "36",
+        "--layers",
+        "20",
+        "--classes",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(v["params"], 3_349_342);
+    assert_eq!(v["flops"], 528_359_040);
+    let v = json(&[
+        "arch",
+        "info",
+        "--space",
+        "nb201",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "--json",
+    ]);
+    assert_eq!(v["params"], 1_531_546);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let e = fails(&["bench", "query", "|nor_conv_3x3~0|+|nor_conv_3x3~0|+|none~0|none~1|none~2|"]);
+    assert!(e.contains("error:") && e.contains("node"), "{e}");
+    let e = fails(&["bench", "query", "15625"]);
+    assert!(e.contains("15625"), "{e}");
+    let e = fails(&["arch", "info", "--space", "darts", "--genotype", "DARTS_V9"]);
+    assert!(e.contains("DARTS_V9") && e.contains("DARTS_V2"), "{e}");
+    let e = fails(&["train", "--preset", "nope"]);
+    assert!(e.contains("unknown preset 'nope'"), "{e}");
+    let e = fails(&["train", "--preset", "cpu-smoke", "--set", "optim.learning_rate=0.1", "--out", "/nonexistent/x"]);
+    assert!(e.contains("learning_rate"), "{e}");
+    let e = fails(&["bench", "top", "--column", "cifar10_test"]);
+    assert!(e.contains("cifar10_test_200ep"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let e = fails(&[
+        "train",
+        "--preset",
+        "cpu-smoke",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+    ]);
+    assert!(e.contains("train-images-idx3-ubyte"), "{e}");
+}
+
+fn smoke_args(out: &Path, epochs: usize) -> Vec<String> {
+    [
+        "train",
+        "--preset",
+        "cpu-smoke",
+        "--device",
+        "cpu",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "data.train_limit=640",
+        "--set",
+        "data.test_limit=200",
+        "--set",
+        "run.threads=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["--epochs".into(), epochs.to_string(), "--out".into(), out.display().to_string()])
+    .collect()
+}
+
+fn metrics_without_times(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["epoch_time_s"] = 0.into();
+            v["images_per_s"] = 0.into();
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_then_resume_equals_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    let args = smoke_args(&full, 3);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let cut = dir.path().join("cut");
+    let args = smoke_args(&cut, 3);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnas"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill as soon as the first epoch's checkpoint exists: mid-way through epoch 2.
+    let ckpt = cut.join("checkpoints/last.safetensors");
+    let start = std::time::Instant::now();
+    while !ckpt.exists() {
+        assert!(start.elapsed().as_secs() < 300, "no checkpoint appeared");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("training ended before it could be killed: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SIGKILL: no chance to clean up, as with kill -9.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = metrics_without_times(&cut).len();
+    assert!(before < 3, "the run finished before the kill");
+    ok(&["train", "--resume", cut.to_str().unwrap()]);
+    assert_eq!(metrics_without_times(&cut), metrics_without_times(&full));
+    let a = std::fs::read_to_string(full.join("summary.json")).unwrap();
+    let b = std::fs::read_to_string(cut.join("summary.json")).unwrap();
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&a).unwrap(), serde_json::from_str(&b).unwrap());
+    assert_eq!(a["final"], b["final"]);
+    assert_eq!(a["per_class_acc"], b["per_class_acc"]);
+
+    // eval, export to reference names, import back: the same accuracy in both worlds.
+    let e1 = json(&["eval", "--run", full.to_str().unwrap(), "--checkpoint", "last", "--device", "cpu", "--json"]);
+    assert_eq!(e1["test_acc"], a["final"]["test_acc"]);
+    assert!(full.join("eval/confusion.png").exists() && full.join("eval/confusion.csv").exists());
+    assert!(full.join("curves.png").exists());
+    let exported = dir.path().join("model.safetensors");
+    ok(&["export", "--run", full.to_str().unwrap(), "--checkpoint", "last", "--out", exported.to_str().unwrap()]);
+    let imported = dir.path().join("imported");
+    ok(&[
+        "import",
+        exported.to_str().unwrap(),
+        "--preset",
+        "cpu-smoke",
+        "--set",
+        "model.channels=4",
+        "--set",
+        "data.test_limit=200",
+        "--out",
+        imported.to_str().unwrap(),
+    ]);
+    let e2 = json(&["eval", "--run", imported.to_str().unwrap(), "--device", "cpu", "--json"]);
+    assert_eq!(e1["test_acc"], e2["test_acc"]);
+    assert_eq!(e1["per_class_acc"], e2["per_class_acc"]);
+    // Weights of another architecture are refused with a reason.
+    let e = fails(&[
+        "import",
+        exported.to_str().unwrap(),
+        "--preset",
+        "cpu-smoke",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert!(e.contains("shape") || e.contains("lack"), "{e}");
+}

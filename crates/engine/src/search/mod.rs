@@ -1,0 +1,3 @@
+//! Differentiable search on tch: supernets, the bilevel loop, the Hessian probe.
+
+pub mod hessian;

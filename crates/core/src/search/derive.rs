@@ -11,37 +11,22 @@ pub enum MatrixError {
     #[error("{found} rows, expected {expected} (one per edge of the cell)")]
     Rows { expected: usize, found: usize },
     #[error("row {row} has {found} columns, expected {expected} (one per op of the op set)")]
-    Columns {
-        row: usize,
-        expected: usize,
-        found: usize,
-    },
+    Columns { row: usize, expected: usize, found: usize },
     #[error(
         "entry [{row}][{column}] is {value}; α must be finite (a NaN or infinite α usually means the \
          architecture step diverged)"
     )]
-    NonFinite {
-        row: usize,
-        column: usize,
-        value: f64,
-    },
+    NonFinite { row: usize, column: usize, value: f64 },
 }
 
 /// Checks that `m` is `rows × columns` and finite.
 pub(crate) fn check_matrix(m: &[Vec<f64>], rows: usize, columns: usize) -> Result<(), MatrixError> {
     if m.len() != rows {
-        return Err(MatrixError::Rows {
-            expected: rows,
-            found: m.len(),
-        });
+        return Err(MatrixError::Rows { expected: rows, found: m.len() });
     }
     for (row, r) in m.iter().enumerate() {
         if r.len() != columns {
-            return Err(MatrixError::Columns {
-                row,
-                expected: columns,
-                found: r.len(),
-            });
+            return Err(MatrixError::Columns { row, expected: columns, found: r.len() });
         }
         if let Some((column, &value)) = r.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(MatrixError::NonFinite { row, column, value });
@@ -56,10 +41,7 @@ pub enum DeriveError {
     #[error(transparent)]
     Topology(#[from] TopologyError),
     #[error("{cell} α: {source}")]
-    Alpha {
-        cell: &'static str,
-        source: MatrixError,
-    },
+    Alpha { cell: &'static str, source: MatrixError },
     #[error("derived genotype is invalid: {0}")]
     Genotype(#[from] GenotypeError),
 }
@@ -104,18 +86,12 @@ pub fn derive_darts_cell(
 ) -> Result<Vec<(DartsOp, usize)>, MatrixError> {
     check_matrix(alpha, topology.num_edges(), ops.len())?;
     let weights = softmax_rows(alpha);
-    let real: Vec<usize> = (0..ops.len())
-        .filter(|&k| ops.get(k) != Some(DartsOp::None))
-        .collect();
+    let real: Vec<usize> = (0..ops.len()).filter(|&k| ops.get(k) != Some(DartsOp::None)).collect();
     let keep = topology.kept_inputs().unwrap_or(usize::MAX);
     let mut pairs = Vec::new();
     for node in 0..topology.num_nodes() {
         let range = topology.edges_of_node(node);
-        let strength = |e: usize| {
-            real.iter()
-                .map(|&k| weights[e][k])
-                .fold(f64::NEG_INFINITY, f64::max)
-        };
+        let strength = |e: usize| real.iter().map(|&k| weights[e][k]).fold(f64::NEG_INFINITY, f64::max);
         let mut ranked: Vec<(usize, f64)> = range.clone().map(|e| (e, strength(e))).collect();
         // `sort_by` is stable, like Python's `sorted`, so ties keep input order.
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -138,10 +114,7 @@ pub fn derive_darts(
 ) -> Result<Genotype, DeriveError> {
     let topology = CellTopology::darts(steps)?;
     let cell = |kind: CellKind, alpha: &[Vec<f64>]| {
-        derive_darts_cell(alpha, ops, topology).map_err(|source| DeriveError::Alpha {
-            cell: kind.name(),
-            source,
-        })
+        derive_darts_cell(alpha, ops, topology).map_err(|source| DeriveError::Alpha { cell: kind.name(), source })
     };
     let normal = cell(CellKind::Normal, normal)?;
     let reduce = cell(CellKind::Reduce, reduce)?;
@@ -155,12 +128,8 @@ pub fn derive_darts(
 /// underflows, so raw α is used here too. Ties go to the lower column.
 pub fn derive_nb201(alpha: &[Vec<f64>]) -> Result<Nb201Arch, DeriveError> {
     let topology = CellTopology::Nb201;
-    check_matrix(alpha, topology.num_edges(), Nb201Op::ALL.len()).map_err(|source| {
-        DeriveError::Alpha {
-            cell: "nb201",
-            source,
-        }
-    })?;
+    check_matrix(alpha, topology.num_edges(), Nb201Op::ALL.len())
+        .map_err(|source| DeriveError::Alpha { cell: "nb201", source })?;
     let mut ops = [Nb201Op::None; 6];
     for (e, row) in alpha.iter().enumerate() {
         let k = first_argmax(row, 0..row.len()).unwrap_or(0);
@@ -208,15 +177,7 @@ mod tests {
             hot(2, 1.5), // node 1, input 2: skip_connect, second
         ];
         let cell = derive_darts_cell(&alpha, &ops, CellTopology::darts(2).unwrap()).unwrap();
-        assert_eq!(
-            cell,
-            vec![
-                (DilConv3x3, 1),
-                (SepConv3x3, 0),
-                (MaxPool3x3, 0),
-                (SkipConnect, 2)
-            ]
-        );
+        assert_eq!(cell, vec![(DilConv3x3, 1), (SepConv3x3, 0), (MaxPool3x3, 0), (SkipConnect, 2)]);
     }
 
     #[test]
@@ -227,15 +188,7 @@ mod tests {
         let tie = vec![0.0, 0.0, 1.0, 1.0, 0.0];
         let alpha = vec![hot(1, 1.0), hot(1, 1.0), tie.clone(), tie.clone(), tie];
         let cell = derive_darts_cell(&alpha, &ops, CellTopology::darts(2).unwrap()).unwrap();
-        assert_eq!(
-            cell,
-            vec![
-                (MaxPool3x3, 0),
-                (MaxPool3x3, 1),
-                (SkipConnect, 0),
-                (SkipConnect, 1)
-            ]
-        );
+        assert_eq!(cell, vec![(MaxPool3x3, 0), (MaxPool3x3, 1), (SkipConnect, 0), (SkipConnect, 1)]);
     }
 
     #[test]
@@ -243,24 +196,13 @@ mod tests {
         let ops = OpSet::sgas_es();
         // Edge 2's raw argmax is `none` (α 5) ⇒ its best real op has weight e^0/(e^5+4) ≈ 0.0066,
         // the weakest of node 1 although its α entries are the largest.
-        let alpha = vec![
-            hot(3, 1.0),
-            hot(3, 1.0),
-            vec![5.0, 0.0, 0.0, 0.0, 0.0],
-            hot(4, 0.1),
-            hot(2, 0.1),
-        ];
+        let alpha = vec![hot(3, 1.0), hot(3, 1.0), vec![5.0, 0.0, 0.0, 0.0, 0.0], hot(4, 0.1), hot(2, 0.1)];
         let cell = derive_darts_cell(&alpha, &ops, CellTopology::darts(2).unwrap()).unwrap();
         assert_eq!(&cell[2..], &[(DilConv3x3, 1), (SkipConnect, 2)]);
         // Node 0 with `none` dominating both edges still yields a real op (first real column on
         // the tie among zeros).
-        let alpha = vec![
-            vec![9.0, 0.0, 0.0, 0.0, 0.0],
-            vec![9.0, 0.0, 0.0, 0.0, 0.0],
-            hot(1, 1.0),
-            hot(1, 1.0),
-            hot(1, 1.0),
-        ];
+        let alpha =
+            vec![vec![9.0, 0.0, 0.0, 0.0, 0.0], vec![9.0, 0.0, 0.0, 0.0, 0.0], hot(1, 1.0), hot(1, 1.0), hot(1, 1.0)];
         let cell = derive_darts_cell(&alpha, &ops, CellTopology::darts(2).unwrap()).unwrap();
         assert_eq!(&cell[..2], &[(MaxPool3x3, 0), (MaxPool3x3, 1)]);
     }
@@ -269,23 +211,9 @@ mod tests {
     fn darts_without_none_counts_every_column() {
         let ops = OpSet::new(vec![SkipConnect, SepConv3x3]).unwrap();
         // Column 0 (skip) is a real op here and wins where it is largest.
-        let alpha = vec![
-            vec![2.0, 0.0],
-            vec![0.0, 1.0],
-            vec![0.0, 0.5],
-            vec![3.0, 0.0],
-            vec![0.0, 0.0],
-        ];
+        let alpha = vec![vec![2.0, 0.0], vec![0.0, 1.0], vec![0.0, 0.5], vec![3.0, 0.0], vec![0.0, 0.0]];
         let cell = derive_darts_cell(&alpha, &ops, CellTopology::darts(2).unwrap()).unwrap();
-        assert_eq!(
-            cell,
-            vec![
-                (SkipConnect, 0),
-                (SepConv3x3, 1),
-                (SkipConnect, 1),
-                (SepConv3x3, 0)
-            ]
-        );
+        assert_eq!(cell, vec![(SkipConnect, 0), (SepConv3x3, 1), (SkipConnect, 1), (SepConv3x3, 0)]);
     }
 
     #[test]
@@ -319,16 +247,7 @@ mod tests {
         let good = vec![vec![0.0; 5]; 5];
         let short = vec![vec![0.0; 5]; 4];
         let err = derive_darts(&good, &short, &ops, 2).unwrap_err();
-        assert_eq!(
-            err,
-            DeriveError::Alpha {
-                cell: "reduce",
-                source: MatrixError::Rows {
-                    expected: 5,
-                    found: 4
-                }
-            }
-        );
+        assert_eq!(err, DeriveError::Alpha { cell: "reduce", source: MatrixError::Rows { expected: 5, found: 4 } });
         assert!(err.to_string().starts_with("reduce α: 4 rows, expected 5"));
         let mut narrow = good.clone();
         narrow[3] = vec![0.0; 8];
@@ -338,10 +257,7 @@ mod tests {
         nan[1][2] = f64::NAN;
         let err = derive_darts(&nan, &good, &ops, 2).unwrap_err();
         assert!(err.to_string().contains("entry [1][2] is NaN"));
-        assert_eq!(
-            derive_darts(&good, &good, &ops, 0).unwrap_err(),
-            DeriveError::Topology(TopologyError::ZeroSteps)
-        );
+        assert_eq!(derive_darts(&good, &good, &ops, 0).unwrap_err(), DeriveError::Topology(TopologyError::ZeroSteps));
     }
 
     #[test]
@@ -356,17 +272,7 @@ mod tests {
             vec![-1.0, -1.0, 0.0, -1.0, -1.0],
         ];
         let arch = derive_nb201(&alpha).unwrap();
-        assert_eq!(
-            arch.ops,
-            [
-                O::None,
-                O::NorConv3x3,
-                O::SkipConnect,
-                O::AvgPool3x3,
-                O::None,
-                O::NorConv1x1
-            ]
-        );
+        assert_eq!(arch.ops, [O::None, O::NorConv3x3, O::SkipConnect, O::AvgPool3x3, O::None, O::NorConv1x1]);
         let err = derive_nb201(&alpha[..5]).unwrap_err();
         assert!(err.to_string().starts_with("nb201 α: 5 rows, expected 6"));
     }

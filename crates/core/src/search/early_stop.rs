@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 pub enum EarlyStopError {
     #[error("early-stop window must be at least 1 (it is the number of λmax values averaged)")]
     ZeroWindow,
-    #[error(
-        "early-stop ev_freq must be at least 1 (it is the epoch stride between λmax evaluations)"
-    )]
+    #[error("early-stop ev_freq must be at least 1 (it is the epoch stride between λmax evaluations)")]
     ZeroEvFreq,
 }
 
@@ -33,11 +31,7 @@ pub struct StopRule {
 impl StopRule {
     /// RobustDARTS `src/search/args.py`: factor 1.3, es_start_epoch 10, delta 4.
     pub fn robust_darts() -> Self {
-        StopRule {
-            factor: 1.3,
-            es_start_epoch: 10,
-            delta: 4,
-        }
+        StopRule { factor: 1.3, es_start_epoch: 10, delta: 4 }
     }
 }
 
@@ -212,13 +206,7 @@ impl LocalAverage {
     /// `None` also where the reference would raise: an epoch without an update (`KeyError`), or
     /// fewer than `delta + 1` averages (`IndexError`, possible only when `es_start_epoch` lies
     /// before the first update).
-    pub fn check(
-        &self,
-        epoch: usize,
-        factor: f64,
-        es_start_epoch: usize,
-        delta: usize,
-    ) -> Option<usize> {
+    pub fn check(&self, epoch: usize, factor: f64, es_start_epoch: usize, delta: usize) -> Option<usize> {
         let centre = *self.la_epochs.get(&epoch)?;
         let stop_epoch = centre - (self.ev_freq * delta) as i64;
         if stop_epoch < es_start_epoch as i64 {
@@ -257,12 +245,7 @@ mod tests {
 
     /// Feeds `evs` at epochs `start, start + ev_freq, …` and returns, per update, the epoch and
     /// what `check` says.
-    fn run(
-        t: &mut LocalAverage,
-        start: usize,
-        evs: &[f64],
-        rule: StopRule,
-    ) -> Vec<(usize, Option<usize>)> {
+    fn run(t: &mut LocalAverage, start: usize, evs: &[f64], rule: StopRule) -> Vec<(usize, Option<usize>)> {
         let freq = t.ev_freq();
         evs.iter()
             .enumerate()
@@ -279,11 +262,7 @@ mod tests {
     }
 
     fn sgas_es_rule(es_start: usize) -> StopRule {
-        StopRule {
-            factor: 1.3,
-            es_start_epoch: es_start,
-            delta: 4,
-        }
+        StopRule { factor: 1.3, es_start_epoch: es_start, delta: 4 }
     }
 
     #[test]
@@ -354,10 +333,7 @@ mod tests {
 
     #[test]
     fn flat_and_decreasing_sequences_never_trigger() {
-        for evs in [
-            vec![2.5; 40],
-            (0..40).map(|i| 10.0 - 0.2 * i as f64).collect(),
-        ] {
+        for evs in [vec![2.5; 40], (0..40).map(|i| 10.0 - 0.2 * i as f64).collect()] {
             let mut t = LocalAverage::new(3, 1, 125).unwrap();
             assert_eq!(first_stop(&run(&mut t, 0, &evs, sgas_es_rule(0))), None);
             let mut t = LocalAverage::robust_darts(200);
@@ -377,10 +353,7 @@ mod tests {
         assert_eq!(t.local_averages()[5], 13.0);
         let mut t = LocalAverage::new(3, 1, 125).unwrap();
         let evs = [10., 10., 10., 10., 10., 10., 19.000001];
-        assert_eq!(
-            first_stop(&run(&mut t, 0, &evs, sgas_es_rule(0))),
-            Some((6, 1))
-        );
+        assert_eq!(first_stop(&run(&mut t, 0, &evs, sgas_es_rule(0))), Some((6, 1)));
     }
 
     #[test]

@@ -47,16 +47,9 @@ pub enum SgasError {
         "the SGAS state has {state} op columns but the op set [{set}] has {set_len}; use the op \
          set the search ran with"
     )]
-    OpSetMismatch {
-        state: usize,
-        set: String,
-        set_len: usize,
-    },
+    OpSetMismatch { state: usize, set: String, set_len: usize },
     #[error("this SGAS state is for a {actual} cell; {wanted} was asked for")]
-    WrongSpace {
-        actual: &'static str,
-        wanted: &'static str,
-    },
+    WrongSpace { actual: &'static str, wanted: &'static str },
     #[error("SGAS decision schedule: decision_freq must be at least 1 (it is the epoch stride)")]
     ZeroDecisionFreq,
     #[error("invalid SGAS cell state (corrupt or hand-edited checkpoint?): {reason}")]
@@ -184,10 +177,7 @@ pub fn normalize(v: &[f64]) -> Vec<f64> {
 /// Shannon entropy in nats with 0·ln 0 = 0 (what torch's `Categorical.entropy` gives; its float32
 /// clamping of log-probabilities, below 1e-6 in effect, is not reproduced).
 fn entropy(p: &[f64]) -> f64 {
-    -p.iter()
-        .filter(|&&x| x > 0.0)
-        .map(|&x| x * x.ln())
-        .sum::<f64>()
+    -p.iter().filter(|&&x| x > 0.0).map(|&x| x * x.ln()).sum::<f64>()
 }
 
 /// Σ_o min(a_o, b_o).
@@ -201,11 +191,7 @@ const SUM_TOLERANCE: f64 = 1e-4;
 
 impl SgasCellState {
     /// A fresh state: every edge a candidate, empty history. `num_ops` counts `none`.
-    pub fn new(
-        topology: CellTopology,
-        num_ops: usize,
-        history_size: usize,
-    ) -> Result<Self, SgasError> {
+    pub fn new(topology: CellTopology, num_ops: usize, history_size: usize) -> Result<Self, SgasError> {
         if num_ops < 3 {
             return Err(SgasError::TooFewOps { num_ops });
         }
@@ -267,24 +253,17 @@ impl SgasCellState {
 
     /// Edges whose α no longer trains (decided or pruned); the Hessian probe leaves them out.
     pub fn frozen_edges(&self) -> Vec<usize> {
-        (0..self.candidate.len())
-            .filter(|&e| !self.candidate[e])
-            .collect()
+        (0..self.candidate.len()).filter(|&e| !self.candidate[e]).collect()
     }
 
     /// Edges still mixed.
     pub fn undecided_edges(&self) -> Vec<usize> {
-        (0..self.candidate.len())
-            .filter(|&e| self.candidate[e])
-            .collect()
+        (0..self.candidate.len()).filter(|&e| self.candidate[e]).collect()
     }
 
     /// Edges fixed to an op (not pruned).
     pub fn num_decided(&self) -> usize {
-        self.selected
-            .iter()
-            .filter(|s| matches!(s, Some(k) if *k > 0))
-            .count()
+        self.selected.iter().filter(|s| matches!(s, Some(k) if *k > 0)).count()
     }
 
     fn check_probs(&self, probs: &[Vec<f64>]) -> Result<(), SgasError> {
@@ -315,17 +294,10 @@ impl SgasCellState {
     }
 
     /// All score components for `probs` = softmax(α) of this cell, using the stored history.
-    pub fn analyse(
-        &self,
-        probs: &[Vec<f64>],
-        criterion: Criterion,
-    ) -> Result<EdgeScores, SgasError> {
+    pub fn analyse(&self, probs: &[Vec<f64>], criterion: Criterion) -> Result<EdgeScores, SgasError> {
         let (importance, op_probs) = self.op_distribution(probs)?;
         let log_ops = ((self.num_ops - 1) as f64).ln();
-        let certainty: Vec<f64> = op_probs
-            .iter()
-            .map(|p| 1.0 - entropy(p) / log_ops)
-            .collect();
+        let certainty: Vec<f64> = op_probs.iter().map(|p| 1.0 - entropy(p) / log_ops).collect();
         let n_ei = normalize(&importance);
         let n_sc = normalize(&certainty);
         let (stability, score) = match criterion {
@@ -333,19 +305,11 @@ impl SgasCellState {
             Criterion::Cri2 => {
                 let hs = self.histogram_average(&op_probs);
                 let n_hs = normalize(&hs);
-                let score = (0..importance.len())
-                    .map(|e| n_ei[e] * n_sc[e] * n_hs[e])
-                    .collect();
+                let score = (0..importance.len()).map(|e| n_ei[e] * n_sc[e] * n_hs[e]).collect();
                 (Some(hs), score)
             }
         };
-        Ok(EdgeScores {
-            importance,
-            certainty,
-            stability,
-            score,
-            op_probs,
-        })
+        Ok(EdgeScores { importance, certainty, stability, score, op_probs })
     }
 
     /// The criterion score of every edge (see [`SgasCellState::analyse`]).
@@ -386,11 +350,7 @@ impl SgasCellState {
 
     /// Fixes the best candidate edge from the current scores (history not updated); `None` when no
     /// candidate is left.
-    pub fn decide(
-        &mut self,
-        probs: &[Vec<f64>],
-        criterion: Criterion,
-    ) -> Result<Option<EdgeDecision>, SgasError> {
+    pub fn decide(&mut self, probs: &[Vec<f64>], criterion: Criterion) -> Result<Option<EdgeDecision>, SgasError> {
         let scores = self.analyse(probs, criterion)?;
         Ok(self.apply(&scores))
     }
@@ -422,12 +382,7 @@ impl SgasCellState {
         self.selected[edge] = Some(op);
         self.candidate[edge] = false;
         let pruned = self.prune_full_nodes();
-        Some(EdgeDecision {
-            edge,
-            op,
-            score: scores.score[edge],
-            pruned,
-        })
+        Some(EdgeDecision { edge, op, score: scores.score[edge], pruned })
     }
 
     /// Reference `check_edges`: a node with at least `kept_inputs` non-candidate edges loses its
@@ -441,7 +396,8 @@ impl SgasCellState {
             let range = self.topology.edges_of_node(node);
             let fixed = range.clone().filter(|&e| !self.candidate[e]).count();
             if fixed >= keep {
-                for e in range.filter(|&e| self.candidate[e]) {
+                let open: Vec<usize> = range.filter(|&e| self.candidate[e]).collect();
+                for e in open {
                     self.candidate[e] = false;
                     self.selected[e] = Some(0);
                     pruned.push(e);
@@ -453,17 +409,10 @@ impl SgasCellState {
 
     fn require_darts(&self, ops: &OpSet) -> Result<usize, SgasError> {
         let CellTopology::Darts { steps } = self.topology else {
-            return Err(SgasError::WrongSpace {
-                actual: "NAS-Bench-201",
-                wanted: "a DARTS genotype",
-            });
+            return Err(SgasError::WrongSpace { actual: "NAS-Bench-201", wanted: "a DARTS genotype" });
         };
         if ops.len() != self.num_ops {
-            return Err(SgasError::OpSetMismatch {
-                state: self.num_ops,
-                set: ops.to_string(),
-                set_len: ops.len(),
-            });
+            return Err(SgasError::OpSetMismatch { state: self.num_ops, set: ops.to_string(), set_len: ops.len() });
         }
         Ok(steps)
     }
@@ -498,11 +447,7 @@ impl SgasCellState {
     ///
     /// The reference ranks with `torch.topk`, whose order among equal values is unspecified; here
     /// ties go to the lower input.
-    pub fn parse_gene_force(
-        &self,
-        probs: &[Vec<f64>],
-        ops: &OpSet,
-    ) -> Result<Vec<(DartsOp, usize)>, SgasError> {
+    pub fn parse_gene_force(&self, probs: &[Vec<f64>], ops: &OpSet) -> Result<Vec<(DartsOp, usize)>, SgasError> {
         let _ = self.require_darts(ops)?;
         let (importance, _) = self.op_distribution(probs)?;
         let keep = self.topology.kept_inputs().unwrap_or(usize::MAX);
@@ -518,9 +463,7 @@ impl SgasCellState {
                     Some(0) => continue,
                     Some(k) => k,
                     // Argmax over softmax columns 1.. equals the reference's argmax over α[1:].
-                    None if ranked.contains(&e) => {
-                        first_argmax(&probs[e], 1..self.num_ops).unwrap_or(1)
-                    }
+                    None if ranked.contains(&e) => first_argmax(&probs[e], 1..self.num_ops).unwrap_or(1),
                     None => continue,
                 };
                 gene.push((Self::op_of(ops, column), e - range.start));
@@ -532,10 +475,9 @@ impl SgasCellState {
     fn require_nb201(&self) -> Result<(), SgasError> {
         match self.topology {
             CellTopology::Nb201 => Ok(()),
-            CellTopology::Darts { .. } => Err(SgasError::WrongSpace {
-                actual: "DARTS",
-                wanted: "a NAS-Bench-201 arch",
-            }),
+            CellTopology::Darts { .. } => {
+                Err(SgasError::WrongSpace { actual: "DARTS", wanted: "a NAS-Bench-201 arch" })
+            }
         }
     }
 
@@ -570,9 +512,7 @@ impl SgasCellState {
     pub fn validate(&self) -> Result<(), SgasError> {
         let bad = |reason: String| Err(SgasError::InvalidState { reason });
         if self.num_ops < 3 {
-            return Err(SgasError::TooFewOps {
-                num_ops: self.num_ops,
-            });
+            return Err(SgasError::TooFewOps { num_ops: self.num_ops });
         }
         let e = self.topology.num_edges();
         if self.selected.len() != e || self.candidate.len() != e {
@@ -586,11 +526,7 @@ impl SgasCellState {
             if self.candidate[edge] != self.selected[edge].is_none() {
                 return bad(format!(
                     "edge {edge} is {} but has selection {:?}",
-                    if self.candidate[edge] {
-                        "a candidate"
-                    } else {
-                        "not a candidate"
-                    },
+                    if self.candidate[edge] { "a candidate" } else { "not a candidate" },
                     self.selected[edge]
                 ));
             }
@@ -602,9 +538,7 @@ impl SgasCellState {
                     ))
                 }
                 Some(0) if self.topology.kept_inputs().is_none() => {
-                    return bad(format!(
-                        "edge {edge} is pruned, but NAS-Bench-201 cells never prune"
-                    ))
+                    return bad(format!("edge {edge} is pruned, but NAS-Bench-201 cells never prune"))
                 }
                 _ => {}
             }
@@ -612,9 +546,7 @@ impl SgasCellState {
         if let Some(keep) = self.topology.kept_inputs() {
             for node in 0..self.topology.num_nodes() {
                 let range = self.topology.edges_of_node(node);
-                let count = |f: &dyn Fn(Option<usize>) -> bool| {
-                    range.clone().filter(|&x| f(self.selected[x])).count()
-                };
+                let count = |f: &dyn Fn(Option<usize>) -> bool| range.clone().filter(|&x| f(self.selected[x])).count();
                 let fixed = count(&|s| matches!(s, Some(k) if k > 0));
                 let pruned = count(&|s| s == Some(0));
                 let open = count(&|s| s.is_none());
@@ -649,30 +581,18 @@ fn concat(steps: usize) -> Vec<usize> {
 fn same_steps(normal: &SgasCellState, reduce: &SgasCellState) -> Result<(), SgasError> {
     if normal.topology != reduce.topology {
         return Err(SgasError::InvalidState {
-            reason: format!(
-                "normal cell is {:?} but reduce cell is {:?}",
-                normal.topology, reduce.topology
-            ),
+            reason: format!("normal cell is {:?} but reduce cell is {:?}", normal.topology, reduce.topology),
         });
     }
     Ok(())
 }
 
 /// The final DARTS genotype from both cells' decisions (reference `get_genotype()`).
-pub fn genotype(
-    normal: &SgasCellState,
-    reduce: &SgasCellState,
-    ops: &OpSet,
-) -> Result<Genotype, SgasError> {
+pub fn genotype(normal: &SgasCellState, reduce: &SgasCellState, ops: &OpSet) -> Result<Genotype, SgasError> {
     same_steps(normal, reduce)?;
     let steps = normal.require_darts(ops)?;
     let c = concat(steps);
-    Ok(Genotype::new(
-        normal.parse_gene(ops)?,
-        c.clone(),
-        reduce.parse_gene(ops)?,
-        c,
-    )?)
+    Ok(Genotype::new(normal.parse_gene(ops)?, c.clone(), reduce.parse_gene(ops)?, c)?)
 }
 
 /// The mid-search DARTS genotype (reference `get_genotype(force=True)`), from each cell's
@@ -723,13 +643,7 @@ impl TryFrom<RawSchedule> for SgasSchedule {
     type Error = SgasError;
 
     fn try_from(r: RawSchedule) -> Result<Self, Self::Error> {
-        SgasSchedule::new(
-            r.warmup,
-            r.decision_freq,
-            r.batch_size,
-            r.batch_increase,
-            r.post_train,
-        )
+        SgasSchedule::new(r.warmup, r.decision_freq, r.batch_size, r.batch_increase, r.post_train)
     }
 }
 
@@ -744,33 +658,19 @@ impl SgasSchedule {
         if decision_freq == 0 {
             return Err(SgasError::ZeroDecisionFreq);
         }
-        Ok(SgasSchedule {
-            warmup,
-            decision_freq,
-            batch_size,
-            batch_increase,
-            post_train,
-        })
+        Ok(SgasSchedule { warmup, decision_freq, batch_size, batch_increase, post_train })
     }
 
     /// The reference CIFAR-10 defaults: warmup 9, every 5 epochs, batch 64 + 8 per decision, 5
     /// post-training epochs.
     pub fn reference() -> Self {
-        SgasSchedule {
-            warmup: 9,
-            decision_freq: 5,
-            batch_size: 64,
-            batch_increase: 8,
-            post_train: 5,
-        }
+        SgasSchedule { warmup: 9, decision_freq: 5, batch_size: 64, batch_increase: 8, post_train: 5 }
     }
 
     /// Decide at the end of `epoch` iff some edge is undecided, `epoch >= warmup` and
     /// `(epoch - warmup) % decision_freq == 0`.
     pub fn is_decision_epoch(&self, epoch: usize, any_candidates: bool) -> bool {
-        any_candidates
-            && epoch >= self.warmup
-            && (epoch - self.warmup) % self.decision_freq.max(1) == 0
+        any_candidates && epoch >= self.warmup && (epoch - self.warmup) % self.decision_freq.max(1) == 0
     }
 
     /// Search length: warmup + freq·(decisions − 1) + post_train + 1 (50 for 8 decisions with the
@@ -843,15 +743,7 @@ mod tests {
         let p = darts_probs();
         // 1st: edge 2 (score 1/2); p̂ = [½, ½, 0, 0] ties ⇒ first ⇒ column 0 + 1 = 1.
         let d = s.decide(&p, Criterion::Cri1).unwrap().unwrap();
-        assert_eq!(
-            d,
-            EdgeDecision {
-                edge: 2,
-                op: 1,
-                score: 0.5,
-                pruned: vec![]
-            }
-        );
+        assert_eq!(d, EdgeDecision { edge: 2, op: 1, score: 0.5, pruned: vec![] });
         // 2nd: normalisation still runs over all 5 edges, so the scores are unchanged and edge 4
         // (5/12) wins; p̂ = [0, 0, ½, ½] ⇒ column 2 + 1 = 3. Node 1 now has edges 2 and 4 fixed
         // ⇒ edge 3 is pruned.
@@ -874,14 +766,13 @@ mod tests {
         assert!(s.is_done());
         assert_eq!(s.decide(&p, Criterion::Cri1).unwrap(), None);
         assert_eq!(s.num_decided(), 4);
-        use DartsOp::*;
         assert_eq!(
             s.parse_gene(&OpSet::sgas_es()).unwrap(),
             vec![
-                (MaxPool3x3, 0),
-                (MaxPool3x3, 1),
-                (MaxPool3x3, 0),
-                (SepConv3x3, 2)
+                (DartsOp::MaxPool3x3, 0),
+                (DartsOp::MaxPool3x3, 1),
+                (DartsOp::MaxPool3x3, 0),
+                (DartsOp::SepConv3x3, 2)
             ]
         );
     }
@@ -897,22 +788,13 @@ mod tests {
                 vec![1.0, 0.0, 0.0, 0.0],
                 vec![0.0, 0.0, 0.5, 0.5],
             ],
-            vec![
-                vec![0.5, 0.5, 0.0, 0.0],
-                q.clone(),
-                vec![0.5, 0.5, 0.0, 0.0],
-                q,
-                vec![0.0, 0.0, 1.0, 0.0],
-            ],
+            vec![vec![0.5, 0.5, 0.0, 0.0], q.clone(), vec![0.5, 0.5, 0.0, 0.0], q, vec![0.0, 0.0, 1.0, 0.0]],
         ]
     }
 
     fn probs_from_op_probs(op_probs: &[Vec<f64>]) -> Vec<Vec<f64>> {
         // EI = 1 ⇒ p̂ is the row itself.
-        op_probs
-            .iter()
-            .map(|r| std::iter::once(0.0).chain(r.iter().copied()).collect())
-            .collect()
+        op_probs.iter().map(|r| std::iter::once(0.0).chain(r.iter().copied()).collect()).collect()
     }
 
     #[test]
@@ -950,19 +832,11 @@ mod tests {
         let p = darts_probs();
         let scores = s.scores(&p, Criterion::Cri2).unwrap();
         assert_eq!(scores, vec![0.0; 5]);
-        let d = s
-            .observe(&p, Criterion::Cri2, true)
-            .unwrap()
-            .decision
-            .unwrap();
+        let d = s.observe(&p, Criterion::Cri2, true).unwrap().decision.unwrap();
         assert_eq!((d.edge, d.op), (0, 1));
         // One stored p̂ identical to the current one ⇒ HS = 1 everywhere ⇒ range 0 ⇒ all zeros
         // again ⇒ the first remaining candidate, edge 1.
-        let d = s
-            .observe(&p, Criterion::Cri2, true)
-            .unwrap()
-            .decision
-            .unwrap();
+        let d = s.observe(&p, Criterion::Cri2, true).unwrap().decision.unwrap();
         assert_eq!(d.edge, 1);
         assert_eq!(d.score, 0.0);
     }
@@ -1038,14 +912,7 @@ mod tests {
         let arch = s.nb201_arch().unwrap();
         assert_eq!(
             arch.ops,
-            [
-                O::SkipConnect,
-                O::SkipConnect,
-                O::NorConv1x1,
-                O::SkipConnect,
-                O::SkipConnect,
-                O::SkipConnect
-            ]
+            [O::SkipConnect, O::SkipConnect, O::NorConv1x1, O::SkipConnect, O::SkipConnect, O::SkipConnect]
         );
     }
 
@@ -1065,14 +932,7 @@ mod tests {
         // ⇒ none; e5 skip (.35 > .3).
         assert_eq!(
             s.nb201_arch_force(&q).unwrap().ops,
-            [
-                O::SkipConnect,
-                O::None,
-                O::NorConv1x1,
-                O::SkipConnect,
-                O::None,
-                O::SkipConnect
-            ]
+            [O::SkipConnect, O::None, O::NorConv1x1, O::SkipConnect, O::None, O::SkipConnect]
         );
     }
 
@@ -1086,21 +946,13 @@ mod tests {
         // node 1 keeps the two highest EI among 2 (1.0), 3 (.4), 4 (.9) ⇒ 2 and 4, in input order.
         assert_eq!(
             s.parse_gene_force(&p, &ops).unwrap(),
-            vec![
-                (MaxPool3x3, 0),
-                (MaxPool3x3, 1),
-                (MaxPool3x3, 0),
-                (SepConv3x3, 2)
-            ]
+            vec![(MaxPool3x3, 0), (MaxPool3x3, 1), (MaxPool3x3, 0), (SepConv3x3, 2)]
         );
         // Fix edge 3 (lowest EI) by hand: node 1 then needs one more, the top-EI edge 2.
         s.selected[3] = Some(4);
         s.candidate[3] = false;
         s.validate().unwrap();
-        assert_eq!(
-            s.parse_gene_force(&p, &ops).unwrap()[2..],
-            [(MaxPool3x3, 0), (DilConv3x3, 1)]
-        );
+        assert_eq!(s.parse_gene_force(&p, &ops).unwrap()[2..], [(MaxPool3x3, 0), (DilConv3x3, 1)]);
         assert!(matches!(
             s.parse_gene(&ops),
             Err(SgasError::Undecided { ref edges }) if edges == &[0, 1, 2, 4]
@@ -1141,8 +993,7 @@ mod tests {
                     (0..5)
                         .map(|k| {
                             let k = k as f64;
-                            (1.3 * e + 2.1 * k + 0.5 * t).sin() * (1.0 + 0.1 * t)
-                                + 0.3 * (0.9 * e * k + t).cos()
+                            (1.3 * e + 2.1 * k + 0.5 * t).sin() * (1.0 + 0.1 * t) + 0.3 * (0.9 * e * k + t).cos()
                         })
                         .collect()
                 })
@@ -1169,22 +1020,14 @@ mod tests {
             (8, 0, 2, &[], 0.4972583834187032),
             (9, 4, 2, &[3], 0.17370291019696643),
         ];
-        let finals = [
-            [2, 2, 2, 1, 0, 0, 1, 0, 3, 0, 2, 2, 0, 0],
-            [2, 2, 2, 0, 2, 2, 0, 2, 0, 0, 0, 0, 4, 4],
-        ];
+        let finals = [[2, 2, 2, 1, 0, 0, 1, 0, 3, 0, 2, 2, 0, 0], [2, 2, 2, 0, 2, 2, 0, 2, 0, 0, 0, 0, 4, 4]];
         let ops = OpSet::sgas_es();
-        for (criterion, expected, last) in [
-            (Criterion::Cri1, &cri1, finals[0]),
-            (Criterion::Cri2, &cri2, finals[1]),
-        ] {
+        for (criterion, expected, last) in [(Criterion::Cri1, &cri1, finals[0]), (Criterion::Cri2, &cri2, finals[1])] {
             let mut s = SgasCellState::darts(&ops, 4, DEFAULT_HISTORY_SIZE).unwrap();
             let mut got = Vec::new();
             for t in 0..12 {
                 let probs = crate::search::derive::softmax_rows(&alpha(t));
-                let o = s
-                    .observe(&probs, criterion, t >= 2 && !s.is_done())
-                    .unwrap();
+                let o = s.observe(&probs, criterion, t >= 2 && !s.is_done()).unwrap();
                 if let Some(d) = o.decision {
                     got.push((t, d));
                 }
@@ -1192,15 +1035,8 @@ mod tests {
             }
             assert_eq!(got.len(), 8, "{criterion:?}");
             for ((t, d), &(et, edge, op, pruned, score)) in got.iter().zip(expected.iter()) {
-                assert_eq!(
-                    (*t, d.edge, d.op, d.pruned.as_slice()),
-                    (et, edge, op, pruned)
-                );
-                assert!(
-                    (d.score - score).abs() < 1e-9,
-                    "{criterion:?} t={t}: {}",
-                    d.score
-                );
+                assert_eq!((*t, d.edge, d.op, d.pruned.as_slice()), (et, edge, op, pruned));
+                assert!((d.score - score).abs() < 1e-9, "{criterion:?} t={t}: {}", d.score);
             }
             let sel: Vec<usize> = s.selected().iter().map(|x| x.unwrap()).collect();
             assert_eq!(sel, last);
@@ -1214,12 +1050,7 @@ mod tests {
         let s = darts_state();
         assert!(matches!(
             SgasCellState::darts(
-                &OpSet::new(vec![
-                    DartsOp::SkipConnect,
-                    DartsOp::SepConv3x3,
-                    DartsOp::MaxPool3x3
-                ])
-                .unwrap(),
+                &OpSet::new(vec![DartsOp::SkipConnect, DartsOp::SepConv3x3, DartsOp::MaxPool3x3]).unwrap(),
                 2,
                 4
             ),
@@ -1232,24 +1063,11 @@ mod tests {
         assert!(err.to_string().contains("4 rows, expected 5"), "{err}");
         let raw_alpha = vec![vec![1.0, 2.0, 0.0, 0.0, 0.0]; 5];
         let err = s.scores(&raw_alpha, Criterion::Cri1).unwrap_err();
-        assert!(
-            matches!(err, SgasError::NotDistribution { row: 0, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, SgasError::NotDistribution { row: 0, .. }), "{err}");
         let mut dead = darts_probs();
         dead[1] = vec![1.0, 0.0, 0.0, 0.0, 0.0];
-        assert_eq!(
-            s.scores(&dead, Criterion::Cri1).unwrap_err(),
-            SgasError::ZeroImportance { edge: 1 }
-        );
-        assert!(matches!(
-            s.parse_gene(&OpSet::darts()),
-            Err(SgasError::OpSetMismatch {
-                state: 5,
-                set_len: 8,
-                ..
-            })
-        ));
+        assert_eq!(s.scores(&dead, Criterion::Cri1).unwrap_err(), SgasError::ZeroImportance { edge: 1 });
+        assert!(matches!(s.parse_gene(&OpSet::darts()), Err(SgasError::OpSetMismatch { state: 5, set_len: 8, .. })));
         assert!(matches!(s.nb201_arch(), Err(SgasError::WrongSpace { .. })));
     }
 
@@ -1265,17 +1083,11 @@ mod tests {
         // Same next decision from the restored state.
         let mut a = s.clone();
         let mut b = back;
-        assert_eq!(
-            a.observe(&p, Criterion::Cri2, true).unwrap(),
-            b.observe(&p, Criterion::Cri2, true).unwrap()
-        );
+        assert_eq!(a.observe(&p, Criterion::Cri2, true).unwrap(), b.observe(&p, Criterion::Cri2, true).unwrap());
         let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        v["candidate"][0] = serde_json::Value::Bool(false);
+        v["candidate"][1] = serde_json::Value::Bool(false);
         let err = serde_json::from_value::<SgasCellState>(v).unwrap_err();
-        assert!(
-            err.to_string().contains("edge 0 is not a candidate"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("edge 1 is not a candidate"), "{err}");
         let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
         v["history"][0][0] = serde_json::json!([1.0]);
         let err = serde_json::from_value::<SgasCellState>(v).unwrap_err();
@@ -1305,10 +1117,7 @@ mod tests {
         assert_eq!(s.total_epochs(CellTopology::Nb201.num_decisions()), 40);
         assert_eq!(s.batch_size_after(0), 64);
         assert_eq!(s.batch_size_after(3), 88);
-        assert_eq!(
-            SgasSchedule::new(9, 0, 64, 8, 5),
-            Err(SgasError::ZeroDecisionFreq)
-        );
+        assert_eq!(SgasSchedule::new(9, 0, 64, 8, 5), Err(SgasError::ZeroDecisionFreq));
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<SgasSchedule>(&json).unwrap(), s);
         let bad = json.replace("\"decision_freq\":5", "\"decision_freq\":0");

@@ -15,11 +15,7 @@ pub enum TopologyError {
         "α has {found} rows (edges), but a DARTS cell with {steps} steps has {expected}; \
          check the steps setting against the α the search produced"
     )]
-    EdgeCount {
-        steps: usize,
-        expected: usize,
-        found: usize,
-    },
+    EdgeCount { steps: usize, expected: usize, found: usize },
 }
 
 /// The layout of the edges of one cell.
@@ -68,11 +64,7 @@ impl CellTopology {
     pub fn darts_checked(steps: usize, num_edges: usize) -> Result<Self, TopologyError> {
         let topology = Self::darts(steps)?;
         if topology.num_edges() != num_edges {
-            return Err(TopologyError::EdgeCount {
-                steps,
-                expected: topology.num_edges(),
-                found: num_edges,
-            });
+            return Err(TopologyError::EdgeCount { steps, expected: topology.num_edges(), found: num_edges });
         }
         Ok(topology)
     }
@@ -169,9 +161,7 @@ mod tests {
     #[test]
     fn darts_edge_counts_follow_the_triangular_formula() {
         // Σ_{i<steps}(i+2): 2, 5, 9, 14, 20.
-        let counts: Vec<usize> = (1..=5)
-            .map(|s| CellTopology::darts(s).unwrap().num_edges())
-            .collect();
+        let counts: Vec<usize> = (1..=5).map(|s| CellTopology::darts(s).unwrap().num_edges()).collect();
         assert_eq!(counts, vec![2, 5, 9, 14, 20]);
     }
 
@@ -205,14 +195,7 @@ mod tests {
     fn bad_layouts_are_rejected_with_the_numbers() {
         assert_eq!(CellTopology::darts(0), Err(TopologyError::ZeroSteps));
         let err = CellTopology::darts_checked(4, 10).unwrap_err();
-        assert_eq!(
-            err,
-            TopologyError::EdgeCount {
-                steps: 4,
-                expected: 14,
-                found: 10
-            }
-        );
+        assert_eq!(err, TopologyError::EdgeCount { steps: 4, expected: 14, found: 10 });
         assert!(err.to_string().contains("14"));
     }
 
@@ -222,10 +205,7 @@ mod tests {
             let json = serde_json::to_string(&t).unwrap();
             assert_eq!(serde_json::from_str::<CellTopology>(&json).unwrap(), t);
         }
-        assert_eq!(
-            serde_json::to_string(&CellTopology::Darts { steps: 4 }).unwrap(),
-            r#"{"space":"darts","steps":4}"#
-        );
+        assert_eq!(serde_json::to_string(&CellTopology::Darts { steps: 4 }).unwrap(), r#"{"space":"darts","steps":4}"#);
         let err = serde_json::from_str::<CellTopology>(r#"{"space":"darts","steps":0}"#);
         assert!(err.unwrap_err().to_string().contains("steps = 0"));
     }

@@ -274,7 +274,7 @@ impl Layout {
             if p.defined() {
                 out.extend(to_f64_vec(p)?);
             } else {
-                out.extend(std::iter::repeat(0.0).take(self.numels[i]));
+                out.extend(std::iter::repeat_n(0.0, self.numels[i]));
             }
         }
         Ok(out)
@@ -637,9 +637,9 @@ mod tests {
         let mut f = || alpha[0].dot(&b);
         let probe = HessianProbe::new(0.25).unwrap();
         let h = matrix(&probe.full_hessian(&mut f, &alpha).unwrap());
-        for r in 0..3 {
-            for c in 0..3 {
-                assert_eq!(h[r][c], if r == c { 0.25 } else { 0.0 });
+        for (r, row) in h.iter().enumerate() {
+            for (c, &x) in row.iter().enumerate() {
+                assert_eq!(x, if r == c { 0.25 } else { 0.0 });
             }
         }
         let rep = probe.lambda_max(&mut f, &alpha, HessianMode::Lanczos { iters: 10, tol: 1e-10, seed: 1 }).unwrap();
@@ -688,7 +688,7 @@ mod tests {
                 let p = a.softmax(-1, Kind::Double);
                 let mut mixed = h.zeros_like();
                 for (k, (w, b)) in edge.iter().enumerate() {
-                    mixed = mixed + (h.matmul(w) + b).relu() * p.get(k as i64);
+                    mixed += (h.matmul(w) + b).relu() * p.get(k as i64);
                 }
                 h = mixed;
             }

@@ -1,3 +1,12 @@
 //! Differentiable search on tch: supernets, the bilevel loop, the Hessian probe.
 
+pub mod architect;
+pub mod darts_supernet;
 pub mod hessian;
+pub mod mixed_op;
+pub mod nb201_supernet;
+pub mod supernet;
+
+pub use darts_supernet::{DartsSupernet, DartsSupernetConfig};
+pub use nb201_supernet::{Nb201Supernet, Nb201SupernetConfig};
+pub use supernet::{ArchCell, EdgeState, Supernet};

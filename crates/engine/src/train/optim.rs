@@ -32,6 +32,11 @@ impl Sgd {
         &self.params
     }
 
+    /// Momentum buffers, aligned with `params()` (None before a parameter's first step).
+    pub fn buffers(&self) -> &[Option<Tensor>] {
+        &self.buffers
+    }
+
     pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {
             let mut g = p.grad();
@@ -80,6 +85,71 @@ impl Sgd {
     pub fn load_state(&mut self, state: &BTreeMap<String, Tensor>) {
         for ((n, p), buf) in self.params.iter().zip(self.buffers.iter_mut()) {
             *buf = state.get(&format!("momentum.{n}")).map(|t| t.to_device(p.device()).detach());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Coupled L2 (added to the gradient), as torch.optim.Adam's weight_decay.
+    pub weight_decay: f64,
+}
+
+/// torch.optim.Adam (not AdamW) over a list of tensors, skipping those without a gradient: a frozen α
+/// keeps its moments and step count unchanged, exactly as PyTorch does for `grad is None`.
+pub struct Adam {
+    pub config: AdamConfig,
+    moments: Vec<Option<(Tensor, Tensor, i64)>>,
+}
+
+impl Adam {
+    pub fn new(config: AdamConfig, n: usize) -> Self {
+        Adam { config, moments: (0..n).map(|_| None).collect() }
+    }
+
+    /// One step over `params` (same order every call); `grads[i]` is None for a frozen parameter.
+    pub fn step(&mut self, params: &[Tensor], grads: &[Option<Tensor>]) {
+        let c = self.config;
+        tch::no_grad(|| {
+            for ((p, g), slot) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
+                let Some(g) = g else { continue };
+                let g = if c.weight_decay != 0.0 { g + p * c.weight_decay } else { g.shallow_clone() };
+                let (m, v, t) = slot.get_or_insert_with(|| (p.zeros_like(), p.zeros_like(), 0));
+                *t += 1;
+                let _ = m.g_mul_scalar_(c.beta1).g_add_(&(&g * (1.0 - c.beta1)));
+                let _ = v.g_mul_scalar_(c.beta2).g_add_(&(&g * &g * (1.0 - c.beta2)));
+                let bc1 = 1.0 - c.beta1.powi(*t as i32);
+                let bc2 = 1.0 - c.beta2.powi(*t as i32);
+                let denom = v.sqrt() / bc2.sqrt() + c.eps;
+                let _ = p.shallow_clone().g_sub_(&(&*m / &denom * (c.lr / bc1)));
+            }
+        });
+    }
+
+    /// Moments and step counts named `<prefix>.<i>.{m,v,t}`, for checkpoints.
+    pub fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        let mut out = vec![];
+        for (i, slot) in self.moments.iter().enumerate() {
+            if let Some((m, v, t)) = slot {
+                out.push((format!("{prefix}.{i}.m"), m.shallow_clone()));
+                out.push((format!("{prefix}.{i}.v"), v.shallow_clone()));
+                out.push((format!("{prefix}.{i}.t"), Tensor::from(*t)));
+            }
+        }
+        out
+    }
+
+    pub fn load_state(&mut self, prefix: &str, tensors: &BTreeMap<String, Tensor>, device: tch::Device) {
+        for (i, slot) in self.moments.iter_mut().enumerate() {
+            let get = |k: &str| tensors.get(&format!("{prefix}.{i}.{k}"));
+            *slot = match (get("m"), get("v"), get("t")) {
+                (Some(m), Some(v), Some(t)) => Some((m.to_device(device), v.to_device(device), t.int64_value(&[]))),
+                _ => None,
+            };
         }
     }
 }
@@ -162,6 +232,27 @@ mod tests {
         let mut b = Sgd::new(cfg, vec![("p".into(), q.shallow_clone())]);
         b.load_state(&state);
         assert_eq!(b.state()["momentum.p"].double_value(&[0]), 2.0);
+    }
+
+    #[test]
+    fn adam_matches_hand_derived_steps_and_skips_frozen() {
+        // f(p) = p²/2, grad = p; lr 0.1, betas (0.5, 0.999), wd 0.
+        // t=1: m = 0.5·1 = 0.5, v = 0.001·1, m̂ = 1, v̂ = 1, p = 1 − 0.1·1/(1+1e-8) ≈ 0.9.
+        let p = Tensor::from_slice(&[1.0f64]);
+        let frozen = Tensor::from_slice(&[3.0f64]);
+        let cfg = AdamConfig { lr: 0.1, beta1: 0.5, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+        let mut adam = Adam::new(cfg, 2);
+        adam.step(&[p.shallow_clone(), frozen.shallow_clone()], &[Some(p.copy()), None]);
+        assert!((p.double_value(&[0]) - 0.9).abs() < 1e-7);
+        assert_eq!(frozen.double_value(&[0]), 3.0);
+        // t=2: g = 0.9, m = 0.25 + 0.45 = 0.7, v = 0.999e-3 + 0.81e-3 = 1.809e-3,
+        // m̂ = 0.7/0.75, v̂ = 1.809e-3/(1 − 0.999²) = 1.809e-3/1.999e-3.
+        adam.step(&[p.shallow_clone(), frozen.shallow_clone()], &[Some(p.copy()), None]);
+        let m_hat = 0.7 / 0.75;
+        let v_hat: f64 = 1.809e-3 / (1.0 - 0.999f64.powi(2));
+        let want = 0.9 - 0.1 * m_hat / (v_hat.sqrt() + 1e-8);
+        assert!((p.double_value(&[0]) - want).abs() < 1e-9, "{} vs {want}", p.double_value(&[0]));
+        assert_eq!(adam.state("a").len(), 3, "only the updated parameter has state");
     }
 
     #[test]

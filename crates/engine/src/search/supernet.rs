@@ -1,0 +1,79 @@
+//! What a search loop needs from a weight-sharing supernet, whatever its space: the forward pass,
+//! the two parameter groups (weights w and architecture α), and per-edge states that decisions change.
+
+use tch::{nn::VarStore, Tensor};
+
+/// What an edge computes. Decisions only ever move an edge from `Mixed` to `Fixed` or `Pruned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EdgeState {
+    /// Σ softmax(α_e)_k · op_k(x): α_e is trained.
+    Mixed,
+    /// Only op `k` (a column of α) runs, unweighted; α_e is frozen (SGAS: a decided edge).
+    Fixed(usize),
+    /// The edge contributes nothing and is skipped (SGAS's in-degree pruning); α_e is frozen.
+    Pruned,
+}
+
+/// The α of one cell type ("cell" in NB201; "normal" and "reduce" in DARTS): one row per edge, so
+/// rows can be frozen one by one.
+pub struct ArchCell {
+    pub name: &'static str,
+    pub alphas: Vec<Tensor>,
+    pub states: Vec<EdgeState>,
+}
+
+impl ArchCell {
+    /// α rows initialised as 1e-3·N(0,1) from libtorch's (seeded) generator, as all reference
+    /// supernets do. Checkpoints name them `alpha.<name>.<edge>`.
+    pub fn new(device: tch::Device, name: &'static str, edges: usize, ops: usize) -> Self {
+        let alphas = (0..edges)
+            .map(|_| (Tensor::randn([ops as i64], (tch::Kind::Float, device)) * 1e-3).set_requires_grad(true))
+            .collect();
+        ArchCell { name, alphas, states: vec![EdgeState::Mixed; edges] }
+    }
+
+    /// Per-edge mixing weights for one forward pass: softmax(α_e) for mixed edges, None otherwise.
+    pub fn weights(&self) -> Vec<Option<Tensor>> {
+        self.alphas
+            .iter()
+            .zip(&self.states)
+            .map(|(a, s)| matches!(s, EdgeState::Mixed).then(|| a.softmax(-1, a.kind())))
+            .collect()
+    }
+
+    /// α as plain numbers, rows = edges.
+    pub fn values(&self) -> Vec<Vec<f64>> {
+        self.alphas.iter().map(|a| Vec::<f64>::try_from(a.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu)).expect("alpha row")).collect()
+    }
+
+    pub fn set_state(&mut self, edge: usize, state: EdgeState) {
+        self.states[edge] = state;
+        let trainable = matches!(state, EdgeState::Mixed);
+        // Frozen α get neither gradients nor optimiser updates (the tensor is changed in place, so
+        // every holder of it sees the change).
+        let _ = self.alphas[edge].set_requires_grad(trainable);
+    }
+}
+
+pub trait Supernet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
+    /// Network weights w (trainable and BN buffers).
+    fn weights(&self) -> &VarStore;
+    fn arch(&self) -> &[ArchCell];
+    fn arch_mut(&mut self) -> &mut [ArchCell];
+
+    /// The α rows still being optimised, in a fixed order (cell by cell, edge by edge).
+    fn trainable_alphas(&self) -> Vec<Tensor> {
+        self.arch()
+            .iter()
+            .flat_map(|c| c.alphas.iter().zip(&c.states).filter(|(_, s)| matches!(s, EdgeState::Mixed)).map(|(a, _)| a.shallow_clone()))
+            .collect()
+    }
+
+    /// Named trainable weights, sorted by name.
+    fn trainable_weights(&self) -> Vec<(String, Tensor)> {
+        let mut v: Vec<(String, Tensor)> = self.weights().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}

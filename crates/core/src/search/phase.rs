@@ -7,13 +7,16 @@
 //! epoch's checkpoint and decides there, otherwise it decides when the phase reaches its maximum
 //! length. After the last decision the supernet trains for a few more epochs without Hessians.
 //!
-//! Loop protocol (per epoch `e`, from [`PhaseController::next_epoch`] while `e <
-//! `[`PhaseController::epochs`]):
-//! 1. train; if [`PhaseController::needs_hessian`]`(e)`, compute λmax of the undecided α;
-//! 2. write the epoch's checkpoint (the reference checkpoints every epoch, before deciding);
-//! 3. `end_of_epoch(e, λ)`; on [`PhaseAction::Decide`] load the checkpoint of `rollback_to` (not
-//!    this controller: it stays as it is), decide one edge per cell there, then call
+//! Loop protocol: for `e = next_epoch()` while `e < epochs()`:
+//! 1. train; if `needs_hessian(e)`, compute λmax of the undecided α;
+//! 2. write the epoch's checkpoint (the reference checkpoints every epoch, before deciding, so the
+//!    SGAS state in it must not yet hold epoch `e`'s distribution);
+//! 3. `end_of_epoch(e, λ)`; on [`PhaseAction::Decide`] load the checkpoint of `rollback_to` (but
+//!    keep this controller as it is), decide one edge per cell there, then call
 //!    `after_decision(rollback_to, all_decided)`; training resumes at `rollback_to + 1`.
+//!
+//! Save the controller after `end_of_epoch`; a resumed controller with
+//! [`PhaseController::pending_decision`] set still owes the rollback and decision.
 
 use super::early_stop::{EarlyStopError, LocalAverage, StopRule};
 
@@ -291,8 +294,8 @@ impl PhaseController {
             return false;
         }
         match &self.mode {
-            PhaseMode::PerPhase(c) => epoch % c.ev_freq == 0,
-            PhaseMode::EarlyStopOnly(c) => epoch % c.ev_freq == 0 || epoch + 1 == c.total_epochs,
+            PhaseMode::PerPhase(c) => epoch.is_multiple_of(c.ev_freq),
+            PhaseMode::EarlyStopOnly(c) => epoch.is_multiple_of(c.ev_freq) || epoch + 1 == c.total_epochs,
         }
     }
 
@@ -599,7 +602,7 @@ mod tests {
         // and end in forced decisions.
         let lambda = |e: usize, d: usize| -> f64 {
             let base = 1.0 + 0.01 * d as f64;
-            if d % 2 == 0 && (e + d) % 11 == 10 {
+            if d.is_multiple_of(2) && (e + d) % 11 == 10 {
                 base * 3.0
             } else {
                 base

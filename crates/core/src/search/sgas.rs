@@ -375,7 +375,9 @@ impl SgasCellState {
     fn apply(&mut self, scores: &EdgeScores) -> Option<EdgeDecision> {
         // The reference masks non-candidates to −∞ and takes `argmax`, which returns the first
         // maximum; so when every candidate scores 0 (always the case for criterion 2 with an
-        // empty history) the lowest-index candidate is chosen.
+        // empty history) the lowest-index candidate is chosen. With no candidate left the
+        // reference's argmax over an all −∞ vector would return edge 0 and overwrite its op; that
+        // cannot happen there (both cells finish at the same decision), and here it yields `None`.
         let edge = first_argmax(&scores.score, self.undecided_edges())?;
         // +1: p̂ has no `none` column.
         let op = first_argmax(&scores.op_probs[edge], 0..self.num_ops - 1)? + 1;
@@ -670,7 +672,7 @@ impl SgasSchedule {
     /// Decide at the end of `epoch` iff some edge is undecided, `epoch >= warmup` and
     /// `(epoch - warmup) % decision_freq == 0`.
     pub fn is_decision_epoch(&self, epoch: usize, any_candidates: bool) -> bool {
-        any_candidates && epoch >= self.warmup && (epoch - self.warmup) % self.decision_freq.max(1) == 0
+        any_candidates && epoch >= self.warmup && (epoch - self.warmup).is_multiple_of(self.decision_freq.max(1))
     }
 
     /// Search length: warmup + freq·(decisions − 1) + post_train + 1 (50 for 8 decisions with the

@@ -1,89 +1,9 @@
-//! Run configurations: a preset (a TOML file, embedded in the binary or given by path) plus the
-//! user's `--set section.key=value` overrides, resolved into one typed config that is written beside
-//! the results. Unknown keys are errors, never silently ignored.
+//! `oxnas train`: retrain an architecture from scratch and evaluate it.
 
-use crate::data::{Augment, DatasetKind, Transform};
+use super::{apply_override, from_table, merge, preset_table, ConfigError, Space, TransformSpec, TRAIN_PRESETS};
+use crate::data::DatasetKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("unknown preset '{name}'; known presets: {known}. A path to a .toml file also works")]
-    UnknownPreset { name: String, known: String },
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{origin}: {message}")]
-    Parse { origin: String, message: String },
-    #[error("override '{0}' is not of the form section.key=value (e.g. optim.epochs=3)")]
-    BadOverride(String),
-    #[error("override '{key}': '{section}' is not a section of the config; sections are {known}")]
-    BadSection { key: String, section: String, known: String },
-    #[error("invalid config: {0}")]
-    Invalid(String),
-}
-
-/// Which search space a network comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Space {
-    Nb201,
-    Darts,
-}
-
-impl std::str::FromStr for Space {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "nb201" | "nas-bench-201" | "nasbench201" => Ok(Space::Nb201),
-            "darts" => Ok(Space::Darts),
-            _ => Err(ConfigError::Invalid(format!("unknown space '{s}'; expected nb201 or darts"))),
-        }
-    }
-}
-
-/// A transform given by preset name (`"fashion-mnist-train"`) or as explicit steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TransformSpec {
-    Named(String),
-    Steps(Vec<Augment>),
-}
-
-pub const TRANSFORM_PRESETS: &[&str] = &[
-    "fashion-mnist-train",
-    "fashion-mnist-train-cutout16",
-    "fashion-mnist-eval",
-    "cifar-train",
-    "cifar-train-cutout16",
-    "cifar-eval",
-    "emnist-train",
-    "emnist-eval",
-];
-
-impl TransformSpec {
-    pub fn resolve(&self) -> Result<Transform, ConfigError> {
-        match self {
-            TransformSpec::Steps(steps) => Ok(Transform::new(steps.clone())),
-            TransformSpec::Named(name) => Ok(match name.as_str() {
-                "fashion-mnist-train" => Transform::fashion_mnist_train(None),
-                "fashion-mnist-train-cutout16" => Transform::fashion_mnist_train(Some(16)),
-                "fashion-mnist-eval" => Transform::fashion_mnist_eval(),
-                "cifar-train" => Transform::cifar_train(None),
-                "cifar-train-cutout16" => Transform::cifar_train(Some(16)),
-                "cifar-eval" => Transform::cifar_eval(),
-                "emnist-train" => Transform::emnist_train(),
-                "emnist-eval" => Transform::emnist_eval(),
-                other => {
-                    return Err(ConfigError::Invalid(format!(
-                        "unknown transform preset '{other}'; known: {}, or give a list of steps",
-                        TRANSFORM_PRESETS.join(", ")
-                    )))
-                }
-            }),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,71 +132,8 @@ pub struct TrainConfig {
     pub run: RunConfig,
 }
 
-macro_rules! presets {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../configs/train/", $name, ".toml")))),*]
-    };
-}
 
-/// Training presets shipped in `configs/train/`, embedded so `oxnas` works from any directory.
-pub const TRAIN_PRESETS: &[(&str, &str)] =
-    presets!("cpu-smoke", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar");
-
-/// Reads a preset by name (embedded) or by path to a TOML file, as a TOML table.
-pub fn preset_table(name_or_path: &str, presets: &[(&str, &str)]) -> Result<toml::Table, ConfigError> {
-    let (origin, text) = if let Some((_, text)) = presets.iter().find(|(n, _)| *n == name_or_path) {
-        (format!("preset '{name_or_path}'"), text.to_string())
-    } else if Path::new(name_or_path).is_file() {
-        let text = std::fs::read_to_string(name_or_path)
-            .map_err(|source| ConfigError::Io { path: name_or_path.to_string(), source })?;
-        (name_or_path.to_string(), text)
-    } else {
-        return Err(ConfigError::UnknownPreset {
-            name: name_or_path.to_string(),
-            known: presets.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-        });
-    };
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin, message: e.to_string() })
-}
-
-/// Applies `section.key=value` (value parsed as TOML, falling back to a plain string) to `table`.
-pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
-    let (key, raw) = assignment.split_once('=').ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
-    let key = key.trim();
-    let parts: Vec<&str> = key.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(ConfigError::BadOverride(assignment.to_string()));
-    }
-    let value = format!("v = {}", raw.trim())
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
-    let mut node = table;
-    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
-        let entry = node.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
-        node = match entry {
-            toml::Value::Table(t) => t,
-            _ => {
-                return Err(ConfigError::BadSection {
-                    key: key.to_string(),
-                    section: parts[..=i].join("."),
-                    known: "a table".into(),
-                })
-            }
-        };
-    }
-    node.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
-
-/// Deserialises a table into a typed config, turning serde's messages into ones that name the key.
-pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table, origin: &str) -> Result<T, ConfigError> {
-    let text =
-        toml::to_string(&table).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })
-}
-
+/// `oxnas train`: retrain an architecture from scratch and evaluate it.
 impl TrainConfig {
     /// Preset (name or path), then a TOML file of overrides, then `--set` overrides, in that order.
     pub fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
@@ -359,17 +216,6 @@ impl TrainConfig {
     }
 }
 
-/// Overlays `extra` onto `base`, table by table.
-fn merge(base: &mut toml::Table, extra: toml::Table) {
-    for (k, v) in extra {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(e)) => merge(b, e),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ mod data;
 mod plots;
 mod progress;
 mod runs;
+mod search;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     /// Datasets: which files oxnas finds and what they hold.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Search an architecture: DARTS, SGAS, DARTS-ES or SGAS-es on the NB201 or DARTS space.
+    Search(search::SearchArgs),
     /// Retrain an architecture from scratch and evaluate it (or continue a run with --resume).
     Train(train::TrainArgs),
     /// Evaluate a run's checkpoint on the test split: top-1/top-5, per-class accuracy, confusion matrix.
@@ -55,15 +58,20 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench::run(c),
         Command::Arch(c) => arch::run(c),
         Command::Data(c) => data::run(c),
+        Command::Search(a) => search::search(a),
         Command::Train(a) => train::train(a),
         Command::Eval(a) => train::eval(a),
         Command::Export(a) => train::export(a),
         Command::Import(a) => train::import(a),
         Command::Presets => {
-            println!("train presets (oxnas train --preset NAME; files in configs/train/):");
-            for (name, text) in oxnas_core::config::TRAIN_PRESETS {
-                let first = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
-                println!("  {name:<18} {first}");
+            for (what, list) in
+                [("search", oxnas_core::config::SEARCH_PRESETS), ("train", oxnas_core::config::TRAIN_PRESETS)]
+            {
+                println!("{what} presets (oxnas {what} --preset NAME; files in configs/{what}/):");
+                for (name, text) in list {
+                    let first = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
+                    println!("  {name:<22} {first}");
+                }
             }
             Ok(())
         }

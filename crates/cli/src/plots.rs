@@ -125,3 +125,230 @@ pub fn confusion_matrix(confusion: &[Vec<u64>], names: &[String], png: &Path) ->
     std::fs::rename(&tmp, png)?;
     Ok(())
 }
+
+use oxnas_engine::search::SearchEpoch;
+use oxnas_engine::train::Architecture;
+
+/// λmax per executed epoch (rolled-back epochs in grey), with decisions marked and phases shaded;
+/// below it validation accuracy and the number of skip-connection edges.
+pub fn lambda_plot(trace: &[SearchEpoch], png: &Path) -> Result<()> {
+    register_font();
+    if trace.is_empty() {
+        return Ok(());
+    }
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1000, 700)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, bottom) = root.split_vertically(400);
+        let n = trace.len() as f64;
+        let lambdas: Vec<(f64, f64, bool)> =
+            trace.iter().filter_map(|e| e.lambda_max.map(|l| (e.iteration as f64 + 1.0, l, e.rolled_back))).collect();
+        let (lo, hi) =
+            lambdas.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, l, _)| (lo.min(l), hi.max(l)));
+        let (lo, hi) = if lo.is_finite() { (lo.min(0.0), hi.max(lo + 1e-6) * 1.1) } else { (0.0, 1.0) };
+        let mut c = ChartBuilder::on(&top)
+            .caption("dominant Hessian eigenvalue of the validation loss w.r.t. α", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.5..n + 0.5, lo..hi)?;
+        c.configure_mesh().x_desc("executed epoch (rolled-back epochs in grey)").y_desc("λmax").draw()?;
+        // Decisions: vertical lines where a phase ended.
+        for e in trace.iter().filter(|e| !e.decisions.is_empty()) {
+            let x = e.iteration as f64 + 1.0;
+            c.draw_series(LineSeries::new(vec![(x, lo), (x, hi)], RED.mix(0.5).stroke_width(1)))?;
+            let label: Vec<String> = e.decisions.iter().map(|d| format!("{}:{}", d.edge, d.op)).collect();
+            c.draw_series(std::iter::once(Text::new(
+                label.join(" "),
+                (x, hi * 0.97),
+                ("sans-serif", 11).into_font().color(&RED),
+            )))?;
+        }
+        c.draw_series(LineSeries::new(lambdas.iter().map(|&(x, l, _)| (x, l)), BLUE.stroke_width(2)))?;
+        c.draw_series(lambdas.iter().map(|&(x, l, rb)| {
+            Circle::new((x, l), 4, if rb { RGBColor(160, 160, 160).filled() } else { BLUE.filled() })
+        }))?;
+
+        let mut c = ChartBuilder::on(&bottom)
+            .caption("validation accuracy (%) and skip-connection edges", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .right_y_label_area_size(40)
+            .build_cartesian_2d(0.5..n + 0.5, 0.0..100.0)?
+            .set_secondary_coord(
+                0.5..n + 0.5,
+                0.0..(trace.iter().map(|e| e.skip_count).max().unwrap_or(1).max(1) as f64 + 1.0),
+            );
+        c.configure_mesh().x_desc("executed epoch").y_desc("valid acc %").draw()?;
+        c.configure_secondary_axes().y_desc("skip edges").draw()?;
+        c.draw_series(LineSeries::new(
+            trace.iter().map(|e| (e.iteration as f64 + 1.0, e.valid_acc)),
+            GREEN.stroke_width(2),
+        ))?
+        .label("valid acc")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
+        c.draw_secondary_series(LineSeries::new(
+            trace.iter().map(|e| (e.iteration as f64 + 1.0, e.skip_count as f64)),
+            MAGENTA.stroke_width(2),
+        ))?
+        .label("skip edges")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], MAGENTA.stroke_width(2)));
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}
+
+/// softmax(α) of every edge over the executed epochs: one small panel per edge, one line per op.
+pub fn alpha_plot(trace: &[SearchEpoch], png: &Path) -> Result<()> {
+    register_font();
+    let Some(first) = trace.first() else { return Ok(()) };
+    let panels: Vec<(usize, usize)> =
+        first.alphas.iter().enumerate().flat_map(|(c, cell)| (0..cell.probs.len()).map(move |e| (c, e))).collect();
+    let ops = first.alphas[0].probs[0].len();
+    let cols = if panels.len() <= 6 { 3 } else { 7 };
+    let rows = panels.len().div_ceil(cols);
+    let tmp = png.with_extension("png.tmp.png");
+    let palette = [BLACK, RGBColor(230, 120, 0), BLUE, RED, GREEN, MAGENTA, CYAN, RGBColor(120, 60, 0)];
+    {
+        let root = BitMapBackend::new(&tmp, (cols as u32 * 260, rows as u32 * 200 + 40)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (legend, body) = root.split_vertically(40);
+        let names = op_names(trace);
+        for (k, name) in names.iter().enumerate() {
+            let x = 10 + k as i32 * 150;
+            legend.draw(&PathElement::new(vec![(x, 20), (x + 20, 20)], palette[k % palette.len()].stroke_width(3)))?;
+            legend.draw(&Text::new(name.clone(), (x + 25, 13), ("sans-serif", 13)))?;
+        }
+        let n = trace.len() as f64;
+        for (area, &(c, e)) in body.split_evenly((rows, cols)).iter().zip(&panels) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{} edge {e}", first.alphas[c].cell), ("sans-serif", 13))
+                .margin(6)
+                .x_label_area_size(18)
+                .y_label_area_size(30)
+                .build_cartesian_2d(0.5..n + 0.5, 0.0..1.0)?;
+            chart.configure_mesh().x_labels(4).y_labels(3).label_style(("sans-serif", 10)).draw()?;
+            for k in 0..ops {
+                let color = palette[k % palette.len()];
+                chart.draw_series(LineSeries::new(
+                    trace.iter().map(|t| (t.iteration as f64 + 1.0, t.alphas[c].probs[e][k])),
+                    color.stroke_width(2),
+                ))?;
+            }
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}
+
+/// Column names, recovered from the decisions when present, else positional.
+fn op_names(trace: &[SearchEpoch]) -> Vec<String> {
+    let ops = trace[0].alphas[0].probs[0].len();
+    if ops == 5 && trace[0].alphas.len() == 1 {
+        return oxnas_core::nb201::Nb201Op::ALL.iter().map(|o| o.name().to_string()).collect();
+    }
+    // DARTS: the search's op set is in config.toml; positional names stay honest if it is not at hand.
+    (0..ops).map(|k| format!("op {k}")).collect()
+}
+
+/// The final cell(s) as Graphviz DOT (`cell.dot`) and as a PNG drawn here (`cell.png`), so no Graphviz
+/// install is needed to look at it.
+pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
+    register_font();
+    // (title, node labels, edges (from, to, op))
+    let cells: Vec<(String, Vec<String>, Vec<(usize, usize, String)>)> = match arch {
+        Architecture::Nb201(a) => {
+            let edges = oxnas_core::nb201::EDGES
+                .iter()
+                .zip(a.ops.iter())
+                .filter(|(_, op)| **op != oxnas_core::nb201::Nb201Op::None)
+                .map(|(&(to, from), op)| (from, to, op.name().to_string()))
+                .collect();
+            vec![("NAS-Bench-201 cell".into(), vec!["in (0)".into(), "1".into(), "2".into(), "out (3)".into()], edges)]
+        }
+        Architecture::Darts(g) => {
+            [("normal cell", &g.normal, &g.normal_concat), ("reduction cell", &g.reduce, &g.reduce_concat)]
+                .iter()
+                .map(|(title, pairs, concat)| {
+                    let steps = pairs.len() / 2;
+                    let mut labels: Vec<String> = vec!["c_{k-2}".into(), "c_{k-1}".into()];
+                    labels.extend((0..steps).map(|i| i.to_string()));
+                    labels.push("c_{k}".into());
+                    let out = labels.len() - 1;
+                    let mut edges: Vec<(usize, usize, String)> = pairs
+                        .iter()
+                        .enumerate()
+                        .map(|(k, (op, input))| (*input, k / 2 + 2, op.name().to_string()))
+                        .collect();
+                    edges.extend(concat.iter().map(|&c| (c, out, String::new())));
+                    (title.to_string(), labels, edges)
+                })
+                .collect()
+        }
+    };
+    let mut dot = String::new();
+    for (title, labels, edges) in &cells {
+        dot.push_str(&format!("digraph \"{title}\" {{\n  rankdir=LR;\n  node [shape=box, style=rounded];\n"));
+        for (i, l) in labels.iter().enumerate() {
+            dot.push_str(&format!("  n{i} [label=\"{l}\"];\n"));
+        }
+        for (from, to, op) in edges {
+            dot.push_str(&format!("  n{from} -> n{to} [label=\"{op}\"];\n"));
+        }
+        dot.push_str("}\n");
+    }
+    oxnas_core::fsutil::write_atomic(&dir.join("cell.dot"), dot.as_bytes())?;
+
+    let png = dir.join("cell.png");
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let height = 340 * cells.len() as u32;
+        let root = BitMapBackend::new(&tmp, (1100, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        for (area, (title, labels, edges)) in root.split_evenly((cells.len(), 1)).iter().zip(&cells) {
+            area.draw(&Text::new(title.clone(), (10, 8), ("sans-serif", 16)))?;
+            let n = labels.len() as i32;
+            let y = 160;
+            let x_of = |i: usize| 60 + i as i32 * (980 / (n - 1).max(1));
+            for (k, (from, to, op)) in edges.iter().enumerate() {
+                let (x0, x1) = (x_of(*from), x_of(*to));
+                // Odd spans arc above the node line, even spans below, higher for longer spans, so arcs
+                // and labels of a dense cell do not pile up.
+                let span = (*to as i32 - *from as i32).max(1);
+                let side = if span % 2 == 1 { -1 } else { 1 };
+                let lift = 20 + 18 * span + 8 * (k as i32 % 3);
+                let pts: Vec<(i32, i32)> = (0..=24)
+                    .map(|t| {
+                        let t = t as f64 / 24.0;
+                        let x = x0 as f64 + (x1 - x0) as f64 * t;
+                        (x as i32, y + side * (4.0 * lift as f64 * t * (1.0 - t)) as i32)
+                    })
+                    .collect();
+                let color = if op.is_empty() { RGBColor(150, 150, 150) } else { BLUE };
+                area.draw(&PathElement::new(pts, color.stroke_width(2)))?;
+                if !op.is_empty() {
+                    let ly = if side < 0 { y - lift - 14 } else { y + lift + 2 };
+                    area.draw(&Text::new(op.clone(), ((x0 + x1) / 2 - 35, ly), ("sans-serif", 12)))?;
+                }
+            }
+            for (i, l) in labels.iter().enumerate() {
+                let x = x_of(i);
+                area.draw(&Rectangle::new([(x - 28, y - 14), (x + 28, y + 14)], RGBColor(235, 240, 255).filled()))?;
+                area.draw(&Rectangle::new([(x - 28, y - 14), (x + 28, y + 14)], BLACK.stroke_width(1)))?;
+                area.draw(&Text::new(l.clone(), (x - 24, y - 7), ("sans-serif", 12)))?;
+            }
+        }
+        root.present()?;
+    }
+    std::fs::rename(&tmp, &png)?;
+    Ok(())
+}

@@ -87,12 +87,8 @@ impl ConfigArgs {
     }
 }
 
-fn toml_string(s: &str) -> String {
-    toml_edit_quote(s)
-}
-
 /// A TOML basic string literal for `s`.
-fn toml_edit_quote(s: &str) -> String {
+pub fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for ch in s.chars() {
         match ch {
@@ -200,7 +196,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         cfg.data.source = oxnas_core::config::SourceChoice::Auto;
     }
     let device = a.device.resolve()?;
-    let data = load_data(&cfg)?;
+    let data = load_data(&cfg.data)?;
     let num_classes = data.kind.num_classes();
     let model = Model::build(&cfg.model, num_classes as i64, data.test.channels as i64, device, cfg.run.seed)?;
     let ckpt = checkpoint_path(&a.run, &a.checkpoint)?;

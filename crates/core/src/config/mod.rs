@@ -167,4 +167,3 @@ pub(crate) fn merge(base: &mut toml::Table, extra: toml::Table) {
         }
     }
 }
-

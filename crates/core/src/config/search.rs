@@ -239,8 +239,8 @@ impl SearchConfig {
     }
 
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: SearchConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
+        let cfg: SearchConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -258,7 +258,10 @@ impl SearchConfig {
         if s.space == Space::Darts {
             let ops = s.op_set()?;
             if s.layers < 3 || s.steps < 1 {
-                return bad(format!("supernet.layers = {} must be >= 3 and supernet.steps = {} >= 1", s.layers, s.steps));
+                return bad(format!(
+                    "supernet.layers = {} must be >= 3 and supernet.steps = {} >= 1",
+                    s.layers, s.steps
+                ));
             }
             if self.decision.policy != DecisionPolicy::Argmax {
                 ops.require_none_first().map_err(|e| ConfigError::Invalid(format!("supernet.ops for SGAS: {e}")))?;
@@ -330,7 +333,10 @@ mod tests {
         assert_eq!((c.supernet.channels, c.supernet.layers), (16, 8));
         assert_eq!(c.supernet.op_set().unwrap(), OpSet::sgas_es());
         assert_eq!((c.decision.policy, c.decision.frequency, c.decision.post_train), (DecisionPolicy::SgasEs, 15, 5));
-        assert_eq!((c.early_stop.window, c.early_stop.delta, c.early_stop.factor, c.early_stop.start_epoch), (3, 4, 1.3, 0));
+        assert_eq!(
+            (c.early_stop.window, c.early_stop.delta, c.early_stop.factor, c.early_stop.start_epoch),
+            (3, 4, 1.3, 0)
+        );
         assert_eq!((c.split.train_portion, c.run.seed, c.optim.epochs), (0.5, 2, 125));
         assert_eq!(c.arch.order, "first");
     }
@@ -339,9 +345,12 @@ mod tests {
     fn inconsistent_policies_are_errors() {
         let e = SearchConfig::resolve("sgas-es-nb201", None, &["hessian.mode=\"off\"".into()]).unwrap_err().to_string();
         assert!(e.contains("hessian.mode"), "{e}");
-        let e = SearchConfig::resolve("darts-v1-nb201", None, &["arch.order=\"third\"".into()]).unwrap_err().to_string();
+        let e =
+            SearchConfig::resolve("darts-v1-nb201", None, &["arch.order=\"third\"".into()]).unwrap_err().to_string();
         assert!(e.contains("arch.order"), "{e}");
-        let e = SearchConfig::resolve("darts-v1-nb201", None, &["decision.policy=\"random\"".into()]).unwrap_err().to_string();
+        let e = SearchConfig::resolve("darts-v1-nb201", None, &["decision.policy=\"random\"".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("random"), "{e}");
     }
 }

@@ -132,7 +132,6 @@ pub struct TrainConfig {
     pub run: RunConfig,
 }
 
-
 /// `oxnas train`: retrain an architecture from scratch and evaluate it.
 impl TrainConfig {
     /// Preset (name or path), then a TOML file of overrides, then `--set` overrides, in that order.
@@ -215,7 +214,6 @@ impl TrainConfig {
         Ok(())
     }
 }
-
 
 #[cfg(test)]
 mod tests {

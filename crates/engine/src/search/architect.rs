@@ -69,7 +69,14 @@ impl Architect {
 /// Several ports write the divisor as `/ 2.*eps`, which Python parses as `(·/2)·eps`; here the
 /// difference is divided by 2ε. The model's weights and BN statistics are restored afterwards, so the
 /// probe forwards leave no trace (the reference builds a separate unrolled model for w′).
-pub fn unrolled_alpha_grads(net: &dyn Supernet, alphas: &[Tensor], train: Batch, valid: Batch, xi: f64, w_opt: &Sgd) -> Vec<Tensor> {
+pub fn unrolled_alpha_grads(
+    net: &dyn Supernet,
+    alphas: &[Tensor],
+    train: Batch,
+    valid: Batch,
+    xi: f64,
+    w_opt: &Sgd,
+) -> Vec<Tensor> {
     let weights: Vec<Tensor> = w_opt.params().iter().map(|(_, t)| t.shallow_clone()).collect();
     let mu = w_opt.config.momentum;
     let wd = w_opt.config.weight_decay;
@@ -100,7 +107,9 @@ pub fn unrolled_alpha_grads(net: &dyn Supernet, alphas: &[Tensor], train: Batch,
     let inputs: Vec<Tensor> = alphas.iter().chain(weights.iter()).map(|t| t.shallow_clone()).collect();
     let g = Tensor::run_backward(&[loss_val], &inputs, false, false);
     let (d_alpha, v) = g.split_at(alphas.len());
-    let norm = Tensor::stack(&v.iter().map(|t| t.norm().to_kind(Kind::Double)).collect::<Vec<_>>(), 0).norm().double_value(&[]);
+    let norm = Tensor::stack(&v.iter().map(|t| t.norm().to_kind(Kind::Double)).collect::<Vec<_>>(), 0)
+        .norm()
+        .double_value(&[]);
     let eps = 0.01 / norm.max(1e-12);
 
     let grad_at = |sign: f64| -> Vec<Tensor> {

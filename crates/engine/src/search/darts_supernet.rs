@@ -41,7 +41,13 @@ struct SearchCell {
 }
 
 impl SearchCell {
-    fn new(p: &Path, cfg: &DartsSupernetConfig, (c_pp, c_p, c): (i64, i64, i64), reduction: bool, reduction_prev: bool) -> Self {
+    fn new(
+        p: &Path,
+        cfg: &DartsSupernetConfig,
+        (c_pp, c_p, c): (i64, i64, i64),
+        reduction: bool,
+        reduction_prev: bool,
+    ) -> Self {
         let bn = BnMode::SEARCH;
         let pre0 = if reduction_prev {
             Pre0::Reduce(FactorizedReduce::new(&(p / "preprocess0"), c_pp, c, bn))

@@ -53,7 +53,11 @@ impl MixedOp {
 
     /// NAS-Bench-201 mixed op over the 5 ops, named `<p>.<k>` (the reference's ModuleList per edge).
     pub fn nb201(p: &Path, c: i64, bn: BnMode) -> Self {
-        let ops = Nb201Op::ALL.iter().enumerate().map(|(k, &op)| Candidate::Plain(Op::nb201(&(p / k), op, c, c, 1, bn))).collect();
+        let ops = Nb201Op::ALL
+            .iter()
+            .enumerate()
+            .map(|(k, &op)| Candidate::Plain(Op::nb201(&(p / k), op, c, c, 1, bn)))
+            .collect();
         MixedOp { ops }
     }
 

@@ -28,7 +28,8 @@ struct SearchCell {
 
 impl SearchCell {
     fn new(p: &Path, c: i64, bn: BnMode) -> Self {
-        let edges = EDGES.iter().map(|&(to, from)| MixedOp::nb201(&(p / "edges" / format!("{to}<-{from}")), c, bn)).collect();
+        let edges =
+            EDGES.iter().map(|&(to, from)| MixedOp::nb201(&(p / "edges" / format!("{to}<-{from}")), c, bn)).collect();
         SearchCell { edges }
     }
 

@@ -3,16 +3,9 @@
 
 use tch::{nn::VarStore, Tensor};
 
-/// What an edge computes. Decisions only ever move an edge from `Mixed` to `Fixed` or `Pruned`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EdgeState {
-    /// Σ softmax(α_e)_k · op_k(x): α_e is trained.
-    Mixed,
-    /// Only op `k` (a column of α) runs, unweighted; α_e is frozen (SGAS: a decided edge).
-    Fixed(usize),
-    /// The edge contributes nothing and is skipped (SGAS's in-degree pruning); α_e is frozen.
-    Pruned,
-}
+/// What an edge computes (`Mixed`, `Fixed(op column)` or `Pruned`): the engine-free type the SGAS
+/// policies decide with, so decisions apply to the supernet without translation.
+pub use oxnas_core::search::EdgeState;
 
 /// The α of one cell type ("cell" in NB201; "normal" and "reduce" in DARTS): one row per edge, so
 /// rows can be frozen one by one.
@@ -43,7 +36,10 @@ impl ArchCell {
 
     /// α as plain numbers, rows = edges.
     pub fn values(&self) -> Vec<Vec<f64>> {
-        self.alphas.iter().map(|a| Vec::<f64>::try_from(a.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu)).expect("alpha row")).collect()
+        self.alphas
+            .iter()
+            .map(|a| Vec::<f64>::try_from(a.to_kind(tch::Kind::Double).to_device(tch::Device::Cpu)).expect("alpha row"))
+            .collect()
     }
 
     pub fn set_state(&mut self, edge: usize, state: EdgeState) {
@@ -66,13 +62,20 @@ pub trait Supernet {
     fn trainable_alphas(&self) -> Vec<Tensor> {
         self.arch()
             .iter()
-            .flat_map(|c| c.alphas.iter().zip(&c.states).filter(|(_, s)| matches!(s, EdgeState::Mixed)).map(|(a, _)| a.shallow_clone()))
+            .flat_map(|c| {
+                c.alphas
+                    .iter()
+                    .zip(&c.states)
+                    .filter(|(_, s)| matches!(s, EdgeState::Mixed))
+                    .map(|(a, _)| a.shallow_clone())
+            })
             .collect()
     }
 
     /// Named trainable weights, sorted by name.
     fn trainable_weights(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> = self.weights().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut v: Vec<(String, Tensor)> =
+            self.weights().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }

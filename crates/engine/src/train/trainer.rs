@@ -13,7 +13,7 @@ use super::optim::{clip_grad_norm, cosine_lr, Sgd, SgdConfig};
 use crate::checkpoint::{self, CheckpointError};
 use crate::nn::DropPath;
 use crate::{DeviceChoice, EngineError};
-use oxnas_core::config::{ConfigError, SourceChoice, TrainConfig};
+use oxnas_core::config::{ConfigError, DataConfig, SourceChoice, TrainConfig};
 use oxnas_core::data::{self, DataError, DataSource, DatasetKind, ImageDataset, Loader, Split};
 use oxnas_core::fsutil::write_atomic;
 use std::collections::BTreeMap;
@@ -103,9 +103,9 @@ pub struct RunData {
     pub test: Arc<ImageDataset>,
 }
 
-pub fn load_data(cfg: &TrainConfig) -> Result<RunData, TrainError> {
-    let kind = cfg.data.kind()?;
-    let source = match cfg.data.source {
+pub fn load_data(cfg: &DataConfig) -> Result<RunData, TrainError> {
+    let kind = cfg.kind()?;
+    let source = match cfg.source {
         SourceChoice::Embedded if kind == DatasetKind::FashionMnist => DataSource::Embedded,
         SourceChoice::Embedded => {
             return Err(ConfigError::Invalid(format!(
@@ -113,7 +113,7 @@ pub fn load_data(cfg: &TrainConfig) -> Result<RunData, TrainError> {
             ))
             .into())
         }
-        SourceChoice::Auto => data::resolve_source(kind, cfg.data.data_dir.as_deref())?,
+        SourceChoice::Auto => data::resolve_source(kind, cfg.data_dir.as_deref())?,
     };
     let limit = |d: ImageDataset, n: usize| -> ImageDataset {
         if n == 0 || n >= d.len() {
@@ -122,8 +122,8 @@ pub fn load_data(cfg: &TrainConfig) -> Result<RunData, TrainError> {
             d.subset(&(0..n).collect::<Vec<_>>())
         }
     };
-    let train = limit(data::load(kind, &source, Split::Train)?, cfg.data.train_limit);
-    let test = limit(data::load(kind, &source, Split::Test)?, cfg.data.test_limit);
+    let train = limit(data::load(kind, &source, Split::Train)?, cfg.train_limit);
+    let test = limit(data::load(kind, &source, Split::Test)?, cfg.test_limit);
     Ok(RunData { kind, source, train: Arc::new(train), test: Arc::new(test) })
 }
 
@@ -234,7 +234,7 @@ impl Trainer {
         if cfg.run.threads > 0 {
             tch::set_num_threads(cfg.run.threads as i32);
         }
-        let data = load_data(cfg)?;
+        let data = load_data(&cfg.data)?;
         progress.message(&format!(
             "data: {} from {} ({} train / {} test images)",
             data.kind,

@@ -1,0 +1,193 @@
+//! `oxnas search`: run a differentiable search, print the genotype (and its NAS-Bench-201 ground truth),
+//! draw its diagnostics, and optionally retrain the result (`--then-train`).
+
+use crate::plots;
+use crate::runs::default_dir;
+use anyhow::{Context, Result};
+use clap::Args;
+use oxnas_core::bench::{Column, Nb201Table};
+use oxnas_core::config::{SearchConfig, TrainConfig};
+use oxnas_engine::search::{Search, SearchEpoch, SearchProgress, SearchStart};
+use oxnas_engine::train::{Architecture, Start, Trainer};
+use oxnas_engine::DeviceChoice;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Preset name (see `oxnas presets`) or a path to a preset TOML file.
+    #[arg(long, default_value = "cpu-demo")]
+    preset: String,
+    /// A TOML file whose keys override the preset's.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one key, e.g. --set decision.criterion=2. Repeatable.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<DeviceChoice>,
+    /// Directory with the dataset files.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Run directory (default: runs/search-<preset>-<timestamp>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the search in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "seed"])]
+    resume: Option<PathBuf>,
+    /// After the search, retrain the found architecture with this train preset (in <run>/retrain).
+    #[arg(long, value_name = "TRAIN_PRESET")]
+    then_train: Option<String>,
+    /// Overrides for the retraining (like `oxnas train --set`).
+    #[arg(long = "train-set", value_name = "SECTION.KEY=VALUE")]
+    train_sets: Vec<String>,
+}
+
+struct Reporter {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl SearchProgress for Reporter {
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(batches as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} steps, loss {msg} ({elapsed}<{eta})",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+            self.bar = Some(bar);
+        }
+    }
+    fn batch(&mut self, done: usize, loss: f64) {
+        if let Some(b) = &self.bar {
+            b.set_position(done as u64);
+            b.set_message(format!("{loss:.4}"));
+        }
+    }
+    fn epoch_end(&mut self, e: &SearchEpoch) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+        let lambda = e.lambda_max.map(|l| format!("  λmax {l:.4}")).unwrap_or_default();
+        eprintln!(
+            "epoch {:>3} (phase {})  lr {:.4}  train acc {:6.2}%  valid acc {:6.2}%{lambda}  skip edges {}  {:.1}s",
+            e.epoch + 1,
+            e.phase,
+            e.lr,
+            e.train_acc,
+            e.valid_acc,
+            e.skip_count,
+            e.epoch_time_s
+        );
+        for d in &e.decisions {
+            let pruned = if d.pruned.is_empty() { String::new() } else { format!(", pruned edges {:?}", d.pruned) };
+            eprintln!("    decided {} edge {} = {} (score {:.4}{pruned})", d.cell, d.edge, d.op, d.score);
+        }
+        if let Some(ev) = &e.event {
+            eprintln!("    {ev}");
+        }
+    }
+    fn message(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+}
+
+pub fn search(a: SearchArgs) -> Result<()> {
+    let (dir, start) = match &a.resume {
+        Some(d) => (d.clone(), SearchStart::Resume),
+        None => {
+            let mut sets = vec![];
+            if let Some(s) = a.seed {
+                sets.push(format!("run.seed={s}"));
+            }
+            if let Some(d) = a.device {
+                sets.push(format!("run.device=\"{d}\""));
+            }
+            if let Some(d) = &a.data_dir {
+                sets.push(format!("data.data_dir={}", crate::train::toml_string(&d.display().to_string())));
+                sets.push("data.source=\"auto\"".into());
+            }
+            sets.extend(a.sets.iter().cloned());
+            let cfg = SearchConfig::resolve(&a.preset, a.config.as_deref(), &sets)?;
+            (a.out.clone().unwrap_or_else(|| default_dir("search", &a.preset)), SearchStart::Fresh(Box::new(cfg)))
+        }
+    };
+    if let Some(p) = &a.then_train {
+        // Fail before hours of search, not after: the retraining preset must exist.
+        TrainConfig::resolve(p, None, &[]).with_context(|| format!("--then-train {p}"))?;
+    }
+    let search = Search::new(&dir, start)?;
+    eprintln!("run directory: {}", dir.display());
+    let outcome = search.run(&mut Reporter { bar: None })?;
+    let log = search.files.log();
+    for (what, result) in [
+        ("lambda.png", plots::lambda_plot(&outcome.trace, &dir.join("lambda.png"))),
+        ("alphas.png", plots::alpha_plot(&outcome.trace, &dir.join("alphas.png"))),
+        ("cell diagram", plots::cell_diagram(&outcome.architecture, &dir)),
+    ] {
+        if let Err(e) = result {
+            eprintln!("warning: could not draw {what}: {e}");
+        }
+    }
+    println!("genotype: {}", outcome.architecture.reference_string());
+    if let Some(stop) = outcome.stop_epoch {
+        println!("DARTS-ES stopped the search; the architecture is that of epoch {}", stop + 1);
+    }
+    if let Architecture::Nb201(arch) = &outcome.architecture {
+        let table = Nb201Table::embedded();
+        let row = table.get(table.index_of(arch)).expect("every cell is in the table");
+        println!("NAS-Bench-201 ground truth (index {}, 200-epoch test accuracy, mean over seeds):", row.index());
+        for c in Column::TEST_200EP {
+            println!(
+                "  {:<26} {:>7.2}%   rank {:>5} of {}  (top {:.2}%)",
+                c.name(),
+                row.value(c),
+                row.rank(c),
+                table.len(),
+                100.0 * row.rank(c) as f64 / table.len() as f64
+            );
+        }
+    }
+    println!("results: {}", dir.display());
+    println!("  config.toml, search.jsonl, result.json, genotype.txt/.json, lambda.png, alphas.png, cell.dot/cell.png");
+    let _ = log;
+
+    if let Some(preset) = &a.then_train {
+        let mut sets = vec![];
+        match &outcome.architecture {
+            Architecture::Nb201(arch) => {
+                sets.push("model.space=\"nb201\"".to_string());
+                sets.push(format!("model.arch=\"{arch}\""));
+            }
+            Architecture::Darts(g) => {
+                sets.push("model.space=\"darts\"".to_string());
+                sets.push(format!("model.genotype=\"{g}\""));
+            }
+        }
+        sets.extend(a.train_sets.iter().cloned());
+        let cfg = TrainConfig::resolve(preset, None, &sets)?;
+        let out = dir.join("retrain");
+        eprintln!("retraining the found architecture with preset '{preset}' in {}", out.display());
+        let trainer = Trainer::new(&out, Start::Fresh(Box::new(cfg)))?;
+        let mut reporter = crate::progress::Reporter::new(Some((trainer.files.metrics(), out.join("curves.png"))));
+        let s = trainer.run(&mut reporter)?;
+        println!(
+            "retrained: test accuracy {:.2}% (top-5 {:.2}%) after {} epochs; results in {}",
+            s.final_eval.top1,
+            s.final_eval.top5,
+            s.history.len(),
+            out.display()
+        );
+    }
+    Ok(())
+}

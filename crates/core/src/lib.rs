@@ -12,4 +12,5 @@ pub mod darts;
 pub mod data;
 pub mod fsutil;
 pub mod nb201;
+pub mod rank;
 pub mod search;

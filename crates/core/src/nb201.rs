@@ -11,6 +11,7 @@
 
 pub mod index;
 pub mod iso;
+pub mod set;
 
 use std::fmt;
 use std::str::FromStr;

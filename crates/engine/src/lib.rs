@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod error;
 pub mod nn;
+pub mod oneshot;
 pub mod search;
 pub mod train;
 

@@ -3,9 +3,11 @@
 //! the results. Unknown keys are errors, never silently ignored.
 
 mod search;
+mod supernet;
 mod train;
 
 pub use search::*;
+pub use supernet::*;
 pub use train::*;
 
 use crate::data::{Augment, Transform};

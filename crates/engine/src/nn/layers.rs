@@ -11,6 +11,17 @@ use tch::{nn, Tensor};
 
 thread_local! {
     static MACS: Cell<Option<u64>> = const { Cell::new(None) };
+    static BN_MOMENTUM: Cell<f64> = const { Cell::new(0.1) };
+}
+
+/// Runs `f` with every BN updating its running statistics with `momentum` (PyTorch's default is 0.1).
+/// BN recalibration uses 1/i at the i-th batch, which makes the running statistics the plain average
+/// over the batches seen (PyTorch's `momentum=None`).
+pub fn with_bn_momentum<T>(momentum: f64, f: impl FnOnce() -> T) -> T {
+    let previous = BN_MOMENTUM.with(|m| m.replace(momentum));
+    let out = f();
+    BN_MOMENTUM.with(|m| m.set(previous));
+    out
 }
 
 /// Runs `f` and returns its result with the multiply-accumulates of every conv and linear layer that
@@ -138,7 +149,7 @@ impl BatchNorm2d {
             self.running_mean.as_ref(),
             self.running_var.as_ref(),
             use_batch_stats,
-            0.1,
+            BN_MOMENTUM.with(|m| m.get()),
             1e-5,
             true,
         )
@@ -203,6 +214,22 @@ mod tests {
         assert!(max <= bound && max > 0.9 * bound, "max {max} bound {bound}");
         let bn = BatchNorm2d::new(&(vs.root() / "bn"), 4, true, true);
         assert_eq!(Vec::<f32>::try_from(bn.weight.unwrap()).unwrap(), vec![1.0; 4]);
+    }
+
+    #[test]
+    fn cumulative_momentum_averages_batch_statistics() {
+        let vs = VarStore::new(Device::Cpu);
+        let bn = BatchNorm2d::new(&vs.root(), 1, false, true);
+        // Batch means 1 and 3: with momentum 1/i the running mean is their average, 2.
+        for (i, v) in [1.0f32, 3.0].iter().enumerate() {
+            let x = Tensor::from_slice(&[*v, *v]).view([2, 1, 1, 1]);
+            let _ = with_bn_momentum(1.0 / (i + 1) as f64, || bn.forward_t(&x, true));
+        }
+        assert!((bn.running_mean.as_ref().unwrap().double_value(&[0]) - 2.0).abs() < 1e-6);
+        // The override ends with the closure.
+        let x = Tensor::from_slice(&[10.0f32, 10.0]).view([2, 1, 1, 1]);
+        let _ = bn.forward_t(&x, true);
+        assert!((bn.running_mean.as_ref().unwrap().double_value(&[0]) - 2.8).abs() < 1e-5);
     }
 
     #[test]

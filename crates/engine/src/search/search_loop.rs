@@ -13,7 +13,7 @@ use super::architect::{cross_entropy, Architect, Order};
 use super::hessian::{HessianError, HessianMode, HessianProbe};
 use super::{DartsSupernet, DartsSupernetConfig, EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet};
 use crate::checkpoint::{self, CheckpointError};
-use crate::train::optim::{clip_grad_norm, cosine_lr, AdamConfig, Sgd, SgdConfig};
+use crate::train::optim::{clip_grads, cosine_lr, AdamConfig, Sgd, SgdConfig};
 use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
 use crate::train::Architecture;
 use crate::{DeviceChoice, EngineError};
@@ -398,18 +398,17 @@ impl Search {
                 if a.step_order == StepOrder::AlphaFirst {
                     architect.step(net.as_ref(), (&x, &y), (&xv, &yv), lr, &w_opt);
                 }
-                w_opt.zero_grad();
                 let logits = net.forward_t(&x, true);
                 let loss = cross_entropy(&logits, &y);
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
                     return Err(SearchError::Diverged { epoch, step, value });
                 }
-                loss.backward();
+                let grads = w_opt.grads(&loss);
                 if o.grad_clip > 0.0 {
-                    clip_grad_norm(w_opt.params(), o.grad_clip);
+                    clip_grads(&grads, o.grad_clip);
                 }
-                w_opt.step(lr);
+                w_opt.step_with(&grads, lr);
                 if a.step_order == StepOrder::WeightsFirst {
                     architect.step(net.as_ref(), (&x, &y), (&xv, &yv), lr, &w_opt);
                 }

@@ -46,17 +46,31 @@ impl Sgd {
         }
     }
 
-    /// One step at learning rate `lr`. Mirrors torch.optim.SGD: d = g + wd·p; b = μ·b + d (b = d on the
-    /// first step); d = d + μ·b (Nesterov) or b; p -= lr·d. Parameters without a gradient are skipped.
+    /// Gradients of `loss` for every parameter, `None` where the loss does not reach it (an op off the
+    /// sampled path). This is PyTorch's `zero_grad(set_to_none=True)` world: such parameters then get
+    /// no weight decay and no momentum update, and whether a parameter was reached never has to be
+    /// remembered across steps (or checkpoints).
+    pub fn grads(&self, loss: &Tensor) -> Vec<Option<Tensor>> {
+        let params: Vec<Tensor> = self.params.iter().map(|(_, p)| p.shallow_clone()).collect();
+        Tensor::run_backward(&[loss], &params, false, false).into_iter().map(|g| g.defined().then_some(g)).collect()
+    }
+
+    /// One step with the `.grad()` of each parameter (undefined ones skipped).
     pub fn step(&mut self, lr: f64) {
+        let grads: Vec<Option<Tensor>> =
+            self.params.iter().map(|(_, p)| Some(p.grad()).filter(|g| g.defined())).collect();
+        self.step_with(&grads, lr);
+    }
+
+    /// One step at learning rate `lr` with explicit gradients. Mirrors torch.optim.SGD: d = g + wd·p;
+    /// b = μ·b + d (b = d on the first step); d = d + μ·b (Nesterov) or b; p -= lr·d. Parameters whose
+    /// gradient is `None` are skipped entirely.
+    pub fn step_with(&mut self, grads: &[Option<Tensor>], lr: f64) {
         let c = self.config;
         tch::no_grad(|| {
-            for ((_, p), buf) in self.params.iter_mut().zip(self.buffers.iter_mut()) {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let mut d = if c.weight_decay != 0.0 { &g + &*p * c.weight_decay } else { g.shallow_clone() };
+            for (((_, p), buf), g) in self.params.iter_mut().zip(self.buffers.iter_mut()).zip(grads) {
+                let Some(g) = g else { continue };
+                let mut d = if c.weight_decay != 0.0 { g + &*p * c.weight_decay } else { g.shallow_clone() };
                 if c.momentum != 0.0 {
                     let b = match buf.take() {
                         None => d.detach().copy(),
@@ -162,11 +176,17 @@ pub fn cosine_lr(lr: f64, lr_min: f64, epoch: usize, epochs: usize) -> f64 {
     lr_min + 0.5 * (lr - lr_min) * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs as f64).cos())
 }
 
-/// Scales all gradients so their global L2 norm is at most `max_norm`; returns the norm before
+/// Scales all `.grad()`s so their global L2 norm is at most `max_norm`; returns the norm before
 /// clipping (PyTorch's clip_grad_norm_, including its 1e-6 guard).
 pub fn clip_grad_norm(params: &[(String, Tensor)], max_norm: f64) -> f64 {
+    let grads: Vec<Option<Tensor>> = params.iter().map(|(_, p)| Some(p.grad()).filter(|g| g.defined())).collect();
+    clip_grads(&grads, max_norm)
+}
+
+/// [`clip_grad_norm`] over explicit gradients (scaled in place).
+pub fn clip_grads(grads: &[Option<Tensor>], max_norm: f64) -> f64 {
     tch::no_grad(|| {
-        let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined()).collect();
+        let grads: Vec<&Tensor> = grads.iter().flatten().collect();
         if grads.is_empty() {
             return 0.0;
         }

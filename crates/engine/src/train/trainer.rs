@@ -9,7 +9,7 @@
 
 use super::metrics::{EpochMetrics, EvalResult};
 use super::model::Model;
-use super::optim::{clip_grad_norm, cosine_lr, Sgd, SgdConfig};
+use super::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::checkpoint::{self, CheckpointError};
 use crate::nn::DropPath;
 use crate::{DeviceChoice, EngineError};
@@ -297,7 +297,6 @@ impl Trainer {
             for (step, batch) in train_loader.epoch(epoch as u64).enumerate() {
                 let (x, y) = to_tensors(&batch, device);
                 let drop = DropPath::new(drop_prob, stream_seed(cfg.run.seed, epoch, step, 1));
-                opt.zero_grad();
                 let (logits, aux) = model.forward_train(&x, &drop);
                 let mut loss = logits.cross_entropy_for_logits(&y);
                 if let Some(aux) = aux {
@@ -315,11 +314,11 @@ impl Trainer {
                     };
                     return Err(TrainError::Diverged { epoch, step, value, kept });
                 }
-                loss.backward();
+                let grads = opt.grads(&loss);
                 if o.grad_clip > 0.0 {
-                    clip_grad_norm(opt.params(), o.grad_clip);
+                    clip_grads(&grads, o.grad_clip);
                 }
-                opt.step(lr);
+                opt.step_with(&grads, lr);
                 state.steps += 1;
                 loss_sum += value * batch.batch as f64;
                 correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);

@@ -1,0 +1,109 @@
+//! Scoring cells with inherited supernet weights, under a chosen treatment of batch normalisation.
+
+use super::set_path;
+use crate::nn::layers::with_bn_momentum;
+use crate::search::{architect::cross_entropy, Nb201Supernet, Supernet};
+use oxnas_core::nb201::Nb201Arch;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnScoring {
+    /// Normalise with the statistics of each evaluation batch (train-mode BN, no running statistics).
+    Train,
+    /// Use the running statistics the supernet accumulated while training (over all sampled paths).
+    Running,
+    /// Reset all running statistics and re-estimate them for this cell on K training batches.
+    Recalibrate,
+}
+
+impl FromStr for BnScoring {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "train" => Ok(BnScoring::Train),
+            "running" => Ok(BnScoring::Running),
+            "recalibrate" => Ok(BnScoring::Recalibrate),
+            _ => Err(format!("unknown BN mode '{s}'; expected train, running or recalibrate")),
+        }
+    }
+}
+
+/// Scores cells on fixed held-out batches (tensors built once, so scoring thousands of cells costs
+/// only their forward passes).
+pub struct Scorer {
+    pub eval: Vec<(Tensor, Tensor)>,
+    pub recal: Vec<Tensor>,
+    pub bn: BnScoring,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CellScore {
+    pub accuracy: f64,
+    pub loss: f64,
+}
+
+impl Scorer {
+    /// `eval`: held-out batches; `recal`: training batches for recalibration (K of them).
+    pub fn new(eval: Vec<(Tensor, Tensor)>, recal: Vec<Tensor>, bn: BnScoring) -> Self {
+        Scorer { eval, recal, bn }
+    }
+
+    /// Scores every cell in `archs`, calling `progress(i)` after each. The supernet's weights and BN
+    /// statistics are as before afterwards.
+    pub fn score_all(
+        &self,
+        net: &mut Nb201Supernet,
+        archs: &[Nb201Arch],
+        mut progress: impl FnMut(usize),
+    ) -> Vec<CellScore> {
+        let buffers: Vec<(String, Tensor)> = net
+            .weights()
+            .variables()
+            .into_iter()
+            .filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var"))
+            .collect();
+        let saved: Vec<Tensor> = buffers.iter().map(|(_, t)| t.detach().copy()).collect();
+        let out = archs
+            .iter()
+            .enumerate()
+            .map(|(i, arch)| {
+                let s = self.score(net, arch, &buffers);
+                progress(i + 1);
+                s
+            })
+            .collect();
+        tch::no_grad(|| {
+            for ((_, t), s) in buffers.iter().zip(&saved) {
+                let _ = t.shallow_clone().copy_(s);
+            }
+        });
+        out
+    }
+
+    fn score(&self, net: &mut Nb201Supernet, arch: &Nb201Arch, buffers: &[(String, Tensor)]) -> CellScore {
+        set_path(net, arch);
+        tch::no_grad(|| {
+            if self.bn == BnScoring::Recalibrate {
+                for (name, t) in buffers {
+                    let _ = t.shallow_clone().fill_(if name.ends_with("running_mean") { 0.0 } else { 1.0 });
+                }
+                for (i, x) in self.recal.iter().enumerate() {
+                    let _ = with_bn_momentum(1.0 / (i + 1) as f64, || net.forward_t(x, true));
+                }
+            }
+            let train_mode = self.bn == BnScoring::Train;
+            let (mut correct, mut loss, mut n) = (0i64, 0.0, 0i64);
+            for (x, y) in &self.eval {
+                let logits = net.forward_t(x, train_mode);
+                let b = y.size()[0];
+                loss += cross_entropy(&logits, y).double_value(&[]) * b as f64;
+                correct += logits.argmax(1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[]);
+                n += b;
+            }
+            CellScore { accuracy: 100.0 * correct as f64 / n.max(1) as f64, loss: loss / n.max(1) as f64 }
+        })
+    }
+}

@@ -1,0 +1,410 @@
+//! Training the single-path supernet: each step samples `paths_per_step` cells uniformly from the
+//! (possibly restricted) space and back-propagates through their paths only. Every `track.every`
+//! epochs a fixed sample of cells is scored and ranked against the NAS-Bench-201 ground truth, so the
+//! run shows how ranking quality evolves with supernet training.
+
+use super::score::{BnScoring, Scorer};
+use super::{sample_arch, set_path};
+use crate::checkpoint;
+use crate::search::{architect::cross_entropy, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
+use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
+use crate::DeviceChoice;
+use oxnas_core::bench::{Column, Nb201Table};
+use oxnas_core::config::SupernetTrainConfig;
+use oxnas_core::data::{split_by_portion, Loader};
+use oxnas_core::fsutil::write_atomic;
+use oxnas_core::nb201::{Nb201Arch, Nb201Op};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupernetEpoch {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    /// Kendall τ-b and Spearman ρ of the tracked sample's scores against the ground-truth column.
+    pub tau: Option<f64>,
+    pub rho: Option<f64>,
+    /// Mean accuracy of the tracked sample with inherited weights.
+    pub tracked_mean_acc: Option<f64>,
+    pub epoch_time_s: f64,
+    pub images_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    epochs_done: usize,
+    history: Vec<SupernetEpoch>,
+}
+
+pub struct SupernetFiles {
+    pub dir: PathBuf,
+}
+
+impl SupernetFiles {
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("supernet.jsonl")
+    }
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("checkpoints/last.safetensors")
+    }
+}
+
+pub trait SupernetProgress {
+    fn epoch_end(&mut self, _e: &SupernetEpoch) {}
+    fn message(&mut self, _m: &str) {}
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+}
+
+pub struct QuietSupernet;
+impl SupernetProgress for QuietSupernet {}
+
+/// The supernet a config describes, on `device`, with weights initialised from the config's seed.
+pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, device: Device) -> Nb201Supernet {
+    tch::manual_seed(cfg.run.seed as i64);
+    Nb201Supernet::new(
+        &Nb201SupernetConfig {
+            channels: cfg.supernet.channels,
+            cells_per_stage: cfg.supernet.cells_per_stage,
+            num_classes,
+            in_channels,
+            track_running_stats: cfg.supernet.track_running_stats,
+        },
+        device,
+    )
+}
+
+/// Loads a supernet run directory's weights into `net`.
+pub fn load_weights(path: &Path, net: &Nb201Supernet) -> Result<(), TrainError> {
+    let (tensors, _) = checkpoint::load(path)?;
+    let w: BTreeMap<String, Tensor> =
+        tensors.iter().filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
+    crate::nn::state_dict::import(net.weights(), &w)
+        .map_err(|e| TrainError::Resume { dir: path.display().to_string(), why: e.to_string() })
+}
+
+/// Held-out batches as device tensors, for scoring.
+pub fn held_out_batches(loader: &Loader, limit: usize, device: Device) -> Vec<(Tensor, Tensor)> {
+    let mut out = vec![];
+    let mut seen = 0;
+    for b in loader.epoch(0) {
+        if seen >= limit {
+            break;
+        }
+        seen += b.batch;
+        out.push(to_tensors(&b, device));
+    }
+    out
+}
+
+pub struct SupernetTrainer {
+    pub cfg: SupernetTrainConfig,
+    pub files: SupernetFiles,
+    resume: bool,
+}
+
+impl SupernetTrainer {
+    pub fn new(dir: &Path, cfg: Option<SupernetTrainConfig>) -> Result<Self, TrainError> {
+        let files = SupernetFiles { dir: dir.to_path_buf() };
+        let io = |e: std::io::Error| TrainError::Io { path: dir.display().to_string(), source: e };
+        match cfg {
+            Some(cfg) => {
+                if files.last().exists() {
+                    return Err(TrainError::Resume {
+                        dir: dir.display().to_string(),
+                        why: "it already holds a supernet; pass --resume or choose another --out".into(),
+                    });
+                }
+                std::fs::create_dir_all(dir.join("checkpoints")).map_err(io)?;
+                write_atomic(&files.config(), cfg.to_toml().as_bytes()).map_err(io)?;
+                Ok(SupernetTrainer { cfg, files, resume: false })
+            }
+            None => {
+                let text = std::fs::read_to_string(files.config()).map_err(|e| TrainError::Resume {
+                    dir: dir.display().to_string(),
+                    why: format!("no readable config.toml ({e}); is this an oxnas supernet directory?"),
+                })?;
+                let cfg = SupernetTrainConfig::from_toml_str(&text, &files.config().display().to_string())?;
+                Ok(SupernetTrainer { cfg, files, resume: true })
+            }
+        }
+    }
+
+    pub fn run(&self, progress: &mut dyn SupernetProgress) -> Result<Vec<SupernetEpoch>, TrainError> {
+        let cfg = &self.cfg;
+        let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
+        if cfg.run.threads > 0 {
+            tch::set_num_threads(cfg.run.threads as i32);
+        }
+        let data = load_data(&cfg.data)?;
+        let (train_idx, held_idx) = split_by_portion(data.train.len(), cfg.split.train_portion);
+        progress.message(&format!(
+            "data: {} from {} ({} train, {} held out)",
+            data.kind,
+            data.source,
+            train_idx.len(),
+            held_idx.len()
+        ));
+        let mut net = build(cfg, data.kind.num_classes() as i64, data.train.channels as i64, device);
+        let ops = cfg.supernet.op_list()?;
+        let o = &cfg.optim;
+        let mut opt = Sgd::new(
+            SgdConfig { lr: o.lr, momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov },
+            net.trainable_weights(),
+        );
+        let loader = Loader::new(
+            data.train.clone(),
+            train_idx.clone(),
+            o.batch_size,
+            true,
+            false,
+            cfg.data.train_transform.resolve()?,
+            cfg.run.seed,
+        )?;
+        let held = Loader::new(
+            data.train.clone(),
+            held_idx,
+            cfg.run.eval_batch_size,
+            false,
+            false,
+            cfg.data.eval_transform.resolve()?,
+            cfg.run.seed,
+        )?;
+
+        // The tracked sample is fixed for the run, so τ across epochs compares like with like.
+        let t = &cfg.track;
+        let tracked: Vec<Nb201Arch> = {
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, 0, 0, 7));
+            (0..t.sample).map(|_| sample_arch(&mut rng, &ops)).collect()
+        };
+        let truth_col: Option<Column> = if t.sample > 0 {
+            Some(t.truth.parse().map_err(|e| {
+                TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!("track.truth: {e}")))
+            })?)
+        } else {
+            None
+        };
+        let scorer = (t.sample > 0)
+            .then(|| Scorer::new(held_out_batches(&held, t.eval_images, device), vec![], BnScoring::Train));
+
+        let mut state = State { epochs_done: 0, history: vec![] };
+        if self.resume {
+            if !self.files.last().exists() {
+                return Err(TrainError::Resume {
+                    dir: self.files.dir.display().to_string(),
+                    why: "no checkpoint yet; start again without --resume".into(),
+                });
+            }
+            let (tensors, meta) = checkpoint::load(&self.files.last())?;
+            load_weights(&self.files.last(), &net)?;
+            opt.load_state(&tensors);
+            state = meta.get("oxnas.supernet_state").and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
+                TrainError::Resume {
+                    dir: self.files.dir.display().to_string(),
+                    why: "the checkpoint has no supernet state".into(),
+                }
+            })?;
+            progress.message(&format!("resumed after epoch {}", state.epochs_done));
+        }
+
+        for epoch in state.epochs_done..o.epochs {
+            let lr = cosine_lr(o.lr, o.lr_min, epoch, o.epochs);
+            let started = Instant::now();
+            let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
+            for (step, batch) in loader.epoch(epoch as u64).enumerate() {
+                let (x, y) = to_tensors(&batch, device);
+                let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, epoch, step, 3));
+                let paths = cfg.supernet.paths_per_step;
+                let mut grads: Vec<Option<Tensor>> = vec![];
+                for _ in 0..paths {
+                    set_path(&mut net, &sample_arch(&mut rng, &ops));
+                    let logits = net.forward_t(&x, true);
+                    let loss = cross_entropy(&logits, &y);
+                    let value = loss.double_value(&[]);
+                    if !value.is_finite() {
+                        return Err(TrainError::Diverged {
+                            epoch,
+                            step,
+                            value,
+                            kept: format!("The last checkpoint is kept in {}.", self.files.last().display()),
+                        });
+                    }
+                    // Gradients averaged over the sampled paths; a module none of them used stays None.
+                    let g = opt.grads(&(loss / paths as f64));
+                    grads = if grads.is_empty() {
+                        g
+                    } else {
+                        grads
+                            .into_iter()
+                            .zip(g)
+                            .map(|(a, b)| match (a, b) {
+                                (Some(a), Some(b)) => Some(a + b),
+                                (a, b) => a.or(b),
+                            })
+                            .collect()
+                    };
+                    loss_sum += value * batch.batch as f64 / paths as f64;
+                    correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+                }
+                if o.grad_clip > 0.0 {
+                    clip_grads(&grads, o.grad_clip);
+                }
+                opt.step_with(&grads, lr);
+                seen += batch.batch;
+            }
+            let train_time = started.elapsed().as_secs_f64();
+            let (mut tau, mut rho, mut mean_acc) = (None, None, None);
+            if let (Some(scorer), Some(col)) = (&scorer, truth_col) {
+                if (epoch + 1) % t.every == 0 || epoch + 1 == o.epochs {
+                    let scores: Vec<f64> =
+                        scorer.score_all(&mut net, &tracked, |_| {}).iter().map(|s| s.accuracy).collect();
+                    let table = Nb201Table::embedded();
+                    let truth: Vec<f64> =
+                        tracked.iter().map(|a| table.get(table.index_of(a)).expect("cell").value(col)).collect();
+                    tau = oxnas_core::rank::stats::kendall_tau_b(&scores, &truth).ok();
+                    rho = oxnas_core::rank::stats::spearman_rho(&scores, &truth).ok();
+                    mean_acc = Some(scores.iter().sum::<f64>() / scores.len() as f64);
+                }
+            }
+            let m = SupernetEpoch {
+                epoch,
+                lr,
+                train_loss: loss_sum / seen.max(1) as f64,
+                train_acc: 100.0 * correct as f64 / (seen * cfg.supernet.paths_per_step).max(1) as f64,
+                tau,
+                rho,
+                tracked_mean_acc: mean_acc,
+                epoch_time_s: started.elapsed().as_secs_f64(),
+                images_per_s: (seen * cfg.supernet.paths_per_step) as f64 / train_time.max(1e-9),
+            };
+            state.history.push(m.clone());
+            state.epochs_done = epoch + 1;
+            let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
+            write_atomic(&self.files.log(), lines.as_bytes())
+                .map_err(|e| TrainError::Io { path: self.files.log().display().to_string(), source: e })?;
+            let mut tensors: Vec<(String, Tensor)> =
+                net.weights().variables().into_iter().map(|(k, v)| (format!("w.{k}"), v)).collect();
+            tensors.extend(opt.state());
+            let mut meta = BTreeMap::new();
+            meta.insert("oxnas.supernet_state".to_string(), serde_json::to_string(&state).expect("json"));
+            meta.insert("oxnas.config".to_string(), cfg.to_toml());
+            checkpoint::save(&self.files.last(), &tensors, &meta)?;
+            progress.epoch_end(&m);
+            if epoch + 1 < o.epochs && progress.interrupted() {
+                return Err(TrainError::Interrupted { epoch });
+            }
+        }
+        Ok(state.history)
+    }
+}
+
+/// Ops the run's space allows, for scoring commands.
+pub fn ops_of(cfg: &SupernetTrainConfig) -> Vec<Nb201Op> {
+    cfg.supernet.op_list().unwrap_or_else(|_| Nb201Op::ALL.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oneshot::space_cells;
+
+    fn tiny() -> SupernetTrainConfig {
+        let sets: Vec<String> = [
+            "supernet.channels=2",
+            "data.train_limit=256",
+            "optim.epochs=2",
+            "optim.batch_size=32",
+            "track.sample=6",
+            "track.every=1",
+            "track.eval_images=64",
+            "run.device=\"cpu\"",
+            "run.threads=1",
+            "run.eval_batch_size=32",
+            "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+            "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        SupernetTrainConfig::resolve("cpu-nb201", None, &sets).unwrap()
+    }
+
+    struct StopAfterFirst;
+    impl SupernetProgress for StopAfterFirst {
+        fn interrupted(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
+        h.iter().map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: 0.0, ..e.clone() }).collect()
+    }
+
+    #[test]
+    fn trains_tracks_tau_and_resumes_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = SupernetTrainer::new(&dir.path().join("a"), Some(tiny())).unwrap().run(&mut QuietSupernet).unwrap();
+        assert_eq!(full.len(), 2);
+        assert!(full.iter().all(|e| e.tau.is_some_and(|t| (-1.0..=1.0).contains(&t))));
+        let cut = dir.path().join("b");
+        let err = SupernetTrainer::new(&cut, Some(tiny())).unwrap().run(&mut StopAfterFirst).unwrap_err();
+        assert!(matches!(err, TrainError::Interrupted { epoch: 0 }), "{err}");
+        let resumed = SupernetTrainer::new(&cut, None).unwrap().run(&mut QuietSupernet).unwrap();
+        assert_eq!(strip(&resumed), strip(&full));
+    }
+
+    #[test]
+    fn scoring_modes_are_repeatable_and_leave_the_supernet_unchanged() {
+        tch::manual_seed(1);
+        let cfg = Nb201SupernetConfig {
+            channels: 2,
+            cells_per_stage: 1,
+            num_classes: 10,
+            in_channels: 1,
+            track_running_stats: true,
+        };
+        let mut net = Nb201Supernet::new(&cfg, Device::Cpu);
+        let x = Tensor::randn([16, 1, 12, 12], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));
+        // Give the running statistics some non-default values, as training would.
+        for _ in 0..3 {
+            let _ = net.forward_t(&(&x * 2.0 + 1.0), true);
+        }
+        // variables() is a HashMap: compare by name, not by iteration order.
+        let snapshot = |net: &Nb201Supernet| -> BTreeMap<String, Tensor> {
+            net.weights().variables().into_iter().map(|(k, t)| (k, t.copy())).collect()
+        };
+        let before = snapshot(&net);
+        let cells: Vec<Nb201Arch> = space_cells(&Nb201Op::ALL).into_iter().step_by(3000).collect();
+        let recal = vec![x.narrow(0, 0, 8), x.narrow(0, 8, 8)];
+        let mut results = vec![];
+        for bn in [BnScoring::Train, BnScoring::Running, BnScoring::Recalibrate] {
+            let scorer = Scorer::new(
+                vec![(x.shallow_clone(), y.shallow_clone())],
+                recal.iter().map(|t| t.shallow_clone()).collect(),
+                bn,
+            );
+            let a = scorer.score_all(&mut net, &cells, |_| {});
+            let b = scorer.score_all(&mut net, &cells, |_| {});
+            assert_eq!(a, b, "{bn:?} scoring is not repeatable");
+            results.push(a);
+        }
+        assert_ne!(results[0], results[1], "running statistics from training differ from batch statistics");
+        assert_ne!(results[1], results[2], "recalibration re-estimates the statistics");
+        for (name, a) in snapshot(&net) {
+            assert!(before[&name].equal(&a), "scoring changed {name}");
+        }
+    }
+}

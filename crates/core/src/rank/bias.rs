@@ -633,18 +633,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod tmp_print {
-    use super::*;
-    use crate::bench::{Column, Nb201Table};
-    use crate::rank::{RankOptions, RankReport};
-    #[test]
-    fn tmp_print() {
-        let table = Nb201Table::embedded();
-        let rows: Vec<JoinedRow> = table.rows().map(|r| { let a = r.arch(); let truth = r.value(Column::Cifar10Test200ep);
-            JoinedRow { index: r.index(), arch: a, score: r.value(Column::Cifar10Test12ep) + 4.0 * a.num_param_free() as f64, truth } }).collect();
-        let s: Vec<f64> = rows.iter().map(|r| r.score).collect(); let t: Vec<f64> = rows.iter().map(|r| r.truth).collect();
-        println!("{}", RankReport::compute(&s, &t, &RankOptions::default()).unwrap());
-        println!("{}", BiasReport::compute(&rows, &BiasOptions::default()).unwrap());
-    }
-}

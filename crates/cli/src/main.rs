@@ -3,10 +3,12 @@
 mod arch;
 mod bench;
 mod data;
+mod groundtruth;
 mod plots;
 mod progress;
 mod runs;
 mod search;
+mod supernet;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,13 @@ enum Command {
     Export(train::ExportArgs),
     /// Create a run directory from a PyTorch state_dict (safetensors) of the reference implementation.
     Import(train::ImportArgs),
+    /// Weight-sharing supernets for ranking analysis: train (single path) and score cells.
+    #[command(subcommand)]
+    Supernet(supernet::SupernetCommand),
+    /// How well supernet scores rank cells against a ground truth: τ, ρ, precision@k, biases, plots.
+    Rank(supernet::RankArgs),
+    /// Train cells standalone and append their accuracy to a CSV (a ground truth of your own).
+    Groundtruth(groundtruth::GroundTruthArgs),
     /// List the shipped presets.
     Presets,
 }
@@ -63,6 +72,10 @@ fn main() -> ExitCode {
         Command::Eval(a) => train::eval(a),
         Command::Export(a) => train::export(a),
         Command::Import(a) => train::import(a),
+        Command::Supernet(supernet::SupernetCommand::Train(a)) => supernet::train(a),
+        Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(a),
+        Command::Rank(a) => supernet::rank(a),
+        Command::Groundtruth(a) => groundtruth::groundtruth(a),
         Command::Presets => {
             for (what, list) in
                 [("search", oxnas_core::config::SEARCH_PRESETS), ("train", oxnas_core::config::TRAIN_PRESETS)]

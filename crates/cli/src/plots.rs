@@ -352,3 +352,95 @@ pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
     std::fs::rename(&tmp, &png)?;
     Ok(())
 }
+
+/// Kendall τ and Spearman ρ of the tracked sample over supernet training epochs.
+pub fn tau_plot(history: &[oxnas_engine::oneshot::train::SupernetEpoch], png: &Path) -> Result<()> {
+    register_font();
+    let pts: Vec<(f64, f64, f64)> =
+        history.iter().filter_map(|e| Some((e.epoch as f64 + 1.0, e.tau?, e.rho?))).collect();
+    if pts.is_empty() {
+        return Ok(());
+    }
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (800, 450)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let x_max = history.last().map(|e| e.epoch + 1).unwrap_or(1) as f64;
+        let mut c = ChartBuilder::on(&root)
+            .caption("ranking quality of the tracked sample over supernet training", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5..x_max + 0.5, -1.0..1.0)?;
+        c.configure_mesh().x_desc("supernet epoch").y_desc("correlation with ground truth").draw()?;
+        for (name, color, pick) in [("Kendall τ", BLUE, 0usize), ("Spearman ρ", RED, 1)] {
+            let series: Vec<(f64, f64)> = pts.iter().map(|&(x, t, r)| (x, if pick == 0 { t } else { r })).collect();
+            c.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            c.draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+        c.configure_series_labels().position(SeriesLabelPosition::LowerRight).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}
+
+fn bounds(v: &[f64]) -> (f64, f64) {
+    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    let pad = ((hi - lo) * 0.05).max(1e-6);
+    (lo - pad, hi + pad)
+}
+
+/// Supernet score against ground truth, one point per cell.
+pub fn score_scatter(scores: &[f64], truth: &[f64], truth_name: &str, png: &Path) -> Result<()> {
+    register_font();
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (700, 600)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (x0, x1) = bounds(truth);
+        let (y0, y1) = bounds(scores);
+        let mut c = ChartBuilder::on(&root)
+            .caption("supernet score vs ground truth", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        c.configure_mesh().x_desc(format!("ground truth: {truth_name}")).y_desc("supernet score (inherited weights)").draw()?;
+        c.draw_series(truth.iter().zip(scores).map(|(&t, &s)| Circle::new((t, s), 2, BLUE.mix(0.4).filled())))?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}
+
+/// Rank by supernet score against rank by ground truth (1 = best): a perfect ranker is the diagonal.
+pub fn rank_rank(scores: &[f64], truth: &[f64], truth_name: &str, png: &Path) -> Result<()> {
+    register_font();
+    let rank = |v: &[f64]| -> Vec<f64> {
+        // 1 = best; ties get their average rank, as in the statistics.
+        let neg: Vec<f64> = v.iter().map(|x| -x).collect();
+        oxnas_core::rank::stats::average_ranks(&neg).unwrap_or_default()
+    };
+    let (rs, rt) = (rank(scores), rank(truth));
+    let n = scores.len() as f64;
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (650, 600)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption("rank by supernet vs rank by ground truth", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..n + 1.0, 0.0..n + 1.0)?;
+        c.configure_mesh().x_desc(format!("ground-truth rank ({truth_name})")).y_desc("supernet rank").draw()?;
+        c.draw_series(LineSeries::new(vec![(0.0, 0.0), (n + 1.0, n + 1.0)], BLACK.mix(0.4)))?;
+        c.draw_series(rt.iter().zip(&rs).map(|(&t, &s)| Circle::new((t, s), 2, RED.mix(0.4).filled())))?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}

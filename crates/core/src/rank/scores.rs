@@ -340,26 +340,40 @@ impl GroundTruth {
             let header = lines.next().ok_or_else(|| RankError::CsvEmpty { file: file.to_string() })?;
             let header_err =
                 |detail: String| RankError::CsvHeader { file: file.to_string(), line: header.number, detail };
-            let (mut index_col, mut arch_col, mut value_col) = (None, None, None);
+            let (mut index_col, mut arch_col) = (None, None);
+            let mut values: Vec<usize> = vec![];
             for (pos, &name) in header.fields.iter().enumerate() {
                 let slot = match name {
                     "index" => &mut index_col,
                     "arch_str" | ARCH_ALIAS => &mut arch_col,
-                    _ => &mut value_col,
+                    _ => {
+                        values.push(pos);
+                        continue;
+                    }
                 };
                 if slot.is_some() {
                     return Err(header_err(format!(
-                        "`{}` has more than one {}; expected `arch_str,accuracy` or `index,accuracy`",
-                        header.fields.join(","),
-                        if name == "index" || name == "arch_str" || name == ARCH_ALIAS {
-                            "key column"
-                        } else {
-                            "value column"
-                        }
+                        "`{}` has more than one key column; expected `arch_str,accuracy` or `index,accuracy`",
+                        header.fields.join(",")
                     )));
                 }
                 *slot = Some(pos);
             }
+            // Several value columns (oxnas groundtruth writes accuracy, top5, params, ...): the one named
+            // `accuracy` is the ground truth; otherwise the choice would be a guess.
+            let value_col = match values.as_slice() {
+                [] => None,
+                [one] => Some(*one),
+                many => match many.iter().find(|&&p| header.fields[p] == "accuracy") {
+                    Some(&p) => Some(p),
+                    None => {
+                        return Err(header_err(format!(
+                            "`{}` has several value columns and none is named `accuracy`; keep one, or name the ground truth `accuracy`",
+                            header.fields.join(",")
+                        )))
+                    }
+                },
+            };
             let Some(value_col) = value_col else {
                 return Err(header_err(format!(
                     "`{}` has no accuracy column; expected `arch_str,accuracy` or `index,accuracy`",
@@ -675,9 +689,12 @@ mod tests {
         let e = GroundTruth::from_csv_str("index,acc\n1,NaN\n", "t").unwrap_err();
         assert!(matches!(e, RankError::CsvNumber { line: 2, .. }), "{e}");
         let e = GroundTruth::from_csv_str("index,acc,other\n1,2,3\n", "t").unwrap_err();
-        assert!(e.to_string().contains("more than one value column"), "{e}");
+        assert!(e.to_string().contains("several value columns"), "{e}");
         let e = GroundTruth::from_csv_str("foo,acc\n1,2\n", "t").unwrap_err();
-        assert!(e.to_string().contains("more than one value column"), "{e}");
+        assert!(e.to_string().contains("several value columns"), "{e}");
+        // oxnas groundtruth's own CSV: the `accuracy` column is the ground truth.
+        let g = GroundTruth::from_csv_str("index,arch_str,accuracy,top5,params,epochs,seconds\n1835,|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|,61.5,90.0,1000,3,2.5\n", "gt.csv").unwrap();
+        assert_eq!(g.get(1835), Some(61.5));
         let e = GroundTruth::from_csv_str("index,acc\n1,2\n1,3\n", "t").unwrap_err();
         assert!(matches!(e, RankError::CsvDuplicate { line: 3, first_line: 2, .. }), "{e}");
         assert!(matches!(GroundTruth::from_csv_str("index,acc\n", "t"), Err(RankError::CsvNoRows { .. })));

@@ -1,0 +1,290 @@
+//! `oxnas supernet train | score` and `oxnas rank`: does weight sharing rank architectures the way
+//! standalone training does?
+
+use crate::plots;
+use crate::runs::default_dir;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use oxnas_core::config::{SearchConfig, Space, SupernetTrainConfig};
+use oxnas_core::data::{split_by_portion, Loader};
+use oxnas_core::nb201::set::ArchSet;
+use oxnas_core::nb201::Nb201Op;
+use oxnas_core::rank::bias::{BiasOptions, BiasReport};
+use oxnas_core::rank::report::{RankOptions, RankReport};
+use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
+use oxnas_engine::oneshot::score::{BnScoring, Scorer};
+use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetProgress, SupernetTrainer};
+use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
+use oxnas_engine::train::trainer::{load_data, to_tensors};
+use oxnas_engine::DeviceChoice;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum SupernetCommand {
+    /// Train a single-path (uniformly sampled) supernet over the NAS-Bench-201 space.
+    Train(TrainArgs),
+    /// Score cells with the supernet's inherited weights on held-out data.
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[arg(long, default_value = "cpu-nb201")]
+    preset: String,
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    device: Option<DeviceChoice>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
+    resume: Option<PathBuf>,
+}
+
+struct Reporter {
+    curve: PathBuf,
+    history: Vec<SupernetEpoch>,
+}
+
+impl SupernetProgress for Reporter {
+    fn epoch_end(&mut self, e: &SupernetEpoch) {
+        let tau = match (e.tau, e.rho) {
+            (Some(t), Some(r)) => format!("  tracked sample: τ {t:+.3} ρ {r:+.3} mean acc {:.2}%", e.tracked_mean_acc.unwrap_or(0.0)),
+            _ => String::new(),
+        };
+        eprintln!("epoch {:>3}  lr {:.4}  loss {:.4}  acc {:6.2}%{tau}  {:.1}s", e.epoch + 1, e.lr, e.train_loss, e.train_acc, e.epoch_time_s);
+        self.history.push(e.clone());
+        if let Err(err) = plots::tau_plot(&self.history, &self.curve) {
+            eprintln!("warning: could not draw {}: {err}", self.curve.display());
+        }
+    }
+    fn message(&mut self, m: &str) {
+        eprintln!("{m}");
+    }
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let (dir, cfg) = match &a.resume {
+        Some(d) => (d.clone(), None),
+        None => {
+            let mut sets = vec![];
+            if let Some(e) = a.epochs {
+                sets.push(format!("optim.epochs={e}"));
+            }
+            if let Some(s) = a.seed {
+                sets.push(format!("run.seed={s}"));
+            }
+            if let Some(d) = a.device {
+                sets.push(format!("run.device=\"{d}\""));
+            }
+            if let Some(d) = &a.data_dir {
+                sets.push(format!("data.data_dir={}", crate::train::toml_string(&d.display().to_string())));
+                sets.push("data.source=\"auto\"".into());
+            }
+            sets.extend(a.sets.iter().cloned());
+            let cfg = SupernetTrainConfig::resolve(&a.preset, a.config.as_deref(), &sets)?;
+            (a.out.clone().unwrap_or_else(|| default_dir("supernet", &a.preset)), Some(cfg))
+        }
+    };
+    let trainer = SupernetTrainer::new(&dir, cfg)?;
+    eprintln!("run directory: {}", dir.display());
+    let mut reporter = Reporter { curve: dir.join("tau.png"), history: vec![] };
+    if let Ok(text) = std::fs::read_to_string(trainer.files.log()) {
+        reporter.history = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    }
+    let history = trainer.run(&mut reporter)?;
+    if let Some(last) = history.last() {
+        println!("supernet trained: {} epochs, final train accuracy {:.2}% (sampled paths)", history.len(), last.train_acc);
+        if let (Some(t), Some(r)) = (history.iter().rev().find_map(|e| e.tau), history.iter().rev().find_map(|e| e.rho)) {
+            println!("tracked sample vs {}: Kendall τ {t:+.3}, Spearman ρ {r:+.3}", trainer.cfg.track.truth);
+        }
+    }
+    println!("results: {} (supernet.jsonl, tau.png, checkpoints/last.safetensors)", dir.display());
+    println!("next: oxnas supernet score --run {} --archs classes", dir.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// A run directory of `oxnas supernet train`, or of `oxnas search` on the NB201 space.
+    #[arg(long)]
+    run: PathBuf,
+    /// Cells to score: all, classes (one per isomorphism class), sample:N, a file, or a comma list.
+    #[arg(long, default_value = "classes")]
+    archs: String,
+    /// BN statistics when scoring: train (each evaluation batch's own), running (as trained), or
+    /// recalibrate (reset and re-estimate per cell on --recal-batches training batches).
+    #[arg(long, default_value = "train")]
+    bn: BnScoring,
+    #[arg(long, default_value_t = 10)]
+    recal_batches: usize,
+    /// Held-out images each cell is scored on.
+    #[arg(long, default_value_t = 1000)]
+    eval_images: usize,
+    #[arg(long, default_value_t = 0)]
+    sample_seed: u64,
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Output CSV (default: <run>/scores-<archs>-<bn>.csv).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// What scoring needs from a run directory, whichever command made it.
+struct ScoreSetup {
+    net_cfg: Nb201SupernetConfig,
+    data: oxnas_core::config::DataConfig,
+    portion: f64,
+    ops: Vec<Nb201Op>,
+    eval_batch: usize,
+    checkpoint: PathBuf,
+    seed: u64,
+}
+
+fn setup(run: &Path) -> Result<ScoreSetup> {
+    let text = std::fs::read_to_string(run.join("config.toml"))
+        .with_context(|| format!("{} is not an oxnas run directory (no config.toml)", run.display()))?;
+    let checkpoint = run.join("checkpoints/last.safetensors");
+    if !checkpoint.exists() {
+        bail!("{} has no checkpoint yet; train it first", run.display());
+    }
+    let origin = run.join("config.toml").display().to_string();
+    if let Ok(c) = SupernetTrainConfig::from_toml_str(&text, &origin) {
+        let kind = c.data.kind()?;
+        return Ok(ScoreSetup {
+            net_cfg: Nb201SupernetConfig {
+                channels: c.supernet.channels,
+                cells_per_stage: c.supernet.cells_per_stage,
+                num_classes: kind.num_classes() as i64,
+                in_channels: kind.image_shape().0 as i64,
+                track_running_stats: c.supernet.track_running_stats,
+            },
+            ops: c.supernet.op_list()?,
+            portion: c.split.train_portion,
+            eval_batch: c.run.eval_batch_size,
+            seed: c.run.seed,
+            data: c.data,
+            checkpoint,
+        });
+    }
+    let c = SearchConfig::from_toml_str(&text, &origin).with_context(|| format!("{origin} is neither a supernet nor a search config"))?;
+    if c.supernet.space != Space::Nb201 {
+        bail!("scoring needs the NAS-Bench-201 space; {} searched the DARTS space", run.display());
+    }
+    let kind = c.data.kind()?;
+    Ok(ScoreSetup {
+        net_cfg: Nb201SupernetConfig {
+            channels: c.supernet.channels,
+            cells_per_stage: c.supernet.cells_per_stage,
+            num_classes: kind.num_classes() as i64,
+            in_channels: kind.image_shape().0 as i64,
+            track_running_stats: c.supernet.track_running_stats,
+        },
+        ops: Nb201Op::ALL.to_vec(),
+        portion: c.split.train_portion,
+        eval_batch: c.run.eval_batch_size,
+        seed: c.run.seed,
+        data: c.data,
+        checkpoint,
+    })
+}
+
+pub fn score(a: ScoreArgs) -> Result<()> {
+    let s = setup(&a.run)?;
+    if a.bn != BnScoring::Train && !s.net_cfg.track_running_stats {
+        bail!("--bn {:?} needs BN running statistics, but this supernet was trained with track_running_stats = false; use --bn train", a.bn);
+    }
+    let device = a.device.resolve()?;
+    let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
+    let data = load_data(&s.data)?;
+    let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);
+    let held = Loader::new(data.train.clone(), held_idx, s.eval_batch, false, false, s.data.eval_transform.resolve()?, s.seed)?;
+    let recal = if a.bn == BnScoring::Recalibrate {
+        let l = Loader::new(data.train.clone(), train_idx, 64, true, false, s.data.train_transform.resolve()?, s.seed)?;
+        l.epoch(0).take(a.recal_batches).map(|b| to_tensors(&b, device).0).collect()
+    } else {
+        vec![]
+    };
+    let mut net = Nb201Supernet::new(&s.net_cfg, device);
+    load_weights(&s.checkpoint, &net)?;
+    let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
+    let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
+    eprintln!("scoring {} cells on {images} held-out images, BN {:?}", cells.len(), a.bn);
+    let bar = indicatif::ProgressBar::new(cells.len() as u64);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_style(indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} cells ({per_sec}, {eta})").expect("template").progress_chars("=> "));
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = std::time::Instant::now();
+    let results = scorer.score_all(&mut net, &cells, |i| bar.set_position(i as u64));
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let mut table = ArchScores::new();
+    for (cell, r) in cells.iter().zip(&results) {
+        let row = table.push(*cell, r.accuracy);
+        row.loss = Some(r.loss);
+    }
+    let tag = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_");
+    let out = a.out.clone().unwrap_or_else(|| a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], format!("{:?}", a.bn).to_lowercase())));
+    table.write_csv(&out)?;
+    println!("scored {} cells in {secs:.1} s ({:.1} cells/s); scores: {}", cells.len(), cells.len() as f64 / secs, out.display());
+    println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct RankArgs {
+    /// A scores CSV (from `oxnas supernet score`, or any `index,arch_str,score` table).
+    #[arg(long)]
+    scores: PathBuf,
+    /// Ground truth: a NAS-Bench-201 column (e.g. cifar10_test_200ep) or a CSV of arch_str/index and accuracy.
+    #[arg(long, default_value = "cifar10_test_200ep")]
+    truth: String,
+    /// k values for precision@k (comma-separated).
+    #[arg(short, long, value_delimiter = ',', default_value = "1,5,10,50,100")]
+    k: Vec<usize>,
+    /// Percentages for top-p% hit rates (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
+    percent: Vec<f64>,
+    /// Channel width for the bias report's approximate parameter counts.
+    #[arg(long, default_value_t = 16)]
+    channels: usize,
+    /// Where the plots and report files go (default: next to the scores, <scores>.rank/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn rank(a: RankArgs) -> Result<()> {
+    let scores = ArchScores::read_csv(&a.scores)?;
+    let truth = a.truth.parse::<TruthSource>()?.load()?;
+    let joined = join(&scores, &truth)?;
+    let opts = RankOptions { ks: a.k.clone(), percents: a.percent.clone(), ..Default::default() };
+    let report = RankReport::from_joined(&joined, &opts)?;
+    let bias = BiasReport::compute(&joined.rows, &BiasOptions { channels: a.channels, ..Default::default() })?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.rank", a.scores.display())));
+    std::fs::create_dir_all(&out)?;
+    let json = serde_json::json!({ "scores": a.scores.display().to_string(), "truth": truth.name(), "join": joined.to_string(), "rank": report, "bias": bias });
+    oxnas_core::fsutil::write_atomic(&out.join("rank.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    plots::score_scatter(&joined.scores(), &joined.truths(), truth.name(), &out.join("scatter.png"))?;
+    plots::rank_rank(&joined.scores(), &joined.truths(), truth.name(), &out.join("rank-rank.png"))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!("{joined}");
+        println!("{report}");
+        println!("{bias}");
+        println!("report and plots: {} (rank.json, scatter.png, rank-rank.png)", out.display());
+    }
+    Ok(())
+}

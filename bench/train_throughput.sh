@@ -23,7 +23,8 @@
 #   WAIT_IDLE [0.3]  before each run, wait (at most MAX_WAIT [180] s) until other processes use fewer
 #                 than this many cores; 0 = do not wait. Each run also records `foreign_cores`, the other
 #                 processes' average CPU use during it (bench/measured.py); a run above 0.2 is measured
-#                 again, up to RETRIES [1] times, and the table marks any that stay above.
+#                 again, up to RETRIES [2] times; the table marks runs that stay above with * and
+#                 leaves them out of the means when a clean run of the same kind exists.
 #   BENCH_OUT     directory for the raw results [a new /tmp/oxnas-bench.XXXXXX]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +35,7 @@ DARTS_LIMIT="${DARTS_LIMIT:-576}"
 NB201_LIMIT="${NB201_LIMIT:-5120}"
 WAIT_IDLE="${WAIT_IDLE:-0.3}"
 MAX_WAIT="${MAX_WAIT:-180}"
-RETRIES="${RETRIES:-1}"
+RETRIES="${RETRIES:-2}"
 WORKLOADS="${WORKLOADS:-darts nb201}"
 PY="${BENCH_PYTHON:-$root/.bench-venv/bin/python}"
 NB201_ARCH='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
@@ -148,31 +149,22 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 names = {"darts": "DARTS FashionMNIST_1 C=36 L=20, batch 72, aux 0.4",
          "nb201": "NB201 arch (C=16, N=5), batch 256"}
 print()
-print("Training throughput, CPU, %s threads, images/s (mean of %d runs; individual runs in brackets)"
-      % (sys.argv[2], max(r["rep"] for r in rows)))
+clean = lambda r: r["foreign_cores"] <= 0.2
+print("Training throughput, CPU, %s threads, images/s: mean over the clean runs (all runs in brackets;"
+      " * = other processes used > 0.2 cores meanwhile, left out of the mean unless no run was clean)" % sys.argv[2])
 print()
 print("| workload | oxnas img/s | PyTorch img/s (after 2 warm-up steps) | PyTorch img/s (all steps, as oxnas counts) | ratio oxnas/PyTorch (steady) | ratio oxnas/PyTorch (all steps) |")
 print("|---|---|---|---|---|---|")
-noisy = []
+def avg(rs, key):
+    use = [r for r in rs if clean(r)] or rs
+    return mean(r[key] for r in use)
 def fmt(rs, key):
-    cells = []
-    for r in rs:
-        mark = ""
-        if r["foreign_cores"] > 0.2:
-            mark = "*"
-            noisy.append(r)
-        cells.append("%.2f%s" % (r[key], mark))
-    return "%.2f [%s]" % (mean(r[key] for r in rs), ", ".join(cells))
+    return "%.2f [%s]" % (avg(rs, key), ", ".join("%.2f%s" % (r[key], "" if clean(r) else "*") for r in rs))
 for w in dict.fromkeys(r["workload"] for r in rows):
     ox = [r for r in rows if r["workload"] == w and r["framework"] == "oxnas"]
     pt = [r for r in rows if r["workload"] == w and r["framework"] == "pytorch"]
-    mo = mean(r["images_per_s"] for r in ox)
+    mo = avg(ox, "images_per_s")
     print("| %s | %s | %s | %s | %.2f | %.2f |" % (
-        names.get(w, w), fmt(ox, "images_per_s"), fmt(pt, "images_per_s"),
-        fmt(pt, "images_per_s_incl_warmup").replace("*", ""),
-        mo / mean(r["images_per_s"] for r in pt), mo / mean(r["images_per_s_incl_warmup"] for r in pt)))
-if noisy:
-    print()
-    print("* other processes used more than 0.2 cores on average during that run (up to %.2f): treat it as noisy."
-          % max(r["foreign_cores"] for r in noisy))
+        names.get(w, w), fmt(ox, "images_per_s"), fmt(pt, "images_per_s"), fmt(pt, "images_per_s_incl_warmup"),
+        mo / avg(pt, "images_per_s"), mo / avg(pt, "images_per_s_incl_warmup")))
 EOF

@@ -217,6 +217,7 @@ def main():
         "first_step_s": times[0],
         "median_step_s": float(np.median(times[w:])) if a.steps else None,
         "total_train_s": sum(times),
+        "step_times_s": [round(t, 3) for t in times],
         "loss_first": losses[0],
         "loss_last": losses[-1],
     }

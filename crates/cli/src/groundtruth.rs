@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use oxnas_core::config::TrainConfig;
+use oxnas_core::config::{ConfigFile, TrainConfig};
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::nb201::set::ArchSet;
 use oxnas_core::nb201::{Nb201Arch, Nb201Op};

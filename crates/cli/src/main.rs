@@ -1,6 +1,7 @@
 //! `oxnas`: neural architecture search on libtorch. Each subcommand lives in its own module.
 
 mod arch;
+mod args;
 mod bench;
 mod data;
 mod groundtruth;

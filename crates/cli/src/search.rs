@@ -2,14 +2,14 @@
 //! draw its diagnostics, and optionally retrain the result (`--then-train`).
 
 use crate::plots;
+use crate::args::Overrides;
 use crate::runs::default_dir;
 use anyhow::{Context, Result};
 use clap::Args;
 use oxnas_core::bench::{Column, Nb201Table};
-use oxnas_core::config::{SearchConfig, TrainConfig};
+use oxnas_core::config::{ConfigFile, SearchConfig, TrainConfig};
 use oxnas_engine::search::{Search, SearchEpoch, SearchProgress, SearchStart};
 use oxnas_engine::train::{Architecture, Start, Trainer};
-use oxnas_engine::DeviceChoice;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -18,20 +18,8 @@ pub struct SearchArgs {
     /// Preset name (see `oxnas presets`) or a path to a preset TOML file.
     #[arg(long, default_value = "cpu-demo")]
     preset: String,
-    /// A TOML file whose keys override the preset's.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override one key, e.g. --set decision.criterion=2. Repeatable.
-    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-    sets: Vec<String>,
-    #[arg(long)]
-    seed: Option<u64>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long)]
-    device: Option<DeviceChoice>,
-    /// Directory with the dataset files.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
     /// Run directory (default: runs/search-<preset>-<timestamp>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -106,19 +94,8 @@ pub fn search(a: SearchArgs) -> Result<()> {
     let (dir, start) = match &a.resume {
         Some(d) => (d.clone(), SearchStart::Resume),
         None => {
-            let mut sets = vec![];
-            if let Some(s) = a.seed {
-                sets.push(format!("run.seed={s}"));
-            }
-            if let Some(d) = a.device {
-                sets.push(format!("run.device=\"{d}\""));
-            }
-            if let Some(d) = &a.data_dir {
-                sets.push(format!("data.data_dir={}", crate::train::toml_string(&d.display().to_string())));
-                sets.push("data.source=\"auto\"".into());
-            }
-            sets.extend(a.sets.iter().cloned());
-            let cfg = SearchConfig::resolve(&a.preset, a.config.as_deref(), &sets)?;
+            let sets = a.overrides.sets();
+            let cfg = SearchConfig::resolve(&a.preset, a.overrides.config.as_deref(), &sets)?;
             (a.out.clone().unwrap_or_else(|| default_dir("search", &a.preset)), SearchStart::Fresh(Box::new(cfg)))
         }
     };

@@ -2,10 +2,11 @@
 //! standalone training does?
 
 use crate::plots;
+use crate::args::Overrides;
 use crate::runs::default_dir;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use oxnas_core::config::{SearchConfig, Space, SupernetTrainConfig};
+use oxnas_core::config::{ConfigFile, SearchConfig, Space, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
 use oxnas_core::nb201::set::ArchSet;
 use oxnas_core::nb201::Nb201Op;
@@ -31,18 +32,8 @@ pub enum SupernetCommand {
 pub struct TrainArgs {
     #[arg(long, default_value = "cpu-nb201")]
     preset: String,
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-    sets: Vec<String>,
-    #[arg(long)]
-    epochs: Option<usize>,
-    #[arg(long)]
-    seed: Option<u64>,
-    #[arg(long)]
-    device: Option<DeviceChoice>,
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
@@ -75,22 +66,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let (dir, cfg) = match &a.resume {
         Some(d) => (d.clone(), None),
         None => {
-            let mut sets = vec![];
-            if let Some(e) = a.epochs {
-                sets.push(format!("optim.epochs={e}"));
-            }
-            if let Some(s) = a.seed {
-                sets.push(format!("run.seed={s}"));
-            }
-            if let Some(d) = a.device {
-                sets.push(format!("run.device=\"{d}\""));
-            }
-            if let Some(d) = &a.data_dir {
-                sets.push(format!("data.data_dir={}", crate::train::toml_string(&d.display().to_string())));
-                sets.push("data.source=\"auto\"".into());
-            }
-            sets.extend(a.sets.iter().cloned());
-            let cfg = SupernetTrainConfig::resolve(&a.preset, a.config.as_deref(), &sets)?;
+            let sets = a.overrides.sets();
+            let cfg = SupernetTrainConfig::resolve(&a.preset, a.overrides.config.as_deref(), &sets)?;
             (a.out.clone().unwrap_or_else(|| default_dir("supernet", &a.preset)), Some(cfg))
         }
     };

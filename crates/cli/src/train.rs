@@ -3,10 +3,11 @@
 
 use crate::plots;
 use crate::progress::Reporter;
+use crate::args::Overrides;
 use crate::runs::default_dir;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use oxnas_core::config::{Space, TrainConfig};
+use oxnas_core::config::{ConfigFile, Space, TrainConfig};
 use oxnas_core::data::Loader;
 use oxnas_core::fsutil::write_atomic;
 use oxnas_engine::checkpoint;
@@ -32,24 +33,8 @@ pub struct ConfigArgs {
     /// DARTS genotype: name, genotype string, or file (sets model.space = darts).
     #[arg(long)]
     genotype: Option<String>,
-    /// A TOML file whose keys override the preset's.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Override one key, e.g. --set optim.epochs=10 --set model.drop_path=0.3. Repeatable.
-    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
-    sets: Vec<String>,
-    /// Shorthand for --set optim.epochs=N.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Shorthand for --set run.seed=N.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// auto, cpu, cuda or cuda:N (auto: CUDA when libtorch sees a GPU).
-    #[arg(long)]
-    device: Option<DeviceChoice>,
-    /// Directory with the dataset files (sets data.data_dir and data.source = auto).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
 }
 
 impl ConfigArgs {
@@ -69,36 +54,9 @@ impl ConfigArgs {
             sets.push("model.space=\"darts\"".into());
             sets.push(format!("model.genotype=\"{genotype}\""));
         }
-        if let Some(e) = self.epochs {
-            sets.push(format!("optim.epochs={e}"));
-        }
-        if let Some(s) = self.seed {
-            sets.push(format!("run.seed={s}"));
-        }
-        if let Some(d) = self.device {
-            sets.push(format!("run.device=\"{d}\""));
-        }
-        if let Some(d) = &self.data_dir {
-            sets.push(format!("data.data_dir={}", toml_string(&d.display().to_string())));
-            sets.push("data.source=\"auto\"".into());
-        }
-        sets.extend(self.sets.iter().cloned());
-        Ok(TrainConfig::resolve(&self.preset, self.config.as_deref(), &sets)?)
+        sets.extend(self.overrides.sets());
+        Ok(TrainConfig::resolve(&self.preset, self.overrides.config.as_deref(), &sets)?)
     }
-}
-
-/// A TOML basic string literal for `s`.
-pub fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[derive(Args)]

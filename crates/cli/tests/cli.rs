@@ -1,27 +1,14 @@
 //! The `oxnas` binary as a user runs it.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn oxnas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxnas")).args(args).output().expect("oxnas runs")
-}
 
-fn ok(args: &[&str]) -> String {
-    let out = oxnas(args);
-    assert!(out.status.success(), "oxnas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
-fn fails(args: &[&str]) -> String {
-    let out = oxnas(args);
-    assert!(!out.status.success(), "oxnas {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
 
-fn json(args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(args)).unwrap()
-}
 
 #[test]
 fn bench_query_known_cells() {
@@ -127,18 +114,6 @@ fn smoke_args(out: &Path, epochs: usize) -> Vec<String> {
     .collect()
 }
 
-fn metrics_without_times(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["epoch_time_s"] = 0.into();
-            v["images_per_s"] = 0.into();
-            v
-        })
-        .collect()
-}
 
 #[test]
 fn kill_9_then_resume_equals_uninterrupted_run() {
@@ -168,10 +143,10 @@ fn kill_9_then_resume_equals_uninterrupted_run() {
     // SIGKILL: no chance to clean up, as with kill -9.
     child.kill().unwrap();
     child.wait().unwrap();
-    let before = metrics_without_times(&cut).len();
+    let before = lines_without_times(&cut.join("metrics.jsonl")).len();
     assert!(before < 3, "the run finished before the kill");
     ok(&["train", "--resume", cut.to_str().unwrap()]);
-    assert_eq!(metrics_without_times(&cut), metrics_without_times(&full));
+    assert_eq!(lines_without_times(&cut.join("metrics.jsonl")), lines_without_times(&full.join("metrics.jsonl")));
     let a = std::fs::read_to_string(full.join("summary.json")).unwrap();
     let b = std::fs::read_to_string(cut.join("summary.json")).unwrap();
     let (a, b): (serde_json::Value, serde_json::Value) =

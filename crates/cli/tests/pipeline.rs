@@ -1,17 +1,12 @@
 //! The search and ranking pipelines as a user runs them, at sizes that fit CI.
 
+mod common;
+use common::*;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn oxnas(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxnas")).args(args).output().expect("oxnas runs")
-}
 
-fn ok(args: &[&str]) -> String {
-    let out = oxnas(args);
-    assert!(out.status.success(), "oxnas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A small SGAS-es search on NB201 (C=2, 12x12 images), with the λ rule made eager so that a
 /// rollback happens: phase 0 rolls back at its 6th epoch.
@@ -28,21 +23,6 @@ fn with_out(base: &[&str], out: &Path) -> Vec<String> {
     base.iter().map(|s| s.to_string()).chain(["--out".to_string(), out.display().to_string()]).collect()
 }
 
-fn lines_without_times(p: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in ["epoch_time_s", "images_per_s", "hessian_s"] {
-                if v.get(k).is_some() {
-                    v[k] = 0.into();
-                }
-            }
-            v
-        })
-        .collect()
-}
 
 #[test]
 fn search_prints_ground_truth_and_survives_kill_9() {

@@ -103,6 +103,42 @@ macro_rules! presets {
 pub const TRAIN_PRESETS: &[(&str, &str)] =
     presets!("train": "cpu-smoke", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar");
 
+/// A run configuration: presets embedded in the binary, `--set` overrides, strict parsing, validation.
+/// `oxnas train`, `search` and `supernet train` each have one; the resolution rules are shared here.
+pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
+    /// (name, TOML text) of the shipped presets.
+    const PRESETS: &'static [(&'static str, &'static str)];
+
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Preset (name or path), then a TOML file of overrides, then `--set` overrides, in that order.
+    fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
+        let mut table = preset_table(preset, Self::PRESETS)?;
+        if let Some(path) = overrides_file {
+            merge(&mut table, preset_table(&path.display().to_string(), &[])?);
+        }
+        for s in sets {
+            apply_override(&mut table, s)?;
+        }
+        table.insert("preset".into(), toml::Value::String(preset.to_string()));
+        let cfg: Self = from_table(table, &format!("preset '{preset}' with overrides"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates a resolved config (the `config.toml` a run directory holds).
+    fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Self =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+}
+
 /// Reads a preset by name (embedded) or by path to a TOML file, as a TOML table.
 pub fn preset_table(name_or_path: &str, presets: &[(&str, &str)]) -> Result<toml::Table, ConfigError> {
     let (origin, text) = if let Some((_, text)) = presets.iter().find(|(n, _)| *n == name_or_path) {
@@ -159,7 +195,7 @@ pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table, origin: &s
 }
 
 /// Overlays `extra` onto `base`, table by table.
-pub(crate) fn merge(base: &mut toml::Table, extra: toml::Table) {
+fn merge(base: &mut toml::Table, extra: toml::Table) {
     for (k, v) in extra {
         match (base.get_mut(&k), v) {
             (Some(toml::Value::Table(b)), toml::Value::Table(e)) => merge(b, e),

@@ -1,10 +1,9 @@
 //! `oxnas search`: a differentiable search on a supernet, with pluggable decision, early-stop and
 //! Hessian policies on one bilevel loop.
 
-use super::{apply_override, from_table, merge, preset_table, ConfigError, DataConfig, OptimConfig, RunConfig, Space};
+use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig, Space};
 use crate::darts::OpSet;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,33 +222,10 @@ pub const SEARCH_PRESETS: &[(&str, &str)] = presets!(
     "sgas-es-fashion-mnist",
 );
 
-impl SearchConfig {
-    pub fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
-        let mut table = preset_table(preset, SEARCH_PRESETS)?;
-        if let Some(path) = overrides_file {
-            merge(&mut table, preset_table(&path.display().to_string(), &[])?);
-        }
-        for s in sets {
-            apply_override(&mut table, s)?;
-        }
-        table.insert("preset".into(), toml::Value::String(preset.to_string()));
-        let cfg: SearchConfig = from_table(table, &format!("preset '{preset}' with overrides"))?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
+impl ConfigFile for SearchConfig {
+    const PRESETS: &'static [(&'static str, &'static str)] = SEARCH_PRESETS;
 
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: SearchConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("config serialises")
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let s = &self.supernet;
         if s.channels < 2 {

@@ -1,10 +1,9 @@
 //! `oxnas supernet train`: a single-path weight-sharing supernet over the NAS-Bench-201 space
 //! (each step trains the paths of uniformly sampled architectures), for ranking analysis.
 
-use super::{apply_override, from_table, merge, preset_table, ConfigError, DataConfig, OptimConfig, RunConfig};
+use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::nb201::Nb201Op;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,33 +83,10 @@ macro_rules! presets {
 
 pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("cpu-nb201", "nb201-cifar10");
 
-impl SupernetTrainConfig {
-    pub fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
-        let mut table = preset_table(preset, SUPERNET_PRESETS)?;
-        if let Some(path) = overrides_file {
-            merge(&mut table, preset_table(&path.display().to_string(), &[])?);
-        }
-        for s in sets {
-            apply_override(&mut table, s)?;
-        }
-        table.insert("preset".into(), toml::Value::String(preset.to_string()));
-        let cfg: Self = from_table(table, &format!("preset '{preset}' with overrides"))?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
+impl ConfigFile for SupernetTrainConfig {
+    const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
 
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: Self = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("config serialises")
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.supernet.op_list()?;
         if self.supernet.channels < 1 || self.supernet.cells_per_stage < 1 || self.supernet.paths_per_step < 1 {

@@ -1,9 +1,9 @@
 //! `oxnas train`: retrain an architecture from scratch and evaluate it.
 
-use super::{apply_override, from_table, merge, preset_table, ConfigError, Space, TransformSpec, TRAIN_PRESETS};
+use super::{ConfigError, ConfigFile, Space, TransformSpec, TRAIN_PRESETS};
 use crate::data::DatasetKind;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,36 +133,10 @@ pub struct TrainConfig {
 }
 
 /// `oxnas train`: retrain an architecture from scratch and evaluate it.
-impl TrainConfig {
-    /// Preset (name or path), then a TOML file of overrides, then `--set` overrides, in that order.
-    pub fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
-        let mut table = preset_table(preset, TRAIN_PRESETS)?;
-        if let Some(path) = overrides_file {
-            let extra = preset_table(&path.display().to_string(), &[])?;
-            merge(&mut table, extra);
-        }
-        for s in sets {
-            apply_override(&mut table, s)?;
-        }
-        table.insert("preset".into(), toml::Value::String(preset.to_string()));
-        let cfg: TrainConfig = from_table(table, &format!("preset '{preset}' with overrides"))?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
+impl ConfigFile for TrainConfig {
+    const PRESETS: &'static [(&'static str, &'static str)] = TRAIN_PRESETS;
 
-    /// Parses and validates a resolved config (the `config.toml` a run directory holds).
-    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: TrainConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("config serialises")
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let m = &self.model;
         match m.space {

@@ -11,7 +11,7 @@ use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
 use crate::DeviceChoice;
 use oxnas_core::bench::{Column, Nb201Table};
-use oxnas_core::config::SupernetTrainConfig;
+use oxnas_core::config::{ConfigFile, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::nb201::{Nb201Arch, Nb201Op};
@@ -118,27 +118,12 @@ pub struct SupernetTrainer {
 impl SupernetTrainer {
     pub fn new(dir: &Path, cfg: Option<SupernetTrainConfig>) -> Result<Self, TrainError> {
         let files = SupernetFiles { dir: dir.to_path_buf() };
-        let io = |e: std::io::Error| TrainError::Io { path: dir.display().to_string(), source: e };
         match cfg {
             Some(cfg) => {
-                if files.last().exists() {
-                    return Err(TrainError::Resume {
-                        dir: dir.display().to_string(),
-                        why: "it already holds a supernet; pass --resume or choose another --out".into(),
-                    });
-                }
-                std::fs::create_dir_all(dir.join("checkpoints")).map_err(io)?;
-                write_atomic(&files.config(), cfg.to_toml().as_bytes()).map_err(io)?;
+                crate::rundir::create(dir, &files.last(), &["checkpoints"], &cfg, "supernet")?;
                 Ok(SupernetTrainer { cfg, files, resume: false })
             }
-            None => {
-                let text = std::fs::read_to_string(files.config()).map_err(|e| TrainError::Resume {
-                    dir: dir.display().to_string(),
-                    why: format!("no readable config.toml ({e}); is this an oxnas supernet directory?"),
-                })?;
-                let cfg = SupernetTrainConfig::from_toml_str(&text, &files.config().display().to_string())?;
-                Ok(SupernetTrainer { cfg, files, resume: true })
-            }
+            None => Ok(SupernetTrainer { cfg: crate::rundir::open(dir, "supernet")?, files, resume: true }),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::train::optim::{clip_grads, cosine_lr, AdamConfig, Sgd, SgdConfig};
 use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
 use crate::train::Architecture;
 use crate::{DeviceChoice, EngineError};
-use oxnas_core::config::{DecisionPolicy, HessianModeName, SearchConfig, Space, StepOrder, StopRule as StopRuleName};
+use oxnas_core::config::{ConfigFile, DecisionPolicy, HessianModeName, SearchConfig, Space, StepOrder, StopRule as StopRuleName};
 use oxnas_core::darts::{DartsOp, OpSet};
 use oxnas_core::data::{split_by_portion, DataError, Loader};
 use oxnas_core::fsutil::write_atomic;
@@ -61,6 +61,8 @@ pub enum SearchError {
     Interrupted { epoch: usize },
     #[error("cannot resume from {dir}: {why}")]
     Resume { dir: String, why: String },
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SearchError + '_ {
@@ -243,24 +245,10 @@ impl Search {
         let files = SearchFiles { dir: dir.to_path_buf() };
         match start {
             SearchStart::Fresh(cfg) => {
-                if files.last().exists() {
-                    return Err(SearchError::Resume {
-                        dir: dir.display().to_string(),
-                        why: "it already holds a search; pass --resume to continue it or choose another --out".into(),
-                    });
-                }
-                std::fs::create_dir_all(dir.join("checkpoints/epochs")).map_err(io_err(dir))?;
-                write_atomic(&files.config(), cfg.to_toml().as_bytes()).map_err(io_err(&files.config()))?;
+                crate::rundir::create(dir, &files.last(), &["checkpoints/epochs"], cfg.as_ref(), "search")?;
                 Ok(Search { cfg: *cfg, files, resume: false })
             }
-            SearchStart::Resume => {
-                let text = std::fs::read_to_string(files.config()).map_err(|e| SearchError::Resume {
-                    dir: dir.display().to_string(),
-                    why: format!("no readable config.toml ({e}); is this an oxnas search directory?"),
-                })?;
-                let cfg = SearchConfig::from_toml_str(&text, &files.config().display().to_string())?;
-                Ok(Search { cfg, files, resume: true })
-            }
+            SearchStart::Resume => Ok(Search { cfg: crate::rundir::open(dir, "search")?, files, resume: true }),
         }
     }
 

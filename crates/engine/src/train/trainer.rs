@@ -11,9 +11,10 @@ use super::metrics::{EpochMetrics, EvalResult};
 use super::model::Model;
 use super::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::checkpoint::{self, CheckpointError};
+use crate::rundir;
 use crate::nn::DropPath;
 use crate::{DeviceChoice, EngineError};
-use oxnas_core::config::{ConfigError, DataConfig, SourceChoice, TrainConfig};
+use oxnas_core::config::{ConfigError, ConfigFile, DataConfig, SourceChoice, TrainConfig};
 use oxnas_core::data::{self, DataError, DataSource, DatasetKind, ImageDataset, Loader, Split};
 use oxnas_core::fsutil::write_atomic;
 use std::collections::BTreeMap;
@@ -41,6 +42,8 @@ pub enum TrainError {
     Interrupted { epoch: usize },
     #[error("cannot resume from {dir}: {why}")]
     Resume { dir: String, why: String },
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -206,24 +209,10 @@ impl Trainer {
         let files = RunFiles::new(dir);
         match start {
             Start::Fresh(cfg) => {
-                if files.last().exists() {
-                    return Err(TrainError::Resume {
-                        dir: dir.display().to_string(),
-                        why: "it already holds a run; pass --resume to continue it or choose another --out".into(),
-                    });
-                }
-                std::fs::create_dir_all(dir.join("checkpoints")).map_err(io_err(dir))?;
-                write_atomic(&files.config(), cfg.to_toml().as_bytes()).map_err(io_err(&files.config()))?;
+                rundir::create(dir, &files.last(), &["checkpoints"], cfg.as_ref(), "training run")?;
                 Ok(Trainer { cfg: *cfg, files, resume: false })
             }
-            Start::Resume => {
-                let text = std::fs::read_to_string(files.config()).map_err(|e| TrainError::Resume {
-                    dir: dir.display().to_string(),
-                    why: format!("no readable config.toml ({e}); is this an oxnas train run directory?"),
-                })?;
-                let cfg = TrainConfig::from_toml_str(&text, &files.config().display().to_string())?;
-                Ok(Trainer { cfg, files, resume: true })
-            }
+            Start::Resume => Ok(Trainer { cfg: rundir::open(dir, "train run")?, files, resume: true }),
         }
     }
 

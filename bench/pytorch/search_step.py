@@ -1,0 +1,110 @@
+"""Bilevel search-step throughput of the PyTorch supernets (bench/pytorch/supernets.py), on the path the
+reference code takes (quark0/darts train_search.py + first-order Architect, AutoDL's DARTS-V1 loop), with
+oxnas's `cpu-demo` search hyper-parameters. Prints ONE JSON line.
+
+One step (alpha first, as oxnas's `arch.step_order = "alpha-first"` and the references):
+  1. train batch: the next `--batch-size` images of a shuffled epoch over the w half of the data;
+     α batch: `--batch-size` images drawn without replacement from the α half (DARTS's
+     next(iter(valid_queue))); both `fashion-mnist-eval` (to_float + normalize, 28x28, 1 channel)
+  2. α step: loss on the α batch, gradient, Adam(lr 3e-3, betas (0.5, 0.999), wd 1e-3) on α
+     --alpha-grad backward  (default) the references' `loss.backward()`: also computes (and then
+                            discards) the gradients of all weights
+     --alpha-grad alphas    torch.autograd.grad(loss, α) only: the work oxnas does
+  3. w step: loss on the train batch, backward, clip_grad_norm_(5), SGD(lr 0.025, momentum 0.9,
+     Nesterov, wd 5e-4); the loss and the number correct are read back (oxnas reads both every step)
+
+    python bench/pytorch/search_step.py --space nb201 --steps 8 --threads 2
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cross_entropy, eval_transform, load_subset, split_by_portion  # noqa: E402
+from supernets import DARTS_OPS, SGAS_ES_OPS, build, count_weights  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--space", choices=["nb201", "darts"], required=True)
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--cells", type=int, default=5, help="NB201 cells per stage")
+    ap.add_argument("--layers", type=int, default=8, help="DARTS cells")
+    ap.add_argument("--ops", choices=["sgas-es", "darts"], default="sgas-es", help="DARTS op set")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=8, help="timed steps after the warm-up")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--train-limit", type=int, default=0,
+                    help="images used (half w, half α); default 2*(warmup+steps)*batch, as oxnas is run")
+    ap.add_argument("--alpha-grad", choices=["backward", "alphas"], default="backward")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    total = a.warmup + a.steps
+    limit = a.train_limit or 2 * total * a.batch_size
+    images, labels = load_subset(limit)
+    train_idx, valid_idx = split_by_portion(len(images))
+    ops = SGAS_ES_OPS if a.ops == "sgas-es" else DARTS_OPS
+    net = build(a.space, in_channels=1, classes=10, channels=a.channels, cells=a.cells, layers=a.layers, ops=ops)
+    net.train()
+    weights, alphas = net.weights(), net.alphas()
+    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    a_opt = torch.optim.Adam(alphas, lr=3e-3, betas=(0.5, 0.999), weight_decay=1e-3)
+    rng = np.random.default_rng(a.seed)
+
+    def train_batches():
+        while True:
+            order = rng.permutation(train_idx)
+            for i in range(0, len(order), a.batch_size):
+                yield order[i:i + a.batch_size]
+
+    batches = train_batches()
+    times, seen = [], []
+    for _ in range(total):
+        t0 = time.perf_counter()
+        idx = next(batches)
+        x, y = eval_transform(images[idx]), torch.from_numpy(labels[idx])
+        vidx = rng.choice(valid_idx, size=min(a.batch_size, len(valid_idx)), replace=False)
+        xv, yv = eval_transform(images[vidx]), torch.from_numpy(labels[vidx])
+        # α step (first order)
+        a_opt.zero_grad(set_to_none=True)
+        loss_v = cross_entropy(net(xv), yv)
+        if a.alpha_grad == "backward":
+            loss_v.backward()
+        else:
+            for p, g in zip(alphas, torch.autograd.grad(loss_v, alphas)):
+                p.grad = g
+        a_opt.step()
+        # w step
+        w_opt.zero_grad(set_to_none=True)
+        logits = net(x)
+        loss = cross_entropy(logits, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(weights, 5.0)
+        w_opt.step()
+        _ = loss.item()
+        _ = (logits.argmax(1) == y).sum().item()
+        times.append(time.perf_counter() - t0)
+        seen.append(len(idx))
+
+    w = a.warmup
+    print(json.dumps({
+        "framework": "pytorch", "space": a.space, "alpha_grad": a.alpha_grad,
+        "images_per_s": sum(seen[w:]) / sum(times[w:]),
+        "images_per_s_incl_warmup": sum(seen) / sum(times),
+        "step_s": [round(t, 4) for t in times], "steps": total, "batch_size": a.batch_size,
+        "weights": count_weights(net), "alphas": sum(p.numel() for p in alphas),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

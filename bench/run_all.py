@@ -1,0 +1,353 @@
+"""Search-side benchmarks, oxnas vs PyTorch, on this machine's CPU. Run through bench/run_all.sh.
+
+Workloads (WORKLOADS, space-separated; default all, in this order):
+  search       bilevel search-step throughput, NB201 and DARTS (SGAS-es 5-op) supernets, batch 64
+  hessian      seconds per λmax, full Hessian and Lanczos, NB201 (30 α) and DARTS 5-op (140 α)
+  single_path  single-path supernet training (img/s) and scoring (cells/s), NB201 C=16 N=5
+  table        NAS-Bench-201 table: oxnas's embedded decode vs Python csv (and pandas if importable)
+  loader       data loader images/s: oxnas Loader vs a torch DataLoader with per-image torch transforms
+  demo         the README's main job, `oxnas search --preset cpu-demo`, wall time and max RSS
+
+Every timed run waits for an idle machine first and records the CPU other processes used meanwhile
+(bench/measured.py); a run disturbed by more than 0.2 cores is repeated (up to RETRIES times) and
+marked * if it stays disturbed. oxnas and PyTorch alternate, oxnas first in odd repetitions.
+Raw rows go to $BENCH_OUT/results.jsonl; the markdown summary to stdout (and $BENCH_OUT/summary.md).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from statistics import mean
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PY = os.environ.get("BENCH_PYTHON", os.path.join(ROOT, ".bench-venv", "bin", "python"))
+OXNAS = os.environ.get("OXNAS", os.path.join(ROOT, "target", "release", "oxnas"))
+THREADS = int(os.environ.get("THREADS", "2"))
+REPS = int(os.environ.get("REPS", "2"))
+RETRIES = int(os.environ.get("RETRIES", "1"))
+WAIT_IDLE = os.environ.get("WAIT_IDLE", "0.3")
+MAX_WAIT = os.environ.get("MAX_WAIT", "300")
+NB201_STEPS = int(os.environ.get("NB201_STEPS", "8"))
+DARTS_STEPS = int(os.environ.get("DARTS_STEPS", "6"))
+SP_STEPS = int(os.environ.get("SP_STEPS", "32"))
+SCORE_CELLS = int(os.environ.get("SCORE_CELLS", "200"))
+HESSIAN_SPACES = os.environ.get("HESSIAN_SPACES", "nb201 darts").split()
+HESSIAN_REPS = int(os.environ.get("HESSIAN_REPS", "1"))
+ALPHA_GRADS = os.environ.get("ALPHA_GRADS", "backward alphas").split()
+WORKLOADS = os.environ.get("WORKLOADS", "search hessian single_path table loader demo").split()
+PANDAS_PYTHON = os.environ.get("PANDAS_PYTHON", "")
+OUT = os.environ.get("BENCH_OUT") or tempfile.mkdtemp(prefix="oxnas-searchbench.")
+os.makedirs(OUT, exist_ok=True)
+RESULTS = os.path.join(OUT, "results.jsonl")
+BATCH = 64
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def settle():
+    if WAIT_IDLE != "0":
+        subprocess.run([PY, os.path.join(ROOT, "bench", "measured.py"), "--wait-idle", WAIT_IDLE, "--max-wait", MAX_WAIT],
+                       stdout=subprocess.DEVNULL, check=True)
+
+
+def measure(tag, cmd, env=None):
+    """Runs cmd under measured.py (after waiting for an idle machine); returns (stdout, stderr, load)."""
+    attempt = 0
+    while True:
+        settle()
+        load_path = os.path.join(OUT, "%s.%d.load.json" % (tag, attempt))
+        p = subprocess.run([PY, os.path.join(ROOT, "bench", "measured.py"), load_path, "--"] + cmd,
+                           cwd=ROOT, capture_output=True, text=True, env=env)
+        with open(os.path.join(OUT, "%s.%d.log" % (tag, attempt)), "w") as f:
+            f.write("$ " + " ".join(cmd) + "\n" + p.stdout + "\n--- stderr ---\n" + p.stderr)
+        if p.returncode != 0:
+            sys.exit("bench: %s failed (exit %d); see %s.%d.log\n%s" % (tag, p.returncode, os.path.join(OUT, tag),
+                                                                       attempt, p.stderr[-2000:]))
+        load = json.load(open(load_path))
+        load["retries"] = attempt
+        if load["foreign_cores"] > 0.2 and attempt < RETRIES:
+            log("%s: other processes used %.2f cores meanwhile; measuring again" % (tag, load["foreign_cores"]))
+            attempt += 1
+            continue
+        return p.stdout, p.stderr, load
+
+
+def record(row):
+    with open(RESULTS, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    short = {k: v for k, v in row.items() if k not in ("step_s", "cpu")}
+    log(json.dumps(short))
+
+
+def last_json(text):
+    return json.loads([l for l in text.splitlines() if l.startswith("{")][-1])
+
+
+def oxnas_search_cmd(space, out, limit, extra=()):
+    cmd = [OXNAS, "search", "--preset", "cpu-demo", "--device", "cpu", "--out", out,
+           "--set", "run.threads=%d" % THREADS, "--set", 'decision.policy="argmax"',
+           "--set", "supernet.channels=16", "--set", "supernet.cells_per_stage=5", "--set", "optim.epochs=1",
+           "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
+           "--set", "split.valid_eval_limit=64"]
+    if space == "darts":
+        cmd += ["--set", 'supernet.space="darts"', "--set", "supernet.layers=8", "--set", 'supernet.ops="sgas-es"']
+    return cmd + list(extra)
+
+
+def first_epoch(run_dir):
+    with open(os.path.join(run_dir, "search.jsonl")) as f:
+        return json.loads(f.readline())
+
+
+# ------------------------------------------------------------------------------------------ workloads
+def w_search():
+    for rep in range(1, REPS + 1):
+        for space in ("nb201", "darts"):
+            steps = NB201_STEPS if space == "nb201" else DARTS_STEPS
+
+            def ox():
+                d = os.path.join(OUT, "oxnas-search-%s-%d" % (space, rep))
+                cmd = oxnas_search_cmd(space, d, 2 * steps * BATCH, ["--set", 'hessian.mode="off"'])
+                _, _, load = measure("oxnas-search-%s-%d" % (space, rep), cmd)
+                e = first_epoch(d)
+                record(dict(workload="search", space=space, framework="oxnas", rep=rep, steps=steps,
+                            images_per_s=e["images_per_s"], train_loss=e["train_loss"], **load))
+
+            def pt():
+                for ag in ALPHA_GRADS:
+                    cmd = [PY, "bench/pytorch/search_step.py", "--space", space, "--warmup", "2",
+                           "--steps", str(steps - 2), "--batch-size", str(BATCH), "--threads", str(THREADS),
+                           "--alpha-grad", ag]
+                    out, _, load = measure("pytorch-search-%s-%s-%d" % (space, ag, rep), cmd)
+                    r = last_json(out)
+                    r.update(workload="search", space=space, rep=rep, variant=ag, **load)
+                    record(r)
+
+            for f in ((ox, pt) if rep % 2 else (pt, ox)):
+                f()
+
+
+def w_hessian():
+    for rep in range(1, HESSIAN_REPS + 1):
+        for space in HESSIAN_SPACES:
+            def ox():
+                for mode in ("full", "lanczos"):
+                    d = os.path.join(OUT, "oxnas-hessian-%s-%s-%d" % (space, mode, rep))
+                    cmd = oxnas_search_cmd(space, d, 2 * BATCH,
+                                           ["--set", 'hessian.mode="%s"' % mode, "--set", "hessian.every=1"])
+                    _, _, load = measure("oxnas-hessian-%s-%s-%d" % (space, mode, rep), cmd)
+                    e = first_epoch(d)
+                    record(dict(workload="hessian", space=space, framework="oxnas", mode=mode, rep=rep,
+                                hessian_s=e["hessian_s"], lambda_max=e["lambda_max"], **load))
+
+            def pt():
+                cmd = [PY, "bench/pytorch/hessian.py", "--space", space, "--modes", "full,lanczos",
+                       "--train-steps", "1", "--threads", str(THREADS)]
+                out, _, load = measure("pytorch-hessian-%s-%d" % (space, rep), cmd)
+                r = last_json(out)
+                r.update(workload="hessian", rep=rep, **load)
+                record(r)
+
+            for f in ((ox, pt) if rep % 2 else (pt, ox)):
+                f()
+
+
+def w_single_path():
+    limit = 2 * SP_STEPS * BATCH
+    for rep in range(1, REPS + 1):
+        def ox():
+            d = os.path.join(OUT, "oxnas-supernet-%d" % rep)
+            cmd = [OXNAS, "supernet", "train", "--preset", "cpu-nb201", "--device", "cpu", "--out", d, "--epochs", "1",
+                   "--set", "supernet.channels=16", "--set", "supernet.cells_per_stage=5",
+                   "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
+                   "--set", "track.sample=0", "--set", "run.threads=%d" % THREADS]
+            _, _, load = measure("oxnas-supernet-train-%d" % rep, cmd)
+            with open(os.path.join(d, "supernet.jsonl")) as f:
+                e = json.loads(f.readline())
+            record(dict(workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
+                        images_per_s=e["images_per_s"], **load))
+            # `supernet score` has no thread setting; libtorch's default intra-op pool is read from
+            # OMP_NUM_THREADS (else the number of cores), so pin it to THREADS.
+            env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
+            cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
+                   "--eval-images", "500", "--device", "cpu"]
+            out, err, load = measure("oxnas-supernet-score-%d" % rep, cmd, env=env)
+            m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
+            imgs = re.search(r"on (\d+) held-out images", err)
+            record(dict(workload="single_path_score", framework="oxnas", rep=rep, cells=int(m.group(1)),
+                        score_s=float(m.group(2)), cells_per_s=float(m.group(1)) / float(m.group(2)),
+                        score_images=int(imgs.group(1)) if imgs else None, **load))
+
+        def pt():
+            cmd = [PY, "bench/pytorch/single_path.py", "--warmup", "2", "--steps", str(SP_STEPS - 2),
+                   "--batch-size", str(BATCH), "--score-cells", str(SCORE_CELLS), "--eval-images", "500",
+                   "--threads", str(THREADS)]
+            out, _, load = measure("pytorch-single-path-%d" % rep, cmd)
+            r = last_json(out)
+            r.update(rep=rep, **load)
+            record(dict(r, workload="single_path_train", images_per_s=r["train_images_per_s"]))
+            record(dict(r, workload="single_path_score", cells=r["score_cells"]))
+
+        for f in ((ox, pt) if rep % 2 else (pt, ox)):
+            f()
+
+
+def w_table():
+    out, _, load = measure("oxnas-table", [os.path.join(ROOT, "target", "release", "examples", "bench_table")])
+    record(dict(last_json(out), workload="table", framework="oxnas", **load))
+    for py in [p for p in (PY, PANDAS_PYTHON) if p]:
+        out, _, load = measure("python-table", [py, "bench/nb201_csv.py"])
+        for line in out.splitlines():
+            if line.startswith("{"):
+                r = json.loads(line)
+                if "skipped" not in r:
+                    record(dict(r, workload="table", framework="python-" + r["loader"], python=py, **load))
+
+
+def w_loader():
+    out, _, load = measure("oxnas-loader", [os.path.join(ROOT, "target", "release", "examples", "bench_loader")])
+    for line in out.splitlines():
+        if line.startswith("{"):
+            record(dict(json.loads(line), workload="loader", **load))
+    out, _, load = measure("pytorch-loader", [PY, "bench/pytorch/loader.py", "--epochs", "3"])
+    for line in out.splitlines():
+        if line.startswith("{"):
+            record(dict(json.loads(line), workload="loader", **load))
+
+
+def w_demo():
+    d = os.path.join(OUT, "oxnas-cpu-demo")
+    _, err, load = measure("oxnas-cpu-demo", ["/usr/bin/time", "-v", OXNAS, "search", "--preset", "cpu-demo", "--out", d])
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", err)
+    genotype = open(os.path.join(d, "genotype.txt")).read().strip() if os.path.exists(os.path.join(d, "genotype.txt")) else None
+    record(dict(workload="demo", framework="oxnas", max_rss_kb=int(rss.group(1)) if rss else None,
+                elapsed=wall.group(1) if wall else None, genotype=genotype, **load))
+
+
+# ------------------------------------------------------------------------------------------ summary
+def summary():
+    rows = [json.loads(l) for l in open(RESULTS)]
+    clean = lambda r: r["foreign_cores"] <= 0.2
+    lines = []
+
+    def avg(rs, key):
+        use = [r for r in rs if clean(r)] or rs
+        return mean(r[key] for r in use)
+
+    def fmt(rs, key, f="%.1f"):
+        return (f + " [%s]") % (avg(rs, key), ", ".join((f % r[key]) + ("" if clean(r) else "*") for r in rs))
+
+    def pick(**kw):
+        return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
+
+    if pick(workload="search"):
+        lines += ["### Search step (first-order α step + w step), batch 64, 1x28x28, %d threads, img/s" % THREADS, "",
+                  "| supernet | oxnas | PyTorch, reference path (all steps) | PyTorch, reference path (after 2 warm-up) | "
+                  "PyTorch, α-only grad (all steps) | PyTorch, α-only grad (after 2 warm-up) | ratio oxnas/PyTorch ref (all / steady) | "
+                  "ratio oxnas/PyTorch α-only (all / steady) |", "|---|---|---|---|---|---|---|---|"]
+        for space, name in (("nb201", "NB201 C=16 N=5, 5 ops (30 α)"), ("darts", "DARTS C=16 8 cells, SGAS-es 5 ops (140 α)")):
+            ox = pick(workload="search", space=space, framework="oxnas")
+            if not ox:
+                continue
+            cells = [name, fmt(ox, "images_per_s")]
+            ratios = []
+            for ag in ("backward", "alphas"):
+                pt = pick(workload="search", space=space, framework="pytorch", variant=ag)
+                if pt:
+                    cells += [fmt(pt, "images_per_s_incl_warmup"), fmt(pt, "images_per_s")]
+                    ratios.append("%.2f / %.2f" % (avg(ox, "images_per_s") / avg(pt, "images_per_s_incl_warmup"),
+                                                   avg(ox, "images_per_s") / avg(pt, "images_per_s")))
+                else:
+                    cells += ["-", "-"]
+                    ratios.append("-")
+            lines.append("| " + " | ".join(cells + ratios) + " |")
+        lines.append("")
+    if pick(workload="hessian"):
+        lines += ["### λmax of the α-Hessian of the validation loss (one batch of 64), seconds per λmax (%d threads)" % THREADS, "",
+                  "| supernet (α entries) | mode | oxnas s | PyTorch s | speed ratio oxnas/PyTorch (= PyTorch s / oxnas s) | λmax oxnas | λmax PyTorch | HVPs (PyTorch) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for space in HESSIAN_SPACES:
+            pt = pick(workload="hessian", space=space, framework="pytorch")
+            for mode in ("full", "lanczos"):
+                ox = pick(workload="hessian", space=space, framework="oxnas", mode=mode)
+                if not ox or not pt:
+                    continue
+                n = pt[0]["dim"]
+                lines.append("| %s (%d) | %s | %s | %s | %.2f | %.6g | %.6g | %s |" % (
+                    space, n, mode, fmt(ox, "hessian_s", "%.2f"), fmt(pt, mode + "_s", "%.2f"),
+                    avg(pt, mode + "_s") / avg(ox, "hessian_s"), ox[0]["lambda_max"], pt[0][mode + "_lambda"],
+                    n if mode == "full" else pt[0]["lanczos_hvps"]))
+            oxf = pick(workload="hessian", space=space, framework="oxnas", mode="full")
+            oxl = pick(workload="hessian", space=space, framework="oxnas", mode="lanczos")
+            if oxf and oxl and pt:
+                lines.append("")
+                lines.append("%s: λ full vs Lanczos relative difference: oxnas %.1e (same seed and data, separate runs), "
+                             "PyTorch %.1e (same batch)" % (space, abs(oxf[0]["lambda_max"] - oxl[0]["lambda_max"]) /
+                                                            abs(oxf[0]["lambda_max"]), pt[0]["lambda_rel_diff"]))
+                lines.append("")
+        lines.append("")
+    if pick(workload="single_path_train"):
+        ox, pt = pick(workload="single_path_train", framework="oxnas"), pick(workload="single_path_train", framework="pytorch")
+        oxs, pts = pick(workload="single_path_score", framework="oxnas"), pick(workload="single_path_score", framework="pytorch")
+        lines += ["### Single-path supernet (NB201 C=16 N=5, BN affine=False with running stats), %d threads" % THREADS, "",
+                  "| what | oxnas | PyTorch | ratio oxnas/PyTorch |", "|---|---|---|---|"]
+        if ox and pt:
+            lines.append("| train, img/s (batch 64, %d steps, all steps) | %s | %s | %.2f |" % (
+                SP_STEPS, fmt(ox, "images_per_s"), fmt(pt, "train_images_per_s_incl_warmup"),
+                avg(ox, "images_per_s") / avg(pt, "train_images_per_s_incl_warmup")))
+            lines.append("| train, img/s (PyTorch after 2 warm-up steps) | | %s | %.2f |" % (
+                fmt(pt, "train_images_per_s"), avg(ox, "images_per_s") / avg(pt, "train_images_per_s")))
+        if oxs and pts:
+            lines.append("| score, cells/s (%d cells, %s held-out images each, BN train) | %s | %s | %.2f |" % (
+                SCORE_CELLS, oxs[0].get("score_images"), fmt(oxs, "cells_per_s", "%.2f"), fmt(pts, "cells_per_s", "%.2f"),
+                avg(oxs, "cells_per_s") / avg(pts, "cells_per_s")))
+        lines.append("")
+    if pick(workload="table"):
+        lines += ["### NAS-Bench-201 table (15,625 cells, all columns)", "", "| loader | load s (min / median) | held in memory | one arch-string lookup |", "|---|---|---|---|"]
+        for r in pick(workload="table"):
+            if r["framework"] == "oxnas":
+                lines.append("| oxnas `Nb201Table::from_compact` (embedded %d-byte asset) | %.4f / %.4f | %.2f MB (`heap_bytes`) | %.2f µs |" % (
+                    r["asset_bytes"], r["decode_s_min"], r["decode_s_median"], r["heap_bytes"] / 1e6, r.get("resolve_arch_s", 0) * 1e6))
+                if "csv_parse_s_min" in r:
+                    lines.append("| oxnas `Nb201Table::from_csv_path` (%d-byte CSV) | %.4f / %.4f | same table | |" % (
+                        r["csv_bytes"], r["csv_parse_s_min"], r["csv_parse_s_median"]))
+            else:
+                lines.append("| Python %s | %.4f / %.4f | %.1f MB (tracemalloc) | %.2f µs |" % (
+                    r["loader"] if r["loader"] == "pandas" else "csv.DictReader + dict", r["load_s_min"], r["load_s_median"],
+                    r["heap_bytes"] / 1e6, r["lookup_s"] * 1e6))
+        lines.append("")
+    if pick(workload="loader"):
+        lines += ["### Data loader, embedded Fashion-MNIST subset (6,000 images), batch 64, 1 thread, images/s (median of timed epochs)", "",
+                  "| transform | oxnas `Loader` | PyTorch DataLoader (per-image torch ops, num_workers=0) | ratio oxnas/PyTorch |", "|---|---|---|---|"]
+        for t in ("fashion-mnist-train", "fashion-mnist-train+cutout16", "emnist-train"):
+            ox, pt = pick(workload="loader", transform=t, framework="oxnas"), pick(workload="loader", transform=t, framework="pytorch")
+            if ox and pt:
+                lines.append("| %s | %.0f | %.0f | %.1f |" % (t, ox[0]["images_per_s_median"], pt[0]["images_per_s_median"],
+                                                          ox[0]["images_per_s_median"] / pt[0]["images_per_s_median"]))
+        lines.append("")
+    for r in pick(workload="demo"):
+        lines += ["### `oxnas search --preset cpu-demo` (README main job)", "",
+                  "wall %s (measured.py: %.1f s), max RSS %.0f MB, CPU %.1f s, other processes %.2f cores; genotype %s" % (
+                      r["elapsed"], r["wall_s"], (r["max_rss_kb"] or 0) / 1024, r["own_cpu_s"], r["foreign_cores"], r["genotype"]), ""]
+    text = "\n".join(lines)
+    with open(os.path.join(OUT, "summary.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+
+
+def main():
+    if sys.argv[1:] == ["--summary"]:
+        return summary()
+    log("raw results in " + OUT)
+    for w in WORKLOADS:
+        globals()["w_" + w]()
+    summary()
+
+
+if __name__ == "__main__":
+    main()

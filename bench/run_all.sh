@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Search-side benchmarks, oxnas vs PyTorch (same libtorch 2.11.0 kernels), on this machine's CPU:
+# search-step throughput (NB201 and DARTS supernets), λmax cost (full Hessian vs Lanczos), single-path
+# supernet training and scoring, the NAS-Bench-201 table, the data loader, and the cpu-demo search.
+#
+#   bench/run_all.sh                       # everything (≈20 min on a quiet 2-core machine)
+#   WORKLOADS="search hessian" bench/run_all.sh
+#
+# Environment (defaults in brackets); see bench/run_all.py for what each workload runs:
+#   BENCH_PYTHON [.bench-venv/bin/python]  OXNAS [target/release/oxnas, built through ./oxnas first]
+#   THREADS [2]  REPS [2]  RETRIES [1]  WAIT_IDLE [0.3]  MAX_WAIT [300]
+#   WORKLOADS ["search hessian single_path table loader demo"]
+#   NB201_STEPS [8]  DARTS_STEPS [6]  ALPHA_GRADS ["backward alphas"]    (search)
+#   HESSIAN_SPACES ["nb201 darts"]  HESSIAN_REPS [1]                      (hessian)
+#   SP_STEPS [32]  SCORE_CELLS [200]                                      (single_path)
+#   PANDAS_PYTHON [unset: pandas skipped] a python with pandas, for the table baseline
+#   BENCH_OUT [a new /tmp/oxnas-searchbench.XXXXXX]: raw rows in results.jsonl, logs, run directories
+# `bench/run_all.py --summary` (with BENCH_OUT set) re-prints the tables from results.jsonl.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+PY="${BENCH_PYTHON:-$root/.bench-venv/bin/python}"
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+  echo "error: $PY cannot import torch; run bench/setup-pytorch.sh or set BENCH_PYTHON" >&2
+  exit 1
+fi
+if [ -z "${OXNAS:-}" ]; then
+  "$root/oxnas" --help >/dev/null   # installs libtorch / builds the release binary when needed
+  export OXNAS="$root/target/release/oxnas"
+fi
+# The engine-free examples (no libtorch needed).
+cargo build --release -q -p oxnas-core --example bench_table --example bench_loader
+export BENCH_PYTHON="$PY"
+exec "$PY" bench/run_all.py

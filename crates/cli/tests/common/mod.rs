@@ -1,0 +1,43 @@
+//! Running the `oxnas` binary from integration tests.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+pub fn oxnas(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oxnas")).args(args).output().expect("oxnas runs")
+}
+
+/// Stdout of a command that must succeed.
+pub fn ok(args: &[&str]) -> String {
+    let out = oxnas(args);
+    assert!(out.status.success(), "oxnas {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Stderr of a command that must fail.
+pub fn fails(args: &[&str]) -> String {
+    let out = oxnas(args);
+    assert!(!out.status.success(), "oxnas {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+pub fn json(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&ok(args)).unwrap()
+}
+
+/// JSON lines of a run's log with wall-clock fields zeroed, for comparing two runs.
+pub fn lines_without_times(p: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in ["epoch_time_s", "images_per_s", "hessian_s"] {
+                if v.get(k).is_some() {
+                    v[k] = 0.into();
+                }
+            }
+            v
+        })
+        .collect()
+}

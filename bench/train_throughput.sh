@@ -25,6 +25,8 @@
 #                 processes' average CPU use during it (bench/measured.py); a run above 0.2 is measured
 #                 again, up to RETRIES [2] times; the table marks runs that stay above with * and
 #                 leaves them out of the means when a clean run of the same kind exists.
+#   RUN_TIMEOUT [240]  seconds before one run is stopped (it counts as disturbed: another busy process can
+#                 slow these 2-thread runs 5-10x); a workload with no finished run gets no row.
 #   BENCH_OUT     directory for the raw results [a new /tmp/oxnas-bench.XXXXXX]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,6 +38,7 @@ NB201_LIMIT="${NB201_LIMIT:-5120}"
 WAIT_IDLE="${WAIT_IDLE:-0.3}"
 MAX_WAIT="${MAX_WAIT:-180}"
 RETRIES="${RETRIES:-2}"
+RUN_TIMEOUT="${RUN_TIMEOUT:-240}"
 WORKLOADS="${WORKLOADS:-darts nb201}"
 PY="${BENCH_PYTHON:-$root/.bench-venv/bin/python}"
 NB201_ARCH='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
@@ -73,13 +76,18 @@ run_oxnas() {
     nb201) extra=(--preset nb201-cifar --set data.dataset=\"fashion-mnist\"
                   --set data.train_transform=\"fashion-mnist-train\" --set data.eval_transform=\"fashion-mnist-eval\") ;;
   esac
-  if ! "$PY" bench/measured.py "$dir.load.json" -- "$OXNAS" train "${extra[@]}" "${common[@]}" >"$dir.log" 2>&1; then
+  local rc=0
+  "$PY" bench/measured.py "$dir.load.json" -- timeout "$RUN_TIMEOUT" "$OXNAS" train "${extra[@]}" "${common[@]}" \
+    >"$dir.log" 2>&1 || rc=$?
+  if (( rc != 0 && rc != 124 )); then
     echo "error: oxnas failed, see $dir.log" >&2; tail -5 "$dir.log" >&2; exit 1
   fi
-  "$PY" - "$dir/metrics.jsonl" "$dir.load.json" >"$attempt_row" <<'EOF2'
+  "$PY" - "$dir/metrics.jsonl" "$dir.load.json" "$rc" >"$attempt_row" <<'EOF2'
 import json, sys
-m = json.loads(open(sys.argv[1]).readline())
-d = {"framework": "oxnas", "images_per_s": m["images_per_s"], "train_s": m["epoch_time_s"]}
+d = {"framework": "oxnas", "timed_out": sys.argv[3] == "124"}
+if not d["timed_out"]:
+    m = json.loads(open(sys.argv[1]).readline())
+    d.update({"images_per_s": m["images_per_s"], "train_s": m["epoch_time_s"]})
 d.update(json.load(open(sys.argv[2])))
 print(json.dumps(d))
 EOF2
@@ -98,12 +106,16 @@ run_pytorch() {
                  --auxiliary-weight 0.4 --drop-path 0.2) ;;
     nb201) args=(--space nb201 --arch "$NB201_ARCH" --channels 16 --cells 5 --batch-size 256) ;;
   esac
-  local line load="$out/pytorch-$tag.load.json"
-  line="$("$PY" bench/measured.py "$load" -- "$PY" bench/pytorch/train_throughput.py "${args[@]}" --classes 10 \
-          --in-channels 1 --image-size 32 --train-limit "$limit" --warmup 2 --steps "$steps" --threads "$THREADS")"
-  "$PY" - "$line" "$load" >"$attempt_row" <<'EOF2'
+  local line load="$out/pytorch-$tag.load.json" rc=0
+  line="$("$PY" bench/measured.py "$load" -- timeout "$RUN_TIMEOUT" "$PY" bench/pytorch/train_throughput.py \
+          "${args[@]}" --classes 10 --in-channels 1 --image-size 32 --train-limit "$limit" --warmup 2 \
+          --steps "$steps" --threads "$THREADS")" || rc=$?
+  if (( rc != 0 && rc != 124 )); then echo "error: bench/pytorch/train_throughput.py failed" >&2; exit 1; fi
+  "$PY" - "$line" "$load" "$rc" >"$attempt_row" <<'EOF2'
 import json, sys
-d = json.loads(sys.argv[1])
+d = {"framework": "pytorch", "timed_out": sys.argv[3] == "124"}
+if not d["timed_out"]:
+    d.update(json.loads(sys.argv[1]))
 d.update(json.load(open(sys.argv[2])))
 print(json.dumps(d))
 EOF2
@@ -118,9 +130,9 @@ measure() {
     settle
     "run_$fw" "$w" "$rep" "$attempt"
     local foreign
-    foreign="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["foreign_cores"])' "$attempt_row")"
+    foreign="$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(99 if d["timed_out"] else d["foreign_cores"])' "$attempt_row")"
     if "$PY" -c 'import sys; sys.exit(float(sys.argv[1]) <= 0.2)' "$foreign" && (( attempt < RETRIES )); then
-      echo "bench: $fw $w rep $rep: other processes used $foreign cores meanwhile; measuring again" >&2
+      echo "bench: $fw $w rep $rep: disturbed (other processes used $foreign cores meanwhile; 99 = timed out); measuring again" >&2
       attempt=$((attempt + 1))
       continue
     fi
@@ -132,7 +144,7 @@ d = json.load(open(sys.argv[1]))
 d.update({"workload": sys.argv[2], "rep": int(sys.argv[3]), "retries": int(sys.argv[4])})
 print(json.dumps(d))
 EOF2
-  "$PY" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readlines()[-1]); print("bench: %-7s %-5s rep %d: %7.2f img/s (%.1f s wall, foreign load %.2f cores)" % (d["framework"], d["workload"], d["rep"], d["images_per_s"], d["wall_s"], d["foreign_cores"]))' "$results" >&2
+  "$PY" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readlines()[-1]); print("bench: %-7s %-5s rep %d: %s img/s (%.1f s wall, foreign load %.2f cores)" % (d["framework"], d["workload"], d["rep"], "timed out" if d["timed_out"] else "%7.2f" % d["images_per_s"], d["wall_s"], d["foreign_cores"]))' "$results" >&2
 }
 
 for rep in $(seq 1 "$REPS"); do
@@ -145,7 +157,8 @@ done
 "$PY" - "$results" "$THREADS" <<'EOF'
 import json, sys
 from statistics import mean
-rows = [json.loads(l) for l in open(sys.argv[1])]
+all_rows = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in all_rows if not r["timed_out"]]
 names = {"darts": "DARTS FashionMNIST_1 C=36 L=20, batch 72, aux 0.4",
          "nb201": "NB201 arch (C=16, N=5), batch 256"}
 print()
@@ -160,9 +173,12 @@ def avg(rs, key):
     return mean(r[key] for r in use)
 def fmt(rs, key):
     return "%.2f [%s]" % (avg(rs, key), ", ".join("%.2f%s" % (r[key], "" if clean(r) else "*") for r in rs))
-for w in dict.fromkeys(r["workload"] for r in rows):
+for w in dict.fromkeys(r["workload"] for r in all_rows):
     ox = [r for r in rows if r["workload"] == w and r["framework"] == "oxnas"]
     pt = [r for r in rows if r["workload"] == w and r["framework"] == "pytorch"]
+    if not ox or not pt:
+        print("| %s | no finished run (RUN_TIMEOUT) |  |  |  |  |" % names.get(w, w))
+        continue
     mo = avg(ox, "images_per_s")
     print("| %s | %s | %s | %s | %.2f | %.2f |" % (
         names.get(w, w), fmt(ox, "images_per_s"), fmt(pt, "images_per_s"), fmt(pt, "images_per_s_incl_warmup"),

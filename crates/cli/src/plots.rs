@@ -380,7 +380,11 @@ pub fn tau_plot(history: &[oxnas_engine::oneshot::train::SupernetEpoch], png: &P
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             c.draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
-        c.configure_series_labels().position(SeriesLabelPosition::LowerRight).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
         root.present()?;
     }
     std::fs::rename(&tmp, png)?;
@@ -408,7 +412,10 @@ pub fn score_scatter(scores: &[f64], truth: &[f64], truth_name: &str, png: &Path
             .x_label_area_size(40)
             .y_label_area_size(55)
             .build_cartesian_2d(x0..x1, y0..y1)?;
-        c.configure_mesh().x_desc(format!("ground truth: {truth_name}")).y_desc("supernet score (inherited weights)").draw()?;
+        c.configure_mesh()
+            .x_desc(format!("ground truth: {truth_name}"))
+            .y_desc("supernet score (inherited weights)")
+            .draw()?;
         c.draw_series(truth.iter().zip(scores).map(|(&t, &s)| Circle::new((t, s), 2, BLUE.mix(0.4).filled())))?;
         root.present()?;
     }

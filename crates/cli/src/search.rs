@@ -1,8 +1,8 @@
 //! `oxnas search`: run a differentiable search, print the genotype (and its NAS-Bench-201 ground truth),
 //! draw its diagnostics, and optionally retrain the result (`--then-train`).
 
-use crate::plots;
 use crate::args::Overrides;
+use crate::plots;
 use crate::runs::default_dir;
 use anyhow::{Context, Result};
 use clap::Args;

@@ -1,8 +1,8 @@
 //! `oxnas supernet train | score` and `oxnas rank`: does weight sharing rank architectures the way
 //! standalone training does?
 
-use crate::plots;
 use crate::args::Overrides;
+use crate::plots;
 use crate::runs::default_dir;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -48,10 +48,19 @@ struct Reporter {
 impl SupernetProgress for Reporter {
     fn epoch_end(&mut self, e: &SupernetEpoch) {
         let tau = match (e.tau, e.rho) {
-            (Some(t), Some(r)) => format!("  tracked sample: τ {t:+.3} ρ {r:+.3} mean acc {:.2}%", e.tracked_mean_acc.unwrap_or(0.0)),
+            (Some(t), Some(r)) => {
+                format!("  tracked sample: τ {t:+.3} ρ {r:+.3} mean acc {:.2}%", e.tracked_mean_acc.unwrap_or(0.0))
+            }
             _ => String::new(),
         };
-        eprintln!("epoch {:>3}  lr {:.4}  loss {:.4}  acc {:6.2}%{tau}  {:.1}s", e.epoch + 1, e.lr, e.train_loss, e.train_acc, e.epoch_time_s);
+        eprintln!(
+            "epoch {:>3}  lr {:.4}  loss {:.4}  acc {:6.2}%{tau}  {:.1}s",
+            e.epoch + 1,
+            e.lr,
+            e.train_loss,
+            e.train_acc,
+            e.epoch_time_s
+        );
         self.history.push(e.clone());
         if let Err(err) = plots::tau_plot(&self.history, &self.curve) {
             eprintln!("warning: could not draw {}: {err}", self.curve.display());
@@ -79,8 +88,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let history = trainer.run(&mut reporter)?;
     if let Some(last) = history.last() {
-        println!("supernet trained: {} epochs, final train accuracy {:.2}% (sampled paths)", history.len(), last.train_acc);
-        if let (Some(t), Some(r)) = (history.iter().rev().find_map(|e| e.tau), history.iter().rev().find_map(|e| e.rho)) {
+        println!(
+            "supernet trained: {} epochs, final train accuracy {:.2}% (sampled paths)",
+            history.len(),
+            last.train_acc
+        );
+        if let (Some(t), Some(r)) = (history.iter().rev().find_map(|e| e.tau), history.iter().rev().find_map(|e| e.rho))
+        {
             println!("tracked sample vs {}: Kendall τ {t:+.3}, Spearman ρ {r:+.3}", trainer.cfg.track.truth);
         }
     }
@@ -152,7 +166,8 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
             checkpoint,
         });
     }
-    let c = SearchConfig::from_toml_str(&text, &origin).with_context(|| format!("{origin} is neither a supernet nor a search config"))?;
+    let c = SearchConfig::from_toml_str(&text, &origin)
+        .with_context(|| format!("{origin} is neither a supernet nor a search config"))?;
     if c.supernet.space != Space::Nb201 {
         bail!("scoring needs the NAS-Bench-201 space; {} searched the DARTS space", run.display());
     }
@@ -183,7 +198,15 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
     let data = load_data(&s.data)?;
     let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);
-    let held = Loader::new(data.train.clone(), held_idx, s.eval_batch, false, false, s.data.eval_transform.resolve()?, s.seed)?;
+    let held = Loader::new(
+        data.train.clone(),
+        held_idx,
+        s.eval_batch,
+        false,
+        false,
+        s.data.eval_transform.resolve()?,
+        s.seed,
+    )?;
     let recal = if a.bn == BnScoring::Recalibrate {
         let l = Loader::new(data.train.clone(), train_idx, 64, true, false, s.data.train_transform.resolve()?, s.seed)?;
         l.epoch(0).take(a.recal_batches).map(|b| to_tensors(&b, device).0).collect()
@@ -197,7 +220,11 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     eprintln!("scoring {} cells on {images} held-out images, BN {:?}", cells.len(), a.bn);
     let bar = indicatif::ProgressBar::new(cells.len() as u64);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_style(indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} cells ({per_sec}, {eta})").expect("template").progress_chars("=> "));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} cells ({per_sec}, {eta})")
+                .expect("template")
+                .progress_chars("=> "),
+        );
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -211,9 +238,16 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         row.loss = Some(r.loss);
     }
     let tag = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_");
-    let out = a.out.clone().unwrap_or_else(|| a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], format!("{:?}", a.bn).to_lowercase())));
+    let out = a.out.clone().unwrap_or_else(|| {
+        a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], format!("{:?}", a.bn).to_lowercase()))
+    });
     table.write_csv(&out)?;
-    println!("scored {} cells in {secs:.1} s ({:.1} cells/s); scores: {}", cells.len(), cells.len() as f64 / secs, out.display());
+    println!(
+        "scored {} cells in {secs:.1} s ({:.1} cells/s); scores: {}",
+        cells.len(),
+        cells.len() as f64 / secs,
+        out.display()
+    );
     println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display());
     Ok(())
 }

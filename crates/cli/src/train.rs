@@ -1,9 +1,9 @@
 //! `oxnas train | eval | export | import`: the retraining stage and moving weights between oxnas and
 //! the reference PyTorch implementations.
 
+use crate::args::Overrides;
 use crate::plots;
 use crate::progress::Reporter;
-use crate::args::Overrides;
 use crate::runs::default_dir;
 use anyhow::{bail, Context, Result};
 use clap::Args;

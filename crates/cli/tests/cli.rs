@@ -6,10 +6,6 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-
-
-
-
 #[test]
 fn bench_query_known_cells() {
     // The DARTS collapse cell: NAS-Bench-201 paper, DARTS row: 54.30 / 15.61 / 16.32.
@@ -113,7 +109,6 @@ fn smoke_args(out: &Path, epochs: usize) -> Vec<String> {
     .chain(["--epochs".into(), epochs.to_string(), "--out".into(), out.display().to_string()])
     .collect()
 }
-
 
 #[test]
 fn kill_9_then_resume_equals_uninterrupted_run() {

@@ -6,23 +6,41 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-
-
 /// A small SGAS-es search on NB201 (C=2, 12x12 images), with the λ rule made eager so that a
 /// rollback happens: phase 0 rolls back at its 6th epoch.
 const SEARCH: &[&str] = &[
-    "search", "--preset", "cpu-demo", "--device", "cpu",
-    "--set", "supernet.channels=2", "--set", "data.train_limit=128", "--set", "optim.batch_size=32",
-    "--set", "split.valid_eval_limit=32", "--set", "run.eval_batch_size=32", "--set", "run.threads=1",
-    "--set", "decision.frequency=7", "--set", "early_stop.factor=0.5", "--set", "optim.epochs=44",
-    "--set", "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
-    "--set", "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+    "search",
+    "--preset",
+    "cpu-demo",
+    "--device",
+    "cpu",
+    "--set",
+    "supernet.channels=2",
+    "--set",
+    "data.train_limit=128",
+    "--set",
+    "optim.batch_size=32",
+    "--set",
+    "split.valid_eval_limit=32",
+    "--set",
+    "run.eval_batch_size=32",
+    "--set",
+    "run.threads=1",
+    "--set",
+    "decision.frequency=7",
+    "--set",
+    "early_stop.factor=0.5",
+    "--set",
+    "optim.epochs=44",
+    "--set",
+    "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+    "--set",
+    "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
 ];
 
 fn with_out(base: &[&str], out: &Path) -> Vec<String> {
     base.iter().map(|s| s.to_string()).chain(["--out".to_string(), out.display().to_string()]).collect()
 }
-
 
 #[test]
 fn search_prints_ground_truth_and_survives_kill_9() {
@@ -32,7 +50,17 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(stdout.contains("genotype: |"), "{stdout}");
     assert!(stdout.contains("cifar10_test_200ep") && stdout.contains("rank"), "{stdout}");
-    for f in ["search.jsonl", "result.json", "genotype.txt", "genotype.json", "lambda.png", "alphas.png", "cell.dot", "cell.png", "config.toml"] {
+    for f in [
+        "search.jsonl",
+        "result.json",
+        "genotype.txt",
+        "genotype.json",
+        "lambda.png",
+        "alphas.png",
+        "cell.dot",
+        "cell.png",
+        "config.toml",
+    ] {
         assert!(full.join(f).exists(), "{f} missing");
     }
     let log = std::fs::read_to_string(full.join("search.jsonl")).unwrap();
@@ -41,7 +69,12 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     // kill -9 in the middle, then --resume: the same log and the same genotype.
     let cut = dir.path().join("cut");
     let args = with_out(SEARCH, &cut);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnas")).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnas"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let log = cut.join("search.jsonl");
     let start = std::time::Instant::now();
     loop {
@@ -58,7 +91,10 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     assert!(!cut.join("result.json").exists());
     ok(&["search", "--resume", cut.to_str().unwrap()]);
     assert_eq!(lines_without_times(&cut.join("search.jsonl")), lines_without_times(&full.join("search.jsonl")));
-    assert_eq!(std::fs::read_to_string(cut.join("genotype.txt")).unwrap(), std::fs::read_to_string(full.join("genotype.txt")).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(cut.join("genotype.txt")).unwrap(),
+        std::fs::read_to_string(full.join("genotype.txt")).unwrap()
+    );
 }
 
 #[test]
@@ -66,24 +102,70 @@ fn supernet_score_rank_and_groundtruth() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("supernet");
     ok(&[
-        "supernet", "train", "--preset", "cpu-nb201", "--device", "cpu", "--epochs", "2",
-        "--set", "supernet.channels=2", "--set", "data.train_limit=256", "--set", "optim.batch_size=32",
-        "--set", "track.sample=8", "--set", "track.every=1", "--set", "track.eval_images=64", "--set", "run.threads=1",
-        "--set", "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
-        "--set", "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
-        "--out", run.to_str().unwrap(),
+        "supernet",
+        "train",
+        "--preset",
+        "cpu-nb201",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--set",
+        "supernet.channels=2",
+        "--set",
+        "data.train_limit=256",
+        "--set",
+        "optim.batch_size=32",
+        "--set",
+        "track.sample=8",
+        "--set",
+        "track.every=1",
+        "--set",
+        "track.eval_images=64",
+        "--set",
+        "run.threads=1",
+        "--set",
+        "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+        "--set",
+        "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+        "--out",
+        run.to_str().unwrap(),
     ]);
     assert!(run.join("tau.png").exists());
     let scores = dir.path().join("scores.csv");
     let out = ok(&[
-        "supernet", "score", "--run", run.to_str().unwrap(), "--archs", "sample:40", "--bn", "recalibrate", "--recal-batches", "2",
-        "--eval-images", "64", "--device", "cpu", "--out", scores.to_str().unwrap(),
+        "supernet",
+        "score",
+        "--run",
+        run.to_str().unwrap(),
+        "--archs",
+        "sample:40",
+        "--bn",
+        "recalibrate",
+        "--recal-batches",
+        "2",
+        "--eval-images",
+        "64",
+        "--device",
+        "cpu",
+        "--out",
+        scores.to_str().unwrap(),
     ]);
     assert!(out.contains("scored 40 cells"), "{out}");
     let csv = std::fs::read_to_string(&scores).unwrap();
     assert_eq!(csv.lines().count(), 41, "header + 40 cells");
 
-    let v: serde_json::Value = serde_json::from_str(&ok(&["rank", "--scores", scores.to_str().unwrap(), "--truth", "cifar10_test_200ep", "-k", "1,5,10", "--json"])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "rank",
+        "--scores",
+        scores.to_str().unwrap(),
+        "--truth",
+        "cifar10_test_200ep",
+        "-k",
+        "1,5,10",
+        "--json",
+    ]))
+    .unwrap();
     let tau = v["rank"]["kendall_tau_b"].as_f64().unwrap();
     assert!((-1.0..=1.0).contains(&tau));
     assert_eq!(v["rank"]["n"], 40);
@@ -93,9 +175,25 @@ fn supernet_score_rank_and_groundtruth() {
     // A ground truth of our own for 2 cells (1 epoch each), resumable: a second call trains nothing.
     let gt = dir.path().join("gt.csv");
     let gt_args = [
-        "groundtruth", "--archs", "1835,6111", "--preset", "cpu-smoke", "--set", "run.device=\"cpu\"", "--set", "optim.epochs=1",
-        "--set", "model.channels=2", "--set", "data.train_limit=128", "--set", "data.test_limit=64", "--set", "run.threads=1",
-        "--out", gt.to_str().unwrap(),
+        "groundtruth",
+        "--archs",
+        "1835,6111",
+        "--preset",
+        "cpu-smoke",
+        "--set",
+        "run.device=\"cpu\"",
+        "--set",
+        "optim.epochs=1",
+        "--set",
+        "model.channels=2",
+        "--set",
+        "data.train_limit=128",
+        "--set",
+        "data.test_limit=64",
+        "--set",
+        "run.threads=1",
+        "--out",
+        gt.to_str().unwrap(),
     ];
     ok(&gt_args);
     let first = std::fs::read_to_string(&gt).unwrap();
@@ -106,8 +204,18 @@ fn supernet_score_rank_and_groundtruth() {
     // Ranking against our own ground truth joins the cells both files have.
     let scores2 = dir.path().join("two.csv");
     ok(&[
-        "supernet", "score", "--run", run.to_str().unwrap(), "--archs", "1835,6111,9930", "--eval-images", "64", "--device", "cpu",
-        "--out", scores2.to_str().unwrap(),
+        "supernet",
+        "score",
+        "--run",
+        run.to_str().unwrap(),
+        "--archs",
+        "1835,6111,9930",
+        "--eval-images",
+        "64",
+        "--device",
+        "cpu",
+        "--out",
+        scores2.to_str().unwrap(),
     ]);
     let out = ok(&["rank", "--scores", scores2.to_str().unwrap(), "--truth", gt.to_str().unwrap(), "-k", "1"]);
     assert!(out.contains("matched 2 of 3"), "{out}");

@@ -19,7 +19,8 @@ fn stats(mut v: Vec<f64>) -> (f64, f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let csv = PathBuf::from(args.get(1).map(String::as_str).unwrap_or("/work/shared/data/nasbench201/nb201_accuracies.csv"));
+    let csv =
+        PathBuf::from(args.get(1).map(String::as_str).unwrap_or("/work/shared/data/nasbench201/nb201_accuracies.csv"));
     let iters: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
 
     let bytes = compact::asset_bytes();

@@ -32,14 +32,8 @@ pub enum SpaceError {
     EmptySet,
     #[error("empty entry at position {position} of the op list '{list}'; remove the doubled or trailing comma")]
     EmptyItem { position: usize, list: String },
-    #[error(
-        "op '{op}' appears twice in the op set (columns {first} and {second}); list each op once"
-    )]
-    Duplicate {
-        op: DartsOp,
-        first: usize,
-        second: usize,
-    },
+    #[error("op '{op}' appears twice in the op set (columns {first} and {second}); list each op once")]
+    Duplicate { op: DartsOp, first: usize, second: usize },
     #[error(
         "'none' is at column {column} of the op set; put it first: column 0 is the 'none' column by \
          convention (genotype derivation skips it, SGAS uses it as the pruned-edge marker)"
@@ -55,9 +49,7 @@ pub enum SpaceError {
 }
 
 /// The eight DARTS candidate ops, in the reference `PRIMITIVES` order.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum DartsOp {
     #[serde(rename = "none")]
     None = 0,
@@ -113,10 +105,7 @@ impl FromStr for DartsOp {
     type Err = SpaceError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DartsOp::ALL
-            .into_iter()
-            .find(|op| op.name() == s)
-            .ok_or_else(|| SpaceError::UnknownOp { op: s.to_string() })
+        DartsOp::ALL.into_iter().find(|op| op.name() == s).ok_or_else(|| SpaceError::UnknownOp { op: s.to_string() })
     }
 }
 
@@ -148,11 +137,7 @@ impl OpSet {
         }
         for (second, op) in ops.iter().enumerate() {
             if let Some(first) = ops[..second].iter().position(|o| o == op) {
-                return Err(SpaceError::Duplicate {
-                    op: *op,
-                    first,
-                    second,
-                });
+                return Err(SpaceError::Duplicate { op: *op, first, second });
             }
         }
         if let Some(column) = ops.iter().position(|&o| o == DartsOp::None) {
@@ -168,17 +153,13 @@ impl OpSet {
 
     /// All 8 DARTS ops (the DARTS and SGAS CIFAR-10 space).
     pub fn darts() -> Self {
-        OpSet {
-            ops: DartsOp::ALL.to_vec(),
-        }
+        OpSet { ops: DartsOp::ALL.to_vec() }
     }
 
     /// The reduced 5-op space SGAS-es searched on Fashion-MNIST.
     pub fn sgas_es() -> Self {
         use DartsOp::*;
-        OpSet {
-            ops: vec![None, MaxPool3x3, SkipConnect, SepConv3x3, DilConv3x3],
-        }
+        OpSet { ops: vec![None, MaxPool3x3, SkipConnect, SepConv3x3, DilConv3x3] }
     }
 
     /// A preset by name (case-insensitive, `-` and `_` interchangeable): `darts` or `sgas_es`.
@@ -226,9 +207,7 @@ impl OpSet {
         if self.has_none() {
             Ok(())
         } else {
-            Err(SpaceError::NoneRequired {
-                set: self.to_string(),
-            })
+            Err(SpaceError::NoneRequired { set: self.to_string() })
         }
     }
 }
@@ -264,10 +243,7 @@ impl FromStr for OpSet {
             .map(|(position, item)| {
                 let item = item.trim();
                 if item.is_empty() {
-                    Err(SpaceError::EmptyItem {
-                        position,
-                        list: s.to_string(),
-                    })
+                    Err(SpaceError::EmptyItem { position, list: s.to_string() })
                 } else {
                     item.parse::<DartsOp>()
                 }
@@ -314,10 +290,7 @@ mod tests {
         for (i, op) in DartsOp::ALL.into_iter().enumerate() {
             assert_eq!(op.primitive_index(), i);
             assert_eq!(op.to_string().parse::<DartsOp>(), Ok(op));
-            assert_eq!(
-                serde_json::to_string(&op).unwrap(),
-                format!("\"{}\"", op.name())
-            );
+            assert_eq!(serde_json::to_string(&op).unwrap(), format!("\"{}\"", op.name()));
         }
     }
 
@@ -334,10 +307,7 @@ mod tests {
     fn presets() {
         assert_eq!(OpSet::darts().ops(), &DartsOp::ALL);
         let es = OpSet::sgas_es();
-        assert_eq!(
-            es.to_string(),
-            "none,max_pool_3x3,skip_connect,sep_conv_3x3,dil_conv_3x3"
-        );
+        assert_eq!(es.to_string(), "none,max_pool_3x3,skip_connect,sep_conv_3x3,dil_conv_3x3");
         assert_eq!(es.index_of(DartsOp::SepConv3x3), Some(3));
         assert_eq!(es.index_of(DartsOp::AvgPool3x3), None);
         assert_eq!(es.get(4), Some(DartsOp::DilConv3x3));
@@ -353,10 +323,7 @@ mod tests {
     #[test]
     fn parse_and_print_round_trip() {
         let set: OpSet = " none, skip_connect ,sep_conv_3x3".parse().unwrap();
-        assert_eq!(
-            set.ops(),
-            &[DartsOp::None, DartsOp::SkipConnect, DartsOp::SepConv3x3]
-        );
+        assert_eq!(set.ops(), &[DartsOp::None, DartsOp::SkipConnect, DartsOp::SepConv3x3]);
         assert_eq!(set.to_string().parse::<OpSet>(), Ok(set.clone()));
         let json = serde_json::to_string(&set).unwrap();
         assert_eq!(json, r#"["none","skip_connect","sep_conv_3x3"]"#);
@@ -369,33 +336,16 @@ mod tests {
         assert_eq!("".parse::<OpSet>(), Err(SpaceError::EmptySet));
         assert_eq!(
             "none,,skip_connect".parse::<OpSet>(),
-            Err(SpaceError::EmptyItem {
-                position: 1,
-                list: "none,,skip_connect".into()
-            })
+            Err(SpaceError::EmptyItem { position: 1, list: "none,,skip_connect".into() })
         );
-        assert_eq!(
-            "none,sep_conv_7x7".parse::<OpSet>(),
-            Err(SpaceError::UnknownOp {
-                op: "sep_conv_7x7".into()
-            })
-        );
+        assert_eq!("none,sep_conv_7x7".parse::<OpSet>(), Err(SpaceError::UnknownOp { op: "sep_conv_7x7".into() }));
         assert_eq!(
             "none,skip_connect,sep_conv_3x3,skip_connect".parse::<OpSet>(),
-            Err(SpaceError::Duplicate {
-                op: SkipConnect,
-                first: 1,
-                second: 3
-            })
+            Err(SpaceError::Duplicate { op: SkipConnect, first: 1, second: 3 })
         );
-        assert_eq!(
-            "skip_connect,none".parse::<OpSet>(),
-            Err(SpaceError::NoneNotFirst { column: 1 })
-        );
+        assert_eq!("skip_connect,none".parse::<OpSet>(), Err(SpaceError::NoneNotFirst { column: 1 }));
         assert_eq!("none".parse::<OpSet>(), Err(SpaceError::OnlyNone));
-        let err = serde_json::from_str::<OpSet>(r#"["skip_connect","none"]"#)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<OpSet>(r#"["skip_connect","none"]"#).unwrap_err().to_string();
         assert!(err.contains("put it first"), "{err}");
     }
 
@@ -405,12 +355,7 @@ mod tests {
         assert!(!set.has_none());
         assert_eq!(set.index_of(DartsOp::SepConv3x3), Some(1));
         let err = set.require_none_first().unwrap_err();
-        assert_eq!(
-            err,
-            SpaceError::NoneRequired {
-                set: "skip_connect,sep_conv_3x3".into()
-            }
-        );
+        assert_eq!(err, SpaceError::NoneRequired { set: "skip_connect,sep_conv_3x3".into() });
         assert!(err.to_string().contains("prepend 'none'"));
     }
 }

@@ -52,11 +52,7 @@ pub enum ArchError {
     #[error("malformed edge '{token}' in node {node}; expected 'op~input', e.g. 'nor_conv_3x3~0'")]
     MalformedEdge { node: usize, token: String },
     #[error("edge '{token}' in node {node} has input '{input}', which is not a node number")]
-    BadInput {
-        node: usize,
-        token: String,
-        input: String,
-    },
+    BadInput { node: usize, token: String, input: String },
     #[error("input {input} of node {node} is out of range; node {node} takes inputs 0..={}", node - 1)]
     InputOutOfRange { node: usize, input: usize },
     #[error(
@@ -64,11 +60,7 @@ pub enum ArchError {
          order 0..={}, so position {position} must be input {position}",
         node - 1
     )]
-    InputOutOfOrder {
-        node: usize,
-        position: usize,
-        found: usize,
-    },
+    InputOutOfOrder { node: usize, position: usize, found: usize },
     #[error("NAS-Bench-201 index {index} is out of range; valid indices are 0..={}", NUM_ARCHS - 1)]
     IndexOutOfRange { index: usize },
     #[error("base-5 code {code} is out of range; valid codes are 0..={}", NUM_ARCHS - 1)]
@@ -84,9 +76,7 @@ fn node_example(node: usize) -> &'static str {
 }
 
 /// The five NAS-Bench-201 ops, in the benchmark's order (this order is also the column order of α).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Nb201Op {
     #[serde(rename = "none")]
     None = 0,
@@ -101,13 +91,8 @@ pub enum Nb201Op {
 }
 
 impl Nb201Op {
-    pub const ALL: [Nb201Op; 5] = [
-        Nb201Op::None,
-        Nb201Op::SkipConnect,
-        Nb201Op::NorConv1x1,
-        Nb201Op::NorConv3x3,
-        Nb201Op::AvgPool3x3,
-    ];
+    pub const ALL: [Nb201Op; 5] =
+        [Nb201Op::None, Nb201Op::SkipConnect, Nb201Op::NorConv1x1, Nb201Op::NorConv3x3, Nb201Op::AvgPool3x3];
 
     /// The name used in arch strings and in the reference code.
     pub fn name(self) -> &'static str {
@@ -132,10 +117,7 @@ impl Nb201Op {
 
     /// none, skip_connect and avg_pool_3x3 carry no weights (at equal channel counts, as inside a cell).
     pub fn is_param_free(self) -> bool {
-        matches!(
-            self,
-            Nb201Op::None | Nb201Op::SkipConnect | Nb201Op::AvgPool3x3
-        )
+        matches!(self, Nb201Op::None | Nb201Op::SkipConnect | Nb201Op::AvgPool3x3)
     }
 }
 
@@ -143,10 +125,7 @@ impl FromStr for Nb201Op {
     type Err = ArchError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Nb201Op::ALL
-            .into_iter()
-            .find(|op| op.name() == s)
-            .ok_or_else(|| ArchError::UnknownOp { op: s.to_string() })
+        Nb201Op::ALL.into_iter().find(|op| op.name() == s).ok_or_else(|| ArchError::UnknownOp { op: s.to_string() })
     }
 }
 
@@ -209,9 +188,7 @@ impl Nb201Arch {
     /// The ops read as a base-5 number, edge 0 (1<-0) most significant; this is the order in which the
     /// benchmark generated its cells before shuffling them.
     pub fn code(&self) -> u16 {
-        self.ops
-            .iter()
-            .fold(0u16, |acc, op| acc * 5 + op.index() as u16)
+        self.ops.iter().fold(0u16, |acc, op| acc * 5 + op.index() as u16)
     }
 
     /// Inverse of [`Nb201Arch::code`].
@@ -296,9 +273,7 @@ impl FromStr for Nb201Arch {
         }
         let segments: Vec<&str> = s.split('+').collect();
         if segments.len() != 3 {
-            return Err(ArchError::NodeCount {
-                found: segments.len(),
-            });
+            return Err(ArchError::NodeCount { found: segments.len() });
         }
         let mut ops = [Nb201Op::None; 6];
         for (k, segment) in segments.iter().enumerate() {
@@ -306,25 +281,14 @@ impl FromStr for Nb201Arch {
             let inner = segment
                 .strip_prefix('|')
                 .and_then(|rest| rest.strip_suffix('|'))
-                .ok_or_else(|| ArchError::MissingBar {
-                    node,
-                    segment: segment.to_string(),
-                })?;
+                .ok_or_else(|| ArchError::MissingBar { node, segment: segment.to_string() })?;
             let tokens: Vec<&str> = inner.split('|').collect();
             if tokens.len() != node {
-                return Err(ArchError::InputCount {
-                    node,
-                    found: tokens.len(),
-                });
+                return Err(ArchError::InputCount { node, found: tokens.len() });
             }
             for (position, token) in tokens.iter().enumerate() {
                 let (op_name, input_text) =
-                    token
-                        .split_once('~')
-                        .ok_or_else(|| ArchError::MalformedEdge {
-                            node,
-                            token: token.to_string(),
-                        })?;
+                    token.split_once('~').ok_or_else(|| ArchError::MalformedEdge { node, token: token.to_string() })?;
                 let input: usize = input_text.parse().map_err(|_| ArchError::BadInput {
                     node,
                     token: token.to_string(),
@@ -334,19 +298,13 @@ impl FromStr for Nb201Arch {
                     return Err(ArchError::InputOutOfRange { node, input });
                 }
                 if input != position {
-                    return Err(ArchError::InputOutOfOrder {
-                        node,
-                        position,
-                        found: input,
-                    });
+                    return Err(ArchError::InputOutOfOrder { node, position, found: input });
                 }
-                let op = op_name
-                    .parse::<Nb201Op>()
-                    .map_err(|_| ArchError::UnknownEdgeOp {
-                        op: op_name.to_string(),
-                        to: node,
-                        from: input,
-                    })?;
+                let op = op_name.parse::<Nb201Op>().map_err(|_| ArchError::UnknownEdgeOp {
+                    op: op_name.to_string(),
+                    to: node,
+                    from: input,
+                })?;
                 ops[node * (node - 1) / 2 + input] = op;
             }
         }
@@ -381,10 +339,7 @@ mod tests {
 
     /// Rows of the shared ground-truth CSV as (arch_str, unique_str); `None` when the file is absent.
     pub(super) fn csv_rows() -> Option<Vec<(String, String)>> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/nasbench201/nb201_accuracies.csv"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/nasbench201/nb201_accuracies.csv");
         let Ok(text) = std::fs::read_to_string(path) else {
             eprintln!("note: {path} not found; skipping the check against the NAS-Bench-201 table");
             return None;
@@ -396,11 +351,7 @@ mod tests {
             .enumerate()
             .map(|(i, line)| {
                 let cols: Vec<&str> = line.splitn(4, ',').collect();
-                assert_eq!(
-                    cols[0].parse::<usize>().unwrap(),
-                    i,
-                    "rows are in index order"
-                );
+                assert_eq!(cols[0].parse::<usize>().unwrap(), i, "rows are in index order");
                 (cols[1].to_string(), cols[2].to_string())
             })
             .collect();
@@ -411,16 +362,7 @@ mod tests {
     #[test]
     fn op_names_parse_print_and_order() {
         let names: Vec<&str> = Nb201Op::ALL.iter().map(|op| op.name()).collect();
-        assert_eq!(
-            names,
-            [
-                "none",
-                "skip_connect",
-                "nor_conv_1x1",
-                "nor_conv_3x3",
-                "avg_pool_3x3"
-            ]
-        );
+        assert_eq!(names, ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]);
         assert_eq!(names.join(", "), OP_LIST);
         for (i, op) in Nb201Op::ALL.into_iter().enumerate() {
             assert_eq!(op.index(), i);
@@ -428,14 +370,8 @@ mod tests {
             assert_eq!(op.to_string().parse::<Nb201Op>(), Ok(op));
         }
         assert_eq!(Nb201Op::from_index(5), None);
-        let free: Vec<Nb201Op> = Nb201Op::ALL
-            .into_iter()
-            .filter(|op| op.is_param_free())
-            .collect();
-        assert_eq!(
-            free,
-            [Nb201Op::None, Nb201Op::SkipConnect, Nb201Op::AvgPool3x3]
-        );
+        let free: Vec<Nb201Op> = Nb201Op::ALL.into_iter().filter(|op| op.is_param_free()).collect();
+        assert_eq!(free, [Nb201Op::None, Nb201Op::SkipConnect, Nb201Op::AvgPool3x3]);
     }
 
     #[test]
@@ -460,14 +396,7 @@ mod tests {
     #[test]
     fn arch_prints_the_reference_string() {
         use Nb201Op::*;
-        let a = Nb201Arch::new([
-            NorConv3x3,
-            NorConv3x3,
-            NorConv3x3,
-            SkipConnect,
-            NorConv3x3,
-            NorConv3x3,
-        ]);
+        let a = Nb201Arch::new([NorConv3x3, NorConv3x3, NorConv3x3, SkipConnect, NorConv3x3, NorConv3x3]);
         assert_eq!(a.to_string(), BEST_C100);
         assert_eq!(arch(BEST_C100), a);
         assert_eq!(arch(&format!("  \n{BEST_C100}\t ")), a);
@@ -494,107 +423,51 @@ mod tests {
     fn parse_errors_name_the_problem() {
         let cases: &[(&str, ArchError)] = &[
             ("   ", ArchError::Empty),
-            (
-                "|none~0|+|none~0|none~1|",
-                ArchError::NodeCount { found: 2 },
-            ),
-            (
-                "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|+|none~0|",
-                ArchError::NodeCount { found: 4 },
-            ),
+            ("|none~0|+|none~0|none~1|", ArchError::NodeCount { found: 2 }),
+            ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|+|none~0|", ArchError::NodeCount { found: 4 }),
             (
                 "none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
-                ArchError::MissingBar {
-                    node: 1,
-                    segment: "none~0|".into(),
-                },
+                ArchError::MissingBar { node: 1, segment: "none~0|".into() },
             ),
             (
                 "|none~0|+|none~0|none~1|+|none~0|none~1|none~2",
-                ArchError::MissingBar {
-                    node: 3,
-                    segment: "|none~0|none~1|none~2".into(),
-                },
+                ArchError::MissingBar { node: 3, segment: "|none~0|none~1|none~2".into() },
             ),
-            (
-                "|none~0|+|none~0|+|none~0|none~1|none~2|",
-                ArchError::InputCount { node: 2, found: 1 },
-            ),
-            (
-                "|none~0|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
-                ArchError::InputCount { node: 1, found: 2 },
-            ),
-            (
-                "|none~0|+|none~0|none~2|+|none~0|none~1|none~2|",
-                ArchError::InputOutOfRange { node: 2, input: 2 },
-            ),
+            ("|none~0|+|none~0|+|none~0|none~1|none~2|", ArchError::InputCount { node: 2, found: 1 }),
+            ("|none~0|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", ArchError::InputCount { node: 1, found: 2 }),
+            ("|none~0|+|none~0|none~2|+|none~0|none~1|none~2|", ArchError::InputOutOfRange { node: 2, input: 2 }),
             (
                 "|none~0|+|none~0|none~1|+|none~0|none~2|none~1|",
-                ArchError::InputOutOfOrder {
-                    node: 3,
-                    position: 1,
-                    found: 2,
-                },
+                ArchError::InputOutOfOrder { node: 3, position: 1, found: 2 },
             ),
             (
                 "|none~0|+|none~0|none~1|+|none~0|none~0|none~2|",
-                ArchError::InputOutOfOrder {
-                    node: 3,
-                    position: 1,
-                    found: 0,
-                },
+                ArchError::InputOutOfOrder { node: 3, position: 1, found: 0 },
             ),
             (
                 "|none~0|+|none~0|conv_3x3~1|+|none~0|none~1|none~2|",
-                ArchError::UnknownEdgeOp {
-                    op: "conv_3x3".into(),
-                    to: 2,
-                    from: 1,
-                },
+                ArchError::UnknownEdgeOp { op: "conv_3x3".into(), to: 2, from: 1 },
             ),
             (
                 "|none|+|none~0|none~1|+|none~0|none~1|none~2|",
-                ArchError::MalformedEdge {
-                    node: 1,
-                    token: "none".into(),
-                },
+                ArchError::MalformedEdge { node: 1, token: "none".into() },
             ),
             (
                 "|none~x|+|none~0|none~1|+|none~0|none~1|none~2|",
-                ArchError::BadInput {
-                    node: 1,
-                    token: "none~x".into(),
-                    input: "x".into(),
-                },
+                ArchError::BadInput { node: 1, token: "none~x".into(), input: "x".into() },
             ),
-            (
-                "||+|none~0|none~1|+|none~0|none~1|none~2|",
-                ArchError::MalformedEdge {
-                    node: 1,
-                    token: "".into(),
-                },
-            ),
+            ("||+|none~0|none~1|+|none~0|none~1|none~2|", ArchError::MalformedEdge { node: 1, token: "".into() }),
         ];
         for (text, expected) in cases {
-            assert_eq!(
-                text.parse::<Nb201Arch>().as_ref(),
-                Err(expected),
-                "input {text:?}"
-            );
+            assert_eq!(text.parse::<Nb201Arch>().as_ref(), Err(expected), "input {text:?}");
         }
-        let msg = "|none~0|+|none~0|conv_3x3~1|+|none~0|none~1|none~2|"
-            .parse::<Nb201Arch>()
-            .unwrap_err()
-            .to_string();
+        let msg = "|none~0|+|none~0|conv_3x3~1|+|none~0|none~1|none~2|".parse::<Nb201Arch>().unwrap_err().to_string();
         assert_eq!(
             msg,
             "unknown op 'conv_3x3' on edge 2<-1; expected one of none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3"
         );
         let msg = ArchError::InputOutOfRange { node: 2, input: 2 }.to_string();
-        assert_eq!(
-            msg,
-            "input 2 of node 2 is out of range; node 2 takes inputs 0..=1"
-        );
+        assert_eq!(msg, "input 2 of node 2 is out of range; node 2 takes inputs 0..=1");
     }
 
     #[test]
@@ -608,15 +481,9 @@ mod tests {
         assert_eq!(first_edge_skip.code(), 3125);
         assert_eq!(Nb201Arch::enumerate_base5(3125), Ok(first_edge_skip));
         for code in 0..NUM_ARCHS {
-            assert_eq!(
-                Nb201Arch::enumerate_base5(code).unwrap().code() as usize,
-                code
-            );
+            assert_eq!(Nb201Arch::enumerate_base5(code).unwrap().code() as usize, code);
         }
-        assert_eq!(
-            Nb201Arch::enumerate_base5(15_625),
-            Err(ArchError::CodeOutOfRange { code: 15_625 })
-        );
+        assert_eq!(Nb201Arch::enumerate_base5(15_625), Err(ArchError::CodeOutOfRange { code: 15_625 }));
     }
 
     /// Indices quoted in the data README (the benchmark's optima and its degenerate cells).
@@ -629,19 +496,12 @@ mod tests {
             (9930, BEST_C100),
         ];
         for (i, s) in known {
-            assert_eq!(
-                Nb201Arch::from_index(i).unwrap().to_string(),
-                s,
-                "index {i}"
-            );
+            assert_eq!(Nb201Arch::from_index(i).unwrap().to_string(), s, "index {i}");
             assert_eq!(arch(s).to_index(), i);
         }
         assert_eq!(Nb201Arch::uniform(Nb201Op::SkipConnect).to_index(), 1835);
         assert_eq!(Nb201Arch::uniform(Nb201Op::None).to_index(), 1651);
-        assert_eq!(
-            Nb201Arch::from_index(15_625),
-            Err(ArchError::IndexOutOfRange { index: 15_625 })
-        );
+        assert_eq!(Nb201Arch::from_index(15_625), Err(ArchError::IndexOutOfRange { index: 15_625 }));
     }
 
     #[test]
@@ -650,11 +510,7 @@ mod tests {
         for (i, a) in Nb201Arch::all().enumerate() {
             assert_eq!(a.to_index(), i);
             assert_eq!(Nb201Arch::from_index(i), Ok(a));
-            assert!(
-                !std::mem::replace(&mut seen[a.code() as usize], true),
-                "code {} repeated",
-                a.code()
-            );
+            assert!(!std::mem::replace(&mut seen[a.code() as usize], true), "code {} repeated", a.code());
         }
         assert!(seen.iter().all(|&s| s));
     }
@@ -665,18 +521,10 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, format!("\"{BEST_C100}\""));
         assert_eq!(serde_json::from_str::<Nb201Arch>(&json).unwrap(), a);
-        let err = serde_json::from_str::<Nb201Arch>("\"|none~0|\"")
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<Nb201Arch>("\"|none~0|\"").unwrap_err().to_string();
         assert!(err.contains("exactly 3"), "{err}");
-        assert_eq!(
-            serde_json::to_string(&Nb201Op::NorConv1x1).unwrap(),
-            "\"nor_conv_1x1\""
-        );
-        assert_eq!(
-            serde_json::from_str::<Nb201Op>("\"avg_pool_3x3\"").unwrap(),
-            Nb201Op::AvgPool3x3
-        );
+        assert_eq!(serde_json::to_string(&Nb201Op::NorConv1x1).unwrap(), "\"nor_conv_1x1\"");
+        assert_eq!(serde_json::from_str::<Nb201Op>("\"avg_pool_3x3\"").unwrap(), Nb201Op::AvgPool3x3);
     }
 
     #[test]
@@ -707,11 +555,7 @@ mod tests {
         let mut unique_to_canon: HashMap<&str, Nb201Arch> = HashMap::new();
         for (arch_str, unique) in &rows {
             let c = arch(arch_str).canonical();
-            assert_eq!(
-                *canon_to_unique.entry(c).or_insert(unique),
-                unique.as_str(),
-                "{arch_str}"
-            );
+            assert_eq!(*canon_to_unique.entry(c).or_insert(unique), unique.as_str(), "{arch_str}");
             assert_eq!(*unique_to_canon.entry(unique).or_insert(c), c, "{arch_str}");
         }
         assert_eq!(canon_to_unique.len(), NUM_UNIQUE);

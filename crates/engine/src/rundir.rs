@@ -18,7 +18,13 @@ pub enum RunDirError {
 
 /// Prepares `dir` for a fresh run of kind `what` ("training run", "search", ...): refuses it if
 /// `checkpoint` already exists, creates `subdirs`, writes `config.toml`.
-pub fn create<C: ConfigFile>(dir: &Path, checkpoint: &Path, subdirs: &[&str], cfg: &C, what: &str) -> Result<(), RunDirError> {
+pub fn create<C: ConfigFile>(
+    dir: &Path,
+    checkpoint: &Path,
+    subdirs: &[&str],
+    cfg: &C,
+    what: &str,
+) -> Result<(), RunDirError> {
     if checkpoint.exists() {
         return Err(RunDirError::Refused {
             dir: dir.display().to_string(),

@@ -14,7 +14,8 @@ struct Toy {
 
 fn forward(x: &Tensor, ws: &[Tensor], head: &Tensor, alpha: &Tensor) -> Tensor {
     let p = alpha.softmax(-1, Kind::Double);
-    let h = ws.iter().enumerate().map(|(k, w)| x.matmul(&w.tr()).tanh() * p.get(k as i64)).reduce(|a, b| a + b).unwrap();
+    let h =
+        ws.iter().enumerate().map(|(k, w)| x.matmul(&w.tr()).tanh() * p.get(k as i64)).reduce(|a, b| a + b).unwrap();
     h.matmul(&head.tr())
 }
 
@@ -30,7 +31,8 @@ impl Toy {
         let mut vs = vs;
         vs.double();
         let alpha = Tensor::from_slice(&[0.3f64, -0.2, 0.5]).set_requires_grad(true);
-        let arch = vec![ArchCell { name: "cell", alphas: vec![alpha], states: vec![oxnas_engine::search::EdgeState::Mixed] }];
+        let arch =
+            vec![ArchCell { name: "cell", alphas: vec![alpha], states: vec![oxnas_engine::search::EdgeState::Mixed] }];
         Toy { vs, arch }
     }
     fn w(&self) -> Vec<Tensor> {
@@ -65,7 +67,8 @@ fn second_order_gradient_matches_exact_unrolled_autograd() {
     let xv = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
     let yv = Tensor::from_slice(&[2i64, 1, 0, 2, 1, 0, 2, 1]);
     let (xi, mu, wd) = (0.3, 0.9, 3e-2);
-    let mut opt = Sgd::new(SgdConfig { lr: xi, momentum: mu, weight_decay: wd, nesterov: false }, net.trainable_weights());
+    let mut opt =
+        Sgd::new(SgdConfig { lr: xi, momentum: mu, weight_decay: wd, nesterov: false }, net.trainable_weights());
     // One real step so that momentum buffers exist and enter w′.
     opt.zero_grad();
     cross_entropy(&net.forward_t(&xt, true), &yt).backward();
@@ -91,11 +94,16 @@ fn second_order_gradient_matches_exact_unrolled_autograd() {
     let pick = |n: &str| unrolled[names.iter().position(|x| x == n).unwrap()].shallow_clone();
     let ws: Vec<Tensor> = (0..3).map(|k| pick(&format!("w{k}"))).collect();
     let loss_v = cross_entropy(&forward(&xv, &ws, &pick("head"), &alpha), &yv);
-    let exact = Vec::<f64>::try_from(&Tensor::run_backward(&[loss_v], &[alpha.shallow_clone()], false, false)[0]).unwrap();
+    let exact =
+        Vec::<f64>::try_from(&Tensor::run_backward(&[loss_v], &[alpha.shallow_clone()], false, false)[0]).unwrap();
 
     // The first-order gradient at w′ alone, to show the mixed term is not negligible here.
-    let loss_v1 = cross_entropy(&forward(&xv, &ws.iter().map(|t| t.detach()).collect::<Vec<_>>(), &pick("head").detach(), &alpha), &yv);
-    let first = Vec::<f64>::try_from(&Tensor::run_backward(&[loss_v1], &[alpha.shallow_clone()], false, false)[0]).unwrap();
+    let loss_v1 = cross_entropy(
+        &forward(&xv, &ws.iter().map(|t| t.detach()).collect::<Vec<_>>(), &pick("head").detach(), &alpha),
+        &yv,
+    );
+    let first =
+        Vec::<f64>::try_from(&Tensor::run_backward(&[loss_v1], &[alpha.shallow_clone()], false, false)[0]).unwrap();
 
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();

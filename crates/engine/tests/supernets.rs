@@ -4,7 +4,9 @@
 
 use oxnas_core::darts::OpSet;
 use oxnas_engine::nn::state_dict;
-use oxnas_engine::search::{DartsSupernet, DartsSupernetConfig, EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use oxnas_engine::search::{
+    DartsSupernet, DartsSupernetConfig, EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet,
+};
 use std::collections::BTreeSet;
 use tch::{Device, Kind, Tensor};
 
@@ -13,7 +15,13 @@ fn darts_cfg(ops: OpSet) -> DartsSupernetConfig {
 }
 
 fn nb201_cfg(track: bool) -> Nb201SupernetConfig {
-    Nb201SupernetConfig { channels: 16, cells_per_stage: 5, num_classes: 10, in_channels: 3, track_running_stats: track }
+    Nb201SupernetConfig {
+        channels: 16,
+        cells_per_stage: 5,
+        num_classes: 10,
+        in_channels: 3,
+        track_running_stats: track,
+    }
 }
 
 fn params(net: &dyn Supernet) -> i64 {
@@ -55,13 +63,22 @@ fn nb201_supernet_matches_reference() {
 #[test]
 fn decided_edges_run_one_op_and_freeze_alpha() {
     tch::manual_seed(0);
-    let cfg = Nb201SupernetConfig { channels: 4, cells_per_stage: 1, num_classes: 10, in_channels: 1, track_running_stats: false };
+    let cfg = Nb201SupernetConfig {
+        channels: 4,
+        cells_per_stage: 1,
+        num_classes: 10,
+        in_channels: 1,
+        track_running_stats: false,
+    };
     let mut net = Nb201Supernet::new(&cfg, Device::Cpu);
     let x = Tensor::randn([2, 1, 16, 16], (Kind::Float, Device::Cpu));
     let loss = net.forward_t(&x, true).sum(Kind::Float);
     let grads = Tensor::run_backward(&[loss], &net.trainable_alphas(), false, false);
     assert_eq!(grads.len(), 6);
-    assert!(grads.iter().all(|g| g.abs().sum(Kind::Float).double_value(&[]) > 0.0), "every mixed edge's alpha gets a gradient");
+    assert!(
+        grads.iter().all(|g| g.abs().sum(Kind::Float).double_value(&[]) > 0.0),
+        "every mixed edge's alpha gets a gradient"
+    );
 
     // Fix edge 0 to nor_conv_3x3 (column 3): its alpha leaves the trainable set and its value no longer
     // matters for the output.
@@ -85,7 +102,14 @@ fn decided_edges_run_one_op_and_freeze_alpha() {
 #[test]
 fn darts_supernet_pruned_edges_and_gray_input() {
     tch::manual_seed(0);
-    let cfg = DartsSupernetConfig { channels: 4, layers: 5, steps: 4, num_classes: 10, in_channels: 1, ops: OpSet::sgas_es() };
+    let cfg = DartsSupernetConfig {
+        channels: 4,
+        layers: 5,
+        steps: 4,
+        num_classes: 10,
+        in_channels: 1,
+        ops: OpSet::sgas_es(),
+    };
     let mut net = DartsSupernet::new(&cfg, Device::Cpu);
     // Node 0 of the normal cell: edges 0, 1. Decide edge 0 (sep_conv_3x3, column 3), prune edge 1.
     net.arch_mut()[0].set_state(0, EdgeState::Fixed(3));

@@ -32,11 +32,8 @@ impl Column {
     ];
 
     /// The three final (200-epoch) test accuracies, the numbers papers report.
-    pub const TEST_200EP: [Column; 3] = [
-        Column::Cifar10Test200ep,
-        Column::Cifar100Test200ep,
-        Column::ImageNet16Test200ep,
-    ];
+    pub const TEST_200EP: [Column; 3] =
+        [Column::Cifar10Test200ep, Column::Cifar100Test200ep, Column::ImageNet16Test200ep];
 
     /// The CSV header name.
     pub fn name(self) -> &'static str {
@@ -55,10 +52,7 @@ impl Column {
 
     /// True for the 200-epoch columns; the others come from the 12-epoch training schedule.
     pub fn is_200ep(self) -> bool {
-        matches!(
-            self,
-            Column::Cifar10Test200ep | Column::Cifar100Test200ep | Column::ImageNet16Test200ep
-        )
+        matches!(self, Column::Cifar10Test200ep | Column::Cifar100Test200ep | Column::ImageNet16Test200ep)
     }
 
     /// Position in [`Column::ALL`].
@@ -87,12 +81,7 @@ impl FromStr for Column {
     type Err = BenchError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Column::ALL
-            .into_iter()
-            .find(|c| c.name() == s)
-            .ok_or_else(|| BenchError::UnknownColumn {
-                name: s.to_string(),
-            })
+        Column::ALL.into_iter().find(|c| c.name() == s).ok_or_else(|| BenchError::UnknownColumn { name: s.to_string() })
     }
 }
 
@@ -122,13 +111,7 @@ mod tests {
             assert_eq!(c.to_string(), c.name());
             assert_eq!(c.is_200ep(), c.name().ends_with("_200ep"));
         }
-        assert_eq!(
-            Column::ALL
-                .into_iter()
-                .filter(|c| c.is_200ep())
-                .collect::<Vec<_>>(),
-            Column::TEST_200EP
-        );
+        assert_eq!(Column::ALL.into_iter().filter(|c| c.is_200ep()).collect::<Vec<_>>(), Column::TEST_200EP);
     }
 
     #[test]
@@ -145,10 +128,7 @@ mod tests {
     fn serde_uses_csv_names() {
         let json = serde_json::to_string(&Column::ImageNet16Valid12ep).unwrap();
         assert_eq!(json, "\"imagenet16_120_valid_12ep\"");
-        assert_eq!(
-            serde_json::from_str::<Column>(&json).unwrap(),
-            Column::ImageNet16Valid12ep
-        );
+        assert_eq!(serde_json::from_str::<Column>(&json).unwrap(), Column::ImageNet16Valid12ep);
         assert!(serde_json::from_str::<Column>("\"nope\"").is_err());
     }
 

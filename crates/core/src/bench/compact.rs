@@ -64,10 +64,7 @@ pub fn asset_bytes() -> &'static [u8] {
 /// Loads the CSV at `csv` and writes its compact form to `out`.
 pub fn write_asset(csv: &Path, out: &Path) -> Result<(), BenchError> {
     let table = Nb201Table::from_csv_path(csv)?;
-    std::fs::write(out, encode(&table)).map_err(|source| BenchError::Io {
-        path: out.to_path_buf(),
-        source,
-    })
+    std::fs::write(out, encode(&table)).map_err(|source| BenchError::Io { path: out.to_path_buf(), source })
 }
 
 pub(super) fn encode(table: &Nb201Table) -> Vec<u8> {
@@ -77,9 +74,7 @@ pub(super) fn encode(table: &Nb201Table) -> Vec<u8> {
     put_u16_planes(&mut raw, &table.codes);
     put_u32(&mut raw, table.num_classes());
     put_u16_planes(&mut raw, &table.class_of);
-    let strings: Vec<&str> = (0..table.num_classes())
-        .filter_map(|c| table.class_unique_str(c))
-        .collect();
+    let strings: Vec<&str> = (0..table.num_classes()).filter_map(|c| table.class_unique_str(c)).collect();
     let text = strings.join("\n");
     put_u32(&mut raw, text.len());
     raw.extend_from_slice(text.as_bytes());
@@ -111,33 +106,20 @@ pub(super) fn encode(table: &Nb201Table) -> Vec<u8> {
 pub(super) fn decode(bytes: &[u8]) -> Result<Nb201Table, BenchError> {
     let magic_len = bytes.len().min(MAGIC.len());
     if bytes[..magic_len] != MAGIC[..magic_len] {
-        return Err(BenchError::BadMagic {
-            found: bytes[..magic_len].to_vec(),
-            expected: MAGIC.to_vec(),
-        });
+        return Err(BenchError::BadMagic { found: bytes[..magic_len].to_vec(), expected: MAGIC.to_vec() });
     }
     if bytes.len() < HEADER_LEN {
-        return Err(BenchError::Truncated {
-            needed: HEADER_LEN,
-            found: bytes.len(),
-        });
+        return Err(BenchError::Truncated { needed: HEADER_LEN, found: bytes.len() });
     }
-    let field =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let field = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let version = field(8);
     if version != VERSION {
-        return Err(BenchError::UnsupportedVersion {
-            found: version,
-            supported: VERSION,
-        });
+        return Err(BenchError::UnsupportedVersion { found: version, supported: VERSION });
     }
     let (raw_len, body_len, stored) = (field(12) as usize, field(16) as usize, field(20));
     let needed = HEADER_LEN.saturating_add(body_len);
     if bytes.len() < needed {
-        return Err(BenchError::Truncated {
-            needed,
-            found: bytes.len(),
-        });
+        return Err(BenchError::Truncated { needed, found: bytes.len() });
     }
     if bytes.len() > needed {
         return Err(BenchError::Malformed(format!(
@@ -151,9 +133,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Nb201Table, BenchError> {
         return Err(BenchError::ChecksumMismatch { stored, computed });
     }
     if raw_len > MAX_RAW_LEN {
-        return Err(BenchError::Malformed(format!(
-            "payload length {raw_len} is implausibly large"
-        )));
+        return Err(BenchError::Malformed(format!("payload length {raw_len} is implausibly large")));
     }
 
     let mut raw = Vec::with_capacity(raw_len);
@@ -205,35 +185,22 @@ fn parse_payload(raw: &[u8]) -> Result<Nb201Table, BenchError> {
     for c in Column::ALL {
         let n = r.u32("distinct value count")?;
         if n == 0 || n > rows {
-            return Err(BenchError::Malformed(format!(
-                "{c} has {n} distinct values"
-            )));
+            return Err(BenchError::Malformed(format!("{c} has {n} distinct values")));
         }
         let deltas = r.take(n * 4, "distinct values")?;
         let mut distinct = Vec::with_capacity(n);
         let mut acc: u32 = 0;
         for d in deltas.chunks_exact(4) {
             let d = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-            acc = acc
-                .checked_add(d)
-                .ok_or_else(|| BenchError::Malformed(format!("{c}: a value overflows")))?;
+            acc = acc.checked_add(d).ok_or_else(|| BenchError::Malformed(format!("{c}: a value overflows")))?;
             distinct.push(acc);
         }
         columns.push((distinct, r.u16_planes(rows, "value positions")?));
     }
     if r.pos != raw.len() {
-        return Err(BenchError::Malformed(format!(
-            "{} unread payload bytes",
-            raw.len() - r.pos
-        )));
+        return Err(BenchError::Malformed(format!("{} unread payload bytes", raw.len() - r.pos)));
     }
-    Nb201Table::assemble(Parts {
-        codes,
-        class_of,
-        unique_text,
-        unique_start,
-        columns,
-    })
+    Nb201Table::assemble(Parts { codes, class_of, unique_text, unique_start, columns })
 }
 
 fn checksum(header_fields: &[u8], body: &[u8]) -> u32 {
@@ -278,11 +245,7 @@ impl<'a> Reader<'a> {
     fn u16_planes(&mut self, n: usize, what: &str) -> Result<Vec<u16>, BenchError> {
         let b = self.take(n * 2, what)?;
         let (lo, hi) = b.split_at(n);
-        Ok(lo
-            .iter()
-            .zip(hi)
-            .map(|(&l, &h)| u16::from_le_bytes([l, h]))
-            .collect())
+        Ok(lo.iter().zip(hi).map(|(&l, &h)| u16::from_le_bytes([l, h])).collect())
     }
 }
 
@@ -292,10 +255,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn asset_path() -> PathBuf {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/assets/nb201/nb201.bin"
-        ))
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/nb201/nb201.bin"))
     }
 
     /// Rewrites the asset from the shared CSV; run on purpose only (see the module docs).
@@ -329,9 +289,7 @@ mod tests {
         write_asset(&csv, &out).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), ASSET);
         let missing = dir.path().join("absent.csv");
-        assert!(
-            matches!(write_asset(&missing, &out), Err(BenchError::Io { path, .. }) if path == missing)
-        );
+        assert!(matches!(write_asset(&missing, &out), Err(BenchError::Io { path, .. }) if path == missing));
     }
 
     #[test]
@@ -359,13 +317,7 @@ mod tests {
     fn other_versions_are_refused_by_number() {
         let mut b = ASSET.to_vec();
         b[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert!(matches!(
-            decode(&b),
-            Err(BenchError::UnsupportedVersion {
-                found: 2,
-                supported: VERSION
-            })
-        ));
+        assert!(matches!(decode(&b), Err(BenchError::UnsupportedVersion { found: 2, supported: VERSION })));
     }
 
     #[test]
@@ -380,8 +332,7 @@ mod tests {
             match decode(&b) {
                 Err(BenchError::ChecksumMismatch { .. }) if at >= 20 => {}
                 // A changed body length makes the file look cut short or padded.
-                Err(BenchError::Truncated { .. } | BenchError::Malformed(_))
-                    if (16..20).contains(&at) => {}
+                Err(BenchError::Truncated { .. } | BenchError::Malformed(_)) if (16..20).contains(&at) => {}
                 Err(BenchError::ChecksumMismatch { .. }) if (12..16).contains(&at) => {}
                 other => panic!("flipping byte {at}: {other:?}"),
             }
@@ -392,9 +343,7 @@ mod tests {
     fn trailing_bytes_are_refused() {
         let mut b = ASSET.to_vec();
         b.push(0);
-        assert!(
-            matches!(decode(&b), Err(BenchError::Malformed(m)) if m.contains("1 bytes follow"))
-        );
+        assert!(matches!(decode(&b), Err(BenchError::Malformed(m)) if m.contains("1 bytes follow")));
     }
 
     /// Re-wraps a payload with a valid header, so the payload checks themselves are exercised.
@@ -414,9 +363,7 @@ mod tests {
 
     fn raw_payload() -> Vec<u8> {
         let mut raw = Vec::new();
-        DeflateDecoder::new(&ASSET[HEADER_LEN..])
-            .read_to_end(&mut raw)
-            .unwrap();
+        DeflateDecoder::new(&ASSET[HEADER_LEN..]).read_to_end(&mut raw).unwrap();
         raw
     }
 
@@ -458,10 +405,7 @@ mod tests {
 
         for (bytes, want) in cases {
             let err = decode(&wrap(&bytes)).unwrap_err();
-            assert!(
-                matches!(err, BenchError::Malformed(_) | BenchError::Inconsistent(_)),
-                "{want}: {err:?}"
-            );
+            assert!(matches!(err, BenchError::Malformed(_) | BenchError::Inconsistent(_)), "{want}: {err:?}");
             assert!(err.to_string().contains(want), "want {want:?} in: {err}");
         }
     }

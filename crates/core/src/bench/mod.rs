@@ -33,38 +33,17 @@ pub enum BenchError {
     #[error("line 1: the header must be `{expected}`{detail}; pass the NAS-Bench-201 accuracy CSV unchanged", expected = Column::csv_header())]
     CsvHeader { detail: String },
     #[error("line {line}: {found} comma-separated fields, expected {expected}; fields must not contain commas and rows must not be cut short")]
-    CsvFieldCount {
-        line: usize,
-        found: usize,
-        expected: usize,
-    },
+    CsvFieldCount { line: usize, found: usize, expected: usize },
     #[error("line {line}: index `{found}` should be {expected}; rows must be in NAS-Bench-201 index order 0..15624 with no gaps")]
-    CsvIndex {
-        line: usize,
-        found: String,
-        expected: usize,
-    },
+    CsvIndex { line: usize, found: String, expected: usize },
     #[error("line {line}: bad arch string `{text}`: {reason}; the form is |op~0|+|op~0|op~1|+|op~0|op~1|op~2|")]
-    CsvArch {
-        line: usize,
-        text: String,
-        reason: String,
-    },
+    CsvArch { line: usize, text: String, reason: String },
     #[error("line {line}: arch `{arch}` already appeared on line {first_line}; each of the 15625 cells must occur exactly once")]
-    CsvDuplicateArch {
-        line: usize,
-        arch: String,
-        first_line: usize,
-    },
+    CsvDuplicateArch { line: usize, arch: String, first_line: usize },
     #[error("line {line}: unique_str is empty; every row needs its NATS-Bench isomorphism string")]
     CsvUniqueStr { line: usize },
     #[error("line {line}, column {column}: bad accuracy `{text}`: {reason}; write a percentage in 0..=100 with at most 6 decimals, e.g. 93.123456")]
-    CsvValue {
-        line: usize,
-        column: &'static str,
-        text: String,
-        reason: String,
-    },
+    CsvValue { line: usize, column: &'static str, text: String, reason: String },
     #[error("the CSV has {found} data rows, expected {expected}; the table must cover every NAS-Bench-201 cell")]
     CsvRowCount { found: usize, expected: usize },
 

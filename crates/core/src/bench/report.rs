@@ -81,18 +81,11 @@ impl QueryReport {
     /// Rank and percentile, for the 200-epoch columns only.
     pub fn standing(&self, column: Column) -> Option<(usize, f64)> {
         match column {
-            Column::Cifar10Test200ep => Some((
-                self.rank_cifar10_test_200ep,
-                self.percentile_cifar10_test_200ep,
-            )),
-            Column::Cifar100Test200ep => Some((
-                self.rank_cifar100_test_200ep,
-                self.percentile_cifar100_test_200ep,
-            )),
-            Column::ImageNet16Test200ep => Some((
-                self.rank_imagenet16_120_test_200ep,
-                self.percentile_imagenet16_120_test_200ep,
-            )),
+            Column::Cifar10Test200ep => Some((self.rank_cifar10_test_200ep, self.percentile_cifar10_test_200ep)),
+            Column::Cifar100Test200ep => Some((self.rank_cifar100_test_200ep, self.percentile_cifar100_test_200ep)),
+            Column::ImageNet16Test200ep => {
+                Some((self.rank_imagenet16_120_test_200ep, self.percentile_imagenet16_120_test_200ep))
+            }
             _ => None,
         }
     }
@@ -111,27 +104,17 @@ impl fmt::Display for QueryReport {
             if others == 1 { "" } else { "s" }
         )?;
         writeln!(f)?;
-        writeln!(
-            f,
-            "  {:<27} {:>10}  {:>13}  {:>10}",
-            "column", "accuracy %", "rank", "percentile"
-        )?;
+        writeln!(f, "  {:<27} {:>10}  {:>13}  {:>10}", "column", "accuracy %", "rank", "percentile")?;
         for c in Column::ALL {
             let v = self.value(c);
             match self.standing(c) {
-                Some((rank, pct)) => writeln!(
-                    f,
-                    "  {:<27} {v:>10.6}  {:>13}  {pct:>10.2}",
-                    c.name(),
-                    format!("{rank}/{NUM_CELLS}")
-                )?,
+                Some((rank, pct)) => {
+                    writeln!(f, "  {:<27} {v:>10.6}  {:>13}  {pct:>10.2}", c.name(), format!("{rank}/{NUM_CELLS}"))?
+                }
                 None => writeln!(f, "  {:<27} {v:>10.6}", c.name())?,
             }
         }
-        write!(
-            f,
-            "  (rank 1 = best, ties share a rank; percentile = % of the other cells strictly worse)"
-        )
+        write!(f, "  (rank 1 = best, ties share a rank; percentile = % of the other cells strictly worse)")
     }
 }
 
@@ -153,23 +136,10 @@ pub struct TopReport {
 
 impl fmt::Display for TopReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "top {} of {NUM_CELLS} cells by {}",
-            self.entries.len(),
-            self.column
-        )?;
-        write!(
-            f,
-            "{:>5}  {:>5}  {:>10}  arch",
-            "rank", "index", "accuracy %"
-        )?;
+        writeln!(f, "top {} of {NUM_CELLS} cells by {}", self.entries.len(), self.column)?;
+        write!(f, "{:>5}  {:>5}  {:>10}  arch", "rank", "index", "accuracy %")?;
         for e in &self.entries {
-            write!(
-                f,
-                "\n{:>5}  {:>5}  {:>10.6}  {}",
-                e.rank, e.index, e.value, e.arch_str
-            )?;
+            write!(f, "\n{:>5}  {:>5}  {:>10.6}  {}", e.rank, e.index, e.value, e.arch_str)?;
         }
         Ok(())
     }
@@ -229,13 +199,7 @@ impl fmt::Display for StatsReport {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(
-                f,
-                "{:<27} {:>5}  {}",
-                s.column.name(),
-                s.argmax,
-                s.argmax_arch_str
-            )?;
+            write!(f, "{:<27} {:>5}  {}", s.column.name(), s.argmax, s.argmax_arch_str)?;
         }
         Ok(())
     }
@@ -254,15 +218,8 @@ mod tests {
     fn query_json_keys_are_the_csv_columns_plus_standing_and_class() {
         let report = t().query("1835").unwrap();
         let json = serde_json::to_value(&report).unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut want: Vec<String> = ["index", "arch_str", "unique_str"]
-            .map(String::from)
-            .to_vec();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want: Vec<String> = ["index", "arch_str", "unique_str"].map(String::from).to_vec();
         want.extend(Column::ALL.map(|c| c.name().to_string()));
         for c in Column::TEST_200EP {
             want.push(format!("rank_{c}"));
@@ -288,16 +245,10 @@ mod tests {
             assert_eq!(r.unique_str, row.unique_str());
             for c in Column::ALL {
                 assert_eq!(r.value(c), row.value(c));
-                assert_eq!(
-                    r.standing(c),
-                    c.is_200ep().then(|| (row.rank(c), row.percentile(c)))
-                );
+                assert_eq!(r.standing(c), c.is_200ep().then(|| (row.rank(c), row.percentile(c))));
             }
             assert_eq!(r.iso_class, row.iso_class());
-            assert_eq!(
-                r.iso_class_size,
-                t().class_members(r.iso_class).unwrap().len()
-            );
+            assert_eq!(r.iso_class_size, t().class_members(r.iso_class).unwrap().len());
         }
     }
 
@@ -306,23 +257,11 @@ mod tests {
         let text = t().query("6111").unwrap().to_string();
         assert!(text.starts_with("NAS-Bench-201 cell 6111\n"), "{text}");
         for c in Column::ALL {
-            let line = text
-                .lines()
-                .find(|l| l.trim_start().starts_with(c.name()))
-                .unwrap();
-            assert!(
-                line.contains(&t().get(6111).unwrap().value_text(c)),
-                "{line}"
-            );
+            let line = text.lines().find(|l| l.trim_start().starts_with(c.name())).unwrap();
+            assert!(line.contains(&t().get(6111).unwrap().value_text(c)), "{line}");
         }
-        let c10 = text
-            .lines()
-            .find(|l| l.contains("cifar10_test_200ep"))
-            .unwrap();
-        assert!(
-            c10.contains(&format!("1/{NUM_CELLS}")) && c10.contains("94.373333"),
-            "{c10}"
-        );
+        let c10 = text.lines().find(|l| l.contains("cifar10_test_200ep")).unwrap();
+        assert!(c10.contains(&format!("1/{NUM_CELLS}")) && c10.contains("94.373333"), "{c10}");
     }
 
     #[test]
@@ -330,16 +269,10 @@ mod tests {
         let top = t().top_report(Column::Cifar100Test200ep, 5).to_string();
         assert_eq!(top.lines().count(), 2 + 5);
         let first = top.lines().nth(2).unwrap();
-        assert!(
-            first.contains("9930") && first.contains("73.513333"),
-            "{first}"
-        );
+        assert!(first.contains("9930") && first.contains("73.513333"), "{first}");
 
         let stats = t().stats();
-        assert_eq!(
-            (stats.cells, stats.iso_classes, stats.columns.len()),
-            (NUM_CELLS, 6466, 9)
-        );
+        assert_eq!((stats.cells, stats.iso_classes, stats.columns.len()), (NUM_CELLS, 6466, 9));
         let text = stats.to_string();
         for s in &stats.columns {
             assert!(text.contains(&format!("{:.6}", s.max)), "{text}");

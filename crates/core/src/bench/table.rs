@@ -82,20 +82,15 @@ impl Nb201Table {
 
     /// Loads `nb201_accuracies.csv` (see `shared/data/nasbench201/README.md` for the format).
     pub fn from_csv_path(path: &Path) -> Result<Self, BenchError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BenchError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;
         Self::from_csv_str(&text)
     }
 
     /// Parses the CSV text. All 15,625 rows must be present, in index order, each cell once.
     pub fn from_csv_str(text: &str) -> Result<Self, BenchError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut lines: Vec<&str> = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .collect();
+        let mut lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
         // A final newline leaves one empty piece behind; it is not a row.
         if lines.last() == Some(&"") {
             lines.pop();
@@ -105,10 +100,7 @@ impl Nb201Table {
 
         let data = &lines[1.min(lines.len())..];
         if data.len() != NUM_CELLS {
-            return Err(BenchError::CsvRowCount {
-                found: data.len(),
-                expected: NUM_CELLS,
-            });
+            return Err(BenchError::CsvRowCount { found: data.len(), expected: NUM_CELLS });
         }
         let mut codes = Vec::with_capacity(NUM_CELLS);
         let mut first_line_of_code = vec![0usize; NUM_CELLS];
@@ -123,18 +115,10 @@ impl Nb201Table {
             let fields: Vec<&str> = line_text.split(',').collect();
             let expected = 3 + Column::ALL.len();
             if fields.len() != expected {
-                return Err(BenchError::CsvFieldCount {
-                    line,
-                    found: fields.len(),
-                    expected,
-                });
+                return Err(BenchError::CsvFieldCount { line, found: fields.len(), expected });
             }
             if fields[0].parse::<usize>() != Ok(row) {
-                return Err(BenchError::CsvIndex {
-                    line,
-                    found: fields[0].to_string(),
-                    expected: row,
-                });
+                return Err(BenchError::CsvIndex { line, found: fields[0].to_string(), expected: row });
             }
             let arch = parse_arch(fields[1]).map_err(|reason| BenchError::CsvArch {
                 line,
@@ -183,20 +167,11 @@ impl Nb201Table {
                 distinct.sort_unstable();
                 distinct.dedup();
                 // Every value is in `distinct`, and there are at most NUM_CELLS < 2^16 of them.
-                let slot = col
-                    .iter()
-                    .map(|v| distinct.partition_point(|d| d < v) as u16)
-                    .collect();
+                let slot = col.iter().map(|v| distinct.partition_point(|d| d < v) as u16).collect();
                 (distinct, slot)
             })
             .collect();
-        Self::assemble(Parts {
-            codes,
-            class_of,
-            unique_text,
-            unique_start,
-            columns,
-        })
+        Self::assemble(Parts { codes, class_of, unique_text, unique_start, columns })
     }
 
     /// Decodes the compact form written by [`Nb201Table::to_compact`].
@@ -225,8 +200,7 @@ impl Nb201Table {
     /// [`Nb201Table::write_csv`] into a string.
     pub fn to_csv_string(&self) -> String {
         let mut out = Vec::with_capacity(4 << 20);
-        self.write_csv(&mut out)
-            .expect("writing to a Vec cannot fail");
+        self.write_csv(&mut out).expect("writing to a Vec cannot fail");
         String::from_utf8(out).expect("the table holds only UTF-8 text")
     }
 
@@ -234,20 +208,10 @@ impl Nb201Table {
     /// too, so nothing may be trusted: any inconsistency is an error, never a panic.
     pub(super) fn assemble(parts: Parts) -> Result<Self, BenchError> {
         let bad = |m: String| Err(BenchError::Inconsistent(m));
-        let Parts {
-            codes,
-            class_of,
-            unique_text,
-            unique_start,
-            columns,
-        } = parts;
+        let Parts { codes, class_of, unique_text, unique_start, columns } = parts;
         let n = NUM_CELLS;
         if codes.len() != n || class_of.len() != n {
-            return bad(format!(
-                "{} archs and {} class ids for {n} cells",
-                codes.len(),
-                class_of.len()
-            ));
+            return bad(format!("{} archs and {} class ids for {n} cells", codes.len(), class_of.len()));
         }
 
         let mut row_of_code = vec![u16::MAX; n];
@@ -257,10 +221,7 @@ impl Nb201Table {
                 return bad(format!("row {row} has arch code {code}, above {}", n - 1));
             }
             if row_of_code[code] != u16::MAX {
-                return bad(format!(
-                    "rows {} and {row} hold the same arch",
-                    row_of_code[code]
-                ));
+                return bad(format!("rows {} and {row} hold the same arch", row_of_code[code]));
             }
             row_of_code[code] = row as u16;
         }
@@ -273,10 +234,7 @@ impl Nb201Table {
                 std::cmp::Ordering::Less => counts[c as usize] += 1,
                 std::cmp::Ordering::Equal => counts.push(1),
                 std::cmp::Ordering::Greater => {
-                    return bad(format!(
-                        "row {row} has class {c} before class {} appeared",
-                        counts.len()
-                    ))
+                    return bad(format!("row {row} has class {c} before class {} appeared", counts.len()))
                 }
             }
         }
@@ -309,26 +267,17 @@ impl Nb201Table {
                 return bad("a unique string is empty or splits a UTF-8 character".into());
             }
             if !seen.insert(&unique_text[a..b]) {
-                return bad(format!(
-                    "unique string `{}` names two classes",
-                    &unique_text[a..b]
-                ));
+                return bad(format!("unique string `{}` names two classes", &unique_text[a..b]));
             }
         }
 
         if columns.len() != Column::ALL.len() {
-            return bad(format!(
-                "{} accuracy columns, expected {}",
-                columns.len(),
-                Column::ALL.len()
-            ));
+            return bad(format!("{} accuracy columns, expected {}", columns.len(), Column::ALL.len()));
         }
         let mut data = Vec::with_capacity(columns.len());
         for (column, (distinct, slot)) in Column::ALL.into_iter().zip(columns) {
             if distinct.windows(2).any(|w| w[0] >= w[1]) {
-                return bad(format!(
-                    "{column}: distinct values are not strictly ascending"
-                ));
+                return bad(format!("{column}: distinct values are not strictly ascending"));
             }
             if distinct.last().is_some_and(|&v| v > MAX_MICROS) {
                 return bad(format!("{column}: an accuracy is above 100%"));
@@ -351,11 +300,7 @@ impl Nb201Table {
             for k in count {
                 below.push(below.last().unwrap() + k);
             }
-            data.push(ColumnData {
-                distinct,
-                slot,
-                below,
-            });
+            data.push(ColumnData { distinct, slot, below });
         }
 
         Ok(Nb201Table {
@@ -444,16 +389,8 @@ impl Nb201Table {
             .top(column, k)
             .into_iter()
             .map(|i| {
-                let row = RowRef {
-                    table: self,
-                    index: i,
-                };
-                TopEntry {
-                    rank: row.rank(column),
-                    index: i,
-                    arch_str: row.arch_str(),
-                    value: row.value(column),
-                }
+                let row = RowRef { table: self, index: i };
+                TopEntry { rank: row.rank(column), index: i, arch_str: row.arch_str(), value: row.value(column) }
             })
             .collect();
         TopReport { column, entries }
@@ -464,10 +401,7 @@ impl Nb201Table {
         StatsReport {
             cells: self.len(),
             iso_classes: self.num_classes(),
-            columns: Column::ALL
-                .into_iter()
-                .map(|c| self.column_stats(c))
-                .collect(),
+            columns: Column::ALL.into_iter().map(|c| self.column_stats(c)).collect(),
         }
     }
 
@@ -479,14 +413,8 @@ impl Nb201Table {
         // Integer sum: exact, and the order of summation cannot change the printed mean.
         let sum: u64 = d.slot.iter().map(|&s| d.distinct[s as usize] as u64).sum();
         let mean = sum as f64 / n as f64 / 1e6;
-        let var = d
-            .slot
-            .iter()
-            .map(|&s| (pct(d.distinct[s as usize]) - mean).powi(2))
-            .sum::<f64>()
-            / n as f64;
-        let at_sorted =
-            |p: usize| pct(d.distinct[d.below.partition_point(|&b| b as usize <= p) - 1]);
+        let var = d.slot.iter().map(|&s| (pct(d.distinct[s as usize]) - mean).powi(2)).sum::<f64>() / n as f64;
+        let at_sorted = |p: usize| pct(d.distinct[d.below.partition_point(|&b| b as usize <= p) - 1]);
         let median = (at_sorted((n - 1) / 2) + at_sorted(n / 2)) / 2.0;
         let top = (d.distinct.len() - 1) as u16;
         let argmax = d.slot.iter().position(|&s| s == top).unwrap_or(0);
@@ -515,29 +443,20 @@ impl Nb201Table {
 
     /// The cells of one isomorphism class, ascending.
     pub fn class_members(&self, class: usize) -> Option<&[usize]> {
-        let (a, b) = (
-            *self.class_start.get(class)?,
-            *self.class_start.get(class + 1)?,
-        );
+        let (a, b) = (*self.class_start.get(class)?, *self.class_start.get(class + 1)?);
         Some(&self.class_rows[a as usize..b as usize])
     }
 
     /// The NATS-Bench unique_str shared by the members of a class.
     pub fn class_unique_str(&self, class: usize) -> Option<&str> {
-        let (a, b) = (
-            *self.unique_start.get(class)?,
-            *self.unique_start.get(class + 1)?,
-        );
+        let (a, b) = (*self.unique_start.get(class)?, *self.unique_start.get(class + 1)?);
         Some(&self.unique_text[a as usize..b as usize])
     }
 
     /// Turns a command-line query, a cell index or an arch string, into an index.
     pub fn resolve(&self, query: &str) -> Result<usize, BenchError> {
         let q = query.trim();
-        let fail = |reason: &str| BenchError::BadQuery {
-            text: query.to_string(),
-            reason: reason.to_string(),
-        };
+        let fail = |reason: &str| BenchError::BadQuery { text: query.to_string(), reason: reason.to_string() };
         if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) {
             return match q.parse::<usize>() {
                 Ok(i) if i < self.len() => Ok(i),
@@ -545,9 +464,7 @@ impl Nb201Table {
             };
         }
         if q.starts_with('|') {
-            return parse_arch(q)
-                .map(|a| self.index_of(&a))
-                .map_err(|r| fail(&r));
+            return parse_arch(q).map(|a| self.index_of(&a)).map_err(|r| fail(&r));
         }
         Err(fail("expected digits or a string starting with `|`"))
     }
@@ -653,10 +570,7 @@ impl<'a> RowRef<'a> {
 
 impl fmt::Debug for RowRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RowRef")
-            .field("index", &self.index)
-            .field("arch", &self.arch_str())
-            .finish()
+        f.debug_struct("RowRef").field("index", &self.index).field("arch", &self.arch_str()).finish()
     }
 }
 
@@ -698,11 +612,8 @@ fn parse_micros(text: &str) -> Result<u32, String> {
         return Err("more than 6 decimals would be rounded away".into());
     }
     let int: u64 = int.parse().map_err(|_| "above 100".to_string())?;
-    let frac_micros = if frac.is_empty() {
-        0
-    } else {
-        frac.parse::<u64>().unwrap_or(0) * 10u64.pow(6 - frac.len() as u32)
-    };
+    let frac_micros =
+        if frac.is_empty() { 0 } else { frac.parse::<u64>().unwrap_or(0) * 10u64.pow(6 - frac.len() as u32) };
     let m = int.saturating_mul(1_000_000).saturating_add(frac_micros);
     if m > MAX_MICROS as u64 {
         return Err("above 100".into());
@@ -727,10 +638,7 @@ fn check_header(header: &str) -> Result<(), BenchError> {
             detail.push_str(&format!(", but it lacks {}", missing.join(", ")));
         }
         if !unexpected.is_empty() {
-            detail.push_str(&format!(
-                ", but it has unexpected `{}`",
-                unexpected.join("`, `")
-            ));
+            detail.push_str(&format!(", but it has unexpected `{}`", unexpected.join("`, `")));
         }
         if missing.is_empty() && unexpected.is_empty() {
             detail.push_str(", but the columns are out of order or repeated");
@@ -746,7 +654,8 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Instant;
 
-    const ALL_SKIP: &str = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
+    const ALL_SKIP: &str =
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
     const ALL_NONE: &str = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|";
 
     fn t() -> &'static Nb201Table {
@@ -761,10 +670,7 @@ mod tests {
         if p.exists() {
             Some(p)
         } else {
-            eprintln!(
-                "skip: {} is absent, so the embedded table is not compared with it",
-                p.display()
-            );
+            eprintln!("skip: {} is absent, so the embedded table is not compared with it", p.display());
             None
         }
     }
@@ -830,22 +736,11 @@ mod tests {
         let i = t().resolve(ALL_NONE).unwrap();
         assert_eq!(i, 1651);
         let row = t().get(i).unwrap();
-        let texts: Vec<String> = Column::TEST_200EP
-            .into_iter()
-            .map(|c| row.value_text(c))
-            .collect();
+        let texts: Vec<String> = Column::TEST_200EP.into_iter().map(|c| row.value_text(c)).collect();
         assert_eq!(texts, ["10.000000", "1.000000", "0.833333"]);
         for c in Column::TEST_200EP {
-            assert_eq!(
-                row.micros(c),
-                t().columns[c.position()].distinct[0],
-                "{c}: not the minimum"
-            );
-            assert!(
-                row.rank(c) > t().len() * 9 / 10,
-                "{c}: rank {}",
-                row.rank(c)
-            );
+            assert_eq!(row.micros(c), t().columns[c.position()].distinct[0], "{c}: not the minimum");
+            assert!(row.rank(c) > t().len() * 9 / 10, "{c}: rank {}", row.rank(c));
             assert_eq!(row.percentile(c), 0.0);
         }
     }
@@ -862,10 +757,7 @@ mod tests {
                 assert!(!seen[m]);
                 seen[m] = true;
                 assert_eq!(t().class_of(m), Some(c));
-                assert_eq!(
-                    t().get(m).unwrap().unique_str(),
-                    t().class_unique_str(c).unwrap()
-                );
+                assert_eq!(t().get(m).unwrap().unique_str(), t().class_unique_str(c).unwrap());
             }
         }
         assert!(seen.iter().all(|&s| s));
@@ -876,25 +768,17 @@ mod tests {
     #[test]
     fn ranks_form_a_competition_ranking_on_every_column() {
         for c in Column::ALL {
-            let mut order: Vec<(u32, usize)> =
-                t().rows().map(|r| (r.micros(c), r.rank(c))).collect();
+            let mut order: Vec<(u32, usize)> = t().rows().map(|r| (r.micros(c), r.rank(c))).collect();
             order.sort_by_key(|o| std::cmp::Reverse(o.0));
             for (pos, &(v, rank)) in order.iter().enumerate() {
                 if pos > 0 && v == order[pos - 1].0 {
-                    assert_eq!(
-                        rank,
-                        order[pos - 1].1,
-                        "{c}: tie at {pos} got a different rank"
-                    );
+                    assert_eq!(rank, order[pos - 1].1, "{c}: tie at {pos} got a different rank");
                 } else {
                     assert_eq!(rank, pos + 1, "{c}: first of a value at {pos}");
                 }
             }
             let worse = order.iter().filter(|o| o.0 < order[0].0).count();
-            assert_eq!(
-                t().percentile(t().top(c, 1)[0], c),
-                Some(100.0 * worse as f64 / (t().len() - 1) as f64)
-            );
+            assert_eq!(t().percentile(t().top(c, 1)[0], c), Some(100.0 * worse as f64 / (t().len() - 1) as f64));
         }
     }
 
@@ -911,10 +795,7 @@ mod tests {
             assert_eq!(t().top(c, k), all[..k]);
         }
         let report = t().top_report(c, 3);
-        assert_eq!(
-            report.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
-            all[..3]
-        );
+        assert_eq!(report.entries.iter().map(|e| e.index).collect::<Vec<_>>(), all[..3]);
         assert_eq!(report.entries[0].rank, 1);
     }
 
@@ -929,15 +810,9 @@ mod tests {
             assert_eq!(s.min, v[0]);
             assert_eq!(s.max, v[v.len() - 1]);
             assert_eq!(s.median, v[v.len() / 2]);
-            assert!(
-                (s.mean - mean).abs() < 1e-9 && (s.std - std).abs() < 1e-9,
-                "{c}"
-            );
+            assert!((s.mean - mean).abs() < 1e-9 && (s.std - std).abs() < 1e-9, "{c}");
             assert_eq!(t().value(s.argmax, c), Some(s.max));
-            assert!(
-                (0..s.argmax).all(|i| t().value(i, c) < Some(s.max)),
-                "{c}: argmax not the first"
-            );
+            assert!((0..s.argmax).all(|i| t().value(i, c) < Some(s.max)), "{c}: argmax not the first");
         }
     }
 
@@ -949,9 +824,7 @@ mod tests {
             assert_eq!(parse_arch(&arch_string(&arch)), Ok(arch));
             assert_eq!(arch_from_code(arch_code(&arch)), arch);
         }
-        assert!(
-            t().get(NUM_CELLS).is_none() && t().value(NUM_CELLS, Column::Cifar10Test12ep).is_none()
-        );
+        assert!(t().get(NUM_CELLS).is_none() && t().value(NUM_CELLS, Column::Cifar10Test12ep).is_none());
     }
 
     #[test]
@@ -961,11 +834,7 @@ mod tests {
             let arch = Nb201Arch::from_index(i).unwrap();
             assert_eq!(Some(arch), t().arch(i), "index {i}");
             assert_eq!(arch.to_index(), i);
-            assert_eq!(
-                arch.unique_str(),
-                t().get(i).unwrap().unique_str(),
-                "index {i}"
-            );
+            assert_eq!(arch.unique_str(), t().get(i).unwrap().unique_str(), "index {i}");
         }
     }
 
@@ -977,15 +846,9 @@ mod tests {
             ("15625", "above 15624"),
             ("-1", "expected digits"),
             ("", "expected digits"),
-            (
-                "|skip_connect~0|+|bogus~0|none~1|+|none~0|none~1|none~2|",
-                "unknown op 'bogus' on edge 2<-0",
-            ),
+            ("|skip_connect~0|+|bogus~0|none~1|+|none~0|none~1|none~2|", "unknown op 'bogus' on edge 2<-0"),
             ("|skip_connect~0|+|none~0|none~1|", "2 node segment"),
-            (
-                "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
-                "input 1 of node 1 is out of range",
-            ),
+            ("|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", "input 1 of node 1 is out of range"),
             ("99999999999999999999999", "above"),
         ] {
             let msg = t().resolve(bad).unwrap_err().to_string();
@@ -1007,43 +870,20 @@ mod tests {
         assert_eq!(&Nb201Table::from_csv_str(&crlf).unwrap(), t());
         // Row 0 sits on line 2, i.e. l[1].
         let loose = csv_with(|l| l[1] = l[1].replace("85.863333", "85.86333"));
-        assert_eq!(
-            Nb201Table::from_csv_str(&loose)
-                .unwrap()
-                .micros(0, Column::Cifar10Test200ep),
-            Some(85_863_330)
-        );
+        assert_eq!(Nb201Table::from_csv_str(&loose).unwrap().micros(0, Column::Cifar10Test200ep), Some(85_863_330));
     }
 
     #[test]
     fn csv_errors_name_the_line_and_problem() {
         let cases: Vec<(String, &str)> = vec![
-            (
-                csv_with(|l| l[0] = l[0].replace(",cifar100_test_12ep", "")),
-                "lacks cifar100_test_12ep",
-            ),
-            (
-                csv_with(|l| l[0] = l[0].replace("index", "idx")),
-                "unexpected `idx`",
-            ),
+            (csv_with(|l| l[0] = l[0].replace(",cifar100_test_12ep", "")), "lacks cifar100_test_12ep"),
+            (csv_with(|l| l[0] = l[0].replace("index", "idx")), "unexpected `idx`"),
             (String::new(), "file is empty"),
-            (
-                csv_with(|l| l[4] = l[4].rsplit_once(',').unwrap().0.to_string()),
-                "line 5: 11 comma-separated fields",
-            ),
-            (
-                csv_with(|l| l[9] = l[9].replacen("8,", "x,", 1)),
-                "line 10: index `x` should be 8",
-            ),
+            (csv_with(|l| l[4] = l[4].rsplit_once(',').unwrap().0.to_string()), "line 5: 11 comma-separated fields"),
+            (csv_with(|l| l[9] = l[9].replacen("8,", "x,", 1)), "line 10: index `x` should be 8"),
             (csv_with(|l| l.swap(3, 4)), "line 4: index `3` should be 2"),
-            (
-                csv_with(|l| l[6] = l[6].replacen("~0|", "~3|", 1)),
-                "line 7: bad arch string",
-            ),
-            (
-                csv_with(|l| l.truncate(9000)),
-                "8999 data rows, expected 15625",
-            ),
+            (csv_with(|l| l[6] = l[6].replacen("~0|", "~3|", 1)), "line 7: bad arch string"),
+            (csv_with(|l| l.truncate(9000)), "8999 data rows, expected 15625"),
             (
                 csv_with(|l| {
                     let arch = l[2].split(',').nth(1).unwrap().to_string();
@@ -1090,11 +930,7 @@ mod tests {
         });
         assert!(matches!(
             Nb201Table::from_csv_str(&dup),
-            Err(BenchError::CsvDuplicateArch {
-                line: 4,
-                first_line: 3,
-                ..
-            })
+            Err(BenchError::CsvDuplicateArch { line: 4, first_line: 3, .. })
         ));
     }
 
@@ -1111,18 +947,7 @@ mod tests {
         assert_eq!(parse_micros("0.833333"), Ok(833_333));
         assert_eq!(parse_micros("100"), Ok(100_000_000));
         assert_eq!(parse_micros("7.5"), Ok(7_500_000));
-        for bad in [
-            "",
-            ".5",
-            "5.",
-            "-1.0",
-            "1.0000001",
-            "nan",
-            "1e2",
-            "100.5",
-            "12a.0",
-            "+3.0",
-        ] {
+        for bad in ["", ".5", "5.", "-1.0", "1.0000001", "nan", "1e2", "100.5", "12a.0", "+3.0"] {
             assert!(parse_micros(bad).is_err(), "{bad}");
         }
         for m in [0, 1, 833_333, 94_373_333, MAX_MICROS] {
@@ -1142,10 +967,6 @@ mod tests {
             table.heap_bytes() / 1024
         );
         assert!(table.heap_bytes() < 2 << 20, "{} bytes", table.heap_bytes());
-        assert!(
-            table.heap_bytes() > 1 << 20,
-            "the estimate misses something: {} bytes",
-            table.heap_bytes()
-        );
+        assert!(table.heap_bytes() > 1 << 20, "the estimate misses something: {} bytes", table.heap_bytes());
     }
 }

@@ -128,8 +128,8 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
 
     /// Parses and validates a resolved config (the `config.toml` a run directory holds).
     fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: Self =
-            toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
+        let cfg: Self = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -34,25 +34,18 @@ impl fmt::Display for CellKind {
 const GENOTYPE_OPS: &str =
     "max_pool_3x3, avg_pool_3x3, skip_connect, sep_conv_3x3, sep_conv_5x5, dil_conv_3x3, dil_conv_5x5";
 
-const FORM: &str = "Genotype(normal=[('op', input), ...], normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[...])";
+const FORM: &str =
+    "Genotype(normal=[('op', input), ...], normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[...])";
 
 /// Why a genotype (string, JSON, name or file) was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenotypeError {
     #[error("genotype string, line {line}, column {column}: {message}")]
-    Syntax {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { line: usize, column: usize, message: String },
     #[error("genotype JSON: {message}")]
     Json { message: String },
     #[error("unknown op '{op}' at {cell}[{pos}]; expected one of {GENOTYPE_OPS}")]
-    UnknownOp {
-        cell: CellKind,
-        pos: usize,
-        op: String,
-    },
+    UnknownOp { cell: CellKind, pos: usize, op: String },
     #[error(
         "'none' at {cell}[{pos}]: a genotype never contains 'none' (it only marks pruned edges during \
          search); choose a real op for that edge"
@@ -67,12 +60,7 @@ pub enum GenotypeError {
          inputs and the nodes before it)",
         node + 1
     )]
-    InputOutOfRange {
-        cell: CellKind,
-        pos: usize,
-        input: usize,
-        node: usize,
-    },
+    InputOutOfRange { cell: CellKind, pos: usize, input: usize, node: usize },
     #[error(
         "normal has {normal} nodes but reduce has {reduce}; both cells must have the same number of \
          steps (pairs / 2)"
@@ -84,29 +72,17 @@ pub enum GenotypeError {
         "{cell}_concat contains {value}, outside 2..={} (the intermediate nodes of a {steps}-step cell)",
         steps + 1
     )]
-    ConcatOutOfRange {
-        cell: CellKind,
-        value: usize,
-        steps: usize,
-    },
+    ConcatOutOfRange { cell: CellKind, value: usize, steps: usize },
     #[error("{cell}_concat lists {value} twice; list each node at most once")]
     ConcatDuplicate { cell: CellKind, value: usize },
     #[error("{cell}[{pos}] uses '{op}', which is not in the search space's op set [{set}]")]
-    OpNotInSpace {
-        cell: CellKind,
-        pos: usize,
-        op: DartsOp,
-        set: String,
-    },
+    OpNotInSpace { cell: CellKind, pos: usize, op: DartsOp, set: String },
     #[error("unknown genotype name '{name}'; known names: {known}")]
     UnknownName { name: String, known: String },
     #[error("could not read genotype file '{path}': {message}")]
     ReadFile { path: String, message: String },
     #[error("read '{path}' as a genotype file (it is not a known genotype name): {source}")]
-    InFile {
-        path: String,
-        source: Box<GenotypeError>,
-    },
+    InFile { path: String, source: Box<GenotypeError> },
     #[error("the argument is neither a known genotype name nor an existing file; as a genotype string: {source}")]
     InString { source: Box<GenotypeError> },
     #[error(
@@ -150,12 +126,7 @@ impl Genotype {
         reduce: Vec<(DartsOp, usize)>,
         reduce_concat: Vec<usize>,
     ) -> Result<Self, GenotypeError> {
-        let g = Genotype {
-            normal,
-            normal_concat,
-            reduce,
-            reduce_concat,
-        };
+        let g = Genotype { normal, normal_concat, reduce, reduce_concat };
         g.validate()?;
         Ok(g)
     }
@@ -167,11 +138,7 @@ impl Genotype {
                 .enumerate()
                 .map(|(pos, (name, input))| match name.parse::<DartsOp>() {
                     Ok(op) => Ok((op, input)),
-                    Err(_) => Err(GenotypeError::UnknownOp {
-                        cell,
-                        pos,
-                        op: name,
-                    }),
+                    Err(_) => Err(GenotypeError::UnknownOp { cell, pos, op: name }),
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
@@ -201,10 +168,7 @@ impl Genotype {
                 return Err(GenotypeError::EmptyCell { cell });
             }
             if pairs.len() % 2 != 0 {
-                return Err(GenotypeError::OddPairs {
-                    cell,
-                    len: pairs.len(),
-                });
+                return Err(GenotypeError::OddPairs { cell, len: pairs.len() });
             }
             for (pos, &(op, input)) in pairs.iter().enumerate() {
                 if op == DartsOp::None {
@@ -212,20 +176,12 @@ impl Genotype {
                 }
                 let node = pos / 2;
                 if input >= node + 2 {
-                    return Err(GenotypeError::InputOutOfRange {
-                        cell,
-                        pos,
-                        input,
-                        node,
-                    });
+                    return Err(GenotypeError::InputOutOfRange { cell, pos, input, node });
                 }
             }
         }
         if self.normal.len() != self.reduce.len() {
-            return Err(GenotypeError::StepMismatch {
-                normal: self.normal.len() / 2,
-                reduce: self.reduce.len() / 2,
-            });
+            return Err(GenotypeError::StepMismatch { normal: self.normal.len() / 2, reduce: self.reduce.len() / 2 });
         }
         let steps = self.steps();
         for cell in CellKind::BOTH {
@@ -251,12 +207,7 @@ impl Genotype {
         for cell in CellKind::BOTH {
             for (pos, &(op, _)) in self.cell(cell).0.iter().enumerate() {
                 if !set.contains(op) {
-                    return Err(GenotypeError::OpNotInSpace {
-                        cell,
-                        pos,
-                        op,
-                        set: set.to_string(),
-                    });
+                    return Err(GenotypeError::OpNotInSpace { cell, pos, op, set: set.to_string() });
                 }
             }
         }
@@ -269,9 +220,8 @@ impl Genotype {
     }
 
     pub fn from_json(text: &str) -> Result<Self, GenotypeError> {
-        let raw: RawGenotype = serde_json::from_str(text).map_err(|e| GenotypeError::Json {
-            message: e.to_string(),
-        })?;
+        let raw: RawGenotype =
+            serde_json::from_str(text).map_err(|e| GenotypeError::Json { message: e.to_string() })?;
         Genotype::from_raw(raw)
     }
 }
@@ -372,26 +322,12 @@ mod tests {
     fn validation_errors() {
         let mut g = four_step();
         g.normal.pop();
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::OddPairs {
-                cell: CellKind::Normal,
-                len: 7
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::OddPairs { cell: CellKind::Normal, len: 7 }));
 
         let mut g = four_step();
         g.normal[3] = (SepConv3x3, 5);
         let err = g.validate().unwrap_err();
-        assert_eq!(
-            err,
-            GenotypeError::InputOutOfRange {
-                cell: CellKind::Normal,
-                pos: 3,
-                input: 5,
-                node: 1
-            }
-        );
+        assert_eq!(err, GenotypeError::InputOutOfRange { cell: CellKind::Normal, pos: 3, input: 5, node: 1 });
         assert_eq!(
             err.to_string(),
             "input 5 at normal[3] is out of range for node 1 (allowed 0..=2: the two cell inputs and the nodes before it)"
@@ -399,97 +335,41 @@ mod tests {
 
         let mut g = four_step();
         g.reduce[6] = (None, 0);
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::NoneOp {
-                cell: CellKind::Reduce,
-                pos: 6
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::NoneOp { cell: CellKind::Reduce, pos: 6 }));
 
         let mut g = four_step();
         g.reduce.truncate(6);
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::StepMismatch {
-                normal: 4,
-                reduce: 3
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::StepMismatch { normal: 4, reduce: 3 }));
 
         let mut g = four_step();
         g.reduce.clear();
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::EmptyCell {
-                cell: CellKind::Reduce
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::EmptyCell { cell: CellKind::Reduce }));
 
         let mut g = four_step();
         g.normal_concat = vec![2, 3, 6];
         let err = g.validate().unwrap_err();
-        assert_eq!(
-            err,
-            GenotypeError::ConcatOutOfRange {
-                cell: CellKind::Normal,
-                value: 6,
-                steps: 4
-            }
-        );
-        assert!(
-            err.to_string()
-                .starts_with("normal_concat contains 6, outside 2..=5"),
-            "{err}"
-        );
+        assert_eq!(err, GenotypeError::ConcatOutOfRange { cell: CellKind::Normal, value: 6, steps: 4 });
+        assert!(err.to_string().starts_with("normal_concat contains 6, outside 2..=5"), "{err}");
 
         let mut g = four_step();
         g.reduce_concat = vec![1, 2];
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::ConcatOutOfRange {
-                cell: CellKind::Reduce,
-                value: 1,
-                steps: 4
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::ConcatOutOfRange { cell: CellKind::Reduce, value: 1, steps: 4 }));
 
         let mut g = four_step();
         g.reduce_concat = vec![2, 4, 4];
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::ConcatDuplicate {
-                cell: CellKind::Reduce,
-                value: 4
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::ConcatDuplicate { cell: CellKind::Reduce, value: 4 }));
 
         let mut g = four_step();
         g.normal_concat.clear();
-        assert_eq!(
-            g.validate(),
-            Err(GenotypeError::ConcatEmpty {
-                cell: CellKind::Normal
-            })
-        );
+        assert_eq!(g.validate(), Err(GenotypeError::ConcatEmpty { cell: CellKind::Normal }));
     }
 
     #[test]
     fn other_step_counts_are_allowed() {
         let g = Genotype::new(
-            vec![
-                (SepConv3x3, 0),
-                (SkipConnect, 1),
-                (SepConv3x3, 2),
-                (SkipConnect, 0),
-            ],
+            vec![(SepConv3x3, 0), (SkipConnect, 1), (SepConv3x3, 2), (SkipConnect, 0)],
             vec![2, 3],
-            vec![
-                (MaxPool3x3, 0),
-                (MaxPool3x3, 1),
-                (SkipConnect, 2),
-                (MaxPool3x3, 1),
-            ],
+            vec![(MaxPool3x3, 0), (MaxPool3x3, 1), (SkipConnect, 2), (MaxPool3x3, 1)],
             vec![3],
         )
         .unwrap();
@@ -510,11 +390,7 @@ mod tests {
                 set: "none,max_pool_3x3,skip_connect,sep_conv_3x3,dil_conv_3x3".into()
             }
         );
-        assert!(
-            err.to_string()
-                .starts_with("normal[4] uses 'sep_conv_5x5', which is not in"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("normal[4] uses 'sep_conv_5x5', which is not in"), "{err}");
     }
 
     #[test]
@@ -558,18 +434,11 @@ mod tests {
         let bad_op = r#"{"normal":[["sep_conv_3x3",0],["conv",1]],"normal_concat":[2],"reduce":[["max_pool_3x3",0],["max_pool_3x3",1]],"reduce_concat":[2]}"#;
         assert_eq!(
             Genotype::from_json(bad_op),
-            Err(GenotypeError::UnknownOp {
-                cell: CellKind::Normal,
-                pos: 1,
-                op: "conv".into()
-            })
+            Err(GenotypeError::UnknownOp { cell: CellKind::Normal, pos: 1, op: "conv".into() })
         );
-        let err = serde_json::from_str::<Genotype>(bad_op)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<Genotype>(bad_op).unwrap_err().to_string();
         assert!(err.contains("unknown op 'conv' at normal[1]"), "{err}");
-        let missing =
-            r#"{"normal":[["sep_conv_3x3",0],["skip_connect",1]],"normal_concat":[2],"reduce":[]}"#;
+        let missing = r#"{"normal":[["sep_conv_3x3",0],["skip_connect",1]],"normal_concat":[2],"reduce":[]}"#;
         match Genotype::from_json(missing) {
             Err(GenotypeError::Json { message }) => {
                 assert!(message.contains("reduce_concat"), "{message}")

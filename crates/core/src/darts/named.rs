@@ -75,16 +75,8 @@ const NAMED: [Named; 8] = [
             (AvgPool3x3, 0),
         ],
     },
-    Named {
-        name: "DARTS_V2",
-        normal: DARTS_V2_NORMAL,
-        reduce: DARTS_V2_REDUCE,
-    },
-    Named {
-        name: "DARTS",
-        normal: DARTS_V2_NORMAL,
-        reduce: DARTS_V2_REDUCE,
-    },
+    Named { name: "DARTS_V2", normal: DARTS_V2_NORMAL, reduce: DARTS_V2_REDUCE },
+    Named { name: "DARTS", normal: DARTS_V2_NORMAL, reduce: DARTS_V2_REDUCE },
     // SGAS criterion 1, best CIFAR-10 run (Cri1_CIFAR_3 in the reference file).
     Named {
         name: "Cri1_CIFAR_Best",
@@ -213,23 +205,18 @@ impl Genotype {
     /// A published genotype by name, ignoring ASCII case; `None` if unknown.
     pub fn named(name: &str) -> Option<Genotype> {
         let name = name.trim();
-        NAMED
-            .iter()
-            .find(|n| n.name.eq_ignore_ascii_case(name))
-            .map(|n| Genotype {
-                normal: n.normal.to_vec(),
-                normal_concat: vec![2, 3, 4, 5],
-                reduce: n.reduce.to_vec(),
-                reduce_concat: vec![2, 3, 4, 5],
-            })
+        NAMED.iter().find(|n| n.name.eq_ignore_ascii_case(name)).map(|n| Genotype {
+            normal: n.normal.to_vec(),
+            normal_concat: vec![2, 3, 4, 5],
+            reduce: n.reduce.to_vec(),
+            reduce_concat: vec![2, 3, 4, 5],
+        })
     }
 
     /// Like [`Genotype::named`], with an error listing the known names.
     pub fn by_name(name: &str) -> Result<Genotype, GenotypeError> {
-        Genotype::named(name).ok_or_else(|| GenotypeError::UnknownName {
-            name: name.to_string(),
-            known: NAMES.join(", "),
-        })
+        Genotype::named(name)
+            .ok_or_else(|| GenotypeError::UnknownName { name: name.to_string(), known: NAMES.join(", ") })
     }
 
     /// See [`resolve`].
@@ -251,26 +238,16 @@ pub fn resolve(spec: &str) -> Result<Genotype, GenotypeError> {
     }
     let path = Path::new(trimmed);
     if !trimmed.is_empty() && path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|e| GenotypeError::ReadFile {
-            path: trimmed.to_string(),
-            message: e.to_string(),
-        })?;
-        return parse_text(&text).map_err(|e| GenotypeError::InFile {
-            path: trimmed.to_string(),
-            source: Box::new(e),
-        });
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| GenotypeError::ReadFile { path: trimmed.to_string(), message: e.to_string() })?;
+        return parse_text(&text).map_err(|e| GenotypeError::InFile { path: trimmed.to_string(), source: Box::new(e) });
     }
     // Only text with brackets can be a genotype; a bare word is a mistyped name or a missing file,
     // and a parser error about it would be misleading.
     if trimmed.contains(['(', '[', '{']) {
-        return parse_text(trimmed).map_err(|e| GenotypeError::InString {
-            source: Box::new(e),
-        });
+        return parse_text(trimmed).map_err(|e| GenotypeError::InString { source: Box::new(e) });
     }
-    Err(GenotypeError::Unresolved {
-        spec: spec.to_string(),
-        known: NAMES.join(", "),
-    })
+    Err(GenotypeError::Unresolved { spec: spec.to_string(), known: NAMES.join(", ") })
 }
 
 fn parse_text(text: &str) -> Result<Genotype, GenotypeError> {
@@ -324,10 +301,7 @@ mod tests {
 
     #[test]
     fn darts_v2_prints_byte_for_byte() {
-        assert_eq!(
-            Genotype::named("DARTS_V2").unwrap().to_string(),
-            DARTS_V2_TEXT
-        );
+        assert_eq!(Genotype::named("DARTS_V2").unwrap().to_string(), DARTS_V2_TEXT);
         assert_eq!(Genotype::named("DARTS"), Genotype::named("DARTS_V2"));
     }
 
@@ -358,28 +332,11 @@ mod tests {
     fn fashion_mnist_genotypes_fit_the_sgas_es_space() {
         use super::super::OpSet;
         for name in ["FashionMNIST_1", "FashionMNIST_2", "FashionMNIST_3"] {
-            assert_eq!(
-                Genotype::named(name).unwrap().check_ops(&OpSet::sgas_es()),
-                Ok(()),
-                "{name}"
-            );
+            assert_eq!(Genotype::named(name).unwrap().check_ops(&OpSet::sgas_es()), Ok(()), "{name}");
         }
         // DARTS_V1's reduction cell ends with avg_pool_3x3, which SGAS-es dropped.
-        let err = Genotype::named("DARTS_V1")
-            .unwrap()
-            .check_ops(&OpSet::sgas_es())
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GenotypeError::OpNotInSpace {
-                    op: DartsOp::AvgPool3x3,
-                    pos: 7,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        let err = Genotype::named("DARTS_V1").unwrap().check_ops(&OpSet::sgas_es()).unwrap_err();
+        assert!(matches!(err, GenotypeError::OpNotInSpace { op: DartsOp::AvgPool3x3, pos: 7, .. }), "{err}");
     }
 
     #[test]
@@ -393,10 +350,7 @@ mod tests {
 
     #[test]
     fn lookup_ignores_case_and_lists_names_on_error() {
-        assert_eq!(
-            Genotype::named("fashionmnist_2"),
-            Genotype::named("FashionMNIST_2")
-        );
+        assert_eq!(Genotype::named("fashionmnist_2"), Genotype::named("FashionMNIST_2"));
         assert!(Genotype::named("NASNet").is_none());
         let err = Genotype::by_name("DARTS_V3").unwrap_err();
         assert_eq!(
@@ -422,21 +376,13 @@ mod tests {
         assert_eq!(resolve(json_file.to_str().unwrap()), Ok(v2.clone()));
 
         let bad_file = dir.path().join("bad.txt");
-        std::fs::write(
-            &bad_file,
-            DARTS_V2_TEXT.replace("dil_conv_3x3", "dil_conv_9x9"),
-        )
-        .unwrap();
+        std::fs::write(&bad_file, DARTS_V2_TEXT.replace("dil_conv_3x3", "dil_conv_9x9")).unwrap();
         let err = resolve(bad_file.to_str().unwrap()).unwrap_err();
         assert!(
             matches!(&err, GenotypeError::InFile { source, .. } if matches!(**source, GenotypeError::UnknownOp { pos: 7, .. }))
         );
         assert!(err.to_string().contains("as a genotype file"), "{err}");
-        assert!(
-            err.to_string()
-                .contains("unknown op 'dil_conv_9x9' at normal[7]"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unknown op 'dil_conv_9x9' at normal[7]"), "{err}");
     }
 
     #[test]
@@ -444,20 +390,13 @@ mod tests {
         let err = resolve("DARTS_V3").unwrap_err();
         assert!(matches!(err, GenotypeError::Unresolved { .. }));
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("'DARTS_V3' is not a known genotype name (DARTS_V1, "),
-            "{msg}"
-        );
+        assert!(msg.starts_with("'DARTS_V3' is not a known genotype name (DARTS_V1, "), "{msg}");
         assert!(msg.contains("not an existing file"), "{msg}");
         assert!(msg.contains("not a genotype string"), "{msg}");
 
         let err = resolve("Genotype(normal=[('sep_conv_3x3', 0)").unwrap_err();
-        assert!(
-            matches!(&err, GenotypeError::InString { source } if matches!(**source, GenotypeError::Syntax { .. }))
-        );
-        assert!(err
-            .to_string()
-            .starts_with("the argument is neither a known genotype name nor an existing file"));
+        assert!(matches!(&err, GenotypeError::InString { source } if matches!(**source, GenotypeError::Syntax { .. })));
+        assert!(err.to_string().starts_with("the argument is neither a known genotype name nor an existing file"));
 
         assert!(matches!(resolve(""), Err(GenotypeError::Unresolved { .. })));
     }

@@ -15,12 +15,7 @@ const FIELDS: [&str; 4] = ["normal", "normal_concat", "reduce", "reduce_concat"]
 const MAX_RANGE_LEN: usize = 1024;
 
 pub(super) fn parse(text: &str) -> Result<RawGenotype, GenotypeError> {
-    Parser {
-        src: text,
-        pos: 0,
-        depth: 0,
-    }
-    .genotype()
+    Parser { src: text, pos: 0, depth: 0 }.genotype()
 }
 
 enum Value {
@@ -62,11 +57,7 @@ impl<'a> Parser<'a> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
-        GenotypeError::Syntax {
-            line,
-            column,
-            message,
-        }
+        GenotypeError::Syntax { line, column, message }
     }
 
     fn peek(&self) -> Option<char> {
@@ -85,11 +76,7 @@ impl<'a> Parser<'a> {
         match rest.chars().next() {
             None => "the end of the input".to_string(),
             Some(c) if c.is_alphanumeric() || c == '_' => {
-                let word: String = rest
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .take(40)
-                    .collect();
+                let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').take(40).collect();
                 format!("'{word}'")
             }
             Some(c) => format!("'{c}'"),
@@ -107,11 +94,7 @@ impl<'a> Parser<'a> {
                     }
                     self.bump();
                 }
-            } else if c == '\\'
-                && self.src[self.pos + 1..]
-                    .trim_start_matches([' ', '\t', '\r'])
-                    .starts_with('\n')
-            {
+            } else if c == '\\' && self.src[self.pos + 1..].trim_start_matches([' ', '\t', '\r']).starts_with('\n') {
                 // Python line continuation.
                 self.bump();
             } else {
@@ -147,31 +130,20 @@ impl<'a> Parser<'a> {
         if !(first.is_alphabetic() || first == '_') {
             return None;
         }
-        let len = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
         self.pos += len;
         Some((&src[start..start + len], start))
     }
 
     fn genotype(mut self) -> Result<RawGenotype, GenotypeError> {
-        let (mut head, mut head_at) = self.ident().ok_or_else(|| {
-            self.error(
-                self.pos,
-                format!("expected 'Genotype(', found {}", self.found()),
-            )
-        })?;
+        let (mut head, mut head_at) = self
+            .ident()
+            .ok_or_else(|| self.error(self.pos, format!("expected 'Genotype(', found {}", self.found())))?;
         self.skip_ws();
         if self.src[self.pos..].starts_with('=') {
             self.bump();
             (head, head_at) = self.ident().ok_or_else(|| {
-                self.error(
-                    self.pos,
-                    format!(
-                        "expected 'Genotype(' after '{head} =', found {}",
-                        self.found()
-                    ),
-                )
+                self.error(self.pos, format!("expected 'Genotype(' after '{head} =', found {}", self.found()))
             })?;
         }
         if head != "Genotype" {
@@ -212,24 +184,17 @@ impl<'a> Parser<'a> {
                 Some((name, at)) => {
                     seen_keyword = true;
                     FIELDS.iter().position(|f| *f == name).ok_or_else(|| {
-                        self.error(
-                            at,
-                            format!("unknown field '{name}'; Genotype has {}", FIELDS.join(", ")),
-                        )
+                        self.error(at, format!("unknown field '{name}'; Genotype has {}", FIELDS.join(", ")))
                     })?
                 }
                 None => {
                     if seen_keyword {
-                        return Err(self.error(
-                            arg_at,
-                            "positional argument after a keyword argument".into(),
-                        ));
+                        return Err(self.error(arg_at, "positional argument after a keyword argument".into()));
                     }
                     if positional >= FIELDS.len() {
-                        return Err(self.error(
-                            arg_at,
-                            format!("too many arguments; Genotype has {}", FIELDS.join(", ")),
-                        ));
+                        return Err(
+                            self.error(arg_at, format!("too many arguments; Genotype has {}", FIELDS.join(", ")))
+                        );
                     }
                     positional += 1;
                     positional - 1
@@ -241,33 +206,20 @@ impl<'a> Parser<'a> {
             }
             fields[slot] = Some(value);
             if !self.eat(',') {
-                self.expect(
-                    ')',
-                    &format!("',' or ')' after the {} argument", FIELDS[slot]),
-                )?;
+                self.expect(')', &format!("',' or ')' after the {} argument", FIELDS[slot]))?;
                 break;
             }
         }
         let close = self.pos.saturating_sub(1);
         self.skip_ws();
         if self.pos < self.src.len() {
-            return Err(self.error(
-                self.pos,
-                format!("unexpected {} after the closing ')'", self.found()),
-            ));
+            return Err(self.error(self.pos, format!("unexpected {} after the closing ')'", self.found())));
         }
 
         let [normal, normal_concat, reduce, reduce_concat] = fields;
         let take = |slot: usize, v: Option<Spanned>| {
             v.ok_or_else(|| {
-                self.error(
-                    close,
-                    format!(
-                        "missing field '{}'; Genotype needs {}",
-                        FIELDS[slot],
-                        FIELDS.join(", ")
-                    ),
-                )
+                self.error(close, format!("missing field '{}'; Genotype needs {}", FIELDS[slot], FIELDS.join(", ")))
             })
         };
         let (normal, normal_concat) = (take(0, normal)?, take(1, normal_concat)?);
@@ -282,28 +234,17 @@ impl<'a> Parser<'a> {
 
     fn pairs(&self, field: &str, v: Spanned) -> Result<Vec<(String, usize)>, GenotypeError> {
         let Value::Seq(items) = v.value else {
-            return Err(self.error(
-                v.at,
-                format!(
-                    "{field} must be a list of ('op', input) pairs, found {}",
-                    v.value.describe()
-                ),
-            ));
+            return Err(self
+                .error(v.at, format!("{field} must be a list of ('op', input) pairs, found {}", v.value.describe())));
         };
         items
             .into_iter()
             .enumerate()
             .map(|(i, item)| match item.value {
                 Value::Seq(pair) => match <[Spanned; 2]>::try_from(pair) {
-                    Ok(
-                        [Spanned {
-                            value: Value::Str(op),
-                            ..
-                        }, Spanned {
-                            value: Value::Int(input),
-                            ..
-                        }],
-                    ) => Ok((op, input)),
+                    Ok([Spanned { value: Value::Str(op), .. }, Spanned { value: Value::Int(input), .. }]) => {
+                        Ok((op, input))
+                    }
                     Ok([op, input]) => Err(self.error(
                         item.at,
                         format!(
@@ -314,19 +255,11 @@ impl<'a> Parser<'a> {
                     )),
                     Err(pair) => Err(self.error(
                         item.at,
-                        format!(
-                            "{field}[{i}] must be a pair ('op', input), found {} item(s)",
-                            pair.len()
-                        ),
+                        format!("{field}[{i}] must be a pair ('op', input), found {} item(s)", pair.len()),
                     )),
                 },
-                other => Err(self.error(
-                    item.at,
-                    format!(
-                        "{field}[{i}] must be a pair ('op', input), found {}",
-                        other.describe()
-                    ),
-                )),
+                other => Err(self
+                    .error(item.at, format!("{field}[{i}] must be a pair ('op', input), found {}", other.describe()))),
             })
             .collect()
     }
@@ -335,10 +268,7 @@ impl<'a> Parser<'a> {
         match v.value {
             Value::Range(start, stop) => {
                 if stop.saturating_sub(start) > MAX_RANGE_LEN {
-                    return Err(self.error(
-                        v.at,
-                        format!("range({start}, {stop}) is far too long for {field}"),
-                    ));
+                    return Err(self.error(v.at, format!("range({start}, {stop}) is far too long for {field}")));
                 }
                 Ok((start..stop).collect())
             }
@@ -346,19 +276,13 @@ impl<'a> Parser<'a> {
                 .into_iter()
                 .map(|item| match item.value {
                     Value::Int(n) => Ok(n),
-                    other => Err(self.error(
-                        item.at,
-                        format!("{field} must hold integers, found {}", other.describe()),
-                    )),
+                    other => {
+                        Err(self.error(item.at, format!("{field} must hold integers, found {}", other.describe())))
+                    }
                 })
                 .collect(),
-            other => Err(self.error(
-                v.at,
-                format!(
-                    "{field} must be a list of integers or range(a, b), found {}",
-                    other.describe()
-                ),
-            )),
+            other => Err(self
+                .error(v.at, format!("{field} must be a list of integers or range(a, b), found {}", other.describe()))),
         }
     }
 
@@ -371,9 +295,7 @@ impl<'a> Parser<'a> {
                 let mut s = String::new();
                 loop {
                     match self.peek() {
-                        None | Some('\n') => {
-                            return Err(self.error(at, "unterminated string".into()))
-                        }
+                        None | Some('\n') => return Err(self.error(at, "unterminated string".into())),
                         Some(c) if c == q => {
                             self.bump();
                             break;
@@ -396,9 +318,7 @@ impl<'a> Parser<'a> {
             Some(c) if c.is_ascii_digit() => Value::Int(self.int()?),
             Some(open @ ('[' | '(')) => {
                 if self.depth >= MAX_DEPTH {
-                    return Err(
-                        self.error(at, format!("brackets nested more than {MAX_DEPTH} deep"))
-                    );
+                    return Err(self.error(at, format!("brackets nested more than {MAX_DEPTH} deep")));
                 }
                 self.depth += 1;
                 self.bump();
@@ -433,10 +353,7 @@ impl<'a> Parser<'a> {
                         }
                         if args.len() == 2 {
                             self.skip_ws();
-                            return Err(self.error(
-                                self.pos,
-                                "range(...) with a step argument is not supported".into(),
-                            ));
+                            return Err(self.error(self.pos, "range(...) with a step argument is not supported".into()));
                         }
                     }
                     match args[..] {
@@ -461,10 +378,7 @@ impl<'a> Parser<'a> {
                 None => {
                     return Err(self.error(
                         at,
-                        format!(
-                            "expected a string, an integer, a list or range(...), found {}",
-                            self.found()
-                        ),
+                        format!("expected a string, an integer, a list or range(...), found {}", self.found()),
                     ))
                 }
             },
@@ -476,20 +390,13 @@ impl<'a> Parser<'a> {
         let at = self.pos;
         let digits: &str = {
             let rest = &self.src[at..];
-            let len = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
+            let len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
             &rest[..len]
         };
         if digits.is_empty() {
-            return Err(self.error(
-                at,
-                format!("expected a non-negative integer, found {}", self.found()),
-            ));
+            return Err(self.error(at, format!("expected a non-negative integer, found {}", self.found())));
         }
-        let n = digits
-            .parse::<usize>()
-            .map_err(|_| self.error(at, format!("integer {digits} is too large")))?;
+        let n = digits.parse::<usize>().map_err(|_| self.error(at, format!("integer {digits} is too large")))?;
         self.pos += digits.len();
         Ok(n)
     }
@@ -500,8 +407,7 @@ mod tests {
     use super::super::{CellKind, DartsOp, Genotype};
     use super::*;
 
-    const SMALL: &str =
-        "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2], \
+    const SMALL: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2], \
                          reduce=[('max_pool_3x3', 0), ('dil_conv_5x5', 1)], reduce_concat=[2])";
 
     fn small() -> Genotype {
@@ -510,11 +416,7 @@ mod tests {
 
     fn syntax(text: &str) -> (usize, usize, String) {
         match text.parse::<Genotype>() {
-            Err(GenotypeError::Syntax {
-                line,
-                column,
-                message,
-            }) => (line, column, message),
+            Err(GenotypeError::Syntax { line, column, message }) => (line, column, message),
             other => panic!("expected a syntax error for {text:?}, got {other:?}"),
         }
     }
@@ -522,10 +424,7 @@ mod tests {
     #[test]
     fn parses_the_printed_form() {
         let g = small();
-        assert_eq!(
-            g.normal,
-            vec![(DartsOp::SepConv3x3, 0), (DartsOp::SkipConnect, 1)]
-        );
+        assert_eq!(g.normal, vec![(DartsOp::SepConv3x3, 0), (DartsOp::SkipConnect, 1)]);
         assert_eq!(g.reduce_concat, vec![2]);
         assert_eq!(g.to_string(), SMALL);
     }
@@ -555,11 +454,7 @@ mod tests {
         // range(3) = [0, 1, 2]: parses, then fails validation on 0.
         assert_eq!(
             text("range(3)").parse::<Genotype>(),
-            Err(GenotypeError::ConcatOutOfRange {
-                cell: CellKind::Normal,
-                value: 0,
-                steps: 1
-            })
+            Err(GenotypeError::ConcatOutOfRange { cell: CellKind::Normal, value: 0, steps: 1 })
         );
         assert_eq!(text("range(2, 3,)").parse::<Genotype>(), Ok(small()));
         assert_eq!(
@@ -578,21 +473,12 @@ mod tests {
         assert_eq!((line, column), (1, 38));
         assert_eq!(msg, "expected ',' or ']', found '('");
 
-        let (line, column, msg) =
-            syntax("Genotype(\n  normal=[('sep_conv_3x3', 0)],\n  concat=[2])");
+        let (line, column, msg) = syntax("Genotype(\n  normal=[('sep_conv_3x3', 0)],\n  concat=[2])");
         assert_eq!((line, column), (3, 3));
-        assert_eq!(
-            msg,
-            "unknown field 'concat'; Genotype has normal, normal_concat, reduce, reduce_concat"
-        );
+        assert_eq!(msg, "unknown field 'concat'; Genotype has normal, normal_concat, reduce, reduce_concat");
 
-        let (_, _, msg) = syntax(
-            "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2])",
-        );
-        assert_eq!(
-            msg,
-            "missing field 'reduce'; Genotype needs normal, normal_concat, reduce, reduce_concat"
-        );
+        let (_, _, msg) = syntax("Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2])");
+        assert_eq!(msg, "missing field 'reduce'; Genotype needs normal, normal_concat, reduce, reduce_concat");
 
         let (_, _, msg) = syntax(&format!("{SMALL} extra"));
         assert_eq!(msg, "unexpected 'extra' after the closing ')'");
@@ -600,48 +486,31 @@ mod tests {
         let (_, _, msg) = syntax("Genome(normal=[])");
         assert_eq!(msg, "expected 'Genotype(', found 'Genome'");
 
-        let (_, column, msg) =
-            syntax(&SMALL.replace("('skip_connect', 1)", "('skip_connect', 1, 2)"));
+        let (_, column, msg) = syntax(&SMALL.replace("('skip_connect', 1)", "('skip_connect', 1, 2)"));
         assert_eq!(column, 39);
-        assert_eq!(
-            msg,
-            "normal[1] must be a pair ('op', input), found 3 item(s)"
-        );
+        assert_eq!(msg, "normal[1] must be a pair ('op', input), found 3 item(s)");
 
         let (_, _, msg) = syntax(&SMALL.replace("('skip_connect', 1)", "(1, 'skip_connect')"));
-        assert_eq!(
-            msg,
-            "normal[1] must be ('op', input), found (the integer 1, the string 'skip_connect')"
-        );
+        assert_eq!(msg, "normal[1] must be ('op', input), found (the integer 1, the string 'skip_connect')");
 
         let (line, column, msg) = syntax("Genotype(normal=[\n  ('sep_conv_3x3, 0)]");
         assert_eq!((line, column, msg.as_str()), (2, 4, "unterminated string"));
 
-        let (_, _, msg) =
-            syntax(&SMALL.replace("reduce_concat=[2]", "reduce_concat=[2], normal=[]"));
+        let (_, _, msg) = syntax(&SMALL.replace("reduce_concat=[2]", "reduce_concat=[2], normal=[]"));
         assert_eq!(msg, "field 'normal' given twice");
 
         let (_, _, msg) = syntax("Genotype(normal=[], [2])");
         assert_eq!(msg, "positional argument after a keyword argument");
 
         let (_, _, msg) = syntax(&SMALL.replace("normal_concat=[2]", "normal_concat=[-2]"));
-        assert_eq!(
-            msg,
-            "expected a string, an integer, a list or range(...), found '-'"
-        );
+        assert_eq!(msg, "expected a string, an integer, a list or range(...), found '-'");
 
         let (_, _, msg) = syntax(&SMALL.replace("normal_concat=[2]", "normal_concat=[x]"));
-        assert_eq!(
-            msg,
-            "unexpected name 'x'; expected a string, an integer, a list or range(...)"
-        );
+        assert_eq!(msg, "unexpected name 'x'; expected a string, an integer, a list or range(...)");
 
         let deep = format!("Genotype(normal={}", "[".repeat(100_000));
         let (_, column, msg) = syntax(&deep);
-        assert_eq!(
-            (column, msg.as_str()),
-            (33, "brackets nested more than 16 deep")
-        );
+        assert_eq!((column, msg.as_str()), (33, "brackets nested more than 16 deep"));
 
         let (_, _, msg) = syntax("");
         assert_eq!(msg, "expected 'Genotype(', found the end of the input");
@@ -649,46 +518,16 @@ mod tests {
 
     #[test]
     fn semantic_errors_name_the_pair() {
-        let err = SMALL
-            .replace("'skip_connect', 1", "'conv_3x3', 1")
-            .parse::<Genotype>()
-            .unwrap_err();
-        assert_eq!(
-            err,
-            GenotypeError::UnknownOp {
-                cell: CellKind::Normal,
-                pos: 1,
-                op: "conv_3x3".into()
-            }
-        );
+        let err = SMALL.replace("'skip_connect', 1", "'conv_3x3', 1").parse::<Genotype>().unwrap_err();
+        assert_eq!(err, GenotypeError::UnknownOp { cell: CellKind::Normal, pos: 1, op: "conv_3x3".into() });
         assert_eq!(
             err.to_string(),
             "unknown op 'conv_3x3' at normal[1]; expected one of max_pool_3x3, avg_pool_3x3, skip_connect, \
              sep_conv_3x3, sep_conv_5x5, dil_conv_3x3, dil_conv_5x5"
         );
-        let err = SMALL
-            .replace("('dil_conv_5x5', 1)", "('dil_conv_5x5', 2)")
-            .parse::<Genotype>()
-            .unwrap_err();
-        assert_eq!(
-            err,
-            GenotypeError::InputOutOfRange {
-                cell: CellKind::Reduce,
-                pos: 1,
-                input: 2,
-                node: 0
-            }
-        );
-        let err = SMALL
-            .replace("[('sep_conv_3x3', 0), ", "[")
-            .parse::<Genotype>()
-            .unwrap_err();
-        assert_eq!(
-            err,
-            GenotypeError::OddPairs {
-                cell: CellKind::Normal,
-                len: 1
-            }
-        );
+        let err = SMALL.replace("('dil_conv_5x5', 1)", "('dil_conv_5x5', 2)").parse::<Genotype>().unwrap_err();
+        assert_eq!(err, GenotypeError::InputOutOfRange { cell: CellKind::Reduce, pos: 1, input: 2, node: 0 });
+        let err = SMALL.replace("[('sep_conv_3x3', 0), ", "[").parse::<Genotype>().unwrap_err();
+        assert_eq!(err, GenotypeError::OddPairs { cell: CellKind::Normal, len: 1 });
     }
 }

@@ -63,14 +63,13 @@ pub fn parse_records(
             dataset: variant.name().to_string(),
         });
     }
-    let out_of_range =
-        |index: usize, label: u8, num_classes: usize, what: &str| DataError::LabelOutOfRange {
-            path: path.to_path_buf(),
-            index,
-            label: u32::from(label),
-            num_classes,
-            dataset: format!("{} ({what} label)", variant.name()),
-        };
+    let out_of_range = |index: usize, label: u8, num_classes: usize, what: &str| DataError::LabelOutOfRange {
+        path: path.to_path_buf(),
+        index,
+        label: u32::from(label),
+        num_classes,
+        dataset: format!("{} ({what} label)", variant.name()),
+    };
     images.reserve(whole * IMAGE_BYTES);
     labels.reserve(whole);
     for (i, rec) in bytes.chunks_exact(record).enumerate() {
@@ -78,12 +77,7 @@ pub fn parse_records(
             CifarVariant::Cifar10 => rec[0],
             CifarVariant::Cifar100 => {
                 if rec[0] >= CIFAR100_COARSE_CLASSES {
-                    return Err(out_of_range(
-                        i,
-                        rec[0],
-                        usize::from(CIFAR100_COARSE_CLASSES),
-                        "coarse",
-                    ));
+                    return Err(out_of_range(i, rec[0], usize::from(CIFAR100_COARSE_CLASSES), "coarse"));
                 }
                 rec[1]
             }
@@ -98,26 +92,13 @@ pub fn parse_records(
 }
 
 /// Reads and concatenates CIFAR binary files in the given order (e.g. `data_batch_1.bin`..`_5.bin`).
-pub fn read_files(
-    paths: &[PathBuf],
-    variant: CifarVariant,
-    name: &str,
-) -> Result<ImageDataset, DataError> {
+pub fn read_files(paths: &[PathBuf], variant: CifarVariant, name: &str) -> Result<ImageDataset, DataError> {
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for path in paths {
-        let raw = std::fs::read(path).map_err(|source| DataError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let raw = std::fs::read(path).map_err(|source| DataError::Io { path: path.clone(), source })?;
         // The official files are not compressed, but a gzipped copy costs nothing to accept.
-        parse_records(
-            &maybe_gunzip(&raw, path)?,
-            path,
-            variant,
-            &mut images,
-            &mut labels,
-        )?;
+        parse_records(&maybe_gunzip(&raw, path)?, path, variant, &mut images, &mut labels)?;
     }
     ImageDataset::new(name, images, labels, 3, 32, 32, variant.num_classes())
 }
@@ -155,27 +136,11 @@ mod tests {
         let imgs = images(3);
         let a = dir.path().join("data_batch_1.bin");
         let b = dir.path().join("data_batch_2.bin");
-        std::fs::write(
-            &a,
-            encode_records(
-                CifarVariant::Cifar10,
-                &imgs[..2 * IMAGE_BYTES],
-                &[9, 0],
-                &[],
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            &b,
-            encode_records(CifarVariant::Cifar10, &imgs[2 * IMAGE_BYTES..], &[4], &[]),
-        )
-        .unwrap();
+        std::fs::write(&a, encode_records(CifarVariant::Cifar10, &imgs[..2 * IMAGE_BYTES], &[9, 0], &[])).unwrap();
+        std::fs::write(&b, encode_records(CifarVariant::Cifar10, &imgs[2 * IMAGE_BYTES..], &[4], &[])).unwrap();
         assert_eq!(std::fs::metadata(&a).unwrap().len(), 2 * 3073);
         let d = read_files(&[a, b], CifarVariant::Cifar10, "cifar10/train").unwrap();
-        assert_eq!(
-            (d.len(), d.channels, d.height, d.width, d.num_classes),
-            (3, 3, 32, 32, 10)
-        );
+        assert_eq!((d.len(), d.channels, d.height, d.width, d.num_classes), (3, 3, 32, 32, 10));
         assert_eq!(d.labels, vec![9, 0, 4]);
         assert_eq!(d.images, imgs);
         // Plane order is kept: the green plane of image 1 is 50 + 10 + position % 7.
@@ -188,11 +153,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let imgs = images(2);
         let p = dir.path().join("train.bin");
-        std::fs::write(
-            &p,
-            encode_records(CifarVariant::Cifar100, &imgs, &[99, 42], &[19, 3]),
-        )
-        .unwrap();
+        std::fs::write(&p, encode_records(CifarVariant::Cifar100, &imgs, &[99, 42], &[19, 3])).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 2 * 3074);
         let d = read_files(&[p], CifarVariant::Cifar100, "cifar100/train").unwrap();
         assert_eq!(d.labels, vec![99, 42]);
@@ -214,46 +175,18 @@ mod tests {
         );
         // A CIFAR-10 file read as CIFAR-100 has the wrong record size.
         let e = parse(&ok10, CifarVariant::Cifar100).unwrap_err();
-        assert!(
-            matches!(e, DataError::RecordSize { record: 3074, .. }),
-            "{e}"
-        );
-        assert!(matches!(
-            parse(&[], CifarVariant::Cifar10).unwrap_err(),
-            DataError::RecordSize { len: 0, .. }
-        ));
+        assert!(matches!(e, DataError::RecordSize { record: 3074, .. }), "{e}");
+        assert!(matches!(parse(&[], CifarVariant::Cifar10).unwrap_err(), DataError::RecordSize { len: 0, .. }));
 
         let bad10 = encode_records(CifarVariant::Cifar10, &imgs, &[1, 10], &[]);
         let e = parse(&bad10, CifarVariant::Cifar10).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::LabelOutOfRange {
-                    index: 1,
-                    label: 10,
-                    num_classes: 10,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::LabelOutOfRange { index: 1, label: 10, num_classes: 10, .. }), "{e}");
         let bad_fine = encode_records(CifarVariant::Cifar100, &imgs, &[100, 0], &[0, 0]);
         let e = parse(&bad_fine, CifarVariant::Cifar100).unwrap_err();
         assert!(e.to_string().contains("label 100 at index 0"), "{e}");
         assert!(e.to_string().contains("fine label"), "{e}");
         let bad_coarse = encode_records(CifarVariant::Cifar100, &imgs, &[5, 0], &[0, 20]);
         let e = parse(&bad_coarse, CifarVariant::Cifar100).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DataError::LabelOutOfRange {
-                    index: 1,
-                    label: 20,
-                    num_classes: 20,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::LabelOutOfRange { index: 1, label: 20, num_classes: 20, .. }), "{e}");
     }
 }

@@ -40,10 +40,7 @@ pub struct IdxOptions {
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     Ok(maybe_gunzip(&bytes, path)?.into_owned())
 }
 
@@ -56,10 +53,7 @@ pub fn maybe_gunzip<'a>(bytes: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>, D
     // Multi-member: concatenated gzip streams are valid gzip and some tools write them.
     MultiGzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|source| DataError::Gzip {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| DataError::Gzip { path: path.to_path_buf(), source })?;
     Ok(Cow::Owned(out))
 }
 
@@ -68,12 +62,7 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 }
 
 /// Checks the magic and dimension count, and returns the dimension sizes.
-fn parse_header(
-    bytes: &[u8],
-    path: &Path,
-    expected: u32,
-    what: &'static str,
-) -> Result<Vec<usize>, DataError> {
+fn parse_header(bytes: &[u8], path: &Path, expected: u32, what: &'static str) -> Result<Vec<usize>, DataError> {
     let ndims = (expected & 0xff) as usize;
     let header_len = 4 + 4 * ndims;
     if bytes.len() < 4 {
@@ -96,51 +85,29 @@ fn parse_header(
             ),
             _ => "; the file is not an IDX file (or is corrupt), re-download it".to_string(),
         };
-        return Err(DataError::BadMagic {
-            path: path.to_path_buf(),
-            found,
-            expected,
-            what,
-            hint,
-        });
+        return Err(DataError::BadMagic { path: path.to_path_buf(), found, expected, what, hint });
     }
     if bytes.len() < header_len {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            detail: format!(
-                "the {what} header needs {header_len} bytes but the file has only {}",
-                bytes.len()
-            ),
+            detail: format!("the {what} header needs {header_len} bytes but the file has only {}", bytes.len()),
         });
     }
-    Ok((0..ndims)
-        .map(|d| be_u32(bytes, 4 + 4 * d) as usize)
-        .collect())
+    Ok((0..ndims).map(|d| be_u32(bytes, 4 + 4 * d) as usize).collect())
 }
 
-fn check_data_len(
-    path: &Path,
-    have: usize,
-    need: usize,
-    describe: impl Fn() -> String,
-) -> Result<(), DataError> {
+fn check_data_len(path: &Path, have: usize, need: usize, describe: impl Fn() -> String) -> Result<(), DataError> {
     if have < need {
         return Err(DataError::Truncated {
             path: path.to_path_buf(),
-            detail: format!(
-                "header says {} ({need} bytes) but only {have} bytes follow",
-                describe()
-            ),
+            detail: format!("header says {} ({need} bytes) but only {have} bytes follow", describe()),
         });
     }
     if have > need {
         return Err(DataError::TrailingBytes {
             path: path.to_path_buf(),
             extra: have - need,
-            detail: format!(
-                "header says {} ({need} bytes) but {have} bytes follow",
-                describe()
-            ),
+            detail: format!("header says {} ({need} bytes) but {have} bytes follow", describe()),
         });
     }
     Ok(())
@@ -156,44 +123,26 @@ pub fn parse_images(bytes: &[u8], path: &Path, transposed: bool) -> Result<IdxIm
             problem: format!("image size {rows}x{cols} has a zero side"),
         });
     }
-    let need = count
-        .checked_mul(rows)
-        .and_then(|v| v.checked_mul(cols))
-        .ok_or_else(|| DataError::BadHeader {
-            path: path.to_path_buf(),
-            problem: format!("{count} images of {rows}x{cols} is too large to address"),
-        })?;
-    let data = &bytes[16..];
-    check_data_len(path, data.len(), need, || {
-        format!("{count} images of {rows}x{cols}")
+    let need = count.checked_mul(rows).and_then(|v| v.checked_mul(cols)).ok_or_else(|| DataError::BadHeader {
+        path: path.to_path_buf(),
+        problem: format!("{count} images of {rows}x{cols} is too large to address"),
     })?;
+    let data = &bytes[16..];
+    check_data_len(path, data.len(), need, || format!("{count} images of {rows}x{cols}"))?;
     if !transposed {
-        return Ok(IdxImages {
-            count,
-            height: rows,
-            width: cols,
-            pixels: data.to_vec(),
-        });
+        return Ok(IdxImages { count, height: rows, width: cols, pixels: data.to_vec() });
     }
     // Stored image s has `rows` rows of `cols`; the upright image is its transpose: cols x rows.
     let (h, w) = (cols, rows);
     let mut pixels = vec![0u8; need];
-    for (dst, src) in pixels
-        .chunks_exact_mut(rows * cols)
-        .zip(data.chunks_exact(rows * cols))
-    {
+    for (dst, src) in pixels.chunks_exact_mut(rows * cols).zip(data.chunks_exact(rows * cols)) {
         for y in 0..h {
             for x in 0..w {
                 dst[y * w + x] = src[x * cols + y];
             }
         }
     }
-    Ok(IdxImages {
-        count,
-        height: h,
-        width: w,
-        pixels,
-    })
+    Ok(IdxImages { count, height: h, width: w, pixels })
 }
 
 /// Parses decompressed IDX label bytes.
@@ -214,21 +163,13 @@ pub fn dataset_from_bytes(
     labels_path: &Path,
     opts: &IdxOptions,
 ) -> Result<ImageDataset, DataError> {
-    let images = parse_images(
-        &maybe_gunzip(images_bytes, images_path)?,
-        images_path,
-        opts.transposed,
-    )?;
+    let images = parse_images(&maybe_gunzip(images_bytes, images_path)?, images_path, opts.transposed)?;
     let labels = parse_labels(&maybe_gunzip(labels_bytes, labels_path)?, labels_path)?;
     assemble(images, images_path, labels, labels_path, opts)
 }
 
 /// Reads an IDX image file and its label file into one dataset.
-pub fn read_dataset(
-    images_path: &Path,
-    labels_path: &Path,
-    opts: &IdxOptions,
-) -> Result<ImageDataset, DataError> {
+pub fn read_dataset(images_path: &Path, labels_path: &Path, opts: &IdxOptions) -> Result<ImageDataset, DataError> {
     // Labels first: they are tiny, so a mismatched pair fails before decoding megabytes of images.
     let labels = parse_labels(&read_file(labels_path)?, labels_path)?;
     let images = parse_images(&read_file(images_path)?, images_path, opts.transposed)?;
@@ -250,11 +191,7 @@ fn assemble(
             labels: labels.len(),
         });
     }
-    if let Some((index, &label)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| usize::from(l) >= opts.num_classes)
-    {
+    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| usize::from(l) >= opts.num_classes) {
         return Err(DataError::LabelOutOfRange {
             path: labels_path.to_path_buf(),
             index,
@@ -278,11 +215,7 @@ fn assemble(
 pub fn encode_images(height: usize, width: usize, pixels: &[u8], transposed: bool) -> Vec<u8> {
     let per = height * width;
     let count = pixels.len().checked_div(per).unwrap_or(0);
-    let (rows, cols) = if transposed {
-        (width, height)
-    } else {
-        (height, width)
-    };
+    let (rows, cols) = if transposed { (width, height) } else { (height, width) };
     let mut out = Vec::with_capacity(16 + pixels.len());
     for v in [IMAGES_MAGIC, count as u32, rows as u32, cols as u32] {
         out.extend_from_slice(&v.to_be_bytes());
@@ -312,9 +245,7 @@ pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
 
 /// Gzip with a fixed header (no name, mtime 0) so regenerated assets are byte-identical.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc: GzEncoder<Vec<u8>> = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::best());
+    let mut enc: GzEncoder<Vec<u8>> = GzBuilder::new().mtime(0).write(Vec::new(), Compression::best());
     // Writing into a Vec cannot fail.
     enc.write_all(bytes).expect("gzip into memory");
     enc.finish().expect("gzip into memory")
@@ -327,9 +258,7 @@ mod tests {
 
     /// 3 images of 2x3 where pixel = 10·image + position, labels 2, 0, 1.
     fn sample() -> (Vec<u8>, Vec<u8>) {
-        let pixels: Vec<u8> = (0..3u8)
-            .flat_map(|i| (0..6u8).map(move |p| 10 * i + p))
-            .collect();
+        let pixels: Vec<u8> = (0..3u8).flat_map(|i| (0..6u8).map(move |p| 10 * i + p)).collect();
         (pixels, vec![2, 0, 1])
     }
 
@@ -340,11 +269,7 @@ mod tests {
     }
 
     fn opts(num_classes: usize, transposed: bool) -> IdxOptions {
-        IdxOptions {
-            name: "test-set".into(),
-            num_classes,
-            transposed,
-        }
+        IdxOptions { name: "test-set".into(), num_classes, transposed }
     }
 
     #[test]
@@ -354,21 +279,12 @@ mod tests {
         let img = encode_images(2, 3, &pixels, false);
         let lab = encode_labels(&labels);
         // The header is the documented layout, byte for byte.
-        assert_eq!(
-            &img[..16],
-            &[0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3]
-        );
+        assert_eq!(&img[..16], &[0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3]);
         assert_eq!(&lab[..8], &[0, 0, 8, 1, 0, 0, 0, 3]);
         // Gzip is detected from content: the gzipped file deliberately has no .gz suffix.
         for (ip, lp) in [
-            (
-                write(dir.path(), "raw-images", &img),
-                write(dir.path(), "raw-labels", &lab),
-            ),
-            (
-                write(dir.path(), "gz-images", &gzip(&img)),
-                write(dir.path(), "gz-labels.gz", &gzip(&lab)),
-            ),
+            (write(dir.path(), "raw-images", &img), write(dir.path(), "raw-labels", &lab)),
+            (write(dir.path(), "gz-images", &gzip(&img)), write(dir.path(), "gz-labels.gz", &gzip(&lab))),
         ] {
             let d = read_dataset(&ip, &lp, &opts(3, false)).unwrap();
             assert_eq!((d.len(), d.channels, d.height, d.width), (3, 1, 2, 3));
@@ -387,14 +303,7 @@ mod tests {
         assert_eq!(&stored[8..16], &[0, 0, 0, 3, 0, 0, 0, 2]);
         assert_eq!(&stored[16..22], &[0, 3, 1, 4, 2, 5]);
         let p = Path::new("emnist-images");
-        let d = dataset_from_bytes(
-            &stored,
-            p,
-            &encode_labels(&labels),
-            Path::new("l"),
-            &opts(3, true),
-        )
-        .unwrap();
+        let d = dataset_from_bytes(&stored, p, &encode_labels(&labels), Path::new("l"), &opts(3, true)).unwrap();
         assert_eq!((d.height, d.width), (2, 3));
         assert_eq!(d.images, pixels);
         // Without the flag the same file reads as the transpose.
@@ -422,18 +331,11 @@ mod tests {
 
         // Images and labels swapped.
         let e = err_of(&lab, &img, 3);
-        assert!(matches!(
-            e,
-            DataError::BadMagic {
-                found: LABELS_MAGIC,
-                ..
-            }
-        ));
+        assert!(matches!(e, DataError::BadMagic { found: LABELS_MAGIC, .. }));
         let m = e.to_string();
         assert!(
-            m.contains(
-                "/d/train-images-idx3-ubyte.gz: bad IDX magic 0x00000801, expected 0x00000803"
-            ) && m.contains("this is a labels file"),
+            m.contains("/d/train-images-idx3-ubyte.gz: bad IDX magic 0x00000801, expected 0x00000803")
+                && m.contains("this is a labels file"),
             "{m}"
         );
 
@@ -449,20 +351,14 @@ mod tests {
             "/d/train-images-idx3-ubyte.gz: truncated: header says 3 images of 2x3 (18 bytes) but only 13 bytes follow; re-download the file"
         );
         let m = err_of(&img[..10], &lab, 3).to_string();
-        assert!(
-            m.contains("header needs 16 bytes but the file has only 10"),
-            "{m}"
-        );
+        assert!(m.contains("header needs 16 bytes but the file has only 10"), "{m}");
         let m = err_of(&img[..2], &lab, 3).to_string();
         assert!(m.contains("only 2 bytes"), "{m}");
 
         let mut long = img.clone();
         long.extend_from_slice(&[0, 0]);
         let e = err_of(&long, &lab, 3);
-        assert!(
-            matches!(e, DataError::TrailingBytes { extra: 2, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::TrailingBytes { extra: 2, .. }), "{e}");
 
         let m = err_of(&img, &encode_labels(&[0, 1]), 3).to_string();
         assert_eq!(
@@ -471,18 +367,7 @@ mod tests {
         );
 
         let e = err_of(&img, &lab, 2);
-        assert!(
-            matches!(
-                e,
-                DataError::LabelOutOfRange {
-                    index: 0,
-                    label: 2,
-                    num_classes: 2,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DataError::LabelOutOfRange { index: 0, label: 2, num_classes: 2, .. }), "{e}");
         assert!(e.to_string().contains("test-set (2 classes"), "{e}");
 
         let mut zero = img.clone();
@@ -499,17 +384,10 @@ mod tests {
 
     #[test]
     fn data_idx_missing_file_names_path() {
-        let e = read_dataset(
-            Path::new("/nonexistent/imgs"),
-            Path::new("/nonexistent/labs"),
-            &opts(3, false),
-        )
-        .unwrap_err();
+        let e =
+            read_dataset(Path::new("/nonexistent/imgs"), Path::new("/nonexistent/labs"), &opts(3, false)).unwrap_err();
         assert!(matches!(e, DataError::Io { .. }));
-        assert!(
-            e.to_string().starts_with("/nonexistent/labs: cannot read"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("/nonexistent/labs: cannot read"), "{e}");
     }
 
     #[test]

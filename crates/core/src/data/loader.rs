@@ -46,11 +46,7 @@ impl Batch {
 /// DARTS's `train_portion` split: the first `floor(portion·n)` indices train the weights, the rest are the
 /// validation set for α; no shuffling. `portion` is clamped to [0, 1] (NaN counts as 0).
 pub fn split_by_portion(n: usize, portion: f64) -> (Vec<usize>, Vec<usize>) {
-    let portion = if portion.is_nan() {
-        0.0
-    } else {
-        portion.clamp(0.0, 1.0)
-    };
+    let portion = if portion.is_nan() { 0.0 } else { portion.clamp(0.0, 1.0) };
     let k = ((portion * n as f64).floor() as usize).min(n);
     ((0..k).collect(), (k..n).collect())
 }
@@ -96,10 +92,7 @@ impl Loader {
     ) -> Result<Self, DataError> {
         let loader_err = |problem: String| DataError::Loader { problem };
         if indices.is_empty() {
-            return Err(loader_err(format!(
-                "no images selected from {}; check the split settings",
-                dataset.name
-            )));
+            return Err(loader_err(format!("no images selected from {}; check the split settings", dataset.name)));
         }
         if let Some(&bad) = indices.iter().find(|&&i| i >= dataset.len()) {
             return Err(loader_err(format!(
@@ -110,16 +103,7 @@ impl Loader {
         }
         check_batch_size(batch_size)?;
         let out_shape = transform.output_shape(dataset.channels, dataset.height, dataset.width)?;
-        Ok(Self {
-            dataset,
-            indices,
-            batch_size,
-            shuffle,
-            drop_last,
-            transform,
-            seed,
-            out_shape,
-        })
+        Ok(Self { dataset, indices, batch_size, shuffle, drop_last, transform, seed, out_shape })
     }
 
     pub fn dataset(&self) -> &Arc<ImageDataset> {
@@ -196,14 +180,10 @@ impl Loader {
     /// shuffled iterator each step). All randomness comes from `rng`.
     pub fn sample_batch(&self, rng: &mut ChaCha8Rng) -> Batch {
         let n = self.batch_size.min(self.len());
-        let picked: Vec<usize> = rand::seq::index::sample(rng, self.len(), n)
-            .into_iter()
-            .map(|k| self.indices[k])
-            .collect();
+        let picked: Vec<usize> =
+            rand::seq::index::sample(rng, self.len(), n).into_iter().map(|k| self.indices[k]).collect();
         let mut scratch = Scratch::default();
-        self.make_batch(&picked, &mut scratch, |_| {
-            ChaCha8Rng::seed_from_u64(rng.random())
-        })
+        self.make_batch(&picked, &mut scratch, |_| ChaCha8Rng::seed_from_u64(rng.random()))
     }
 
     fn make_batch(
@@ -219,8 +199,7 @@ impl Loader {
         let mut images = vec![0f32; picked.len() * per];
         for (k, (&idx, out)) in picked.iter().zip(images.chunks_exact_mut(per)).enumerate() {
             let mut rng = rng_for(k);
-            self.transform
-                .apply_into(d.image(idx), in_shape, &mut rng, scratch, out);
+            self.transform.apply_into(d.image(idx), in_shape, &mut rng, scratch, out);
         }
         Batch {
             images,
@@ -236,9 +215,7 @@ impl Loader {
 
 fn check_batch_size(batch_size: usize) -> Result<(), DataError> {
     if batch_size == 0 {
-        return Err(DataError::Loader {
-            problem: "batch size 0; use a batch size of at least 1".to_string(),
-        });
+        return Err(DataError::Loader { problem: "batch size 0; use a batch size of at least 1".to_string() });
     }
     Ok(())
 }
@@ -265,14 +242,11 @@ impl Iterator for EpochIter<'_> {
         let end = (start + bs).min(self.order.len());
         self.next_batch += 1;
         let base = &self.augment;
-        Some(
-            self.loader
-                .make_batch(&self.order[start..end], &mut self.scratch, |k| {
-                    let mut rng = base.clone();
-                    rng.set_stream((start + k) as u64);
-                    rng
-                }),
-        )
+        Some(self.loader.make_batch(&self.order[start..end], &mut self.scratch, |k| {
+            let mut rng = base.clone();
+            rng.set_stream((start + k) as u64);
+            rng
+        }))
     }
 
     /// Skipping is free: later batches do not depend on earlier ones.
@@ -314,10 +288,7 @@ mod tests {
         let (a, b) = split_by_portion(5, 0.5);
         assert_eq!((a, b), (vec![0, 1], vec![2, 3, 4]));
         let (a, b) = split_by_portion(60_000, 0.5);
-        assert_eq!(
-            (a.len(), b[0], *b.last().unwrap()),
-            (30_000, 30_000, 59_999)
-        );
+        assert_eq!((a.len(), b[0], *b.last().unwrap()), (30_000, 30_000, 59_999));
         assert_eq!(split_by_portion(3, 1.0).0.len(), 3);
         assert_eq!(split_by_portion(3, 2.0).1.len(), 0);
         assert_eq!(split_by_portion(3, f64::NAN).0.len(), 0);
@@ -328,10 +299,7 @@ mod tests {
         let l = loader(10, 3, true, false, plain());
         assert_eq!(l.num_batches(), 4);
         let batches: Vec<Batch> = l.epoch(0).collect();
-        assert_eq!(
-            batches.iter().map(|b| b.batch).collect::<Vec<_>>(),
-            vec![3, 3, 3, 1]
-        );
+        assert_eq!(batches.iter().map(|b| b.batch).collect::<Vec<_>>(), vec![3, 3, 3, 1]);
         let mut seen: Vec<usize> = batches.iter().flat_map(|b| b.indices.clone()).collect();
         assert_ne!(seen, (0..10).collect::<Vec<_>>(), "shuffled");
         seen.sort_unstable();
@@ -366,18 +334,7 @@ mod tests {
             let images: Vec<u8> = (0..50 * 784).map(|i| (i * 7 % 255) as u8).collect();
             Arc::new(ImageDataset::new("x", images, vec![0; 50], 1, 28, 28, 1).unwrap())
         };
-        let mk = |seed| {
-            Loader::new(
-                d.clone(),
-                (0..50).collect(),
-                8,
-                true,
-                false,
-                t.clone(),
-                seed,
-            )
-            .unwrap()
-        };
+        let mk = |seed| Loader::new(d.clone(), (0..50).collect(), 8, true, false, t.clone(), seed).unwrap();
         let (a, b) = (mk(1), mk(1));
         let e3: Vec<Batch> = a.epoch(3).collect();
         // Same seed and epoch: identical, even on a fresh loader and without running epochs 0..3 first.
@@ -418,25 +375,12 @@ mod tests {
     #[test]
     fn data_loader_rejects_bad_setup() {
         let e = Loader::new(numbered(3), vec![0, 3], 2, true, false, plain(), 0).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("index 3 is out of range for numbered (3 images)"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("index 3 is out of range for numbered (3 images)"), "{e}");
         let e = Loader::new(numbered(3), vec![], 2, true, false, plain(), 0).unwrap_err();
         assert!(e.to_string().contains("no images selected"), "{e}");
         let e = Loader::new(numbered(3), vec![0], 0, true, false, plain(), 0).unwrap_err();
         assert!(e.to_string().contains("batch size 0"), "{e}");
-        let e = Loader::new(
-            numbered(3),
-            vec![0],
-            1,
-            true,
-            false,
-            Transform::cifar_eval(),
-            0,
-        )
-        .unwrap_err();
+        let e = Loader::new(numbered(3), vec![0], 1, true, false, Transform::cifar_eval(), 0).unwrap_err();
         assert!(matches!(e, DataError::Transform { .. }), "{e}");
         let mut l = loader(3, 1, true, false, plain());
         assert!(l.set_batch_size(0).is_err());
@@ -452,10 +396,7 @@ mod tests {
         let images: Vec<u8> = (0..n * 784).map(|i| (i * 31 % 256) as u8).collect();
         let d = Arc::new(ImageDataset::new("bench", images, vec![0; n], 1, 28, 28, 10).unwrap());
         for (name, t) in [
-            (
-                "fashion_mnist_train(cutout 16)",
-                Transform::fashion_mnist_train(Some(16)),
-            ),
+            ("fashion_mnist_train(cutout 16)", Transform::fashion_mnist_train(Some(16))),
             ("fashion_mnist_train", Transform::fashion_mnist_train(None)),
             ("emnist_train", Transform::emnist_train()),
         ] {
@@ -466,10 +407,7 @@ mod tests {
                 count += b.batch;
             }
             let secs = start.elapsed().as_secs_f64();
-            println!(
-                "{name}: {count} images in {secs:.3}s = {:.0} images/s",
-                count as f64 / secs
-            );
+            println!("{name}: {count} images in {secs:.3}s = {:.0} images/s", count as f64 / secs);
         }
     }
 }

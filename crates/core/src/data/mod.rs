@@ -29,26 +29,14 @@ pub use transform::{Augment, Interpolation, Transform};
 #[non_exhaustive]
 pub enum DataError {
     #[error("{}: cannot read: {source}; check that the file exists and is readable", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{}: gzip data is corrupt or truncated ({source}); re-download the file", path.display())]
-    Gzip {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Gzip { path: PathBuf, source: std::io::Error },
     #[error(
         "{}: bad IDX magic 0x{found:08x}, expected 0x{expected:08x} ({what}){hint}",
         path.display()
     )]
-    BadMagic {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-        what: &'static str,
-        hint: String,
-    },
+    BadMagic { path: PathBuf, found: u32, expected: u32, what: &'static str, hint: String },
     #[error("{}: bad header: {problem}; the file is corrupt or not in the expected format, re-download it", path.display())]
     BadHeader { path: PathBuf, problem: String },
     #[error("{}: truncated: {detail}; re-download the file", path.display())]
@@ -57,45 +45,23 @@ pub enum DataError {
         "{}: {extra} unexpected trailing bytes: {detail}; the file is corrupt or not what its name says, re-download it",
         path.display()
     )]
-    TrailingBytes {
-        path: PathBuf,
-        extra: usize,
-        detail: String,
-    },
+    TrailingBytes { path: PathBuf, extra: usize, detail: String },
     #[error(
         "{} holds {images} images but {} holds {labels} labels; use the image and label files of the same split from the same download",
         images_path.display(),
         labels_path.display()
     )]
-    CountMismatch {
-        images_path: PathBuf,
-        images: usize,
-        labels_path: PathBuf,
-        labels: usize,
-    },
+    CountMismatch { images_path: PathBuf, images: usize, labels_path: PathBuf, labels: usize },
     #[error(
         "{}: label {label} at index {index} is out of range for {dataset} ({num_classes} classes, labels 0..{num_classes}); the file is corrupt or belongs to another dataset, check the dataset name",
         path.display()
     )]
-    LabelOutOfRange {
-        path: PathBuf,
-        index: usize,
-        label: u32,
-        num_classes: usize,
-        dataset: String,
-    },
+    LabelOutOfRange { path: PathBuf, index: usize, label: u32, num_classes: usize, dataset: String },
     #[error(
         "{}: {len} bytes is not a whole number of {dataset} records of {record} bytes ({whole} whole records and {rest} bytes left over); the file is truncated or not a {dataset} binary file, re-download it",
         path.display()
     )]
-    RecordSize {
-        path: PathBuf,
-        len: usize,
-        record: usize,
-        whole: usize,
-        rest: usize,
-        dataset: String,
-    },
+    RecordSize { path: PathBuf, len: usize, record: usize, whole: usize, rest: usize, dataset: String },
     #[error("unknown dataset '{name}'; valid names: {valid}")]
     UnknownDataset { name: String, valid: String },
     #[error("{}: data directory does not exist; pass --data-dir pointing at an existing folder", path.display())]
@@ -105,11 +71,7 @@ pub enum DataError {
     #[error("{dataset}: dataset files not found: {detail}")]
     MissingFiles { dataset: String, detail: String },
     #[error("{dataset} cannot be loaded from {from}: {fix}")]
-    SourceUnavailable {
-        dataset: String,
-        from: String,
-        fix: String,
-    },
+    SourceUnavailable { dataset: String, from: String, fix: String },
     #[error("transform {at}: {problem}")]
     Transform { at: String, problem: String },
     #[error("loader: {problem}")]
@@ -145,19 +107,12 @@ impl ImageDataset {
         num_classes: usize,
     ) -> Result<Self, DataError> {
         let name = name.into();
-        let invalid = |problem: String| DataError::InvalidDataset {
-            name: name.clone(),
-            problem,
-        };
+        let invalid = |problem: String| DataError::InvalidDataset { name: name.clone(), problem };
         if channels == 0 || height == 0 || width == 0 {
-            return Err(invalid(format!(
-                "image shape {channels}x{height}x{width} has a zero dimension"
-            )));
+            return Err(invalid(format!("image shape {channels}x{height}x{width} has a zero dimension")));
         }
         if num_classes == 0 || num_classes > usize::from(u16::MAX) + 1 {
-            return Err(invalid(format!(
-                "{num_classes} classes is outside 1..=65536"
-            )));
+            return Err(invalid(format!("{num_classes} classes is outside 1..=65536")));
         }
         let per = channels * height * width;
         if images.len() != labels.len() * per {
@@ -167,24 +122,10 @@ impl ImageDataset {
                 labels.len()
             )));
         }
-        if let Some((i, &l)) = labels
-            .iter()
-            .enumerate()
-            .find(|(_, &l)| usize::from(l) >= num_classes)
-        {
-            return Err(invalid(format!(
-                "label {l} at index {i} is not below the class count {num_classes}"
-            )));
+        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| usize::from(l) >= num_classes) {
+            return Err(invalid(format!("label {l} at index {i} is not below the class count {num_classes}")));
         }
-        Ok(Self {
-            images,
-            labels,
-            channels,
-            height,
-            width,
-            num_classes,
-            name,
-        })
+        Ok(Self { images, labels, channels, height, width, num_classes, name })
     }
 
     pub fn len(&self) -> usize {
@@ -224,10 +165,7 @@ impl ImageDataset {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
             return Err(DataError::InvalidDataset {
                 name: self.name.clone(),
-                problem: format!(
-                    "subset index {bad} is out of range (the dataset has {} images)",
-                    self.len()
-                ),
+                problem: format!("subset index {bad} is out of range (the dataset has {} images)", self.len()),
             });
         }
         let mut images = Vec::with_capacity(indices.len() * self.image_len());
@@ -261,16 +199,7 @@ mod tests {
 
     fn tiny() -> ImageDataset {
         // 3 images of 1x1x2, pixel values encode the image index.
-        ImageDataset::new(
-            "tiny",
-            vec![0, 1, 10, 11, 20, 21],
-            vec![2, 0, 2],
-            1,
-            1,
-            2,
-            3,
-        )
-        .unwrap()
+        ImageDataset::new("tiny", vec![0, 1, 10, 11, 20, 21], vec![2, 0, 2], 1, 1, 2, 3).unwrap()
     }
 
     #[test]

@@ -44,37 +44,17 @@ impl fmt::Display for Split {
     }
 }
 
-const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
+const FASHION_MNIST_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 const MNIST_CLASSES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 // emnist-balanced-mapping.txt: digits, A-Z, then the lower-case letters kept as separate classes.
 const EMNIST_BALANCED_CLASSES: [&str; 47] = [
-    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F", "G", "H", "I",
-    "J", "K", "L", "M", "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z", "a", "b",
-    "d", "e", "f", "g", "h", "n", "q", "r", "t",
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M",
+    "N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z", "a", "b", "d", "e", "f", "g", "h", "n", "q", "r",
+    "t",
 ];
-const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 impl DatasetKind {
     pub const ALL: [DatasetKind; 5] = [
@@ -126,12 +106,7 @@ impl DatasetKind {
     /// Folders under `--data-dir` where the official downloads (or torchvision) put the files.
     fn subfolders(self) -> &'static [&'static str] {
         match self {
-            DatasetKind::FashionMnist => &[
-                "fashion-mnist",
-                "fashion_mnist",
-                "fashion",
-                "FashionMNIST/raw",
-            ],
+            DatasetKind::FashionMnist => &["fashion-mnist", "fashion_mnist", "fashion", "FashionMNIST/raw"],
             DatasetKind::Mnist => &["mnist", "MNIST/raw"],
             DatasetKind::EmnistBalanced => &["gzip", "emnist", "emnist/gzip", "EMNIST/raw"],
             DatasetKind::Cifar10 => &["cifar-10-batches-bin"],
@@ -142,13 +117,10 @@ impl DatasetKind {
     /// The files of a split; each entry lists the accepted names of one file.
     fn files(self, split: Split) -> Vec<Vec<String>> {
         let idx_pair = |prefix: &str| {
-            [
-                format!("{prefix}-images-idx3-ubyte"),
-                format!("{prefix}-labels-idx1-ubyte"),
-            ]
-            .into_iter()
-            .map(|stem| vec![format!("{stem}.gz"), stem])
-            .collect()
+            [format!("{prefix}-images-idx3-ubyte"), format!("{prefix}-labels-idx1-ubyte")]
+                .into_iter()
+                .map(|stem| vec![format!("{stem}.gz"), stem])
+                .collect()
         };
         let one = |name: &str| vec![name.to_string()];
         match (self, split) {
@@ -156,9 +128,7 @@ impl DatasetKind {
             (DatasetKind::FashionMnist | DatasetKind::Mnist, Split::Test) => idx_pair("t10k"),
             (DatasetKind::EmnistBalanced, Split::Train) => idx_pair("emnist-balanced-train"),
             (DatasetKind::EmnistBalanced, Split::Test) => idx_pair("emnist-balanced-test"),
-            (DatasetKind::Cifar10, Split::Train) => (1..=5)
-                .map(|i| one(&format!("data_batch_{i}.bin")))
-                .collect(),
+            (DatasetKind::Cifar10, Split::Train) => (1..=5).map(|i| one(&format!("data_batch_{i}.bin"))).collect(),
             (DatasetKind::Cifar10, Split::Test) => vec![one("test_batch.bin")],
             (DatasetKind::Cifar100, Split::Train) => vec![one("train.bin")],
             (DatasetKind::Cifar100, Split::Test) => vec![one("test.bin")],
@@ -172,9 +142,7 @@ impl DatasetKind {
                  automatically without --data-dir), or the four .gz files from \
                  https://github.com/zalandoresearch/fashion-mnist (data/fashion/)"
             }
-            DatasetKind::Mnist => {
-                "the four MNIST IDX files, e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/"
-            }
+            DatasetKind::Mnist => "the four MNIST IDX files, e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/",
             DatasetKind::EmnistBalanced => {
                 "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip, unzipped (it creates gzip/)"
             }
@@ -202,11 +170,7 @@ impl FromStr for DatasetKind {
     /// Accepts the canonical names, ignoring case, `-` and `_` (so SGAS-es's `fashionMNIST` and
     /// `CIFAR-10` work too).
     fn from_str(s: &str) -> Result<Self, DataError> {
-        let key: String = s
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .flat_map(char::to_lowercase)
-            .collect();
+        let key: String = s.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect();
         match key.as_str() {
             "fashionmnist" | "fmnist" => Ok(DatasetKind::FashionMnist),
             "mnist" => Ok(DatasetKind::Mnist),
@@ -236,10 +200,7 @@ impl fmt::Display for DataSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DataSource::Dir(p) => write!(f, "directory {}", p.display()),
-            DataSource::Debian => write!(
-                f,
-                "Debian package dataset-fashion-mnist ({DEBIAN_FASHION_MNIST_DIR})"
-            ),
+            DataSource::Debian => write!(f, "Debian package dataset-fashion-mnist ({DEBIAN_FASHION_MNIST_DIR})"),
             DataSource::Embedded => write!(
                 f,
                 "embedded Fashion-MNIST subset ({EMBEDDED_TRAIN_PER_CLASS} train / \
@@ -254,23 +215,15 @@ pub fn resolve_source(kind: DatasetKind, data_dir: Option<&Path>) -> Result<Data
     resolve_source_with(kind, data_dir, Path::new(DEBIAN_FASHION_MNIST_DIR))
 }
 
-fn resolve_source_with(
-    kind: DatasetKind,
-    data_dir: Option<&Path>,
-    debian_dir: &Path,
-) -> Result<DataSource, DataError> {
+fn resolve_source_with(kind: DatasetKind, data_dir: Option<&Path>, debian_dir: &Path) -> Result<DataSource, DataError> {
     let required = [kind.files(Split::Train), kind.files(Split::Test)].concat();
     match data_dir {
         Some(dir) => {
             if !dir.exists() {
-                return Err(DataError::NoSuchDir {
-                    path: dir.to_path_buf(),
-                });
+                return Err(DataError::NoSuchDir { path: dir.to_path_buf() });
             }
             if !dir.is_dir() {
-                return Err(DataError::NotADirectory {
-                    path: dir.to_path_buf(),
-                });
+                return Err(DataError::NotADirectory { path: dir.to_path_buf() });
             }
             let candidates = candidate_dirs(kind, dir);
             for c in &candidates {
@@ -292,11 +245,7 @@ fn resolve_source_with(
 }
 
 /// Reads one split of `kind` from `source`.
-pub fn load(
-    kind: DatasetKind,
-    source: &DataSource,
-    split: Split,
-) -> Result<ImageDataset, DataError> {
+pub fn load(kind: DatasetKind, source: &DataSource, split: Split) -> Result<ImageDataset, DataError> {
     match source {
         DataSource::Dir(dir) => load_from_dir(kind, dir, split),
         DataSource::Debian if kind == DatasetKind::FashionMnist => {
@@ -306,10 +255,7 @@ pub fn load(
         _ => Err(DataError::SourceUnavailable {
             dataset: kind.name().to_string(),
             from: source.to_string(),
-            fix: format!(
-                "only Fashion-MNIST is bundled; pass --data-dir with {}",
-                kind.how_to_get()
-            ),
+            fix: format!("only Fashion-MNIST is bundled; pass --data-dir with {}", kind.how_to_get()),
         }),
     }
 }
@@ -324,11 +270,8 @@ fn load_from_dir(kind: DatasetKind, dir: &Path, split: Split) -> Result<ImageDat
     let name = format!("{kind}/{split}");
     match kind {
         DatasetKind::FashionMnist | DatasetKind::Mnist | DatasetKind::EmnistBalanced => {
-            let opts = IdxOptions {
-                name,
-                num_classes: kind.num_classes(),
-                transposed: kind == DatasetKind::EmnistBalanced,
-            };
+            let opts =
+                IdxOptions { name, num_classes: kind.num_classes(), transposed: kind == DatasetKind::EmnistBalanced };
             idx::read_dataset(&paths[0], &paths[1], &opts)
         }
         DatasetKind::Cifar10 => cifar::read_files(&paths, CifarVariant::Cifar10, &name),
@@ -337,9 +280,7 @@ fn load_from_dir(kind: DatasetKind, dir: &Path, split: Split) -> Result<ImageDat
 }
 
 fn candidate_dirs(kind: DatasetKind, dir: &Path) -> Vec<PathBuf> {
-    std::iter::once(dir.to_path_buf())
-        .chain(kind.subfolders().iter().map(|s| dir.join(s)))
-        .collect()
+    std::iter::once(dir.to_path_buf()).chain(kind.subfolders().iter().map(|s| dir.join(s))).collect()
 }
 
 /// The path of each required file in `dir`, or the display names of the missing ones.
@@ -367,12 +308,7 @@ fn display_names(names: &[String]) -> String {
     }
 }
 
-fn missing(
-    kind: DatasetKind,
-    candidates: &[PathBuf],
-    required: &[Vec<String>],
-    dir_given: bool,
-) -> DataError {
+fn missing(kind: DatasetKind, candidates: &[PathBuf], required: &[Vec<String>], dir_given: bool) -> DataError {
     let wanted: Vec<String> = required.iter().map(|n| display_names(n)).collect();
     let detail = if dir_given {
         let per_dir: Vec<String> = candidates
@@ -392,15 +328,9 @@ fn missing(
             kind.how_to_get()
         );
         if kind == DatasetKind::FashionMnist {
-            fix.push_str(
-                "; or leave out --data-dir to use the Debian package or the embedded subset",
-            );
+            fix.push_str("; or leave out --data-dir to use the Debian package or the embedded subset");
         }
-        format!(
-            "looked for {} in each of: {}; fix: {fix}",
-            wanted.join(", "),
-            per_dir.join("; ")
-        )
+        format!("looked for {} in each of: {}; fix: {fix}", wanted.join(", "), per_dir.join("; "))
     } else {
         format!(
             "{kind} is not bundled and no --data-dir was given; fix: pass --data-dir DIR where DIR or one \
@@ -410,10 +340,7 @@ fn missing(
             kind.how_to_get()
         )
     };
-    DataError::MissingFiles {
-        dataset: kind.name().to_string(),
-        detail,
-    }
+    DataError::MissingFiles { dataset: kind.name().to_string(), detail }
 }
 
 // ---- embedded Fashion-MNIST subset ----
@@ -423,14 +350,10 @@ pub const EMBEDDED_TRAIN_PER_CLASS: usize = 600;
 pub const EMBEDDED_TEST_PER_CLASS: usize = 100;
 
 const EMBEDDED_DIR: &str = "crates/core/assets/fashion-mnist-subset";
-const EMBEDDED_TRAIN_IMAGES: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz");
-const EMBEDDED_TRAIN_LABELS: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
-const EMBEDDED_TEST_IMAGES: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
-const EMBEDDED_TEST_LABELS: &[u8] =
-    include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
+const EMBEDDED_TRAIN_IMAGES: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz");
+const EMBEDDED_TRAIN_LABELS: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/train-labels-idx1-ubyte.gz");
+const EMBEDDED_TEST_IMAGES: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz");
+const EMBEDDED_TEST_LABELS: &[u8] = include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
 
 /// One split of the embedded subset, decoded and checked like any file on disk.
 pub fn embedded_fashion_mnist(split: Split) -> Result<ImageDataset, DataError> {
@@ -444,11 +367,7 @@ pub fn embedded_fashion_mnist(split: Split) -> Result<ImageDataset, DataError> {
         &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
         labels,
         &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
-        &IdxOptions {
-            name: format!("fashion-mnist-subset/{split}"),
-            num_classes: 10,
-            transposed: false,
-        },
+        &IdxOptions { name: format!("fashion-mnist-subset/{split}"), num_classes: 10, transposed: false },
     )
 }
 
@@ -481,27 +400,15 @@ mod tests {
                 assert_eq!(names.len(), k.num_classes(), "{k}");
             }
         }
-        assert_eq!(
-            "fashionMNIST".parse::<DatasetKind>().unwrap(),
-            DatasetKind::FashionMnist
-        );
-        assert_eq!(
-            "CIFAR-10".parse::<DatasetKind>().unwrap(),
-            DatasetKind::Cifar10
-        );
-        assert_eq!(
-            "emnist_balanced".parse::<DatasetKind>().unwrap(),
-            DatasetKind::EmnistBalanced
-        );
+        assert_eq!("fashionMNIST".parse::<DatasetKind>().unwrap(), DatasetKind::FashionMnist);
+        assert_eq!("CIFAR-10".parse::<DatasetKind>().unwrap(), DatasetKind::Cifar10);
+        assert_eq!("emnist_balanced".parse::<DatasetKind>().unwrap(), DatasetKind::EmnistBalanced);
         let e = "svhn".parse::<DatasetKind>().unwrap_err();
         assert_eq!(
             e.to_string(),
             "unknown dataset 'svhn'; valid names: fashion-mnist, mnist, emnist-balanced, cifar10, cifar100"
         );
-        assert_eq!(
-            DatasetKind::FashionMnist.class_names().unwrap()[9],
-            "Ankle boot"
-        );
+        assert_eq!(DatasetKind::FashionMnist.class_names().unwrap()[9], "Ankle boot");
         assert_eq!(DatasetKind::Cifar10.class_names().unwrap()[1], "automobile");
         assert_eq!(DatasetKind::EmnistBalanced.class_names().unwrap()[36], "a");
     }
@@ -513,15 +420,8 @@ mod tests {
             .enumerate()
             .flat_map(|(i, &l)| (0..784).map(move |p| (l as usize * 20 + i + p % 2) as u8))
             .collect();
-        let (img, lab) = (
-            encode_images(28, 28, &pixels, transposed),
-            encode_labels(labels),
-        );
-        let (img, lab, ext) = if gz {
-            (gzip(&img), gzip(&lab), ".gz")
-        } else {
-            (img, lab, "")
-        };
+        let (img, lab) = (encode_images(28, 28, &pixels, transposed), encode_labels(labels));
+        let (img, lab, ext) = if gz { (gzip(&img), gzip(&lab), ".gz") } else { (img, lab, "") };
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte{ext}")), img).unwrap();
         std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte{ext}")), lab).unwrap();
@@ -538,21 +438,13 @@ mod tests {
         assert_eq!(src, DataSource::Dir(sub.clone()));
         assert_eq!(src.to_string(), format!("directory {}", sub.display()));
         let train = load(DatasetKind::FashionMnist, &src, Split::Train).unwrap();
-        assert_eq!(
-            (train.len(), train.num_classes, train.name.as_str()),
-            (3, 10, "fashion-mnist/train")
-        );
+        assert_eq!((train.len(), train.num_classes, train.name.as_str()), (3, 10, "fashion-mnist/train"));
         assert_eq!(train.images, train_px);
         assert_eq!(train.labels, vec![3, 9, 0]);
         let test = load(DatasetKind::FashionMnist, &src, Split::Test).unwrap();
         assert_eq!(test.labels, vec![1]);
         // Loading straight from the parent folder finds the subfolder too.
-        let again = load(
-            DatasetKind::FashionMnist,
-            &DataSource::Dir(root.path().into()),
-            Split::Train,
-        )
-        .unwrap();
+        let again = load(DatasetKind::FashionMnist, &DataSource::Dir(root.path().into()), Split::Train).unwrap();
         assert_eq!(again, train);
     }
 
@@ -570,11 +462,7 @@ mod tests {
         let e = idx::read_dataset(
             &sub.join("emnist-balanced-train-images-idx3-ubyte.gz"),
             &sub.join("emnist-balanced-train-labels-idx1-ubyte.gz"),
-            &IdxOptions {
-                name: "mnist".into(),
-                num_classes: 10,
-                transposed: false,
-            },
+            &IdxOptions { name: "mnist".into(), num_classes: 10, transposed: false },
         )
         .unwrap_err();
         assert!(matches!(e, DataError::LabelOutOfRange { label: 46, .. }));
@@ -587,10 +475,7 @@ mod tests {
         write_idx(root.path(), "t10k", &[2], false, false);
         let src = resolve_source(DatasetKind::Mnist, Some(root.path())).unwrap();
         assert_eq!(src, DataSource::Dir(root.path().to_path_buf()));
-        assert_eq!(
-            load(DatasetKind::Mnist, &src, Split::Test).unwrap().labels,
-            vec![2]
-        );
+        assert_eq!(load(DatasetKind::Mnist, &src, Split::Test).unwrap().labels, vec![2]);
     }
 
     #[test]
@@ -605,12 +490,7 @@ mod tests {
         }
         std::fs::write(
             c10.join("test_batch.bin"),
-            cifar::encode_records(
-                CifarVariant::Cifar10,
-                &[img(9), img(8)].concat(),
-                &[9, 8],
-                &[],
-            ),
+            cifar::encode_records(CifarVariant::Cifar10, &[img(9), img(8)].concat(), &[9, 8], &[]),
         )
         .unwrap();
         let src = resolve_source(DatasetKind::Cifar10, Some(root.path())).unwrap();
@@ -619,12 +499,7 @@ mod tests {
         // Batches are concatenated in order 1..5.
         assert_eq!(train.labels, vec![1, 2, 3, 4, 5]);
         assert_eq!(train.image(4)[3071], 5);
-        assert_eq!(
-            load(DatasetKind::Cifar10, &src, Split::Test)
-                .unwrap()
-                .labels,
-            vec![9, 8]
-        );
+        assert_eq!(load(DatasetKind::Cifar10, &src, Split::Test).unwrap().labels, vec![9, 8]);
 
         let c100 = root.path().join("cifar-100-binary");
         std::fs::create_dir_all(&c100).unwrap();
@@ -659,21 +534,12 @@ mod tests {
         let e = resolve_source(DatasetKind::FashionMnist, Some(root.path())).unwrap_err();
         let m = e.to_string();
         assert!(m.contains("train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]"), "{m}");
-        assert!(
-            m.contains(&format!(
-                "{} does not exist",
-                root.path().join("fashion-mnist").display()
-            )),
-            "{m}"
-        );
+        assert!(m.contains(&format!("{} does not exist", root.path().join("fashion-mnist").display())), "{m}");
         assert!(m.contains("apt-get install dataset-fashion-mnist"), "{m}");
 
         let e = resolve_source(DatasetKind::Cifar100, None).unwrap_err();
         let m = e.to_string();
-        assert!(
-            m.contains("no --data-dir was given") && m.contains("train.bin, test.bin"),
-            "{m}"
-        );
+        assert!(m.contains("no --data-dir was given") && m.contains("train.bin, test.bin"), "{m}");
 
         let nowhere = root.path().join("nowhere");
         let e = resolve_source(DatasetKind::Mnist, Some(&nowhere)).unwrap_err();
@@ -683,12 +549,7 @@ mod tests {
         assert!(matches!(e, DataError::NotADirectory { .. }), "{e}");
 
         // A split missing at load time names its own files.
-        let e = load(
-            DatasetKind::Cifar10,
-            &DataSource::Dir(c10.clone()),
-            Split::Test,
-        )
-        .unwrap_err();
+        let e = load(DatasetKind::Cifar10, &DataSource::Dir(c10.clone()), Split::Test).unwrap_err();
         assert!(e.to_string().contains("lacks test_batch.bin"), "{e}");
         // Only Fashion-MNIST is bundled.
         let e = load(DatasetKind::Cifar10, &DataSource::Embedded, Split::Train).unwrap_err();
@@ -703,18 +564,10 @@ mod tests {
         assert_eq!(src, DataSource::Embedded);
         write_idx(&deb, "train", &[1], true, false);
         // Incomplete Debian install: still the embedded subset.
-        assert_eq!(
-            resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(),
-            DataSource::Embedded
-        );
+        assert_eq!(resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(), DataSource::Embedded);
         write_idx(&deb, "t10k", &[1], true, false);
-        assert_eq!(
-            resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(),
-            DataSource::Debian
-        );
-        assert!(DataSource::Debian
-            .to_string()
-            .contains("/usr/share/datasets/fashion-mnist"));
+        assert_eq!(resolve_source_with(DatasetKind::FashionMnist, None, &deb).unwrap(), DataSource::Debian);
+        assert!(DataSource::Debian.to_string().contains("/usr/share/datasets/fashion-mnist"));
         assert!(DataSource::Embedded.to_string().contains("embedded"));
     }
 
@@ -727,42 +580,20 @@ mod tests {
     }
 
     fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-        bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+        bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
     }
 
     #[test]
     fn data_source_embedded_subset_shape_and_content() {
-        let train = load(
-            DatasetKind::FashionMnist,
-            &DataSource::Embedded,
-            Split::Train,
-        )
-        .unwrap();
-        let test = load(
-            DatasetKind::FashionMnist,
-            &DataSource::Embedded,
-            Split::Test,
-        )
-        .unwrap();
-        assert_eq!(
-            (train.len(), train.channels, train.height, train.width),
-            (6000, 1, 28, 28)
-        );
+        let train = load(DatasetKind::FashionMnist, &DataSource::Embedded, Split::Train).unwrap();
+        let test = load(DatasetKind::FashionMnist, &DataSource::Embedded, Split::Test).unwrap();
+        assert_eq!((train.len(), train.channels, train.height, train.width), (6000, 1, 28, 28));
         assert_eq!(test.len(), 1000);
         assert_eq!(train.class_counts(), vec![600; 10]);
         assert_eq!(test.class_counts(), vec![100; 10]);
         assert_eq!(train.name, "fashion-mnist-subset/train");
         // Pins the content even where the full files are absent; equal to the derivation, checked below.
-        let digest = |d: &ImageDataset| {
-            fnv1a(
-                d.images
-                    .iter()
-                    .copied()
-                    .chain(d.labels.iter().map(|&l| l as u8)),
-            )
-        };
+        let digest = |d: &ImageDataset| fnv1a(d.images.iter().copied().chain(d.labels.iter().map(|&l| l as u8)));
         assert_eq!(digest(&train), EMBEDDED_TRAIN_FNV);
         assert_eq!(digest(&test), EMBEDDED_TEST_FNV);
     }
@@ -786,12 +617,7 @@ mod tests {
     }
 
     fn derive_subset(full: &Path, split: Split) -> ImageDataset {
-        let d = load(
-            DatasetKind::FashionMnist,
-            &DataSource::Dir(full.to_path_buf()),
-            split,
-        )
-        .unwrap();
+        let d = load(DatasetKind::FashionMnist, &DataSource::Dir(full.to_path_buf()), split).unwrap();
         let per = match split {
             Split::Train => EMBEDDED_TRAIN_PER_CLASS,
             Split::Test => EMBEDDED_TEST_PER_CLASS,
@@ -810,10 +636,7 @@ mod tests {
         };
         for split in [Split::Train, Split::Test] {
             let derived = derive_subset(&full, split);
-            assert!(
-                derived == embedded_fashion_mnist(split).unwrap(),
-                "{split} subset differs from its derivation"
-            );
+            assert!(derived == embedded_fashion_mnist(split).unwrap(), "{split} subset differs from its derivation");
         }
     }
 
@@ -824,8 +647,7 @@ mod tests {
     #[test]
     #[ignore]
     fn regenerate_embedded_subset() {
-        let full = full_fashion_mnist_dir()
-            .expect("set OXNAS_FASHION_MNIST_DIR to the full Fashion-MNIST files");
+        let full = full_fashion_mnist_dir().expect("set OXNAS_FASHION_MNIST_DIR to the full Fashion-MNIST files");
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-subset");
         std::fs::create_dir_all(&out).unwrap();
         for (split, prefix) in [(Split::Train, "train"), (Split::Test, "t10k")] {
@@ -835,12 +657,7 @@ mod tests {
             let lab = gzip(&encode_labels(&labels));
             std::fs::write(out.join(format!("{prefix}-images-idx3-ubyte.gz")), &img).unwrap();
             std::fs::write(out.join(format!("{prefix}-labels-idx1-ubyte.gz")), &lab).unwrap();
-            println!(
-                "{split}: {} images, {} + {} bytes",
-                s.len(),
-                img.len(),
-                lab.len()
-            );
+            println!("{split}: {} images, {} + {} bytes", s.len(), img.len(), lab.len());
         }
     }
 }

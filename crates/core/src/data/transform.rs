@@ -138,10 +138,9 @@ fn symmetric_range<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error
     match NumOrList::deserialize(d)? {
         NumOrList::Num(v) => Ok([-v.abs(), v.abs()]),
         NumOrList::List(v) if v.len() == 2 => Ok([v[0], v[1]]),
-        NumOrList::List(v) => Err(serde::de::Error::custom(format!(
-            "expected a number or [min, max], got {} values",
-            v.len()
-        ))),
+        NumOrList::List(v) => {
+            Err(serde::de::Error::custom(format!("expected a number or [min, max], got {} values", v.len())))
+        }
     }
 }
 
@@ -149,10 +148,9 @@ fn same_pair<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
     match NumOrList::deserialize(d)? {
         NumOrList::Num(v) => Ok([v, v]),
         NumOrList::List(v) if v.len() == 2 => Ok([v[0], v[1]]),
-        NumOrList::List(v) => Err(serde::de::Error::custom(format!(
-            "expected a number or [x, y], got {} values",
-            v.len()
-        ))),
+        NumOrList::List(v) => {
+            Err(serde::de::Error::custom(format!("expected a number or [x, y], got {} values", v.len())))
+        }
     }
 }
 
@@ -219,13 +217,7 @@ impl Transform {
 
     /// Normalize only; images stay 28×28 (SGAS-es evaluates without resizing).
     pub fn fashion_mnist_eval() -> Self {
-        Self::new(vec![
-            Augment::ToFloat,
-            Augment::Normalize {
-                mean: vec![FMNIST_MEAN],
-                std: vec![FMNIST_STD],
-            },
-        ])
+        Self::new(vec![Augment::ToFloat, Augment::Normalize { mean: vec![FMNIST_MEAN], std: vec![FMNIST_STD] }])
     }
 
     /// DARTS CIFAR-10: RandomCrop(32, pad 4), HFlip, Normalize(CIFAR-10 stats), Cutout when given
@@ -235,23 +227,14 @@ impl Transform {
     }
 
     pub fn cifar_eval() -> Self {
-        Self::new(vec![
-            Augment::ToFloat,
-            Augment::Normalize {
-                mean: CIFAR10_MEAN.to_vec(),
-                std: CIFAR10_STD.to_vec(),
-            },
-        ])
+        Self::new(vec![Augment::ToFloat, Augment::Normalize { mean: CIFAR10_MEAN.to_vec(), std: CIFAR10_STD.to_vec() }])
     }
 
     /// SGAS-es EMNIST retraining: Resize 32, RandomAffine(±30°, translate 0.1, scale 0.8–1.2, shear ±30),
     /// Normalize(0.5, 0.5).
     pub fn emnist_train() -> Self {
         Self::new(vec![
-            Augment::Resize {
-                size: 32,
-                interpolation: Interpolation::Bilinear,
-            },
+            Augment::Resize { size: 32, interpolation: Interpolation::Bilinear },
             Augment::RandomAffine {
                 degrees: [-30.0, 30.0],
                 translate: [0.1, 0.1],
@@ -260,34 +243,22 @@ impl Transform {
                 interpolation: Interpolation::Nearest,
             },
             Augment::ToFloat,
-            Augment::Normalize {
-                mean: vec![0.5],
-                std: vec![0.5],
-            },
+            Augment::Normalize { mean: vec![0.5], std: vec![0.5] },
         ])
     }
 
     /// EMNIST evaluation: the same resize and normalization without the random affine.
     pub fn emnist_eval() -> Self {
         Self::new(vec![
-            Augment::Resize {
-                size: 32,
-                interpolation: Interpolation::Bilinear,
-            },
+            Augment::Resize { size: 32, interpolation: Interpolation::Bilinear },
             Augment::ToFloat,
-            Augment::Normalize {
-                mean: vec![0.5],
-                std: vec![0.5],
-            },
+            Augment::Normalize { mean: vec![0.5], std: vec![0.5] },
         ])
     }
 
     fn crop_flip_normalize(mean: Vec<f32>, std: Vec<f32>, cutout: Option<usize>) -> Self {
         let mut steps = vec![
-            Augment::RandomCrop {
-                size: 32,
-                padding: 4,
-            },
+            Augment::RandomCrop { size: 32, padding: 4 },
             Augment::HorizontalFlip { p: 0.5 },
             Augment::ToFloat,
             Augment::Normalize { mean, std },
@@ -315,10 +286,8 @@ impl Transform {
         let (c, mut h, mut w) = (channels, height, width);
         let mut scaled = false;
         for (i, step) in self.steps.iter().enumerate() {
-            let fail = |problem: String| DataError::Transform {
-                at: format!("step {} ({})", i + 1, step.kind()),
-                problem,
-            };
+            let fail =
+                |problem: String| DataError::Transform { at: format!("step {} ({})", i + 1, step.kind()), problem };
             let needs_float = || {
                 fail(
                     "comes before to_float, but its constants are on the [0, 1] scale; \
@@ -352,18 +321,10 @@ impl Transform {
                     }
                     (h, w) = resize_target(h, w, *size);
                 }
-                Augment::RandomAffine {
-                    degrees,
-                    translate,
-                    scale,
-                    shear,
-                    ..
-                } => {
+                Augment::RandomAffine { degrees, translate, scale, shear, .. } => {
                     let ordered = |r: &[f64]| r[0].is_finite() && r[1].is_finite() && r[0] <= r[1];
                     if !ordered(degrees) {
-                        return Err(fail(format!(
-                            "degrees {degrees:?} must be finite with min <= max"
-                        )));
+                        return Err(fail(format!("degrees {degrees:?} must be finite with min <= max")));
                     }
                     if !translate.iter().all(|t| (0.0..=1.0).contains(t)) {
                         return Err(fail(format!(
@@ -373,10 +334,7 @@ impl Transform {
                     if !(ordered(scale) && scale[0] > 0.0) {
                         return Err(fail(format!("scale {scale:?} must satisfy 0 < min <= max")));
                     }
-                    if !(ordered(&shear[..2])
-                        && ordered(&shear[2..])
-                        && shear.iter().all(|s| s.abs() < 90.0))
-                    {
+                    if !(ordered(&shear[..2]) && ordered(&shear[2..]) && shear.iter().all(|s| s.abs() < 90.0)) {
                         return Err(fail(format!(
                             "shear {shear:?} must be ordered ranges strictly inside (-90, 90) degrees"
                         )));
@@ -385,8 +343,7 @@ impl Transform {
                 Augment::ToFloat => {
                     if scaled {
                         return Err(fail(
-                            "to_float appears twice, which would divide by 255 twice; keep one"
-                                .to_string(),
+                            "to_float appears twice, which would divide by 255 twice; keep one".to_string(),
                         ));
                     }
                     scaled = true;
@@ -402,12 +359,8 @@ impl Transform {
                             std.len()
                         )));
                     }
-                    if !std.iter().all(|s| s.is_finite() && *s > 0.0)
-                        || !mean.iter().all(|m| m.is_finite())
-                    {
-                        return Err(fail(format!(
-                            "std {std:?} must be positive and mean {mean:?} finite"
-                        )));
+                    if !std.iter().all(|s| s.is_finite() && *s > 0.0) || !mean.iter().all(|m| m.is_finite()) {
+                        return Err(fail(format!("std {std:?} must be positive and mean {mean:?} finite")));
                     }
                 }
                 Augment::Cutout { length } => {
@@ -418,20 +371,13 @@ impl Transform {
                         return Err(fail("length must be at least 1".to_string()));
                     }
                 }
-                Augment::RandomErasing {
-                    p,
-                    scale,
-                    ratio,
-                    value,
-                } => {
+                Augment::RandomErasing { p, scale, ratio, value } => {
                     if !scaled {
                         return Err(needs_float());
                     }
                     prob(*p)?;
                     if !(scale[0] >= 0.0 && scale[0] <= scale[1] && scale[1] <= 1.0) {
-                        return Err(fail(format!(
-                            "scale {scale:?} must be area fractions with 0 <= min <= max <= 1"
-                        )));
+                        return Err(fail(format!("scale {scale:?} must be area fractions with 0 <= min <= max <= 1")));
                     }
                     if !(ratio[0] > 0.0 && ratio[0] <= ratio[1] && ratio[1].is_finite()) {
                         return Err(fail(format!("ratio {ratio:?} must satisfy 0 < min <= max")));
@@ -465,13 +411,7 @@ impl Transform {
         if image.len() != shape.0 * shape.1 * shape.2 {
             return Err(DataError::Transform {
                 at: "input".to_string(),
-                problem: format!(
-                    "{} bytes do not make one {}x{}x{} image",
-                    image.len(),
-                    shape.0,
-                    shape.1,
-                    shape.2
-                ),
+                problem: format!("{} bytes do not make one {}x{}x{} image", image.len(), shape.0, shape.1, shape.2),
             });
         }
         let mut out = vec![0.0; out_shape.0 * out_shape.1 * out_shape.2];
@@ -509,10 +449,7 @@ impl Transform {
                         cur.chunks_exact_mut(w).for_each(<[f32]>::reverse);
                     }
                 }
-                Augment::Resize {
-                    size,
-                    interpolation,
-                } => {
+                Augment::Resize { size, interpolation } => {
                     let (oh, ow) = resize_target(h, w, *size);
                     resize(&cur, c, h, w, oh, ow, *interpolation, scratch, &mut tmp);
                     std::mem::swap(&mut cur, &mut tmp);
@@ -521,15 +458,8 @@ impl Transform {
                         round_bytes(&mut cur);
                     }
                 }
-                Augment::RandomAffine {
-                    degrees,
-                    translate,
-                    scale,
-                    shear,
-                    interpolation,
-                } => {
-                    let params =
-                        AffineParams::draw(rng, h, w, *degrees, *translate, *scale, *shear);
+                Augment::RandomAffine { degrees, translate, scale, shear, interpolation } => {
+                    let params = AffineParams::draw(rng, h, w, *degrees, *translate, *scale, *shear);
                     warp_affine(&cur, c, h, w, &params, *interpolation, &mut tmp);
                     std::mem::swap(&mut cur, &mut tmp);
                     if !scaled && *interpolation == Interpolation::Bilinear {
@@ -553,12 +483,7 @@ impl Transform {
                     let x = rng.random_range(0..w);
                     cutout_at(&mut cur, c, h, w, y, x, *length);
                 }
-                Augment::RandomErasing {
-                    p,
-                    scale,
-                    ratio,
-                    value,
-                } => {
+                Augment::RandomErasing { p, scale, ratio, value } => {
                     if rng.random::<f64>() < *p {
                         if let Some((i, j, eh, ew)) = erasing_box(rng, h, w, *scale, *ratio) {
                             fill_box(&mut cur, c, h, w, i, j, eh, ew, *value);
@@ -584,8 +509,7 @@ pub(crate) struct Scratch {
 }
 
 fn round_bytes(buf: &mut [f32]) {
-    buf.iter_mut()
-        .for_each(|v| *v = v.round().clamp(0.0, 255.0));
+    buf.iter_mut().for_each(|v| *v = v.round().clamp(0.0, 255.0));
 }
 
 fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
@@ -642,17 +566,7 @@ fn cutout_at(buf: &mut [f32], c: usize, h: usize, w: usize, y: usize, x: usize, 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn fill_box(
-    buf: &mut [f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    top: usize,
-    left: usize,
-    bh: usize,
-    bw: usize,
-    value: f32,
-) {
+fn fill_box(buf: &mut [f32], c: usize, h: usize, w: usize, top: usize, left: usize, bh: usize, bw: usize, value: f32) {
     for ch in 0..c {
         for y in top..top + bh {
             buf[ch * h * w + y * w + left..][..bw].fill(value);
@@ -729,11 +643,7 @@ impl Coefficients {
             self.start.push(lo);
             self.len.push(n);
             for k in 0..self.taps {
-                let v = if k < n && total > 0.0 {
-                    tri(k) / total
-                } else {
-                    0.0
-                };
+                let v = if k < n && total > 0.0 { tri(k) / total } else { 0.0 };
                 self.weights.push(v as f32);
             }
         }
@@ -753,12 +663,7 @@ fn resize(
     scratch: &mut Scratch,
     dst: &mut Vec<f32>,
 ) {
-    let Scratch {
-        c: mid,
-        x_coef,
-        y_coef,
-        ..
-    } = scratch;
+    let Scratch { c: mid, x_coef, y_coef, .. } = scratch;
     x_coef.compute(w, ow, interp);
     y_coef.compute(h, oh, interp);
     mid.clear();
@@ -815,12 +720,7 @@ impl AffineParams {
         let scale = uniform(rng, scale[0], scale[1]);
         let sx = uniform(rng, shear[0], shear[1]);
         let sy = uniform(rng, shear[2], shear[3]);
-        Self {
-            angle,
-            translate: (tx, ty),
-            scale,
-            shear: (sx, sy),
-        }
+        Self { angle, translate: (tx, ty), scale, shear: (sx, sy) }
     }
 
     /// torchvision `_get_inverse_affine_matrix` around centre (w/2, h/2): maps an output point (pixel
@@ -927,10 +827,7 @@ mod tests {
         crop_padded(&small(), 1, 2, 3, 1, 1, 0, 1, 5, &mut out);
         assert_eq!(out, vec![0., 1., 2., 3., 0.]);
         // Two channels are cropped with the same window.
-        let two: Vec<f32> = small()
-            .into_iter()
-            .chain((0..6).map(|v| 10.0 + v as f32))
-            .collect();
+        let two: Vec<f32> = small().into_iter().chain((0..6).map(|v| 10.0 + v as f32)).collect();
         crop_padded(&two, 2, 2, 3, 0, 1, 1, 1, 2, &mut out);
         assert_eq!(out, vec![5., 6., 14., 15.]);
     }
@@ -938,13 +835,7 @@ mod tests {
     #[test]
     fn data_transform_random_crop_covers_every_window() {
         // 28x28 padded by 4 → 36x36, 32x32 windows at offsets 0..=4 in each axis: 25 windows.
-        let t = Transform::new(vec![
-            Augment::RandomCrop {
-                size: 32,
-                padding: 4,
-            },
-            Augment::ToFloat,
-        ]);
+        let t = Transform::new(vec![Augment::RandomCrop { size: 32, padding: 4 }, Augment::ToFloat]);
         let img: Vec<u8> = (0..784).map(|i| (i % 251) as u8 + 1).collect();
         let mut seen = std::collections::BTreeSet::new();
         for s in 0..400 {
@@ -959,10 +850,7 @@ mod tests {
             // The whole source lands unchanged inside the window.
             for y in 0..28.min(32 - oy) {
                 for x in 0..28.min(32 - ox) {
-                    assert_eq!(
-                        out[(oy + y) * 32 + ox + x] * 255.0,
-                        f32::from(img[y * 28 + x])
-                    );
+                    assert_eq!(out[(oy + y) * 32 + ox + x] * 255.0, f32::from(img[y * 28 + x]));
                 }
             }
         }
@@ -974,40 +862,25 @@ mod tests {
         let img = [1u8, 2, 3, 4, 5, 6];
         let flip = |p| Transform::new(vec![Augment::HorizontalFlip { p }, Augment::ToFloat]);
         let (out, _) = flip(1.0).apply(&img, (1, 2, 3), &mut rng(0)).unwrap();
-        assert_eq!(
-            out.iter().map(|v| v * 255.0).collect::<Vec<_>>(),
-            vec![3., 2., 1., 6., 5., 4.]
-        );
+        assert_eq!(out.iter().map(|v| v * 255.0).collect::<Vec<_>>(), vec![3., 2., 1., 6., 5., 4.]);
         let (out, _) = flip(0.0).apply(&img, (1, 2, 3), &mut rng(0)).unwrap();
-        assert_eq!(
-            out.iter().map(|v| v * 255.0).collect::<Vec<_>>(),
-            vec![1., 2., 3., 4., 5., 6.]
-        );
-        let flipped = (0..1000)
-            .filter(|&s| flip(0.5).apply(&img, (1, 2, 3), &mut rng(s)).unwrap().0[0] * 255.0 == 3.0)
-            .count();
+        assert_eq!(out.iter().map(|v| v * 255.0).collect::<Vec<_>>(), vec![1., 2., 3., 4., 5., 6.]);
+        let flipped =
+            (0..1000).filter(|&s| flip(0.5).apply(&img, (1, 2, 3), &mut rng(s)).unwrap().0[0] * 255.0 == 3.0).count();
         assert!((400..600).contains(&flipped), "{flipped}");
     }
 
     #[test]
     fn data_transform_normalize_values() {
-        let (out, shape) = Transform::fashion_mnist_eval()
-            .apply(&[0, 255, 128], (1, 1, 3), &mut rng(0))
-            .unwrap();
+        let (out, shape) = Transform::fashion_mnist_eval().apply(&[0, 255, 128], (1, 1, 3), &mut rng(0)).unwrap();
         assert_eq!(shape, (1, 1, 3));
         let want = [0.0f32, 1.0, 128.0 / 255.0].map(|v| (v - 0.2859) / 0.3530);
         assert_eq!(out, want.to_vec());
         assert!((out[1] - 2.022_946).abs() < 1e-5);
         assert!((out[0] + 0.809_915).abs() < 1e-5);
         // Per-channel constants for 3 channels.
-        let (out, _) = Transform::cifar_eval()
-            .apply(&[255, 255, 0], (3, 1, 1), &mut rng(0))
-            .unwrap();
-        let expect = [
-            (1.0 - 0.4914) / 0.2470,
-            (1.0 - 0.4822) / 0.2435,
-            (0.0 - 0.4465) / 0.2616,
-        ];
+        let (out, _) = Transform::cifar_eval().apply(&[255, 255, 0], (3, 1, 1), &mut rng(0)).unwrap();
+        let expect = [(1.0 - 0.4914) / 0.2470, (1.0 - 0.4822) / 0.2435, (0.0 - 0.4465) / 0.2616];
         for (a, b) in out.iter().zip(expect) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
@@ -1034,10 +907,7 @@ mod tests {
         let mut full = 0;
         for s in 0..200 {
             let (out, _) = t.apply(&img, (1, 32, 32), &mut rng(s)).unwrap();
-            let zeros: Vec<(usize, usize)> = (0..1024)
-                .filter(|&i| out[i] == 0.0)
-                .map(|i| (i / 32, i % 32))
-                .collect();
+            let zeros: Vec<(usize, usize)> = (0..1024).filter(|&i| out[i] == 0.0).map(|i| (i / 32, i % 32)).collect();
             let (ys, xs): (Vec<_>, Vec<_>) = zeros.iter().copied().unzip();
             let (y0, y1) = (*ys.iter().min().unwrap(), *ys.iter().max().unwrap() + 1);
             let (x0, x1) = (*xs.iter().min().unwrap(), *xs.iter().max().unwrap() + 1);
@@ -1058,12 +928,7 @@ mod tests {
     fn data_transform_random_erasing_keeps_shape() {
         let t = Transform::new(vec![
             Augment::ToFloat,
-            Augment::RandomErasing {
-                p: 1.0,
-                scale: [0.02, 0.33],
-                ratio: [0.3, 3.3],
-                value: -7.0,
-            },
+            Augment::RandomErasing { p: 1.0, scale: [0.02, 0.33], ratio: [0.3, 3.3], value: -7.0 },
         ]);
         let img = [255u8; 3 * 8 * 10];
         let mut erased = 0;
@@ -1080,19 +945,9 @@ mod tests {
         assert!(erased > 80, "{erased}");
         let off = Transform::new(vec![
             Augment::ToFloat,
-            Augment::RandomErasing {
-                p: 0.0,
-                scale: [0.02, 0.33],
-                ratio: [0.3, 3.3],
-                value: 0.0,
-            },
+            Augment::RandomErasing { p: 0.0, scale: [0.02, 0.33], ratio: [0.3, 3.3], value: 0.0 },
         ]);
-        assert!(off
-            .apply(&img, (3, 8, 10), &mut rng(1))
-            .unwrap()
-            .0
-            .iter()
-            .all(|&v| v == 1.0));
+        assert!(off.apply(&img, (3, 8, 10), &mut rng(1)).unwrap().0.iter().all(|&v| v == 1.0));
     }
 
     fn identity_affine(interpolation: Interpolation) -> Transform {
@@ -1114,74 +969,38 @@ mod tests {
         let plain = Transform::new(vec![Augment::ToFloat]);
         let (want, _) = plain.apply(&img, (2, 5, 7), &mut rng(0)).unwrap();
         for interp in [Interpolation::Nearest, Interpolation::Bilinear] {
-            let (out, shape) = identity_affine(interp)
-                .apply(&img, (2, 5, 7), &mut rng(3))
-                .unwrap();
+            let (out, shape) = identity_affine(interp).apply(&img, (2, 5, 7), &mut rng(3)).unwrap();
             assert_eq!(shape, (2, 5, 7));
             assert_eq!(out, want);
         }
         let src: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut out = Vec::new();
-        let rot = AffineParams {
-            angle: 90.0,
-            translate: (0.0, 0.0),
-            scale: 1.0,
-            shear: (0.0, 0.0),
-        };
+        let rot = AffineParams { angle: 90.0, translate: (0.0, 0.0), scale: 1.0, shear: (0.0, 0.0) };
         warp_affine(&src, 1, 3, 3, &rot, Interpolation::Nearest, &mut out);
         assert_eq!(out, vec![7., 4., 1., 8., 5., 2., 9., 6., 3.]);
-        let shift = AffineParams {
-            translate: (1.0, -1.0),
-            angle: 0.0,
-            ..rot
-        };
+        let shift = AffineParams { translate: (1.0, -1.0), angle: 0.0, ..rot };
         for interp in [Interpolation::Nearest, Interpolation::Bilinear] {
             warp_affine(&src, 1, 3, 3, &shift, interp, &mut out);
             assert_eq!(out, vec![0., 4., 5., 0., 7., 8., 0., 0., 0.]);
         }
         // Zoom 2x about the centre of [0, 100]: output pixel centres read input x = 0.75 and 1.25.
-        let zoom = AffineParams {
-            translate: (0.0, 0.0),
-            angle: 0.0,
-            scale: 2.0,
-            shear: (0.0, 0.0),
-        };
-        warp_affine(
-            &[0.0, 100.0],
-            1,
-            1,
-            2,
-            &zoom,
-            Interpolation::Bilinear,
-            &mut out,
-        );
+        let zoom = AffineParams { translate: (0.0, 0.0), angle: 0.0, scale: 2.0, shear: (0.0, 0.0) };
+        warp_affine(&[0.0, 100.0], 1, 1, 2, &zoom, Interpolation::Bilinear, &mut out);
         assert_eq!(out, vec![25.0, 75.0]);
-        warp_affine(
-            &[0.0, 100.0],
-            1,
-            1,
-            2,
-            &zoom,
-            Interpolation::Nearest,
-            &mut out,
-        );
+        warp_affine(&[0.0, 100.0], 1, 1, 2, &zoom, Interpolation::Nearest, &mut out);
         assert_eq!(out, vec![0.0, 100.0]);
     }
 
     #[test]
     fn data_transform_affine_random_stays_in_range() {
         let t = Transform::emnist_train();
-        let img: Vec<u8> = (0..784)
-            .map(|i| if (i / 28) % 7 < 3 { 255 } else { 0 })
-            .collect();
+        let img: Vec<u8> = (0..784).map(|i| if (i / 28) % 7 < 3 { 255 } else { 0 }).collect();
         let mut differs = 0;
         for s in 0..20 {
             let (out, shape) = t.apply(&img, (1, 28, 28), &mut rng(s)).unwrap();
             assert_eq!(shape, (1, 32, 32));
             assert!(out.iter().all(|&v| (-1.0..=1.0).contains(&v)));
-            let (base, _) = Transform::emnist_eval()
-                .apply(&img, (1, 28, 28), &mut rng(s))
-                .unwrap();
+            let (base, _) = Transform::emnist_eval().apply(&img, (1, 28, 28), &mut rng(s)).unwrap();
             differs += usize::from(out != base);
         }
         assert!(differs >= 18, "{differs}");
@@ -1191,64 +1010,20 @@ mod tests {
     fn data_transform_resize_golden_and_constant() {
         let mut scratch = Scratch::default();
         let mut out = Vec::new();
-        resize(
-            &[0.0, 100.0],
-            1,
-            1,
-            2,
-            1,
-            4,
-            Interpolation::Bilinear,
-            &mut scratch,
-            &mut out,
-        );
+        resize(&[0.0, 100.0], 1, 1, 2, 1, 4, Interpolation::Bilinear, &mut scratch, &mut out);
         assert_eq!(out, vec![0.0, 25.0, 75.0, 100.0]);
-        resize(
-            &[0.0, 100.0],
-            1,
-            1,
-            2,
-            1,
-            4,
-            Interpolation::Nearest,
-            &mut scratch,
-            &mut out,
-        );
+        resize(&[0.0, 100.0], 1, 1, 2, 1, 4, Interpolation::Nearest, &mut scratch, &mut out);
         assert_eq!(out, vec![0.0, 0.0, 100.0, 100.0]);
         // Shrinking 4 → 2 widens the triangle (PIL antialiasing): weights .75, .75, .25 over 1.75.
-        resize(
-            &[0.0, 100.0, 0.0, 100.0],
-            1,
-            1,
-            4,
-            1,
-            2,
-            Interpolation::Bilinear,
-            &mut scratch,
-            &mut out,
-        );
+        resize(&[0.0, 100.0, 0.0, 100.0], 1, 1, 4, 1, 2, Interpolation::Bilinear, &mut scratch, &mut out);
         assert!((out[0] - 75.0 / 1.75).abs() < 1e-4, "{out:?}");
         for (h, w, size) in [(28, 28, 32), (28, 28, 14), (5, 9, 7), (9, 5, 3)] {
             for interp in [Interpolation::Nearest, Interpolation::Bilinear] {
-                let t = Transform::new(vec![
-                    Augment::Resize {
-                        size,
-                        interpolation: interp,
-                    },
-                    Augment::ToFloat,
-                ]);
-                let (out, shape) = t
-                    .apply(&vec![77u8; 2 * h * w], (2, h, w), &mut rng(0))
-                    .unwrap();
-                assert_eq!(
-                    shape,
-                    (2, resize_target(h, w, size).0, resize_target(h, w, size).1)
-                );
+                let t = Transform::new(vec![Augment::Resize { size, interpolation: interp }, Augment::ToFloat]);
+                let (out, shape) = t.apply(&vec![77u8; 2 * h * w], (2, h, w), &mut rng(0)).unwrap();
+                assert_eq!(shape, (2, resize_target(h, w, size).0, resize_target(h, w, size).1));
                 assert_eq!(out.len(), 2 * shape.1 * shape.2);
-                assert!(
-                    out.iter().all(|&v| v == 77.0 / 255.0),
-                    "{h}x{w}->{size} {interp:?}"
-                );
+                assert!(out.iter().all(|&v| v == 77.0 / 255.0), "{h}x{w}->{size} {interp:?}");
             }
         }
         assert_eq!(resize_target(5, 9, 7), (7, 12));
@@ -1258,114 +1033,36 @@ mod tests {
     #[test]
     fn data_transform_validation_errors() {
         let bad = |steps: Vec<Augment>, shape: (usize, usize, usize)| {
-            Transform::new(steps)
-                .output_shape(shape.0, shape.1, shape.2)
-                .unwrap_err()
-                .to_string()
+            Transform::new(steps).output_shape(shape.0, shape.1, shape.2).unwrap_err().to_string()
         };
-        let m = bad(
-            vec![Augment::Normalize {
-                mean: vec![0.5],
-                std: vec![0.5],
-            }],
-            (1, 4, 4),
-        );
-        assert!(
-            m.starts_with("transform step 1 (normalize): comes before to_float"),
-            "{m}"
-        );
-        let m = bad(
-            vec![
-                Augment::RandomCrop {
-                    size: 40,
-                    padding: 4,
-                },
-                Augment::ToFloat,
-            ],
-            (1, 28, 28),
-        );
-        assert!(
-            m.contains("crop size 40 does not fit the 36x36 padded image"),
-            "{m}"
-        );
+        let m = bad(vec![Augment::Normalize { mean: vec![0.5], std: vec![0.5] }], (1, 4, 4));
+        assert!(m.starts_with("transform step 1 (normalize): comes before to_float"), "{m}");
+        let m = bad(vec![Augment::RandomCrop { size: 40, padding: 4 }, Augment::ToFloat], (1, 28, 28));
+        assert!(m.contains("crop size 40 does not fit the 36x36 padded image"), "{m}");
         let m = bad(vec![Augment::HorizontalFlip { p: 0.5 }], (1, 4, 4));
-        assert!(
-            m.starts_with("transform pipeline: has no to_float step"),
-            "{m}"
-        );
+        assert!(m.starts_with("transform pipeline: has no to_float step"), "{m}");
         let m = bad(vec![Augment::ToFloat, Augment::ToFloat], (1, 4, 4));
-        assert!(
-            m.contains("step 2 (to_float): to_float appears twice"),
-            "{m}"
-        );
-        let m = bad(
-            vec![
-                Augment::ToFloat,
-                Augment::Normalize {
-                    mean: vec![0.1, 0.2],
-                    std: vec![0.3, 0.4],
-                },
-            ],
-            (3, 4, 4),
-        );
+        assert!(m.contains("step 2 (to_float): to_float appears twice"), "{m}");
+        let m =
+            bad(vec![Augment::ToFloat, Augment::Normalize { mean: vec![0.1, 0.2], std: vec![0.3, 0.4] }], (3, 4, 4));
         assert!(m.contains("2 means and 2 stds for 3-channel images"), "{m}");
-        let m = bad(
-            vec![
-                Augment::ToFloat,
-                Augment::Normalize {
-                    mean: vec![0.1],
-                    std: vec![0.0],
-                },
-            ],
-            (1, 4, 4),
-        );
+        let m = bad(vec![Augment::ToFloat, Augment::Normalize { mean: vec![0.1], std: vec![0.0] }], (1, 4, 4));
         assert!(m.contains("must be positive"), "{m}");
-        let m = bad(
-            vec![Augment::ToFloat, Augment::Cutout { length: 0 }],
-            (1, 4, 4),
-        );
+        let m = bad(vec![Augment::ToFloat, Augment::Cutout { length: 0 }], (1, 4, 4));
         assert!(m.contains("length must be at least 1"), "{m}");
-        let m = bad(
-            vec![Augment::HorizontalFlip { p: 1.5 }, Augment::ToFloat],
-            (1, 4, 4),
-        );
+        let m = bad(vec![Augment::HorizontalFlip { p: 1.5 }, Augment::ToFloat], (1, 4, 4));
         assert!(m.contains("p = 1.5 is outside [0, 1]"), "{m}");
         let mut affine = identity_affine(Interpolation::Nearest);
         if let Augment::RandomAffine { shear, .. } = &mut affine.steps[0] {
             *shear = [-90.0, 90.0, 0.0, 0.0];
         }
-        assert!(affine
-            .output_shape(1, 4, 4)
-            .unwrap_err()
-            .to_string()
-            .contains("shear"));
+        assert!(affine.output_shape(1, 4, 4).unwrap_err().to_string().contains("shear"));
         // Presets are valid for their datasets and give the documented sizes.
-        assert_eq!(
-            Transform::fashion_mnist_train(Some(16))
-                .output_shape(1, 28, 28)
-                .unwrap(),
-            (1, 32, 32)
-        );
-        assert_eq!(
-            Transform::fashion_mnist_eval()
-                .output_shape(1, 28, 28)
-                .unwrap(),
-            (1, 28, 28)
-        );
-        assert_eq!(
-            Transform::cifar_train(None)
-                .output_shape(3, 32, 32)
-                .unwrap(),
-            (3, 32, 32)
-        );
-        assert_eq!(
-            Transform::cifar_eval().output_shape(3, 32, 32).unwrap(),
-            (3, 32, 32)
-        );
-        assert_eq!(
-            Transform::emnist_train().output_shape(1, 28, 28).unwrap(),
-            (1, 32, 32)
-        );
+        assert_eq!(Transform::fashion_mnist_train(Some(16)).output_shape(1, 28, 28).unwrap(), (1, 32, 32));
+        assert_eq!(Transform::fashion_mnist_eval().output_shape(1, 28, 28).unwrap(), (1, 28, 28));
+        assert_eq!(Transform::cifar_train(None).output_shape(3, 32, 32).unwrap(), (3, 32, 32));
+        assert_eq!(Transform::cifar_eval().output_shape(3, 32, 32).unwrap(), (3, 32, 32));
+        assert_eq!(Transform::emnist_train().output_shape(1, 28, 28).unwrap(), (1, 32, 32));
         assert!(Transform::cifar_eval().output_shape(1, 28, 28).is_err());
     }
 
@@ -1400,10 +1097,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(
-            cfg.data.train_transform,
-            Transform::fashion_mnist_train(Some(16))
-        );
+        assert_eq!(cfg.data.train_transform, Transform::fashion_mnist_train(Some(16)));
 
         let cfg: Cfg = toml::from_str(
             r#"
@@ -1427,30 +1121,19 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.data.train_transform, Transform::emnist_train());
 
-        let cfg: Cfg =
-            toml::from_str("[[data.train_transform]]\nkind = \"random_erasing\"\n").unwrap();
+        let cfg: Cfg = toml::from_str("[[data.train_transform]]\nkind = \"random_erasing\"\n").unwrap();
         assert_eq!(
             cfg.data.train_transform.steps,
-            vec![Augment::RandomErasing {
-                p: 0.5,
-                scale: [0.02, 0.33],
-                ratio: [0.3, 3.3],
-                value: 0.0
-            }]
+            vec![Augment::RandomErasing { p: 0.5, scale: [0.02, 0.33], ratio: [0.3, 3.3], value: 0.0 }]
         );
 
         // A typo in a field name is an error rather than a silently ignored setting.
-        let e = toml::from_str::<Cfg>(
-            "[[data.train_transform]]\nkind = \"random_crop\"\nsize = 32\npaddign = 4\n",
-        )
-        .err()
-        .unwrap()
-        .to_string();
-        assert!(e.contains("paddign"), "{e}");
-        let e = toml::from_str::<Cfg>("[[data.train_transform]]\nkind = \"rotate\"\n")
+        let e = toml::from_str::<Cfg>("[[data.train_transform]]\nkind = \"random_crop\"\nsize = 32\npaddign = 4\n")
             .err()
             .unwrap()
             .to_string();
+        assert!(e.contains("paddign"), "{e}");
+        let e = toml::from_str::<Cfg>("[[data.train_transform]]\nkind = \"rotate\"\n").err().unwrap().to_string();
         assert!(e.contains("rotate"), "{e}");
 
         // Serialized steps read back as the same pipeline.

@@ -24,18 +24,12 @@ fn permutation() -> &'static Permutation {
     static PERM: OnceLock<Permutation> = OnceLock::new();
     PERM.get_or_init(|| {
         let mut code_of_index: Vec<u16> = (0..NUM_ARCHS as u16).collect();
-        python_shuffle(
-            &mut code_of_index,
-            &mut Mt19937::python_seeded(SHUFFLE_SEED),
-        );
+        python_shuffle(&mut code_of_index, &mut Mt19937::python_seeded(SHUFFLE_SEED));
         let mut index_of_code = vec![0u16; NUM_ARCHS];
         for (index, &code) in code_of_index.iter().enumerate() {
             index_of_code[code as usize] = index as u16;
         }
-        Permutation {
-            code_of_index,
-            index_of_code,
-        }
+        Permutation { code_of_index, index_of_code }
     })
 }
 
@@ -64,14 +58,9 @@ impl Mt19937 {
         state[0] = seed;
         for i in 1..Self::N {
             let prev = state[i - 1];
-            state[i] = 1_812_433_253u32
-                .wrapping_mul(prev ^ (prev >> 30))
-                .wrapping_add(i as u32);
+            state[i] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(i as u32);
         }
-        Mt19937 {
-            state,
-            next: Self::N,
-        }
+        Mt19937 { state, next: Self::N }
     }
 
     /// What CPython's `random.seed(n)` produces for a non-negative int `n < 2^32`: the int is split into
@@ -83,9 +72,7 @@ impl Mt19937 {
         let (mut i, mut j) = (1usize, 0usize);
         for _ in 0..Self::N.max(key.len()) {
             let prev = s[i - 1];
-            s[i] = (s[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525))
-                .wrapping_add(key[j])
-                .wrapping_add(j as u32);
+            s[i] = (s[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525)).wrapping_add(key[j]).wrapping_add(j as u32);
             i += 1;
             j += 1;
             if i >= Self::N {
@@ -98,8 +85,7 @@ impl Mt19937 {
         }
         for _ in 0..Self::N - 1 {
             let prev = s[i - 1];
-            s[i] =
-                (s[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
+            s[i] = (s[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
             i += 1;
             if i >= Self::N {
                 s[0] = s[Self::N - 1];
@@ -169,15 +155,9 @@ mod tests {
     #[test]
     fn mersenne_twister_matches_cpython_seeding() {
         let mut rng = Mt19937::python_seeded(88);
-        assert_eq!(
-            [rng.next_u32(), rng.next_u32(), rng.next_u32()],
-            [1_707_201_716, 4_182_107_318, 813_946_014]
-        );
+        assert_eq!([rng.next_u32(), rng.next_u32(), rng.next_u32()], [1_707_201_716, 4_182_107_318, 813_946_014]);
         let mut rng = Mt19937::python_seeded(0);
-        assert_eq!(
-            [rng.next_u32(), rng.next_u32()],
-            [3_626_764_237, 1_654_615_998]
-        );
+        assert_eq!([rng.next_u32(), rng.next_u32()], [3_626_764_237, 1_654_615_998]);
     }
 
     /// Golden value from CPython 3: `random.seed(88); l = list(range(15625)); random.shuffle(l); l[:5]`.

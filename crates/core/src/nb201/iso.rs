@@ -68,10 +68,8 @@ pub(super) fn canonical(arch: &Nb201Arch) -> Nb201Arch {
 
 /// All isomorphism classes as (unique string, smallest member), sorted by the member's base-5 code.
 pub fn classes() -> Vec<(String, Nb201Arch)> {
-    let mut out: Vec<(String, Nb201Arch)> = representatives()
-        .iter()
-        .map(|(s, &code)| (s.clone(), Nb201Arch::from_code_unchecked(code as usize)))
-        .collect();
+    let mut out: Vec<(String, Nb201Arch)> =
+        representatives().iter().map(|(s, &code)| (s.clone(), Nb201Arch::from_code_unchecked(code as usize))).collect();
     out.sort_by_key(|(_, a)| a.code());
     out
 }
@@ -89,7 +87,10 @@ mod tests {
     fn hand_checked_unique_strings() {
         let cases = [
             ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "#+#+#"),
-            ("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|", "0+0+0+0"),
+            (
+                "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+                "0+0+0+0",
+            ),
             ("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|", "#+#+(#+#)@nor_conv_3x3"),
             ("|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|", "#+#+#+0"),
             (
@@ -143,9 +144,6 @@ mod tests {
         assert_eq!(sizes[&Nb201Arch::uniform(Nb201Op::None)], 225);
         let classes = classes();
         assert_eq!(classes.len(), NUM_UNIQUE);
-        assert_eq!(
-            classes[0],
-            ("#+#+#".to_string(), Nb201Arch::uniform(Nb201Op::None))
-        );
+        assert_eq!(classes[0], ("#+#+#".to_string(), Nb201Arch::uniform(Nb201Op::None)));
     }
 }

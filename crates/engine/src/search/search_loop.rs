@@ -17,7 +17,9 @@ use crate::train::optim::{clip_grads, cosine_lr, AdamConfig, Sgd, SgdConfig};
 use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
 use crate::train::Architecture;
 use crate::{DeviceChoice, EngineError};
-use oxnas_core::config::{ConfigFile, DecisionPolicy, HessianModeName, SearchConfig, Space, StepOrder, StopRule as StopRuleName};
+use oxnas_core::config::{
+    ConfigFile, DecisionPolicy, HessianModeName, SearchConfig, Space, StepOrder, StopRule as StopRuleName,
+};
 use oxnas_core::darts::{DartsOp, OpSet};
 use oxnas_core::data::{split_by_portion, DataError, Loader};
 use oxnas_core::fsutil::write_atomic;

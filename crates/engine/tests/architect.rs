@@ -25,9 +25,9 @@ impl Toy {
         let vs = VarStore::new(Device::Cpu);
         let root = vs.root();
         for k in 0..3 {
-            root.var(&format!("w{k}"), &[5, 4], tch::nn::Init::Randn { mean: 0.0, stdev: 0.7 });
+            let _ = root.var(&format!("w{k}"), &[5, 4], tch::nn::Init::Randn { mean: 0.0, stdev: 0.7 });
         }
-        root.var("head", &[3, 5], tch::nn::Init::Randn { mean: 0.0, stdev: 0.7 });
+        let _ = root.var("head", &[3, 5], tch::nn::Init::Randn { mean: 0.0, stdev: 0.7 });
         let mut vs = vs;
         vs.double();
         let alpha = Tensor::from_slice(&[0.3f64, -0.2, 0.5]).set_requires_grad(true);

@@ -16,6 +16,7 @@ Raw rows go to $BENCH_OUT/results.jsonl; the markdown summary to stdout (and $BE
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,11 @@ RETRIES = int(os.environ.get("RETRIES", "1"))
 WAIT_IDLE = os.environ.get("WAIT_IDLE", "0.3")
 MAX_WAIT = os.environ.get("MAX_WAIT", "300")
 NB201_STEPS = int(os.environ.get("NB201_STEPS", "8"))
-DARTS_STEPS = int(os.environ.get("DARTS_STEPS", "6"))
+DARTS_STEPS = int(os.environ.get("DARTS_STEPS", "4"))
+DARTS_REPS = int(os.environ.get("DARTS_REPS", "1"))
+SP_REPS = int(os.environ.get("SP_REPS", "1"))
+DARTS_FULL_ROWS = int(os.environ.get("DARTS_FULL_ROWS", "10"))
+OXNAS_DARTS_FULL = os.environ.get("OXNAS_DARTS_FULL", "0") == "1"
 SP_STEPS = int(os.environ.get("SP_STEPS", "32"))
 SCORE_CELLS = int(os.environ.get("SCORE_CELLS", "200"))
 HESSIAN_SPACES = os.environ.get("HESSIAN_SPACES", "nb201 darts").split()
@@ -54,10 +59,13 @@ def settle():
                        stdout=subprocess.DEVNULL, check=True)
 
 
-def measure(tag, cmd, env=None):
-    """Runs cmd under measured.py (after waiting for an idle machine); returns (stdout, stderr, load)."""
+def measure(tag, cmd, env=None, fresh=None):
+    """Runs cmd under measured.py (after waiting for an idle machine); returns (stdout, stderr, load).
+    `fresh`: a run directory removed before every attempt."""
     attempt = 0
     while True:
+        if fresh:
+            shutil.rmtree(fresh, ignore_errors=True)
         settle()
         load_path = os.path.join(OUT, "%s.%d.load.json" % (tag, attempt))
         p = subprocess.run([PY, os.path.join(ROOT, "bench", "measured.py"), load_path, "--"] + cmd,
@@ -69,6 +77,7 @@ def measure(tag, cmd, env=None):
                                                                        attempt, p.stderr[-2000:]))
         load = json.load(open(load_path))
         load["retries"] = attempt
+        load.setdefault("max_rss_mb", None)  # measured.py records it (largest child)
         if load["foreign_cores"] > 0.2 and attempt < RETRIES:
             log("%s: other processes used %.2f cores meanwhile; measuring again" % (tag, load["foreign_cores"]))
             attempt += 1
@@ -105,14 +114,14 @@ def first_epoch(run_dir):
 
 # ------------------------------------------------------------------------------------------ workloads
 def w_search():
-    for rep in range(1, REPS + 1):
-        for space in ("nb201", "darts"):
+    for rep in range(1, max(REPS, DARTS_REPS) + 1):
+        for space in [s for s, n in (("nb201", REPS), ("darts", DARTS_REPS)) if rep <= n]:
             steps = NB201_STEPS if space == "nb201" else DARTS_STEPS
 
             def ox():
                 d = os.path.join(OUT, "oxnas-search-%s-%d" % (space, rep))
                 cmd = oxnas_search_cmd(space, d, 2 * steps * BATCH, ["--set", 'hessian.mode="off"'])
-                _, _, load = measure("oxnas-search-%s-%d" % (space, rep), cmd)
+                _, _, load = measure("oxnas-search-%s-%d" % (space, rep), cmd, fresh=d)
                 e = first_epoch(d)
                 record(dict(workload="search", space=space, framework="oxnas", rep=rep, steps=steps,
                             images_per_s=e["images_per_s"], train_loss=e["train_loss"], **load))
@@ -135,11 +144,11 @@ def w_hessian():
     for rep in range(1, HESSIAN_REPS + 1):
         for space in HESSIAN_SPACES:
             def ox():
-                for mode in ("full", "lanczos"):
+                for mode in ("full", "lanczos") if space == "nb201" or OXNAS_DARTS_FULL else ("lanczos",):
                     d = os.path.join(OUT, "oxnas-hessian-%s-%s-%d" % (space, mode, rep))
                     cmd = oxnas_search_cmd(space, d, 2 * BATCH,
                                            ["--set", 'hessian.mode="%s"' % mode, "--set", "hessian.every=1"])
-                    _, _, load = measure("oxnas-hessian-%s-%s-%d" % (space, mode, rep), cmd)
+                    _, _, load = measure("oxnas-hessian-%s-%s-%d" % (space, mode, rep), cmd, fresh=d)
                     e = first_epoch(d)
                     record(dict(workload="hessian", space=space, framework="oxnas", mode=mode, rep=rep,
                                 hessian_s=e["hessian_s"], lambda_max=e["lambda_max"], **load))
@@ -147,6 +156,8 @@ def w_hessian():
             def pt():
                 cmd = [PY, "bench/pytorch/hessian.py", "--space", space, "--modes", "full,lanczos",
                        "--train-steps", "1", "--threads", str(THREADS)]
+                if space == "darts" and DARTS_FULL_ROWS:
+                    cmd += ["--full-rows", str(DARTS_FULL_ROWS)]
                 out, _, load = measure("pytorch-hessian-%s-%d" % (space, rep), cmd)
                 r = last_json(out)
                 r.update(workload="hessian", rep=rep, **load)
@@ -158,14 +169,14 @@ def w_hessian():
 
 def w_single_path():
     limit = 2 * SP_STEPS * BATCH
-    for rep in range(1, REPS + 1):
+    for rep in range(1, SP_REPS + 1):
         def ox():
             d = os.path.join(OUT, "oxnas-supernet-%d" % rep)
             cmd = [OXNAS, "supernet", "train", "--preset", "cpu-nb201", "--device", "cpu", "--out", d, "--epochs", "1",
                    "--set", "supernet.channels=16", "--set", "supernet.cells_per_stage=5",
                    "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
                    "--set", "track.sample=0", "--set", "run.threads=%d" % THREADS]
-            _, _, load = measure("oxnas-supernet-train-%d" % rep, cmd)
+            _, _, load = measure("oxnas-supernet-train-%d" % rep, cmd, fresh=d)
             with open(os.path.join(d, "supernet.jsonl")) as f:
                 e = json.loads(f.readline())
             record(dict(workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
@@ -174,7 +185,7 @@ def w_single_path():
             # OMP_NUM_THREADS (else the number of cores), so pin it to THREADS.
             env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
             cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
-                   "--eval-images", "500", "--device", "cpu"]
+                   "--eval-images", "500", "--device", "cpu", "--out", os.path.join(OUT, "scores-%d.csv" % rep)]
             out, err, load = measure("oxnas-supernet-score-%d" % rep, cmd, env=env)
             m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
             imgs = re.search(r"on (\d+) held-out images", err)
@@ -221,7 +232,8 @@ def w_loader():
 
 def w_demo():
     d = os.path.join(OUT, "oxnas-cpu-demo")
-    _, err, load = measure("oxnas-cpu-demo", ["/usr/bin/time", "-v", OXNAS, "search", "--preset", "cpu-demo", "--out", d])
+    _, err, load = measure("oxnas-cpu-demo", ["/usr/bin/time", "-v", OXNAS, "search", "--preset", "cpu-demo", "--out", d],
+                          fresh=d)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", err)
     genotype = open(os.path.join(d, "genotype.txt")).read().strip() if os.path.exists(os.path.join(d, "genotype.txt")) else None
@@ -249,7 +261,7 @@ def summary():
         lines += ["### Search step (first-order α step + w step), batch 64, 1x28x28, %d threads, img/s" % THREADS, "",
                   "| supernet | oxnas | PyTorch, reference path (all steps) | PyTorch, reference path (after 2 warm-up) | "
                   "PyTorch, α-only grad (all steps) | PyTorch, α-only grad (after 2 warm-up) | ratio oxnas/PyTorch ref (all / steady) | "
-                  "ratio oxnas/PyTorch α-only (all / steady) |", "|---|---|---|---|---|---|---|---|"]
+                  "ratio oxnas/PyTorch α-only (all / steady) | max RSS oxnas / PyTorch ref / α-only |", "|---|---|---|---|---|---|---|---|---|"]
         for space, name in (("nb201", "NB201 C=16 N=5, 5 ops (30 α)"), ("darts", "DARTS C=16 8 cells, SGAS-es 5 ops (140 α)")):
             ox = pick(workload="search", space=space, framework="oxnas")
             if not ox:
@@ -265,31 +277,40 @@ def summary():
                 else:
                     cells += ["-", "-"]
                     ratios.append("-")
-            lines.append("| " + " | ".join(cells + ratios) + " |")
+            rss = [ox[0]["max_rss_mb"]] + [(pick(workload="search", space=space, framework="pytorch", variant=ag) or [{}])[0].get("max_rss_mb", "-")
+                                            for ag in ("backward", "alphas")]
+            lines.append("| " + " | ".join(cells + ratios + [" / ".join(str(x) for x in rss) + " MB"]) + " |")
         lines.append("")
     if pick(workload="hessian"):
         lines += ["### λmax of the α-Hessian of the validation loss (one batch of 64), seconds per λmax (%d threads)" % THREADS, "",
-                  "| supernet (α entries) | mode | oxnas s | PyTorch s | speed ratio oxnas/PyTorch (= PyTorch s / oxnas s) | λmax oxnas | λmax PyTorch | HVPs (PyTorch) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| supernet (α entries) | mode | oxnas s | PyTorch s | speed ratio oxnas/PyTorch (= PyTorch s / oxnas s) | λmax oxnas | λmax PyTorch | HVPs (PyTorch) | max RSS oxnas / PyTorch (whole run) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for space in HESSIAN_SPACES:
             pt = pick(workload="hessian", space=space, framework="pytorch")
+            if not pt:
+                continue
             for mode in ("full", "lanczos"):
                 ox = pick(workload="hessian", space=space, framework="oxnas", mode=mode)
-                if not ox or not pt:
-                    continue
                 n = pt[0]["dim"]
-                lines.append("| %s (%d) | %s | %s | %s | %.2f | %.6g | %.6g | %s |" % (
-                    space, n, mode, fmt(ox, "hessian_s", "%.2f"), fmt(pt, mode + "_s", "%.2f"),
-                    avg(pt, mode + "_s") / avg(ox, "hessian_s"), ox[0]["lambda_max"], pt[0][mode + "_lambda"],
-                    n if mode == "full" else pt[0]["lanczos_hvps"]))
+                est = mode == "full" and pt[0].get("full_extrapolated")
+                pts = fmt(pt, mode + "_s", "%.2f") + (" (extrapolated from %d of %d rows)" % (pt[0]["full_rows_computed"], n) if est else "")
+                lam_pt = pt[0].get(mode + "_lambda")
+                lines.append("| %s (%d) | %s | %s | %s | %s | %s | %s | %s | %s / %s MB |" % (
+                    space, n, mode, fmt(ox, "hessian_s", "%.2f") if ox else "not run",
+                    pts, "%.2f" % (avg(pt, mode + "_s") / avg(ox, "hessian_s")) if ox else "-",
+                    "%.6g" % ox[0]["lambda_max"] if ox else "-", "%.6g" % lam_pt if lam_pt is not None else "-",
+                    n if mode == "full" else pt[0]["lanczos_hvps"],
+                    ox[0]["max_rss_mb"] if ox else "-", pt[0]["max_rss_mb"]))
             oxf = pick(workload="hessian", space=space, framework="oxnas", mode="full")
             oxl = pick(workload="hessian", space=space, framework="oxnas", mode="lanczos")
-            if oxf and oxl and pt:
-                lines.append("")
-                lines.append("%s: λ full vs Lanczos relative difference: oxnas %.1e (same seed and data, separate runs), "
-                             "PyTorch %.1e (same batch)" % (space, abs(oxf[0]["lambda_max"] - oxl[0]["lambda_max"]) /
-                                                            abs(oxf[0]["lambda_max"]), pt[0]["lambda_rel_diff"]))
-                lines.append("")
+            parts = []
+            if oxf and oxl:
+                parts.append("oxnas %.1e (same seed and data, separate runs)" % (
+                    abs(oxf[0]["lambda_max"] - oxl[0]["lambda_max"]) / abs(oxf[0]["lambda_max"])))
+            if pt[0].get("lambda_rel_diff") is not None:
+                parts.append("PyTorch %.1e (same batch)" % pt[0]["lambda_rel_diff"])
+            if parts:
+                lines += ["", "%s: λmax full vs Lanczos, relative difference: %s" % (space, ", ".join(parts)), ""]
         lines.append("")
     if pick(workload="single_path_train"):
         ox, pt = pick(workload="single_path_train", framework="oxnas"), pick(workload="single_path_train", framework="pytorch")

@@ -3,16 +3,18 @@
 # search-step throughput (NB201 and DARTS supernets), λmax cost (full Hessian vs Lanczos), single-path
 # supernet training and scoring, the NAS-Bench-201 table, the data loader, and the cpu-demo search.
 #
-#   bench/run_all.sh                       # everything (≈20 min on a quiet 2-core machine)
+#   bench/run_all.sh                       # everything (≈25 min on a quiet 2-core machine)
 #   WORKLOADS="search hessian" bench/run_all.sh
 #
 # Environment (defaults in brackets); see bench/run_all.py for what each workload runs:
 #   BENCH_PYTHON [.bench-venv/bin/python]  OXNAS [target/release/oxnas, built through ./oxnas first]
 #   THREADS [2]  REPS [2]  RETRIES [1]  WAIT_IDLE [0.3]  MAX_WAIT [300]
 #   WORKLOADS ["search hessian single_path table loader demo"]
-#   NB201_STEPS [8]  DARTS_STEPS [6]  ALPHA_GRADS ["backward alphas"]    (search)
-#   HESSIAN_SPACES ["nb201 darts"]  HESSIAN_REPS [1]                      (hessian)
-#   SP_STEPS [32]  SCORE_CELLS [200]                                      (single_path)
+#   NB201_STEPS [8]  DARTS_STEPS [4]  DARTS_REPS [1]  ALPHA_GRADS ["backward alphas"]   (search)
+#   HESSIAN_SPACES ["nb201 darts"]  HESSIAN_REPS [1]  DARTS_FULL_ROWS [10]: PyTorch computes this
+#     many of the 140 DARTS Hessian rows and extrapolates (0 = all, ≈15 min)  OXNAS_DARTS_FULL [0]:
+#     1 also runs oxnas's full DARTS Hessian (≈15+ min on 2 cores)                     (hessian)
+#   SP_STEPS [32]  SP_REPS [1]  SCORE_CELLS [200]                                       (single_path)
 #   PANDAS_PYTHON [unset: pandas skipped] a python with pandas, for the table baseline
 #   BENCH_OUT [a new /tmp/oxnas-searchbench.XXXXXX]: raw rows in results.jsonl, logs, run directories
 # `bench/run_all.py --summary` (with BENCH_OUT set) re-prints the tables from results.jsonl.

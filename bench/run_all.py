@@ -38,6 +38,7 @@ DARTS_FULL_ROWS = int(os.environ.get("DARTS_FULL_ROWS", "10"))
 OXNAS_DARTS_FULL = os.environ.get("OXNAS_DARTS_FULL", "0") == "1"
 SP_STEPS = int(os.environ.get("SP_STEPS", "32"))
 SCORE_CELLS = int(os.environ.get("SCORE_CELLS", "200"))
+SP_CONFIGS = os.environ.get("SP_CONFIGS", "16x5:500 8x1:256").split()
 HESSIAN_SPACES = os.environ.get("HESSIAN_SPACES", "nb201 darts").split()
 HESSIAN_REPS = int(os.environ.get("HESSIAN_REPS", "1"))
 ALPHA_GRADS = os.environ.get("ALPHA_GRADS", "backward alphas").split()
@@ -168,43 +169,55 @@ def w_hessian():
 
 
 def w_single_path():
+    # One entry per supernet size: CxN:eval_images. 16x5 is the NB201 skeleton; 8x1:256 is the small
+    # supernet of the cpu-nb201 preset as examples/rank-fashion-mnist.sh scores all 6,466 classes.
+    for conf in SP_CONFIGS:
+        size, eval_images = conf.split(":")
+        channels, cells = (int(v) for v in size.split("x"))
+        for rep in range(1, SP_REPS + 1):
+            sp_rep(rep, channels, cells, int(eval_images))
+
+
+def sp_rep(rep, channels, cells, eval_images):
     limit = 2 * SP_STEPS * BATCH
-    for rep in range(1, SP_REPS + 1):
-        def ox():
-            d = os.path.join(OUT, "oxnas-supernet-%d" % rep)
-            cmd = [OXNAS, "supernet", "train", "--preset", "cpu-nb201", "--device", "cpu", "--out", d, "--epochs", "1",
-                   "--set", "supernet.channels=16", "--set", "supernet.cells_per_stage=5",
-                   "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
-                   "--set", "track.sample=0", "--set", "run.threads=%d" % THREADS]
-            _, _, load = measure("oxnas-supernet-train-%d" % rep, cmd, fresh=d)
-            with open(os.path.join(d, "supernet.jsonl")) as f:
-                e = json.loads(f.readline())
-            record(dict(workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
-                        images_per_s=e["images_per_s"], **load))
-            # `supernet score` has no thread setting; libtorch's default intra-op pool is read from
-            # OMP_NUM_THREADS (else the number of cores), so pin it to THREADS.
-            env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
-            cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
-                   "--eval-images", "500", "--device", "cpu", "--out", os.path.join(OUT, "scores-%d.csv" % rep)]
-            out, err, load = measure("oxnas-supernet-score-%d" % rep, cmd, env=env)
-            m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
-            imgs = re.search(r"on (\d+) held-out images", err)
-            record(dict(workload="single_path_score", framework="oxnas", rep=rep, cells=int(m.group(1)),
-                        score_s=float(m.group(2)), cells_per_s=float(m.group(1)) / float(m.group(2)),
-                        score_images=int(imgs.group(1)) if imgs else None, **load))
+    tag = dict(channels=channels, cells_per_stage=cells, eval_images=eval_images)
+    name = "%dx%d-%d" % (channels, cells, rep)
 
-        def pt():
-            cmd = [PY, "bench/pytorch/single_path.py", "--warmup", "2", "--steps", str(SP_STEPS - 2),
-                   "--batch-size", str(BATCH), "--score-cells", str(SCORE_CELLS), "--eval-images", "500",
-                   "--threads", str(THREADS)]
-            out, _, load = measure("pytorch-single-path-%d" % rep, cmd)
-            r = last_json(out)
-            r.update(rep=rep, **load)
-            record(dict(r, workload="single_path_train", images_per_s=r["train_images_per_s"]))
-            record(dict(r, workload="single_path_score", cells=r["score_cells"]))
+    def ox():
+        d = os.path.join(OUT, "oxnas-supernet-" + name)
+        cmd = [OXNAS, "supernet", "train", "--preset", "cpu-nb201", "--device", "cpu", "--out", d, "--epochs", "1",
+               "--set", "supernet.channels=%d" % channels, "--set", "supernet.cells_per_stage=%d" % cells,
+               "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
+               "--set", "track.sample=0", "--set", "run.threads=%d" % THREADS]
+        _, _, load = measure("oxnas-supernet-train-" + name, cmd, fresh=d)
+        with open(os.path.join(d, "supernet.jsonl")) as f:
+            e = json.loads(f.readline())
+        record(dict(tag, workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
+                    images_per_s=e["images_per_s"], **load))
+        # `supernet score` has no thread setting; libtorch's default intra-op pool is read from
+        # OMP_NUM_THREADS (else the number of cores), so pin it to THREADS.
+        env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
+        cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
+               "--eval-images", str(eval_images), "--device", "cpu", "--out", os.path.join(OUT, "scores-%s.csv" % name)]
+        out, err, load = measure("oxnas-supernet-score-" + name, cmd, env=env)
+        m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
+        imgs = re.search(r"on (\d+) held-out images", err)
+        record(dict(tag, workload="single_path_score", framework="oxnas", rep=rep, cells=int(m.group(1)),
+                    score_s=float(m.group(2)), cells_per_s=float(m.group(1)) / float(m.group(2)),
+                    score_images=int(imgs.group(1)) if imgs else None, **load))
 
-        for f in ((ox, pt) if rep % 2 else (pt, ox)):
-            f()
+    def pt():
+        cmd = [PY, "bench/pytorch/single_path.py", "--channels", str(channels), "--cells", str(cells),
+               "--warmup", "2", "--steps", str(SP_STEPS - 2), "--batch-size", str(BATCH),
+               "--score-cells", str(SCORE_CELLS), "--eval-images", str(eval_images), "--threads", str(THREADS)]
+        out, _, load = measure("pytorch-single-path-" + name, cmd)
+        r = last_json(out)
+        r.update(tag, rep=rep, **load)
+        record(dict(r, workload="single_path_train", images_per_s=r["train_images_per_s"]))
+        record(dict(r, workload="single_path_score", cells=r["score_cells"]))
+
+    for f in ((ox, pt) if rep % 2 else (pt, ox)):
+        f()
 
 
 def w_table():
@@ -285,6 +298,7 @@ def summary():
         lines += ["### λmax of the α-Hessian of the validation loss (one batch of 64), seconds per λmax (%d threads)" % THREADS, "",
                   "| supernet (α entries) | mode | oxnas s | PyTorch s | speed ratio oxnas/PyTorch (= PyTorch s / oxnas s) | λmax oxnas | λmax PyTorch | HVPs (PyTorch) | max RSS oxnas / PyTorch (whole run) |",
                   "|---|---|---|---|---|---|---|---|---|"]
+        notes = []
         for space in HESSIAN_SPACES:
             pt = pick(workload="hessian", space=space, framework="pytorch")
             if not pt:
@@ -310,12 +324,17 @@ def summary():
             if pt[0].get("lambda_rel_diff") is not None:
                 parts.append("PyTorch %.1e (same batch)" % pt[0]["lambda_rel_diff"])
             if parts:
-                lines += ["", "%s: λmax full vs Lanczos, relative difference: %s" % (space, ", ".join(parts)), ""]
-        lines.append("")
-    if pick(workload="single_path_train"):
-        ox, pt = pick(workload="single_path_train", framework="oxnas"), pick(workload="single_path_train", framework="pytorch")
-        oxs, pts = pick(workload="single_path_score", framework="oxnas"), pick(workload="single_path_score", framework="pytorch")
-        lines += ["### Single-path supernet (NB201 C=16 N=5, BN affine=False with running stats), %d threads" % THREADS, "",
+                notes.append("%s: λmax full vs Lanczos, relative difference: %s" % (space, ", ".join(parts)))
+        lines += [""] + ["- " + n for n in notes] + [""]
+    for conf in SP_CONFIGS:
+        size, eval_images = conf.split(":")
+        channels, cells = (int(v) for v in size.split("x"))
+        tag = dict(channels=channels, cells_per_stage=cells, eval_images=int(eval_images))
+        ox, pt = pick(workload="single_path_train", framework="oxnas", **tag), pick(workload="single_path_train", framework="pytorch", **tag)
+        oxs, pts = pick(workload="single_path_score", framework="oxnas", **tag), pick(workload="single_path_score", framework="pytorch", **tag)
+        if not (ox or pt):
+            continue
+        lines += ["### Single-path supernet (NB201 C=%d N=%d, BN affine=False with running stats), %d threads" % (channels, cells, THREADS), "",
                   "| what | oxnas | PyTorch | ratio oxnas/PyTorch |", "|---|---|---|---|"]
         if ox and pt:
             lines.append("| train, img/s (batch 64, %d steps, all steps) | %s | %s | %.2f |" % (
@@ -323,6 +342,7 @@ def summary():
                 avg(ox, "images_per_s") / avg(pt, "train_images_per_s_incl_warmup")))
             lines.append("| train, img/s (PyTorch after 2 warm-up steps) | | %s | %.2f |" % (
                 fmt(pt, "train_images_per_s"), avg(ox, "images_per_s") / avg(pt, "train_images_per_s")))
+            lines.append("| train, max RSS MB | %s | %s | |" % (fmt(ox, "max_rss_mb", "%.0f"), fmt(pt, "max_rss_mb", "%.0f")))
         if oxs and pts:
             lines.append("| score, cells/s (%d cells, %s held-out images each, BN train) | %s | %s | %.2f |" % (
                 SCORE_CELLS, oxs[0].get("score_images"), fmt(oxs, "cells_per_s", "%.2f"), fmt(pts, "cells_per_s", "%.2f"),

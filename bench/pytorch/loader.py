@@ -63,7 +63,7 @@ class Transformed(Dataset):
         img = self.images[i].float()
         if self.kind.startswith("fashion-mnist-train"):
             x = F.pad(img, (4, 4, 4, 4))
-            top, left = random.randint(0, 8), random.randint(0, 8)  # (28 + 8) - 32
+            top, left = random.randint(0, 4), random.randint(0, 4)  # (28 + 2*4) - 32, inclusive
             x = x[top:top + 32, left:left + 32]
             if random.random() < 0.5:
                 x = x.flip(-1)

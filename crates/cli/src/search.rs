@@ -140,17 +140,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
     let _ = log;
 
     if let Some(preset) = &a.then_train {
-        let mut sets = vec![];
-        match &outcome.architecture {
-            Architecture::Nb201(arch) => {
-                sets.push("model.space=\"nb201\"".to_string());
-                sets.push(format!("model.arch=\"{arch}\""));
-            }
-            Architecture::Darts(g) => {
-                sets.push("model.space=\"darts\"".to_string());
-                sets.push(format!("model.genotype=\"{g}\""));
-            }
-        }
+        let mut sets = architecture_sets(&outcome.architecture);
         sets.extend(a.train_sets.iter().cloned());
         let cfg = TrainConfig::resolve(preset, None, &sets)?;
         let out = dir.join("retrain");
@@ -168,3 +158,38 @@ pub fn search(a: SearchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `--set` overrides that make a train config retrain `arch`. Values go through TOML's own string
+/// quoting so that any genotype text (quotes, backslashes from a file name) survives the round trip.
+fn architecture_sets(arch: &Architecture) -> Vec<String> {
+    let quoted = |s: String| toml::Value::String(s).to_string();
+    match arch {
+        Architecture::Nb201(a) => {
+            vec!["model.space=\"nb201\"".to_string(), format!("model.arch={}", quoted(a.to_string()))]
+        }
+        Architecture::Darts(g) => {
+            vec!["model.space=\"darts\"".to_string(), format!("model.genotype={}", quoted(g.to_string()))]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The searched architecture must reach the retraining config unchanged, whatever the preset's own
+    /// space was (cpu-smoke is NB201, fashion-mnist is DARTS).
+    #[test]
+    fn retraining_config_gets_the_searched_architecture() {
+        let nb201: oxnas_core::nb201::Nb201Arch =
+            "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|".parse().unwrap();
+        let genotype = oxnas_core::darts::resolve("DARTS_V2").unwrap();
+        for arch in [Architecture::Nb201(nb201), Architecture::Darts(genotype)] {
+            for preset in ["cpu-smoke", "fashion-mnist"] {
+                let cfg = TrainConfig::resolve(preset, None, &architecture_sets(&arch)).unwrap();
+                assert_eq!(Architecture::from_config(&cfg.model).unwrap(), arch, "preset {preset}");
+            }
+        }
+    }
+}
+

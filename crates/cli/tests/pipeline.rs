@@ -89,12 +89,38 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!cut.join("result.json").exists());
-    ok(&["search", "--resume", cut.to_str().unwrap()]);
+    // The resumed run also retrains what it found (`--then-train`): one command from search to model.
+    let stdout = ok(&[
+        "search",
+        "--resume",
+        cut.to_str().unwrap(),
+        "--then-train",
+        "cpu-smoke",
+        "--train-set",
+        "optim.epochs=1",
+        "--train-set",
+        "model.channels=2",
+        "--train-set",
+        "data.train_limit=128",
+        "--train-set",
+        "data.test_limit=64",
+        "--train-set",
+        "run.threads=1",
+        "--train-set",
+        "run.device=\"cpu\"",
+    ]);
     assert_eq!(lines_without_times(&cut.join("search.jsonl")), lines_without_times(&full.join("search.jsonl")));
-    assert_eq!(
-        std::fs::read_to_string(cut.join("genotype.txt")).unwrap(),
-        std::fs::read_to_string(full.join("genotype.txt")).unwrap()
-    );
+    let genotype = std::fs::read_to_string(cut.join("genotype.txt")).unwrap();
+    assert_eq!(genotype, std::fs::read_to_string(full.join("genotype.txt")).unwrap());
+    assert!(stdout.contains("retrained: test accuracy"), "{stdout}");
+    // The retrained network is the searched cell, not the preset's own (NB201's best CIFAR-10 cell).
+    let retrain = cut.join("retrain");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(retrain.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epochs"].as_u64(), Some(1), "{summary}");
+    assert_eq!(summary["arch"].as_str(), Some(genotype.trim()), "{summary}");
+    assert_eq!(std::fs::read_to_string(retrain.join("genotype.txt")).unwrap().trim(), genotype.trim());
+    assert!(retrain.join("checkpoints/best.safetensors").exists());
 }
 
 #[test]

@@ -192,7 +192,11 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
 pub fn score(a: ScoreArgs) -> Result<()> {
     let s = setup(&a.run)?;
     if a.bn != BnScoring::Train && !s.net_cfg.track_running_stats {
-        bail!("--bn {:?} needs BN running statistics, but this supernet was trained with track_running_stats = false; use --bn train", a.bn);
+        bail!(
+            "--bn {} needs BN running statistics, but this supernet was trained with track_running_stats = false \
+             (set supernet.track_running_stats = true when training it); use --bn train",
+            a.bn.name()
+        );
     }
     let device = a.device.resolve()?;
     let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
@@ -217,7 +221,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     load_weights(&s.checkpoint, &net)?;
     let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
     let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
-    eprintln!("scoring {} cells on {images} held-out images, BN {:?}", cells.len(), a.bn);
+    eprintln!("scoring {} cells on {images} held-out images, BN {}", cells.len(), a.bn.name());
     let bar = indicatif::ProgressBar::new(cells.len() as u64);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_style(
@@ -239,7 +243,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     }
     let tag = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_");
     let out = a.out.clone().unwrap_or_else(|| {
-        a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], format!("{:?}", a.bn).to_lowercase()))
+        a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], a.bn.name()))
     });
     table.write_csv(&out)?;
     println!(

@@ -66,6 +66,34 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     let log = std::fs::read_to_string(full.join("search.jsonl")).unwrap();
     assert!(log.contains("rolled back to epoch 0"), "the eager rule should roll back");
 
+    // A search's (DARTS-style, mixed-op) supernet can be scored like a single-path one.
+    let scores = dir.path().join("search-scores.csv");
+    let score = |bn: &str| {
+        [
+            "supernet",
+            "score",
+            "--run",
+            full.to_str().unwrap(),
+            "--archs",
+            "sample:5",
+            "--bn",
+            bn,
+            "--eval-images",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            scores.to_str().unwrap(),
+        ]
+        .map(String::from)
+    };
+    // cpu-demo's search supernet keeps no BN running statistics, so only train-mode BN applies.
+    let err = fails(&score("recalibrate").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("--bn recalibrate needs BN running statistics"), "{err}");
+    let out = ok(&score("train").iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("scored 5 cells"), "{out}");
+    assert_eq!(std::fs::read_to_string(&scores).unwrap().lines().count(), 6, "header + 5 cells");
+
     // kill -9 in the middle, then --resume: the same log and the same genotype.
     let cut = dir.path().join("cut");
     let args = with_out(SEARCH, &cut);

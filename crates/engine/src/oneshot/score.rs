@@ -19,6 +19,17 @@ pub enum BnScoring {
     Recalibrate,
 }
 
+impl BnScoring {
+    /// The name users type (`--bn train|running|recalibrate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BnScoring::Train => "train",
+            BnScoring::Running => "running",
+            BnScoring::Recalibrate => "recalibrate",
+        }
+    }
+}
+
 impl FromStr for BnScoring {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

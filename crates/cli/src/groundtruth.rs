@@ -11,7 +11,7 @@ use oxnas_core::config::{ConfigFile, TrainConfig};
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::nb201::set::ArchSet;
 use oxnas_core::nb201::{Nb201Arch, Nb201Op};
-use oxnas_engine::train::trainer::RunFiles;
+use oxnas_engine::rundir::RunFiles;
 use oxnas_engine::train::{Start, Trainer};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -87,10 +87,10 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
         sets.extend(a.sets.iter().cloned());
         let cfg = TrainConfig::resolve(&a.preset, None, &sets)?;
         let dir = runs.join(index.to_string());
-        let start = if RunFiles::new(&dir).last().exists() { Start::Resume } else { Start::Fresh(Box::new(cfg)) };
+        let start = if RunFiles::train(&dir).last().exists() { Start::Resume } else { Start::Fresh(Box::new(cfg)) };
         let started = std::time::Instant::now();
         eprintln!("[{}/{}] cell {index} {cell}", k + 1, todo.len());
-        let summary = Trainer::new(&dir, start)?.run(&mut oxnas_engine::train::Quiet)?;
+        let summary = Trainer::new(&dir, start)?.run(&mut oxnas_engine::progress::Quiet)?;
         let line = format!(
             "{index},{cell},{:.4},{:.4},{},{},{:.1}",
             summary.final_eval.top1,

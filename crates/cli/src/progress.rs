@@ -1,7 +1,8 @@
 //! Training progress: a live bar on a terminal, plain log lines otherwise (CI, pipes, files).
 
 use indicatif::{ProgressBar, ProgressStyle};
-use oxnas_engine::train::{EpochMetrics, Progress};
+use oxnas_engine::progress::Progress;
+use oxnas_engine::train::EpochMetrics;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -18,7 +19,7 @@ impl Reporter {
     }
 }
 
-impl Progress for Reporter {
+impl Progress<EpochMetrics> for Reporter {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
         self.epochs = epochs;
         if std::io::stderr().is_terminal() {

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use oxnas_core::bench::{Column, Nb201Table};
 use oxnas_core::config::{ConfigFile, SearchConfig, TrainConfig};
-use oxnas_engine::search::{Search, SearchEpoch, SearchProgress, SearchStart};
+use oxnas_engine::progress::Progress;
+use oxnas_engine::search::{Search, SearchEpoch, SearchStart};
 use oxnas_engine::train::{Architecture, Start, Trainer};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ struct Reporter {
     bar: Option<indicatif::ProgressBar>,
 }
 
-impl SearchProgress for Reporter {
+impl Progress<SearchEpoch> for Reporter {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(batches as u64);
@@ -146,7 +147,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
         let out = dir.join("retrain");
         eprintln!("retraining the found architecture with preset '{preset}' in {}", out.display());
         let trainer = Trainer::new(&out, Start::Fresh(Box::new(cfg)))?;
-        let mut reporter = crate::progress::Reporter::new(Some((trainer.files.metrics(), out.join("curves.png"))));
+        let mut reporter = crate::progress::Reporter::new(Some((trainer.files.log(), out.join("curves.png"))));
         let s = trainer.run(&mut reporter)?;
         println!(
             "retrained: test accuracy {:.2}% (top-5 {:.2}%) after {} epochs; results in {}",
@@ -192,4 +193,3 @@ mod tests {
         }
     }
 }
-

@@ -14,7 +14,8 @@ use oxnas_core::rank::bias::{BiasOptions, BiasReport};
 use oxnas_core::rank::report::{RankOptions, RankReport};
 use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
 use oxnas_engine::oneshot::score::{BnScoring, Scorer};
-use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetProgress, SupernetTrainer};
+use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
+use oxnas_engine::progress::Progress;
 use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
 use oxnas_engine::train::trainer::{load_data, to_tensors};
 use oxnas_engine::DeviceChoice;
@@ -45,7 +46,7 @@ struct Reporter {
     history: Vec<SupernetEpoch>,
 }
 
-impl SupernetProgress for Reporter {
+impl Progress<SupernetEpoch> for Reporter {
     fn epoch_end(&mut self, e: &SupernetEpoch) {
         let tau = match (e.tau, e.rho) {
             (Some(t), Some(r)) => {
@@ -190,14 +191,17 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
 }
 
 pub fn score(a: ScoreArgs) -> Result<()> {
-    let s = setup(&a.run)?;
-    if a.bn != BnScoring::Train && !s.net_cfg.track_running_stats {
+    let mut s = setup(&a.run)?;
+    // Without running statistics in the checkpoint, `running` has nothing to use; `recalibrate`
+    // estimates them afresh per cell, so it only needs the BN layers to have the buffers.
+    let fill_bn_stats = a.bn == BnScoring::Recalibrate && !s.net_cfg.track_running_stats;
+    if a.bn == BnScoring::Running && !s.net_cfg.track_running_stats {
         bail!(
-            "--bn {} needs BN running statistics, but this supernet was trained with track_running_stats = false \
-             (set supernet.track_running_stats = true when training it); use --bn train",
-            a.bn.name()
+            "--bn running needs BN running statistics, but this supernet was trained with track_running_stats = false \
+             (set supernet.track_running_stats = true when training it); use --bn train or --bn recalibrate"
         );
     }
+    s.net_cfg.track_running_stats |= fill_bn_stats;
     let device = a.device.resolve()?;
     let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
     let data = load_data(&s.data)?;
@@ -218,7 +222,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         vec![]
     };
     let mut net = Nb201Supernet::new(&s.net_cfg, device);
-    load_weights(&s.checkpoint, &net)?;
+    load_weights(&s.checkpoint, &net, fill_bn_stats)?;
     let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
     let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
     eprintln!("scoring {} cells on {images} held-out images, BN {}", cells.len(), a.bn.name());
@@ -242,9 +246,10 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         row.loss = Some(r.loss);
     }
     let tag = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_");
-    let out = a.out.clone().unwrap_or_else(|| {
-        a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], a.bn.name()))
-    });
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], a.bn.name())));
     table.write_csv(&out)?;
     println!(
         "scored {} cells in {secs:.1} s ({:.1} cells/s); scores: {}",

@@ -12,7 +12,8 @@ use oxnas_core::data::Loader;
 use oxnas_core::fsutil::write_atomic;
 use oxnas_engine::checkpoint;
 use oxnas_engine::nn::state_dict;
-use oxnas_engine::train::trainer::{load_data, RunFiles};
+use oxnas_engine::rundir::RunFiles;
+use oxnas_engine::train::trainer::load_data;
 use oxnas_engine::train::{evaluate, Model, Start, Trainer};
 use oxnas_engine::DeviceChoice;
 use std::collections::BTreeMap;
@@ -87,7 +88,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         "architecture: {}",
         oxnas_engine::train::Architecture::from_config(&trainer.cfg.model)?.reference_string()
     );
-    let mut reporter = Reporter::new(Some((files.metrics(), dir.join("curves.png"))));
+    let mut reporter = Reporter::new(Some((files.log(), dir.join("curves.png"))));
     let summary = trainer.run(&mut reporter)?;
     println!(
         "test accuracy {:.2}% (top-5 {:.2}%) after {} epochs; best {:.2}% at epoch {}; {} parameters",
@@ -129,7 +130,7 @@ fn run_config(dir: &Path) -> Result<TrainConfig> {
 }
 
 fn checkpoint_path(dir: &Path, which: &str) -> Result<PathBuf> {
-    let files = RunFiles::new(dir);
+    let files = RunFiles::train(dir);
     let path = match which {
         "best" => files.best(),
         "last" => files.last(),
@@ -281,7 +282,7 @@ pub struct ImportArgs {
 pub fn import(a: ImportArgs) -> Result<()> {
     let cfg = a.cfg.resolve()?;
     let dir = a.out.clone().unwrap_or_else(|| default_dir("import", &a.cfg.preset));
-    let files = RunFiles::new(&dir);
+    let files = RunFiles::train(&dir);
     if files.best().exists() || files.last().exists() {
         bail!("{} already holds a run; choose another --out", dir.display());
     }

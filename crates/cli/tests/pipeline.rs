@@ -78,6 +78,8 @@ fn search_prints_ground_truth_and_survives_kill_9() {
             "sample:5",
             "--bn",
             bn,
+            "--recal-batches",
+            "2",
             "--eval-images",
             "32",
             "--device",
@@ -87,11 +89,20 @@ fn search_prints_ground_truth_and_survives_kill_9() {
         ]
         .map(String::from)
     };
-    // cpu-demo's search supernet keeps no BN running statistics, so only train-mode BN applies.
-    let err = fails(&score("recalibrate").iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(err.contains("--bn recalibrate needs BN running statistics"), "{err}");
-    let out = ok(&score("train").iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(out.contains("scored 5 cells"), "{out}");
+    let run = |bn: &str| oxnas(&score(bn).iter().map(String::as_str).collect::<Vec<_>>());
+    // cpu-demo's search supernet keeps no BN running statistics: `running` has none to use, while
+    // `recalibrate` estimates them per cell, and gives other scores than train-mode BN.
+    let err = run("running");
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("--bn running needs BN running statistics"));
+    let mut csvs = vec![];
+    for bn in ["train", "recalibrate"] {
+        let out = run(bn);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("scored 5 cells"));
+        csvs.push(std::fs::read_to_string(&scores).unwrap());
+    }
+    assert_ne!(csvs[0], csvs[1], "recalibrated statistics should change the scores");
     assert_eq!(std::fs::read_to_string(&scores).unwrap().lines().count(), 6, "header + 5 cells");
 
     // kill -9 in the middle, then --resume: the same log and the same genotype.

@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod nn;
 pub mod oneshot;
+pub mod progress;
 pub mod rundir;
 pub mod search;
 pub mod train;

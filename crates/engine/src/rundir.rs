@@ -3,8 +3,60 @@
 
 use oxnas_core::config::{ConfigError, ConfigFile};
 use oxnas_core::fsutil::write_atomic;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+/// Where a run keeps its files. The three kinds of run share one layout (config.toml, a JSON-lines log,
+/// checkpoints/last.safetensors, ...) and differ only in the log's name.
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    pub dir: PathBuf,
+    log: &'static str,
+}
+
+impl RunFiles {
+    /// A retraining run (`oxnas train`): per-epoch metrics in metrics.jsonl.
+    pub fn train(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf(), log: "metrics.jsonl" }
+    }
+    /// A search (`oxnas search`): per-epoch records in search.jsonl.
+    pub fn search(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf(), log: "search.jsonl" }
+    }
+    /// A single-path supernet (`oxnas supernet train`): per-epoch records in supernet.jsonl.
+    pub fn supernet(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf(), log: "supernet.jsonl" }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+    /// The run's JSON-lines log, one record per finished epoch.
+    pub fn log(&self) -> PathBuf {
+        self.dir.join(self.log)
+    }
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("checkpoints/last.safetensors")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("checkpoints/best.safetensors")
+    }
+    /// The per-epoch snapshot a search can roll back to.
+    pub fn epoch(&self, e: usize) -> PathBuf {
+        self.dir.join(format!("checkpoints/epochs/{e:04}.safetensors"))
+    }
+    pub fn result(&self) -> PathBuf {
+        self.dir.join("result.json")
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.dir.join("summary.json")
+    }
+    pub fn arch_txt(&self) -> PathBuf {
+        self.dir.join("genotype.txt")
+    }
+    pub fn arch_json(&self) -> PathBuf {
+        self.dir.join("genotype.json")
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum RunDirError {

@@ -6,6 +6,8 @@
 use super::score::{BnScoring, Scorer};
 use super::{sample_arch, set_path};
 use crate::checkpoint;
+use crate::progress::Progress;
+use crate::rundir::RunFiles;
 use crate::search::{architect::cross_entropy, Nb201Supernet, Nb201SupernetConfig, Supernet};
 use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
@@ -19,7 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -44,33 +46,6 @@ struct State {
     history: Vec<SupernetEpoch>,
 }
 
-pub struct SupernetFiles {
-    pub dir: PathBuf,
-}
-
-impl SupernetFiles {
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.toml")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.dir.join("supernet.jsonl")
-    }
-    pub fn last(&self) -> PathBuf {
-        self.dir.join("checkpoints/last.safetensors")
-    }
-}
-
-pub trait SupernetProgress {
-    fn epoch_end(&mut self, _e: &SupernetEpoch) {}
-    fn message(&mut self, _m: &str) {}
-    fn interrupted(&mut self) -> bool {
-        false
-    }
-}
-
-pub struct QuietSupernet;
-impl SupernetProgress for QuietSupernet {}
-
 /// The supernet a config describes, on `device`, with weights initialised from the config's seed.
 pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, device: Device) -> Nb201Supernet {
     tch::manual_seed(cfg.run.seed as i64);
@@ -87,10 +62,22 @@ pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, devi
 }
 
 /// Loads a supernet run directory's weights into `net`.
-pub fn load_weights(path: &Path, net: &Nb201Supernet) -> Result<(), TrainError> {
+///
+/// `fill_missing_bn_stats`: a supernet trained without BN running statistics (the search presets, as
+/// in DARTS/NB201 search code) has none in its checkpoint. Scoring with BN recalibration re-estimates
+/// them per cell anyway, so `net` may be built with running statistics and keep its fresh buffers
+/// where the checkpoint has none; every other missing tensor is still an error.
+pub fn load_weights(path: &Path, net: &Nb201Supernet, fill_missing_bn_stats: bool) -> Result<(), TrainError> {
     let (tensors, _) = checkpoint::load(path)?;
-    let w: BTreeMap<String, Tensor> =
+    let mut w: BTreeMap<String, Tensor> =
         tensors.iter().filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
+    if fill_missing_bn_stats {
+        for (name, t) in net.weights().variables() {
+            if (name.ends_with("running_mean") || name.ends_with("running_var")) && !w.contains_key(&name) {
+                w.insert(name, t);
+            }
+        }
+    }
     crate::nn::state_dict::import(net.weights(), &w)
         .map_err(|e| TrainError::Resume { dir: path.display().to_string(), why: e.to_string() })
 }
@@ -111,13 +98,13 @@ pub fn held_out_batches(loader: &Loader, limit: usize, device: Device) -> Vec<(T
 
 pub struct SupernetTrainer {
     pub cfg: SupernetTrainConfig,
-    pub files: SupernetFiles,
+    pub files: RunFiles,
     resume: bool,
 }
 
 impl SupernetTrainer {
     pub fn new(dir: &Path, cfg: Option<SupernetTrainConfig>) -> Result<Self, TrainError> {
-        let files = SupernetFiles { dir: dir.to_path_buf() };
+        let files = RunFiles::supernet(dir);
         match cfg {
             Some(cfg) => {
                 crate::rundir::create(dir, &files.last(), &["checkpoints"], &cfg, "supernet")?;
@@ -127,7 +114,7 @@ impl SupernetTrainer {
         }
     }
 
-    pub fn run(&self, progress: &mut dyn SupernetProgress) -> Result<Vec<SupernetEpoch>, TrainError> {
+    pub fn run(&self, progress: &mut dyn Progress<SupernetEpoch>) -> Result<Vec<SupernetEpoch>, TrainError> {
         let cfg = &self.cfg;
         let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
         if cfg.run.threads > 0 {
@@ -193,7 +180,7 @@ impl SupernetTrainer {
                 });
             }
             let (tensors, meta) = checkpoint::load(&self.files.last())?;
-            load_weights(&self.files.last(), &net)?;
+            load_weights(&self.files.last(), &net, false)?;
             opt.load_state(&tensors);
             state = meta.get("oxnas.supernet_state").and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
                 TrainError::Resume {
@@ -304,6 +291,7 @@ pub fn ops_of(cfg: &SupernetTrainConfig) -> Vec<Nb201Op> {
 mod tests {
     use super::*;
     use crate::oneshot::space_cells;
+    use crate::progress::Quiet;
 
     fn tiny() -> SupernetTrainConfig {
         let sets: Vec<String> = [
@@ -327,7 +315,7 @@ mod tests {
     }
 
     struct StopAfterFirst;
-    impl SupernetProgress for StopAfterFirst {
+    impl Progress<SupernetEpoch> for StopAfterFirst {
         fn interrupted(&mut self) -> bool {
             true
         }
@@ -340,14 +328,53 @@ mod tests {
     #[test]
     fn trains_tracks_tau_and_resumes_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let full = SupernetTrainer::new(&dir.path().join("a"), Some(tiny())).unwrap().run(&mut QuietSupernet).unwrap();
+        let full = SupernetTrainer::new(&dir.path().join("a"), Some(tiny())).unwrap().run(&mut Quiet).unwrap();
         assert_eq!(full.len(), 2);
         assert!(full.iter().all(|e| e.tau.is_some_and(|t| (-1.0..=1.0).contains(&t))));
         let cut = dir.path().join("b");
         let err = SupernetTrainer::new(&cut, Some(tiny())).unwrap().run(&mut StopAfterFirst).unwrap_err();
         assert!(matches!(err, TrainError::Interrupted { epoch: 0 }), "{err}");
-        let resumed = SupernetTrainer::new(&cut, None).unwrap().run(&mut QuietSupernet).unwrap();
+        let resumed = SupernetTrainer::new(&cut, None).unwrap().run(&mut Quiet).unwrap();
         assert_eq!(strip(&resumed), strip(&full));
+    }
+
+    /// A checkpoint without BN running statistics loads into a net that has them only when asked to,
+    /// and then every stored tensor arrives unchanged while the buffers keep their fresh values.
+    #[test]
+    fn missing_bn_statistics_are_filled_only_on_request() {
+        tch::manual_seed(3);
+        let cfg = |track| Nb201SupernetConfig {
+            channels: 2,
+            cells_per_stage: 1,
+            num_classes: 10,
+            in_channels: 1,
+            track_running_stats: track,
+        };
+        let trained = Nb201Supernet::new(&cfg(false), Device::Cpu);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.safetensors");
+        let tensors: Vec<(String, Tensor)> =
+            trained.weights().variables().into_iter().map(|(k, v)| (format!("w.{k}"), v)).collect();
+        checkpoint::save(&path, &tensors, &BTreeMap::new()).unwrap();
+
+        let net = Nb201Supernet::new(&cfg(true), Device::Cpu);
+        let err = load_weights(&path, &net, false).unwrap_err().to_string();
+        assert!(err.contains("running_mean"), "{err}");
+        load_weights(&path, &net, true).unwrap();
+        let loaded = net.weights().variables();
+        for (name, t) in trained.weights().variables() {
+            assert!(loaded[&name].equal(&t), "{name} changed on load");
+        }
+        let buffers: Vec<_> = loaded.keys().filter(|k| k.ends_with("running_var")).collect();
+        assert!(!buffers.is_empty());
+        for name in buffers {
+            assert!(loaded[name].equal(&Tensor::ones_like(&loaded[name])), "{name} is not a fresh buffer");
+        }
+        // A missing weight is still an error, filled statistics or not.
+        let fewer: Vec<(String, Tensor)> =
+            tensors.into_iter().filter(|(k, _)| !k.ends_with("classifier.weight")).collect();
+        checkpoint::save(&path, &fewer, &BTreeMap::new()).unwrap();
+        assert!(load_weights(&path, &net, true).is_err());
     }
 
     #[test]

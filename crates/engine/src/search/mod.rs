@@ -10,5 +10,5 @@ pub mod supernet;
 
 pub use darts_supernet::{DartsSupernet, DartsSupernetConfig};
 pub use nb201_supernet::{Nb201Supernet, Nb201SupernetConfig};
-pub use search_loop::{QuietSearch, Search, SearchEpoch, SearchError, SearchOutcome, SearchProgress, SearchStart};
+pub use search_loop::{Search, SearchEpoch, SearchError, SearchOutcome, SearchStart};
 pub use supernet::{ArchCell, EdgeState, Supernet};

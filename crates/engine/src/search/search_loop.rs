@@ -13,6 +13,8 @@ use super::architect::{cross_entropy, Architect, Order};
 use super::hessian::{HessianError, HessianMode, HessianProbe};
 use super::{DartsSupernet, DartsSupernetConfig, EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet};
 use crate::checkpoint::{self, CheckpointError};
+use crate::progress::Progress;
+use crate::rundir::RunFiles;
 use crate::train::optim::{clip_grads, cosine_lr, AdamConfig, Sgd, SgdConfig};
 use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
 use crate::train::Architecture;
@@ -32,7 +34,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 use thiserror::Error;
@@ -141,41 +143,6 @@ struct EpochState {
     sgas: Vec<SgasCellState>,
 }
 
-pub struct SearchFiles {
-    pub dir: PathBuf,
-}
-
-impl SearchFiles {
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.toml")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.dir.join("search.jsonl")
-    }
-    pub fn last(&self) -> PathBuf {
-        self.dir.join("checkpoints/last.safetensors")
-    }
-    pub fn epoch(&self, e: usize) -> PathBuf {
-        self.dir.join(format!("checkpoints/epochs/{e:04}.safetensors"))
-    }
-    pub fn result(&self) -> PathBuf {
-        self.dir.join("result.json")
-    }
-}
-
-pub trait SearchProgress {
-    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
-    fn batch(&mut self, _done: usize, _loss: f64) {}
-    fn epoch_end(&mut self, _e: &SearchEpoch) {}
-    fn message(&mut self, _msg: &str) {}
-    fn interrupted(&mut self) -> bool {
-        false
-    }
-}
-
-pub struct QuietSearch;
-impl SearchProgress for QuietSearch {}
-
 pub struct SearchOutcome {
     pub architecture: Architecture,
     pub trace: Vec<SearchEpoch>,
@@ -233,7 +200,7 @@ impl SpaceInfo {
 
 pub struct Search {
     pub cfg: SearchConfig,
-    pub files: SearchFiles,
+    pub files: RunFiles,
     resume: bool,
 }
 
@@ -244,7 +211,7 @@ pub enum SearchStart {
 
 impl Search {
     pub fn new(dir: &Path, start: SearchStart) -> Result<Self, SearchError> {
-        let files = SearchFiles { dir: dir.to_path_buf() };
+        let files = RunFiles::search(dir);
         match start {
             SearchStart::Fresh(cfg) => {
                 crate::rundir::create(dir, &files.last(), &["checkpoints/epochs"], cfg.as_ref(), "search")?;
@@ -254,7 +221,7 @@ impl Search {
         }
     }
 
-    pub fn run(&self, progress: &mut dyn SearchProgress) -> Result<SearchOutcome, SearchError> {
+    pub fn run(&self, progress: &mut dyn Progress<SearchEpoch>) -> Result<SearchOutcome, SearchError> {
         let cfg = &self.cfg;
         let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
         if cfg.run.threads > 0 {
@@ -880,6 +847,7 @@ pub fn evaluate_supernet(net: &dyn Supernet, loader: &Loader, device: Device) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Quiet;
 
     /// A tiny SGAS-es search on NB201: 2 steps per epoch, phases of at most 7 epochs, and a λ rule with
     /// factor 0.5 so it fires at the first eligible epoch (a phase's 6th) and rolls back 5 epochs.
@@ -937,7 +905,7 @@ mod tests {
     }
 
     struct StopAfter(usize);
-    impl SearchProgress for StopAfter {
+    impl Progress<SearchEpoch> for StopAfter {
         fn interrupted(&mut self) -> bool {
             self.0 = self.0.saturating_sub(1);
             self.0 == 0
@@ -949,7 +917,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let full = Search::new(&dir.path().join("a"), SearchStart::Fresh(Box::new(tiny(&[]))))
             .unwrap()
-            .run(&mut QuietSearch)
+            .run(&mut Quiet)
             .unwrap();
         // Phase 0 runs epochs 0..=5; at epoch 5 the rule fires (LA(4)/LA(0) > 0.5) and rolls back to 0.
         let first = full.trace.iter().find(|e| !e.decisions.is_empty()).unwrap();
@@ -972,7 +940,7 @@ mod tests {
         let err =
             Search::new(&cut, SearchStart::Fresh(Box::new(tiny(&[])))).unwrap().run(&mut StopAfter(8)).err().unwrap();
         assert!(matches!(err, SearchError::Interrupted { .. }), "{err}");
-        let resumed = Search::new(&cut, SearchStart::Resume).unwrap().run(&mut QuietSearch).unwrap();
+        let resumed = Search::new(&cut, SearchStart::Resume).unwrap().run(&mut Quiet).unwrap();
         assert_same(&resumed.trace, &full.trace, "resumed");
         assert_eq!(resumed.architecture, full.architecture);
         let log = std::fs::read_to_string(cut.join("search.jsonl")).unwrap();
@@ -993,7 +961,7 @@ mod tests {
         ];
         let out = Search::new(&dir.path().join("d"), SearchStart::Fresh(Box::new(tiny(&darts_space))))
             .unwrap()
-            .run(&mut QuietSearch)
+            .run(&mut Quiet)
             .unwrap();
         let Architecture::Darts(g) = &out.architecture else { panic!("darts space gives a genotype") };
         assert_eq!((g.normal.len(), g.reduce.len()), (4, 4));
@@ -1010,7 +978,7 @@ mod tests {
         ]);
         let out = Search::new(&dir.path().join("s"), SearchStart::Fresh(Box::new(tiny(&sgas))))
             .unwrap()
-            .run(&mut QuietSearch)
+            .run(&mut Quiet)
             .unwrap();
         let decided: usize = out.trace.iter().map(|e| e.decisions.len()).sum();
         assert_eq!(decided, 8, "2 cells x 2 nodes x 2 kept edges");
@@ -1029,8 +997,7 @@ mod tests {
             "hessian.every=1",
             "optim.epochs=12",
         ];
-        let out =
-            Search::new(dir.path(), SearchStart::Fresh(Box::new(tiny(&sets)))).unwrap().run(&mut QuietSearch).unwrap();
+        let out = Search::new(dir.path(), SearchStart::Fresh(Box::new(tiny(&sets)))).unwrap().run(&mut Quiet).unwrap();
         let stop = out.stop_epoch.expect("factor 0.5 makes DARTS-ES fire");
         let last = out.trace.last().unwrap();
         assert!(last.event.as_deref().unwrap().contains("DARTS-ES"));

@@ -12,13 +12,14 @@ use super::model::Model;
 use super::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::checkpoint::{self, CheckpointError};
 use crate::nn::DropPath;
-use crate::rundir;
+use crate::progress::Progress;
+use crate::rundir::{self, RunFiles};
 use crate::{DeviceChoice, EngineError};
 use oxnas_core::config::{ConfigError, ConfigFile, DataConfig, SourceChoice, TrainConfig};
 use oxnas_core::data::{self, DataError, DataSource, DatasetKind, ImageDataset, Loader, Split};
 use oxnas_core::fsutil::write_atomic;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -48,54 +49,6 @@ pub enum TrainError {
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.display().to_string(), source }
-}
-
-/// Receives progress; the CLI draws a bar on a terminal and plain lines otherwise.
-pub trait Progress {
-    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _batches: usize) {}
-    fn batch(&mut self, _done: usize, _loss: f64) {}
-    fn epoch_end(&mut self, _m: &EpochMetrics) {}
-    fn message(&mut self, _msg: &str) {}
-    /// Polled after each checkpoint; returning true stops the run there (Ctrl-C, tests).
-    fn interrupted(&mut self) -> bool {
-        false
-    }
-}
-
-/// A `Progress` that ignores everything (tests, library use).
-pub struct Quiet;
-impl Progress for Quiet {}
-
-/// The files a training run leaves in its directory.
-pub struct RunFiles {
-    pub dir: PathBuf,
-}
-
-impl RunFiles {
-    pub fn new(dir: &Path) -> Self {
-        RunFiles { dir: dir.to_path_buf() }
-    }
-    pub fn config(&self) -> PathBuf {
-        self.dir.join("config.toml")
-    }
-    pub fn metrics(&self) -> PathBuf {
-        self.dir.join("metrics.jsonl")
-    }
-    pub fn last(&self) -> PathBuf {
-        self.dir.join("checkpoints/last.safetensors")
-    }
-    pub fn best(&self) -> PathBuf {
-        self.dir.join("checkpoints/best.safetensors")
-    }
-    pub fn summary(&self) -> PathBuf {
-        self.dir.join("summary.json")
-    }
-    pub fn arch_txt(&self) -> PathBuf {
-        self.dir.join("genotype.txt")
-    }
-    pub fn arch_json(&self) -> PathBuf {
-        self.dir.join("genotype.json")
-    }
 }
 
 /// The data a run trains and evaluates on, with where it came from.
@@ -206,7 +159,7 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(dir: &Path, start: Start) -> Result<Self, TrainError> {
-        let files = RunFiles::new(dir);
+        let files = RunFiles::train(dir);
         match start {
             Start::Fresh(cfg) => {
                 rundir::create(dir, &files.last(), &["checkpoints"], cfg.as_ref(), "training run")?;
@@ -216,7 +169,7 @@ impl Trainer {
         }
     }
 
-    pub fn run(&self, progress: &mut dyn Progress) -> Result<TrainSummary, TrainError> {
+    pub fn run(&self, progress: &mut dyn Progress<EpochMetrics>) -> Result<TrainSummary, TrainError> {
         let cfg = &self.cfg;
         let device: DeviceChoice = cfg.run.device.parse()?;
         let device = device.resolve()?;
@@ -367,7 +320,7 @@ impl Trainer {
         // Metrics first, checkpoint second: after a crash between the two, resume rewrites the metrics
         // file from the checkpoint's history, so both always agree once a run continues.
         let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-        write_atomic(&self.files.metrics(), lines.as_bytes()).map_err(io_err(&self.files.metrics()))?;
+        write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
         checkpoint::save(&self.files.last(), &tensors, &meta)?;
         if best {
             checkpoint::save(&self.files.best(), &tensors, &meta)?;
@@ -398,7 +351,7 @@ impl Trainer {
             .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
         opt.load_state(&tensors);
         let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-        write_atomic(&self.files.metrics(), lines.as_bytes()).map_err(io_err(&self.files.metrics()))?;
+        write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
         Ok(state)
     }
 
@@ -422,6 +375,7 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Quiet;
 
     fn tiny(epochs: usize) -> TrainConfig {
         let sets: Vec<String> = [
@@ -444,7 +398,7 @@ mod tests {
     }
 
     struct StopAfter(usize, usize);
-    impl Progress for StopAfter {
+    impl Progress<EpochMetrics> for StopAfter {
         fn epoch_end(&mut self, _m: &EpochMetrics) {
             self.1 += 1;
         }
@@ -473,13 +427,13 @@ mod tests {
             "resume diverged from the uninterrupted run"
         );
         assert_eq!(resumed.final_eval, full.final_eval);
-        let a = checkpoint::load(&RunFiles::new(&dir.path().join("full")).last()).unwrap().0;
-        let b = checkpoint::load(&RunFiles::new(&cut).last()).unwrap().0;
+        let a = checkpoint::load(&RunFiles::train(&dir.path().join("full")).last()).unwrap().0;
+        let b = checkpoint::load(&RunFiles::train(&cut).last()).unwrap().0;
         assert_eq!(a.len(), b.len());
         for (k, t) in &a {
             assert!(t.equal(&b[k]), "tensor {k} differs after resume");
         }
-        let lines = std::fs::read_to_string(RunFiles::new(&cut).metrics()).unwrap();
+        let lines = std::fs::read_to_string(RunFiles::train(&cut).log()).unwrap();
         assert_eq!(lines.lines().count(), 2);
     }
 

@@ -3,6 +3,7 @@
 
 use crate::args::Overrides;
 use crate::plots;
+use crate::progress::EpochBar;
 use crate::runs::default_dir;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -11,7 +12,6 @@ use oxnas_core::config::{ConfigFile, SearchConfig, TrainConfig};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::search::{Search, SearchEpoch, SearchStart};
 use oxnas_engine::train::{Architecture, Start, Trainer};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -36,34 +36,18 @@ pub struct SearchArgs {
 }
 
 struct Reporter {
-    bar: Option<indicatif::ProgressBar>,
+    bar: EpochBar,
 }
 
 impl Progress<SearchEpoch> for Reporter {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, batches: usize) {
-        if std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::new(batches as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} steps, loss {msg} ({elapsed}<{eta})",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
-            self.bar = Some(bar);
-        }
+        self.bar.start(epoch, epochs, batches, "steps");
     }
     fn batch(&mut self, done: usize, loss: f64) {
-        if let Some(b) = &self.bar {
-            b.set_position(done as u64);
-            b.set_message(format!("{loss:.4}"));
-        }
+        self.bar.update(done, loss);
     }
     fn epoch_end(&mut self, e: &SearchEpoch) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
+        self.bar.finish();
         let lambda = e.lambda_max.map(|l| format!("  λmax {l:.4}")).unwrap_or_default();
         eprintln!(
             "epoch {:>3} (phase {})  lr {:.4}  train acc {:6.2}%  valid acc {:6.2}%{lambda}  skip edges {}  {:.1}s",
@@ -84,10 +68,7 @@ impl Progress<SearchEpoch> for Reporter {
         }
     }
     fn message(&mut self, msg: &str) {
-        match &self.bar {
-            Some(b) => b.println(msg),
-            None => eprintln!("{msg}"),
-        }
+        self.bar.println(msg);
     }
 }
 
@@ -106,7 +87,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
     }
     let search = Search::new(&dir, start)?;
     eprintln!("run directory: {}", dir.display());
-    let outcome = search.run(&mut Reporter { bar: None })?;
+    let outcome = search.run(&mut Reporter { bar: EpochBar::default() })?;
     let log = search.files.log();
     for (what, result) in [
         ("lambda.png", plots::lambda_plot(&outcome.trace, &dir.join("lambda.png"))),

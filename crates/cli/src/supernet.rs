@@ -14,6 +14,7 @@ use oxnas_core::rank::bias::{BiasOptions, BiasReport};
 use oxnas_core::rank::report::{RankOptions, RankReport};
 use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
 use oxnas_engine::oneshot::score::{BnScoring, Scorer};
+use oxnas_engine::oneshot::score_run::score_to_csv;
 use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
@@ -125,9 +126,12 @@ pub struct ScoreArgs {
     sample_seed: u64,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Output CSV (default: <run>/scores-<archs>-<bn>.csv).
+    /// Output CSV (default: <run>/scores-<archs>-<bn>.csv). Scores so far are saved to <out>.partial
+    /// every --flush-every cells; running the same command again after an interruption resumes there.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[arg(long, default_value_t = 100)]
+    flush_every: usize,
 }
 
 /// What scoring needs from a run directory, whichever command made it.
@@ -236,25 +240,39 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let started = std::time::Instant::now();
-    let results = scorer.score_all(&mut net, &cells, |i| bar.set_position(i as u64));
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    let mut table = ArchScores::new();
-    for (cell, r) in cells.iter().zip(&results) {
-        let row = table.push(*cell, r.accuracy);
-        row.loss = Some(r.loss);
-    }
     let tag = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_");
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], a.bn.name())));
-    table.write_csv(&out)?;
+    // Everything a cell's score depends on besides the cell itself: the weights, the held-out batches
+    // (fixed by the run's config and --eval-images), the BN treatment and the device. Not the cell
+    // list: scores of cells in an earlier partial file stay valid for any list.
+    let ckpt = std::fs::metadata(&s.checkpoint).with_context(|| s.checkpoint.display().to_string())?;
+    let modified = ckpt.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let settings = serde_json::json!({
+        "run": std::fs::canonicalize(&a.run).unwrap_or_else(|_| a.run.clone()).display().to_string(),
+        "checkpoint_bytes": ckpt.len(),
+        "checkpoint_modified_ns": modified.map(|d| d.as_nanos().to_string()),
+        "bn": a.bn.name(),
+        "recal_batches": if a.bn == BnScoring::Recalibrate { a.recal_batches } else { 0 },
+        "eval_images": images,
+        "device": format!("{device:?}"),
+    });
+    let started = std::time::Instant::now();
+    let run = score_to_csv(&scorer, &mut net, &cells, &out, &settings, a.flush_every, &mut |done, _| {
+        bar.set_position(done as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let fresh = cells.len() - run.resumed;
+    if run.resumed > 0 {
+        println!("resumed: {} of {} cells were already scored by an interrupted run", run.resumed, cells.len());
+    }
     println!(
-        "scored {} cells in {secs:.1} s ({:.1} cells/s); scores: {}",
-        cells.len(),
-        cells.len() as f64 / secs,
+        "scored {fresh} cells in {secs:.1} s ({:.1} cells/s); scores: {}",
+        fresh as f64 / secs.max(1e-9),
         out.display()
     );
     println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display());

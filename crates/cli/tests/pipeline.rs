@@ -237,6 +237,38 @@ fn supernet_score_rank_and_groundtruth() {
     assert!(Path::new(&format!("{}.rank/scatter.png", scores.display())).exists());
     assert!(Path::new(&format!("{}.rank/rank-rank.png", scores.display())).exists());
 
+    // kill -9 while scoring, then the same command: it resumes from <out>.partial and writes the
+    // same file as an uninterrupted run.
+    let many = |out: &Path| -> Vec<String> {
+        ["supernet", "score", "--run", run.to_str().unwrap(), "--archs", "sample:2000", "--eval-images", "64"]
+            .into_iter()
+            .chain(["--flush-every", "20", "--device", "cpu", "--out", out.to_str().unwrap()])
+            .map(String::from)
+            .collect()
+    };
+    let whole = dir.path().join("whole.csv");
+    ok(&many(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    let cut = dir.path().join("cut.csv");
+    let partial = dir.path().join("cut.csv.partial");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnas"))
+        .args(many(&cut))
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !partial.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "scoring ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!cut.exists());
+    let out = ok(&many(&cut).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.contains("resumed: "), "{out}");
+    assert_eq!(std::fs::read(&cut).unwrap(), std::fs::read(&whole).unwrap());
+    assert!(!partial.exists());
+
     // A ground truth of our own for 2 cells (1 epoch each), resumable: a second call trains nothing.
     let gt = dir.path().join("gt.csv");
     let gt_args = [

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct OneShotConfig {
     pub channels: i64,
     pub cells_per_stage: i64,
-    /// Running BN statistics in the cells; needed for `--bn running` and `--bn recalibrate` scoring.
+    /// Running BN statistics in the cells; `--bn running` scoring needs them (`--bn recalibrate`
+    /// re-estimates them per cell either way).
     pub track_running_stats: bool,
     /// The ops sampled on every edge (a restricted space, e.g. without `none`). Default: all five.
     #[serde(default = "all_ops")]

@@ -6,6 +6,7 @@
 //! so all cells share each (edge, op) module's weights, exactly as SPOS-style training shares them.
 
 pub mod score;
+pub mod score_run;
 pub mod train;
 
 use crate::search::{EdgeState, Nb201Supernet, Supernet};

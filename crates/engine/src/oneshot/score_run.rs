@@ -1,0 +1,203 @@
+//! Scoring many cells into a scores CSV, resumably. Scoring all 6,466 NAS-Bench-201 classes of a
+//! C=16 supernet takes hours on a CPU; a killed run keeps what it had scored and a second call with
+//! the same settings scores only the rest.
+//!
+//! The scores so far go atomically to `<out>.partial` (a scores CSV) every `flush_every` cells, with
+//! the settings that produced them in `<out>.partial.json`. A cell's score depends only on the
+//! weights and the fixed batches (BN state is reset or unused per cell), never on which cells came
+//! before it, so a resumed run writes byte for byte the file an uninterrupted run writes.
+
+use super::score::{CellScore, Scorer};
+use crate::search::Nb201Supernet;
+use oxnas_core::fsutil::write_atomic;
+use oxnas_core::nb201::Nb201Arch;
+use oxnas_core::rank::{ArchScores, RankError};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ScoreRunError {
+    #[error(transparent)]
+    Scores(#[from] RankError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(
+        "{partial} holds scores from other settings ({why}); delete it (and its .json) to start afresh, \
+         or pass another --out"
+    )]
+    OtherSettings { partial: String, why: String },
+    #[error("stopped after {done} of {total} cells; the same command continues from {partial}")]
+    Interrupted { done: usize, total: usize, partial: String },
+}
+
+/// How a scoring run went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRun {
+    /// Scores in the order of the cells asked for.
+    pub scores: Vec<CellScore>,
+    /// Cells whose scores came from an earlier, interrupted run.
+    pub resumed: usize,
+}
+
+/// `<out>.partial` and `<out>.partial.json`.
+pub fn partial_paths(out: &Path) -> (PathBuf, PathBuf) {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    (out.with_file_name(format!("{name}.partial")), out.with_file_name(format!("{name}.partial.json")))
+}
+
+/// Scores `cells` and writes them to `out` (a scores CSV with accuracy as `score`, and `loss`).
+/// `settings` describes everything the scores depend on (run, checkpoint, BN mode, images...); a
+/// partial file is resumed only when its settings are equal. `progress(done, total)` is called after
+/// every cell; returning false stops the run after saving what is scored (tests, Ctrl-C).
+pub fn score_to_csv(
+    scorer: &Scorer,
+    net: &mut Nb201Supernet,
+    cells: &[Nb201Arch],
+    out: &Path,
+    settings: &serde_json::Value,
+    flush_every: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<ScoreRun, ScoreRunError> {
+    let (partial, meta) = partial_paths(out);
+    let io = |p: &Path| {
+        let path = p.display().to_string();
+        move |source| ScoreRunError::Io { path, source }
+    };
+    let mut done: BTreeMap<usize, CellScore> = BTreeMap::new();
+    if partial.exists() {
+        let refuse = |why: String| ScoreRunError::OtherSettings { partial: partial.display().to_string(), why };
+        let text = std::fs::read_to_string(&meta)
+            .map_err(|e| refuse(format!("its settings file {} cannot be read: {e}", meta.display())))?;
+        let saved: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| refuse(format!("{} is not readable JSON: {e}", meta.display())))?;
+        if &saved != settings {
+            return Err(refuse(format!("they were {saved}, now {settings}")));
+        }
+        for row in ArchScores::read_csv(&partial)?.rows {
+            done.insert(row.index, CellScore { accuracy: row.score, loss: row.loss.unwrap_or(f64::NAN) });
+        }
+    }
+    let resumed = cells.iter().filter(|c| done.contains_key(&c.to_index())).count();
+    let todo: Vec<Nb201Arch> = {
+        let mut seen = std::collections::BTreeSet::new();
+        cells.iter().copied().filter(|c| !done.contains_key(&c.to_index()) && seen.insert(c.to_index())).collect()
+    };
+
+    let save = |done: &BTreeMap<usize, CellScore>| -> Result<(), ScoreRunError> {
+        write_atomic(&meta, serde_json::to_string_pretty(settings).expect("json").as_bytes()).map_err(io(&meta))?;
+        to_table(done.iter().map(|(&i, s)| (Nb201Arch::from_index(i).expect("index of a scored cell"), *s)))
+            .write_csv(&partial)?;
+        Ok(())
+    };
+    let total = cells.len();
+    let mut count = resumed;
+    for chunk in todo.chunks(flush_every.max(1)) {
+        let mut stop = false;
+        let mut i = 0;
+        // One chunk per `score_all` call: it restores the BN buffers once per call, and calling it
+        // per chunk keeps saving and stopping at chunk boundaries.
+        let scores = scorer.score_all(net, chunk, |_| {
+            i += 1;
+            stop |= !progress(count + i, total);
+        });
+        count += chunk.len();
+        for (c, s) in chunk.iter().zip(scores) {
+            done.insert(c.to_index(), s);
+        }
+        if stop && count < total {
+            save(&done)?;
+            return Err(ScoreRunError::Interrupted { done: count, total, partial: partial.display().to_string() });
+        }
+        if count < total {
+            save(&done)?;
+        }
+    }
+    let scores: Vec<CellScore> = cells.iter().map(|c| done[&c.to_index()]).collect();
+    to_table(cells.iter().copied().zip(scores.iter().copied())).write_csv(out)?;
+    for p in [&partial, &meta] {
+        if p.exists() {
+            std::fs::remove_file(p).map_err(io(p))?;
+        }
+    }
+    Ok(ScoreRun { scores, resumed })
+}
+
+fn to_table(rows: impl Iterator<Item = (Nb201Arch, CellScore)>) -> ArchScores {
+    let mut table = ArchScores::new();
+    for (arch, s) in rows {
+        table.push(arch, s.accuracy).loss = Some(s.loss);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oneshot::score::BnScoring;
+    use crate::oneshot::space_cells;
+    use crate::search::Nb201SupernetConfig;
+    use oxnas_core::nb201::Nb201Op;
+    use tch::{Device, Kind, Tensor};
+
+    fn setup() -> (Scorer, Nb201Supernet, Vec<Nb201Arch>) {
+        tch::manual_seed(5);
+        let cfg = Nb201SupernetConfig {
+            channels: 2,
+            cells_per_stage: 1,
+            num_classes: 10,
+            in_channels: 1,
+            track_running_stats: true,
+        };
+        let net = Nb201Supernet::new(&cfg, Device::Cpu);
+        let x = Tensor::randn([16, 1, 12, 12], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));
+        let scorer = Scorer::new(vec![(x.shallow_clone(), y)], vec![x.narrow(0, 0, 8)], BnScoring::Recalibrate);
+        let cells: Vec<Nb201Arch> = space_cells(&Nb201Op::ALL).into_iter().step_by(1000).collect();
+        (scorer, net, cells)
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_to_the_same_file() {
+        let (scorer, mut net, cells) = setup();
+        assert_eq!(cells.len(), 16);
+        let dir = tempfile::tempdir().unwrap();
+        let settings = serde_json::json!({ "bn": "recalibrate", "eval_images": 16 });
+
+        let full = dir.path().join("full.csv");
+        let run = score_to_csv(&scorer, &mut net, &cells, &full, &settings, 5, &mut |_, _| true).unwrap();
+        assert_eq!(run.resumed, 0);
+        assert!(!partial_paths(&full).0.exists(), "a finished run leaves no partial file");
+
+        // Stop during the second chunk: the first two chunks (10 cells) are saved.
+        let cut = dir.path().join("cut.csv");
+        let err = score_to_csv(&scorer, &mut net, &cells, &cut, &settings, 5, &mut |done, _| done < 7).unwrap_err();
+        assert!(matches!(err, ScoreRunError::Interrupted { done: 10, total: 16, .. }), "{err}");
+        assert!(!cut.exists());
+        assert_eq!(ArchScores::read_csv(&partial_paths(&cut).0).unwrap().len(), 10);
+
+        // Other settings refuse the partial file instead of mixing scores.
+        let other = serde_json::json!({ "bn": "train", "eval_images": 16 });
+        let err = score_to_csv(&scorer, &mut net, &cells, &cut, &other, 5, &mut |_, _| true).unwrap_err().to_string();
+        assert!(err.contains("other settings") && err.contains("--out"), "{err}");
+        // So does a partial file whose settings file is gone.
+        let lost = dir.path().join("lost.csv");
+        std::fs::copy(partial_paths(&cut).0, partial_paths(&lost).0).unwrap();
+        let err =
+            score_to_csv(&scorer, &mut net, &cells, &lost, &settings, 5, &mut |_, _| true).unwrap_err().to_string();
+        assert!(err.contains("settings file") && err.contains("delete it"), "{err}");
+
+        let mut calls = vec![];
+        let resumed = score_to_csv(&scorer, &mut net, &cells, &cut, &settings, 5, &mut |done, total| {
+            calls.push((done, total));
+            true
+        })
+        .unwrap();
+        assert_eq!(resumed.resumed, 10);
+        assert_eq!(calls.first(), Some(&(11, 16)), "progress counts the resumed cells");
+        assert_eq!(resumed.scores, run.scores);
+        assert_eq!(std::fs::read(&cut).unwrap(), std::fs::read(&full).unwrap());
+        let (p, m) = partial_paths(&cut);
+        assert!(!p.exists() && !m.exists());
+    }
+}

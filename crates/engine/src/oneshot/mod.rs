@@ -36,3 +36,15 @@ pub fn space_cells(ops: &[Nb201Op]) -> Vec<Nb201Arch> {
         .filter(|a| a.ops.iter().all(|o| ops.contains(o)))
         .collect()
 }
+
+/// The smallest supernet the unit tests score: C=2, one cell per stage, 1-channel input, 10 classes.
+#[cfg(test)]
+pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201SupernetConfig {
+    crate::search::Nb201SupernetConfig {
+        channels: 2,
+        cells_per_stage: 1,
+        num_classes: 10,
+        in_channels: 1,
+        track_running_stats,
+    }
+}

@@ -136,19 +136,12 @@ mod tests {
     use super::*;
     use crate::oneshot::score::BnScoring;
     use crate::oneshot::space_cells;
-    use crate::search::Nb201SupernetConfig;
     use oxnas_core::nb201::Nb201Op;
     use tch::{Device, Kind, Tensor};
 
     fn setup() -> (Scorer, Nb201Supernet, Vec<Nb201Arch>) {
         tch::manual_seed(5);
-        let cfg = Nb201SupernetConfig {
-            channels: 2,
-            cells_per_stage: 1,
-            num_classes: 10,
-            in_channels: 1,
-            track_running_stats: true,
-        };
+        let cfg = crate::oneshot::tiny_config(true);
         let net = Nb201Supernet::new(&cfg, Device::Cpu);
         let x = Tensor::randn([16, 1, 12, 12], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));

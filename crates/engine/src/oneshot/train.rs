@@ -343,13 +343,7 @@ mod tests {
     #[test]
     fn missing_bn_statistics_are_filled_only_on_request() {
         tch::manual_seed(3);
-        let cfg = |track| Nb201SupernetConfig {
-            channels: 2,
-            cells_per_stage: 1,
-            num_classes: 10,
-            in_channels: 1,
-            track_running_stats: track,
-        };
+        let cfg = crate::oneshot::tiny_config;
         let trained = Nb201Supernet::new(&cfg(false), Device::Cpu);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("last.safetensors");
@@ -380,13 +374,7 @@ mod tests {
     #[test]
     fn scoring_modes_are_repeatable_and_leave_the_supernet_unchanged() {
         tch::manual_seed(1);
-        let cfg = Nb201SupernetConfig {
-            channels: 2,
-            cells_per_stage: 1,
-            num_classes: 10,
-            in_channels: 1,
-            track_running_stats: true,
-        };
+        let cfg = crate::oneshot::tiny_config(true);
         let mut net = Nb201Supernet::new(&cfg, Device::Cpu);
         let x = Tensor::randn([16, 1, 12, 12], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));

@@ -210,17 +210,9 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
     let data = load_data(&s.data)?;
     let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);
-    let held = Loader::new(
-        data.train.clone(),
-        held_idx,
-        s.eval_batch,
-        false,
-        false,
-        s.data.eval_transform.resolve()?,
-        s.seed,
-    )?;
+    let held = Loader::in_order(data.train.clone(), held_idx, s.eval_batch, s.data.eval_transform.resolve()?, s.seed)?;
     let recal = if a.bn == BnScoring::Recalibrate {
-        let l = Loader::new(data.train.clone(), train_idx, 64, true, false, s.data.train_transform.resolve()?, s.seed)?;
+        let l = Loader::shuffled(data.train.clone(), train_idx, 64, s.data.train_transform.resolve()?, s.seed)?;
         l.epoch(0).take(a.recal_batches).map(|b| to_tensors(&b, device).0).collect()
     } else {
         vec![]

@@ -160,12 +160,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let model = Model::build(&cfg.model, num_classes as i64, data.test.channels as i64, device, cfg.run.seed)?;
     let ckpt = checkpoint_path(&a.run, &a.checkpoint)?;
     state_dict::import(&model.vs, &model_weights(&ckpt)?).with_context(|| format!("loading {}", ckpt.display()))?;
-    let loader = Loader::new(
+    let loader = Loader::in_order(
         data.test.clone(),
         (0..data.test.len()).collect(),
         cfg.run.eval_batch_size,
-        false,
-        false,
         cfg.data.eval_transform.resolve()?,
         cfg.run.seed,
     )?;

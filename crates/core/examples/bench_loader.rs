@@ -23,8 +23,7 @@ fn main() {
         ("emnist-train", Transform::emnist_train()),
     ];
     for (name, transform) in transforms {
-        let loader =
-            Loader::new(data.clone(), (0..data.len()).collect(), 64, true, false, transform, 0).expect("loader");
+        let loader = Loader::shuffled(data.clone(), (0..data.len()).collect(), 64, transform, 0).expect("loader");
         let mut rates = vec![];
         let mut shape = (0, 0, 0);
         let mut images = 0;

@@ -106,6 +106,28 @@ impl Loader {
         Ok(Self { dataset, indices, batch_size, shuffle, drop_last, transform, seed, out_shape })
     }
 
+    /// Training order: reshuffled every epoch (by seed and epoch), last partial batch kept.
+    pub fn shuffled(
+        dataset: Arc<ImageDataset>,
+        indices: Vec<usize>,
+        batch_size: usize,
+        transform: Transform,
+        seed: u64,
+    ) -> Result<Self, DataError> {
+        Self::new(dataset, indices, batch_size, true, false, transform, seed)
+    }
+
+    /// Evaluation order: `indices` as given, every image once.
+    pub fn in_order(
+        dataset: Arc<ImageDataset>,
+        indices: Vec<usize>,
+        batch_size: usize,
+        transform: Transform,
+        seed: u64,
+    ) -> Result<Self, DataError> {
+        Self::new(dataset, indices, batch_size, false, false, transform, seed)
+    }
+
     pub fn dataset(&self) -> &Arc<ImageDataset> {
         &self.dataset
     }
@@ -321,10 +343,18 @@ mod tests {
         let idx: Vec<Vec<usize>> = l.epoch(5).map(|b| b.indices).collect();
         assert_eq!(idx, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8]]);
         assert_eq!(l.epoch(0).len(), 3);
-        // A subset of indices is honoured in order.
-        let l = Loader::new(numbered(10), vec![7, 2, 9], 2, false, false, plain(), 0).unwrap();
+        // A subset of indices is honoured in order, last partial batch kept.
+        let l = Loader::in_order(numbered(10), vec![7, 2, 9], 2, plain(), 0).unwrap();
         let idx: Vec<Vec<usize>> = l.epoch(0).map(|b| b.indices).collect();
         assert_eq!(idx, vec![vec![7, 2], vec![9]]);
+        // `shuffled` permutes every epoch differently and keeps the partial batch too.
+        let l = Loader::shuffled(numbered(10), (0..10).collect(), 4, plain(), 0).unwrap();
+        let order = |e| l.epoch(e).flat_map(|b| b.indices).collect::<Vec<usize>>();
+        assert_eq!(l.epoch(0).map(|b| b.batch).collect::<Vec<_>>(), vec![4, 4, 2]);
+        assert_ne!(order(0), order(1));
+        let mut sorted = order(1);
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
     }
 
     #[test]

@@ -136,21 +136,17 @@ impl SupernetTrainer {
             SgdConfig { lr: o.lr, momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov },
             net.trainable_weights(),
         );
-        let loader = Loader::new(
+        let loader = Loader::shuffled(
             data.train.clone(),
             train_idx.clone(),
             o.batch_size,
-            true,
-            false,
             cfg.data.train_transform.resolve()?,
             cfg.run.seed,
         )?;
-        let held = Loader::new(
+        let held = Loader::in_order(
             data.train.clone(),
             held_idx,
             cfg.run.eval_batch_size,
-            false,
-            false,
             cfg.data.eval_transform.resolve()?,
             cfg.run.seed,
         )?;

@@ -297,21 +297,17 @@ impl Search {
                 .message(&format!("resumed at epoch {} ({} decisions made)", state.next_epoch, state.decision_epochs));
         }
 
-        let mut train_loader = Loader::new(
+        let mut train_loader = Loader::shuffled(
             data.train.clone(),
             train_idx,
             state.batch_size,
-            true,
-            false,
             cfg.data.train_transform.resolve()?,
             cfg.run.seed,
         )?;
-        let mut valid_loader = Loader::new(
+        let mut valid_loader = Loader::shuffled(
             data.train.clone(),
             valid_idx.clone(),
             state.batch_size,
-            true,
-            false,
             cfg.data.eval_transform.resolve()?,
             cfg.run.seed,
         )?;
@@ -319,12 +315,10 @@ impl Search {
             0 => valid_idx,
             n => valid_idx.into_iter().take(n).collect(),
         };
-        let eval_loader = Loader::new(
+        let eval_loader = Loader::in_order(
             data.train.clone(),
             eval_idx,
             cfg.run.eval_batch_size,
-            false,
-            false,
             cfg.data.eval_transform.resolve()?,
             cfg.run.seed,
         )?;

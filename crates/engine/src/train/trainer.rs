@@ -192,21 +192,17 @@ impl Trainer {
         write_atomic(&self.files.arch_json(), arch_json.as_bytes()).map_err(io_err(&self.files.arch_json()))?;
 
         let all: Vec<usize> = (0..data.train.len()).collect();
-        let train_loader = Loader::new(
+        let train_loader = Loader::shuffled(
             data.train.clone(),
             all,
             cfg.optim.batch_size,
-            true,
-            false,
             cfg.data.train_transform.resolve()?,
             cfg.run.seed,
         )?;
-        let test_loader = Loader::new(
+        let test_loader = Loader::in_order(
             data.test.clone(),
             (0..data.test.len()).collect(),
             cfg.run.eval_batch_size,
-            false,
-            false,
             cfg.data.eval_transform.resolve()?,
             cfg.run.seed,
         )?;

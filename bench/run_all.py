@@ -194,12 +194,10 @@ def sp_rep(rep, channels, cells, eval_images):
             e = json.loads(f.readline())
         record(dict(tag, workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
                     images_per_s=e["images_per_s"], **load))
-        # `supernet score` has no thread setting; libtorch's default intra-op pool is read from
-        # OMP_NUM_THREADS (else the number of cores), so pin it to THREADS.
-        env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
         cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
-               "--eval-images", str(eval_images), "--device", "cpu", "--out", os.path.join(OUT, "scores-%s.csv" % name)]
-        out, err, load = measure("oxnas-supernet-score-" + name, cmd, env=env)
+               "--eval-images", str(eval_images), "--device", "cpu", "--threads", str(THREADS),
+               "--out", os.path.join(OUT, "scores-%s.csv" % name)]
+        out, err, load = measure("oxnas-supernet-score-" + name, cmd)
         m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
         imgs = re.search(r"on (\d+) held-out images", err)
         record(dict(tag, workload="single_path_score", framework="oxnas", rep=rep, cells=int(m.group(1)),

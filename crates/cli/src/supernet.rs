@@ -132,6 +132,9 @@ pub struct ScoreArgs {
     out: Option<PathBuf>,
     #[arg(long, default_value_t = 100)]
     flush_every: usize,
+    /// CPU threads for libtorch (0: libtorch's default, OMP_NUM_THREADS or the number of cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 /// What scoring needs from a run directory, whichever command made it.
@@ -207,6 +210,9 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     }
     s.net_cfg.track_running_stats |= fill_bn_stats;
     let device = a.device.resolve()?;
+    if a.threads > 0 {
+        tch::set_num_threads(a.threads as i32);
+    }
     let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
     let data = load_data(&s.data)?;
     let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);

@@ -228,7 +228,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
     let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
     eprintln!("scoring {} cells on {images} held-out images, BN {}", cells.len(), a.bn.name());
-    let bar = indicatif::ProgressBar::new(cells.len() as u64);
+    let bar = indicatif::ProgressBar::new(0);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_style(
             indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} cells ({per_sec}, {eta})")
@@ -258,15 +258,16 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         "device": format!("{device:?}"),
     });
     let started = std::time::Instant::now();
-    let run = score_to_csv(&scorer, &mut net, &cells, &out, &settings, a.flush_every, &mut |done, _| {
+    let run = score_to_csv(&scorer, &mut net, &cells, &out, &settings, a.flush_every, &mut |done, total| {
+        bar.set_length(total as u64);
         bar.set_position(done as u64);
         true
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    let fresh = cells.len() - run.resumed;
+    let fresh = run.distinct - run.resumed;
     if run.resumed > 0 {
-        println!("resumed: {} of {} cells were already scored by an interrupted run", run.resumed, cells.len());
+        println!("resumed: {} of {} cells were already scored by an interrupted run", run.resumed, run.distinct);
     }
     println!(
         "scored {fresh} cells in {secs:.1} s ({:.1} cells/s); scores: {}",

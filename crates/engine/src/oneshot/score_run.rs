@@ -36,8 +36,10 @@ pub enum ScoreRunError {
 pub struct ScoreRun {
     /// Scores in the order of the cells asked for.
     pub scores: Vec<CellScore>,
-    /// Cells whose scores came from an earlier, interrupted run.
+    /// Distinct cells whose scores came from an earlier, interrupted run.
     pub resumed: usize,
+    /// Distinct cells asked for.
+    pub distinct: usize,
 }
 
 /// `<out>.partial` and `<out>.partial.json`.
@@ -78,7 +80,9 @@ pub fn score_to_csv(
             done.insert(row.index, CellScore { accuracy: row.score, loss: row.loss.unwrap_or(f64::NAN) });
         }
     }
-    let resumed = cells.iter().filter(|c| done.contains_key(&c.to_index())).count();
+    // Counted over distinct cells: a list may name a cell twice, it is scored once.
+    let distinct: std::collections::BTreeSet<usize> = cells.iter().map(|c| c.to_index()).collect();
+    let resumed = distinct.iter().filter(|i| done.contains_key(i)).count();
     let todo: Vec<Nb201Arch> = {
         let mut seen = std::collections::BTreeSet::new();
         cells.iter().copied().filter(|c| !done.contains_key(&c.to_index()) && seen.insert(c.to_index())).collect()
@@ -90,7 +94,7 @@ pub fn score_to_csv(
             .write_csv(&partial)?;
         Ok(())
     };
-    let total = cells.len();
+    let total = distinct.len();
     let mut count = resumed;
     for chunk in todo.chunks(flush_every.max(1)) {
         let mut stop = false;
@@ -120,7 +124,7 @@ pub fn score_to_csv(
             std::fs::remove_file(p).map_err(io(p))?;
         }
     }
-    Ok(ScoreRun { scores, resumed })
+    Ok(ScoreRun { scores, resumed, distinct: total })
 }
 
 fn to_table(rows: impl Iterator<Item = (Nb201Arch, CellScore)>) -> ArchScores {
@@ -192,5 +196,17 @@ mod tests {
         assert_eq!(std::fs::read(&cut).unwrap(), std::fs::read(&full).unwrap());
         let (p, m) = partial_paths(&cut);
         assert!(!p.exists() && !m.exists());
+
+        // A cell named twice is scored once, reported in both places, and counted once.
+        let twice: Vec<Nb201Arch> = cells.iter().chain(&cells[..3]).copied().collect();
+        let mut last = (0, 0);
+        let run2 = score_to_csv(&scorer, &mut net, &twice, &dir.path().join("twice.csv"), &settings, 5, &mut |d, t| {
+            last = (d, t);
+            true
+        })
+        .unwrap();
+        assert_eq!(last, (16, 16));
+        assert_eq!((run2.distinct, run2.scores.len()), (16, 19));
+        assert_eq!(&run2.scores[16..], &run.scores[..3]);
     }
 }

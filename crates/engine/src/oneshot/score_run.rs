@@ -12,7 +12,7 @@ use crate::search::Nb201Supernet;
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::nb201::Nb201Arch;
 use oxnas_core::rank::{ArchScores, RankError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -34,7 +34,7 @@ pub enum ScoreRunError {
 /// How a scoring run went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreRun {
-    /// Scores in the order of the cells asked for.
+    /// Scores of the distinct cells asked for, in first-mention order (as in the CSV).
     pub scores: Vec<CellScore>,
     /// Distinct cells whose scores came from an earlier, interrupted run.
     pub resumed: usize,
@@ -81,10 +81,10 @@ pub fn score_to_csv(
         }
     }
     // Counted over distinct cells: a list may name a cell twice, it is scored once.
-    let distinct: std::collections::BTreeSet<usize> = cells.iter().map(|c| c.to_index()).collect();
+    let distinct: BTreeSet<usize> = cells.iter().map(|c| c.to_index()).collect();
     let resumed = distinct.iter().filter(|i| done.contains_key(i)).count();
     let todo: Vec<Nb201Arch> = {
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         cells.iter().copied().filter(|c| !done.contains_key(&c.to_index()) && seen.insert(c.to_index())).collect()
     };
 
@@ -117,8 +117,11 @@ pub fn score_to_csv(
             save(&done)?;
         }
     }
-    let scores: Vec<CellScore> = cells.iter().map(|c| done[&c.to_index()]).collect();
-    to_table(cells.iter().copied().zip(scores.iter().copied())).write_csv(out)?;
+    // One row per distinct cell, in first-mention order: `oxnas rank` refuses a cell listed twice.
+    let mut seen = BTreeSet::new();
+    let order: Vec<Nb201Arch> = cells.iter().copied().filter(|c| seen.insert(c.to_index())).collect();
+    let scores: Vec<CellScore> = order.iter().map(|c| done[&c.to_index()]).collect();
+    to_table(order.iter().copied().zip(scores.iter().copied())).write_csv(out)?;
     for p in [&partial, &meta] {
         if p.exists() {
             std::fs::remove_file(p).map_err(io(p))?;
@@ -197,7 +200,7 @@ mod tests {
         let (p, m) = partial_paths(&cut);
         assert!(!p.exists() && !m.exists());
 
-        // A cell named twice is scored once, reported in both places, and counted once.
+        // A cell named twice is scored once, written once and counted once.
         let twice: Vec<Nb201Arch> = cells.iter().chain(&cells[..3]).copied().collect();
         let mut last = (0, 0);
         let run2 = score_to_csv(&scorer, &mut net, &twice, &dir.path().join("twice.csv"), &settings, 5, &mut |d, t| {
@@ -206,7 +209,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(last, (16, 16));
-        assert_eq!((run2.distinct, run2.scores.len()), (16, 19));
-        assert_eq!(&run2.scores[16..], &run.scores[..3]);
+        assert_eq!((run2.distinct, run2.scores), (16, run.scores.clone()));
+        assert_eq!(std::fs::read(dir.path().join("twice.csv")).unwrap(), std::fs::read(&full).unwrap());
     }
 }

@@ -194,9 +194,14 @@ def sp_rep(rep, channels, cells, eval_images):
             e = json.loads(f.readline())
         record(dict(tag, workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
                     images_per_s=e["images_per_s"], **load))
+        scores = os.path.join(OUT, "scores-%s.csv" % name)
+        # A killed earlier attempt leaves scores.partial from a supernet that has since been retrained:
+        # start clean so that every cell is scored (and timed) in this run.
+        for f in (scores, scores + ".partial", scores + ".partial.json"):
+            if os.path.exists(f):
+                os.remove(f)
         cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
-               "--eval-images", str(eval_images), "--device", "cpu", "--threads", str(THREADS),
-               "--out", os.path.join(OUT, "scores-%s.csv" % name)]
+               "--eval-images", str(eval_images), "--device", "cpu", "--threads", str(THREADS), "--out", scores]
         out, err, load = measure("oxnas-supernet-score-" + name, cmd)
         m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
         imgs = re.search(r"on (\d+) held-out images", err)

@@ -209,6 +209,21 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         );
     }
     s.net_cfg.track_running_stats |= fill_bn_stats;
+    if a.eval_images == 0 {
+        bail!("--eval-images 0 would score every cell on no images; give a positive number (e.g. 1000)");
+    }
+    if a.bn == BnScoring::Recalibrate && a.recal_batches == 0 {
+        bail!("--bn recalibrate with --recal-batches 0 re-estimates BN statistics from nothing; give a positive number (e.g. 10)");
+    }
+    let tag: String = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_").chars().take(40).collect();
+    let out = a.out.clone().unwrap_or_else(|| a.run.join(format!("scores-{tag}-{}.csv", a.bn.name())));
+    // Fail before hours of scoring, not after: the result must be writable where asked.
+    if out.is_dir() {
+        bail!("--out {} is a directory; give a file name such as {}/scores.csv", out.display(), out.display());
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {} for --out", parent.display()))?;
+    }
     let device = a.device.resolve()?;
     if a.threads > 0 {
         tch::set_num_threads(a.threads as i32);
@@ -227,7 +242,8 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     load_weights(&s.checkpoint, &net, fill_bn_stats)?;
     let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
     let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
-    eprintln!("scoring {} cells on {images} held-out images, BN {}", cells.len(), a.bn.name());
+    let distinct = cells.iter().map(|c| c.to_index()).collect::<std::collections::BTreeSet<_>>().len();
+    eprintln!("scoring {distinct} cells on {images} held-out images, BN {}", a.bn.name());
     let bar = indicatif::ProgressBar::new(0);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_style(
@@ -238,11 +254,6 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let tag = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_");
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| a.run.join(format!("scores-{}-{}.csv", &tag[..tag.len().min(40)], a.bn.name())));
     // Everything a cell's score depends on besides the cell itself: the weights, the held-out batches
     // (fixed by the run's config and --eval-images), the BN treatment and the device. Not the cell
     // list: scores of cells in an earlier partial file stay valid for any list.
@@ -258,8 +269,15 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         "device": format!("{device:?}"),
     });
     let started = std::time::Instant::now();
+    let mut first = true;
     let run = score_to_csv(&scorer, &mut net, &cells, &out, &settings, a.flush_every, &mut |done, total| {
-        bar.set_length(total as u64);
+        if first {
+            // After a resume the first report jumps past the resumed cells; keep them out of the rate.
+            first = false;
+            bar.set_length(total as u64);
+            bar.set_position(done.saturating_sub(1) as u64);
+            bar.reset_eta();
+        }
         bar.set_position(done as u64);
         true
     })?;

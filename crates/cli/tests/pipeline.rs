@@ -237,6 +237,15 @@ fn supernet_score_rank_and_groundtruth() {
     assert!(Path::new(&format!("{}.rank/scatter.png", scores.display())).exists());
     assert!(Path::new(&format!("{}.rank/rank-rank.png", scores.display())).exists());
 
+    // Settings that could only give meaningless scores, or lose them at the end, fail up front.
+    let base = ["supernet", "score", "--run", run.to_str().unwrap(), "--archs", "1835", "--device", "cpu"];
+    let err = fails(&[&base[..], &["--eval-images", "0"]].concat());
+    assert!(err.contains("--eval-images 0"), "{err}");
+    let err = fails(&[&base[..], &["--bn", "recalibrate", "--recal-batches", "0"]].concat());
+    assert!(err.contains("--recal-batches 0"), "{err}");
+    let err = fails(&[&base[..], &["--out", dir.path().to_str().unwrap()]].concat());
+    assert!(err.contains("is a directory"), "{err}");
+
     // kill -9 while scoring, then the same command: it resumes from <out>.partial and writes the
     // same file as an uninterrupted run.
     let many = |out: &Path| -> Vec<String> {

@@ -5,7 +5,8 @@
 //! The scores so far go atomically to `<out>.partial` (a scores CSV) every `flush_every` cells, with
 //! the settings that produced them in `<out>.partial.json`. A cell's score depends only on the
 //! weights and the fixed batches (BN state is reset or unused per cell), never on which cells came
-//! before it, so a resumed run writes byte for byte the file an uninterrupted run writes.
+//! before it, so on the CPU a resumed run writes byte for byte the file an uninterrupted run writes
+//! (on CUDA, cuDNN's non-deterministic kernels may change the last bits of a score either way).
 
 use super::score::{CellScore, Scorer};
 use crate::search::Nb201Supernet;
@@ -113,9 +114,8 @@ pub fn score_to_csv(
             save(&done)?;
             return Err(ScoreRunError::Interrupted { done: count, total, partial: partial.display().to_string() });
         }
-        if count < total {
-            save(&done)?;
-        }
+        // Saved after the last chunk too: should writing `out` fail, nothing scored is lost.
+        save(&done)?;
     }
     // One row per distinct cell, in first-mention order: `oxnas rank` refuses a cell listed twice.
     let mut seen = BTreeSet::new();

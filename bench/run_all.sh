@@ -21,15 +21,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-PY="${BENCH_PYTHON:-$root/.bench-venv/bin/python}"
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "error: $PY cannot import torch; run bench/setup-pytorch.sh or set BENCH_PYTHON" >&2
-  exit 1
-fi
-if [ -z "${OXNAS:-}" ]; then
-  "$root/oxnas" --help >/dev/null   # installs libtorch / builds the release binary when needed
-  export OXNAS="$root/target/release/oxnas"
-fi
+. "$root/bench/lib.sh"
 # The engine-free examples (no libtorch needed).
 cargo build --release -q -p oxnas-core --example bench_table --example bench_loader
 export BENCH_PYTHON="$PY"

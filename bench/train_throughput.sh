@@ -40,17 +40,8 @@ MAX_WAIT="${MAX_WAIT:-180}"
 RETRIES="${RETRIES:-2}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-240}"
 WORKLOADS="${WORKLOADS:-darts nb201}"
-PY="${BENCH_PYTHON:-$root/.bench-venv/bin/python}"
 NB201_ARCH='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'
-
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-  echo "error: $PY cannot import torch; run bench/setup-pytorch.sh or set BENCH_PYTHON" >&2
-  exit 1
-fi
-if [ -z "${OXNAS:-}" ]; then
-  "$root/oxnas" --help >/dev/null   # installs libtorch / builds the release binary when needed
-  OXNAS="$root/target/release/oxnas"
-fi
+. "$root/bench/lib.sh"
 out="${BENCH_OUT:-$(mktemp -d /tmp/oxnas-bench.XXXXXX)}"
 mkdir -p "$out"
 results="$out/results.jsonl"

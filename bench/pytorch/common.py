@@ -20,6 +20,15 @@ def load_subset(train_limit, data=SUBSET):
     return images, labels
 
 
+def start(threads, seed, train_limit):
+    """What every benchmark script does first: pin torch's threads, seed it, load the first
+    `train_limit` images and split them as oxnas does. Returns (images, labels, first_idx, second_idx)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    images, labels = load_subset(train_limit)
+    return (images, labels) + split_by_portion(len(images))
+
+
 def split_by_portion(n, portion=0.5):
     """oxnas's (and DARTS's) split: the first floor(portion*n) indices train w, the rest are for α."""
     k = int(np.floor(portion * n))

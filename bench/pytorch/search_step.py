@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cross_entropy, eval_transform, load_subset, split_by_portion  # noqa: E402
-from supernets import DARTS_OPS, SGAS_ES_OPS, build, count_weights  # noqa: E402
+from common import cross_entropy, eval_transform, start  # noqa: E402
+from supernets import build_search, count_weights  # noqa: E402
 
 
 def main():
@@ -46,18 +46,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
 
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
     total = a.warmup + a.steps
-    limit = a.train_limit or 2 * total * a.batch_size
-    images, labels = load_subset(limit)
-    train_idx, valid_idx = split_by_portion(len(images))
-    ops = SGAS_ES_OPS if a.ops == "sgas-es" else DARTS_OPS
-    net = build(a.space, in_channels=1, classes=10, channels=a.channels, cells=a.cells, layers=a.layers, ops=ops)
-    net.train()
-    weights, alphas = net.weights(), net.alphas()
-    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    a_opt = torch.optim.Adam(alphas, lr=3e-3, betas=(0.5, 0.999), weight_decay=1e-3)
+    images, labels, train_idx, valid_idx = start(a.threads, a.seed, a.train_limit or 2 * total * a.batch_size)
+    net, weights, alphas, w_opt, a_opt = build_search(a)
     rng = np.random.default_rng(a.seed)
 
     def train_batches():

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cross_entropy, eval_transform, load_subset, split_by_portion  # noqa: E402
+from common import cross_entropy, eval_transform, start  # noqa: E402
 from supernets import Nb201Supernet, count_weights  # noqa: E402
 
 
@@ -47,12 +47,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
 
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
     total = a.warmup + a.steps
-    limit = a.train_limit or 2 * total * a.batch_size
-    images, labels = load_subset(limit)
-    train_idx, held_idx = split_by_portion(len(images))
+    images, labels, train_idx, held_idx = start(a.threads, a.seed, a.train_limit or 2 * total * a.batch_size)
     net = Nb201Supernet(a.channels, a.cells, 10, 1, track_running_stats=True)
     net.train()
     weights = net.weights()

@@ -19,9 +19,15 @@ counts can be checked against oxnas's and the references' (`python supernets.py`
     statistics) in every search op, pooling followed by BN(affine=False), FactorizedReduce
     preprocessing after a reduction, α_normal and α_reduce of 14 x len(ops).
 """
+import os
+import sys
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nets import Identity, Pool, Zero  # noqa: E402  (parameter-free ops, same as the eval networks')
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), oxnas's EDGES order
@@ -32,33 +38,6 @@ SGAS_ES_OPS = ("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv
 
 def bn(c, affine, track):
     return nn.BatchNorm2d(c, affine=affine, track_running_stats=track)
-
-
-class Zero(nn.Module):
-    def __init__(self, stride):
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x):
-        if self.stride == 1:
-            return torch.zeros_like(x)
-        return torch.zeros_like(x[:, :, ::self.stride, ::self.stride])
-
-
-class Identity(nn.Module):
-    def forward(self, x):
-        return x
-
-
-class Pool(nn.Module):
-    def __init__(self, kind, stride):
-        super().__init__()
-        self.kind, self.stride = kind, stride
-
-    def forward(self, x):
-        if self.kind == "max":
-            return F.max_pool2d(x, 3, self.stride, 1)
-        return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
 
 
 class ReLUConvBN(nn.Module):
@@ -317,6 +296,20 @@ def build(space, in_channels=1, classes=10, channels=16, cells=5, layers=8, ops=
     if space == "nb201":
         return Nb201Supernet(channels, cells, classes, in_channels, track_running_stats)
     return DartsSupernet(channels, layers, 4, classes, in_channels, ops)
+
+
+def build_search(a):
+    """The search supernet the command-line arguments `a` describe (space, ops, channels, cells,
+    layers), in train mode, with oxnas cpu-demo's two optimisers: SGD for the weights (0.025, momentum
+    0.9, Nesterov, wd 5e-4) and Adam for α (3e-3, betas (0.5, 0.999), wd 1e-3).
+    Returns (net, weights, alphas, w_opt, a_opt)."""
+    ops = SGAS_ES_OPS if a.ops == "sgas-es" else DARTS_OPS
+    net = build(a.space, in_channels=1, classes=10, channels=a.channels, cells=a.cells, layers=a.layers, ops=ops)
+    net.train()
+    weights, alphas = net.weights(), net.alphas()
+    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    a_opt = torch.optim.Adam(alphas, lr=3e-3, betas=(0.5, 0.999), weight_decay=1e-3)
+    return net, weights, alphas, w_opt, a_opt
 
 
 def _check():

@@ -81,13 +81,14 @@ pub fn score_to_csv(
             done.insert(row.index, CellScore { accuracy: row.score, loss: row.loss.unwrap_or(f64::NAN) });
         }
     }
-    // Counted over distinct cells: a list may name a cell twice, it is scored once.
-    let distinct: BTreeSet<usize> = cells.iter().map(|c| c.to_index()).collect();
-    let resumed = distinct.iter().filter(|i| done.contains_key(i)).count();
-    let todo: Vec<Nb201Arch> = {
+    // A list may name a cell twice: it is scored, counted and written once, in first-mention order
+    // (`oxnas rank` refuses a cell listed twice).
+    let order: Vec<Nb201Arch> = {
         let mut seen = BTreeSet::new();
-        cells.iter().copied().filter(|c| !done.contains_key(&c.to_index()) && seen.insert(c.to_index())).collect()
+        cells.iter().copied().filter(|c| seen.insert(c.to_index())).collect()
     };
+    let resumed = order.iter().filter(|c| done.contains_key(&c.to_index())).count();
+    let todo: Vec<Nb201Arch> = order.iter().copied().filter(|c| !done.contains_key(&c.to_index())).collect();
 
     let save = |done: &BTreeMap<usize, CellScore>| -> Result<(), ScoreRunError> {
         write_atomic(&meta, serde_json::to_string_pretty(settings).expect("json").as_bytes()).map_err(io(&meta))?;
@@ -95,31 +96,23 @@ pub fn score_to_csv(
             .write_csv(&partial)?;
         Ok(())
     };
-    let total = distinct.len();
+    let total = order.len();
     let mut count = resumed;
     for chunk in todo.chunks(flush_every.max(1)) {
         let mut stop = false;
-        let mut i = 0;
         // One chunk per `score_all` call: it restores the BN buffers once per call, and calling it
         // per chunk keeps saving and stopping at chunk boundaries.
-        let scores = scorer.score_all(net, chunk, |_| {
-            i += 1;
-            stop |= !progress(count + i, total);
-        });
+        let scores = scorer.score_all(net, chunk, |i| stop |= !progress(count + i, total));
         count += chunk.len();
         for (c, s) in chunk.iter().zip(scores) {
             done.insert(c.to_index(), s);
         }
-        if stop && count < total {
-            save(&done)?;
-            return Err(ScoreRunError::Interrupted { done: count, total, partial: partial.display().to_string() });
-        }
         // Saved after the last chunk too: should writing `out` fail, nothing scored is lost.
         save(&done)?;
+        if stop && count < total {
+            return Err(ScoreRunError::Interrupted { done: count, total, partial: partial.display().to_string() });
+        }
     }
-    // One row per distinct cell, in first-mention order: `oxnas rank` refuses a cell listed twice.
-    let mut seen = BTreeSet::new();
-    let order: Vec<Nb201Arch> = cells.iter().copied().filter(|c| seen.insert(c.to_index())).collect();
     let scores: Vec<CellScore> = order.iter().map(|c| done[&c.to_index()]).collect();
     to_table(order.iter().copied().zip(scores.iter().copied())).write_csv(out)?;
     for p in [&partial, &meta] {

@@ -6,10 +6,10 @@ reference names (quark0/darts NetworkCIFAR, AutoDL TinyNetwork) that oxnas impor
 `stem.0.weight`, `cells.7.preprocess0.conv_1.weight`, `cells.3._ops.0.op.5.weight`,
 `auxiliary_head.features.5.weight`, `cells.5.conv_a.op.1.weight`, `lastact.0.weight`, ...
 
-- DartsNetwork(genotype, C, layers, classes, in_channels, auxiliary): spec §1.2/§1.6.
+- DartsNetwork(genotype, C, layers, classes, in_channels, auxiliary): quark0/darts cnn/operations.py + cnn/model.py (docs/algorithms.md#darts, #retraining).
   forward(x) -> (logits, aux_logits or None); drop-path probability in `self.drop_path_prob`,
   masks drawn from `self.drop_path_gen` (a torch.Generator) when set.
-- Nb201Network(arch_str, C, N, classes, in_channels): spec §5.1/§5.2. forward(x) -> logits.
+- Nb201Network(arch_str, C, N, classes, in_channels): AutoDL-Projects cell_operations.py + tiny_network.py (docs/algorithms.md#nb201). forward(x) -> logits.
 """
 from collections import namedtuple
 

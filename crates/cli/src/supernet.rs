@@ -6,7 +6,7 @@ use crate::plots;
 use crate::runs::default_dir;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use oxnas_core::config::{ConfigFile, SearchConfig, Space, SupernetTrainConfig};
+use oxnas_core::config::{ConfigFile, SearchConfig, SupernetConfig, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
 use oxnas_core::nb201::set::ArchSet;
 use oxnas_core::nb201::Nb201Op;
@@ -18,7 +18,7 @@ use oxnas_engine::oneshot::score_run::score_to_csv;
 use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
-use oxnas_engine::train::trainer::{load_data, to_tensors};
+use oxnas_engine::run::{load_data, to_tensors};
 use oxnas_engine::DeviceChoice;
 use std::path::{Path, PathBuf};
 
@@ -176,17 +176,17 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     }
     let c = SearchConfig::from_toml_str(&text, &origin)
         .with_context(|| format!("{origin} is neither a supernet nor a search config"))?;
-    if c.supernet.space != Space::Nb201 {
+    let SupernetConfig::Nb201(s) = &c.supernet else {
         bail!("scoring needs the NAS-Bench-201 space; {} searched the DARTS space", run.display());
-    }
+    };
     let kind = c.data.kind()?;
     Ok(ScoreSetup {
         net_cfg: Nb201SupernetConfig {
-            channels: c.supernet.channels,
-            cells_per_stage: c.supernet.cells_per_stage,
+            channels: s.channels,
+            cells_per_stage: s.cells_per_stage,
             num_classes: kind.num_classes() as i64,
             in_channels: kind.image_shape().0 as i64,
-            track_running_stats: c.supernet.track_running_stats,
+            track_running_stats: s.track_running_stats,
         },
         ops: Nb201Op::ALL.to_vec(),
         portion: c.split.train_portion,

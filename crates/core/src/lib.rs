@@ -5,7 +5,9 @@
 //! - [`bench`]: the NAS-Bench-201 ground-truth table, embedded in compact form.
 //! - [`data`]: dataset readers (IDX, CIFAR), the embedded Fashion-MNIST subset, the seeded loader and
 //!   augmentations on raw bytes.
+//! - [`space`] and [`search::policy`]: search spaces and decision policies as pluggable pieces.
 
+pub mod arch;
 pub mod bench;
 pub mod config;
 pub mod darts;
@@ -13,4 +15,6 @@ pub mod data;
 pub mod fsutil;
 pub mod nb201;
 pub mod rank;
+pub mod rng;
 pub mod search;
+pub mod space;

@@ -20,6 +20,62 @@ pub enum CheckpointError {
     Dtype { path: String, name: String, dtype: String },
     #[error("tensor '{name}' has kind {kind:?}, which oxnas does not write")]
     Kind { name: String, kind: Kind },
+    #[error("{path}: the metadata has no '{key}'; the file is not an oxnas {what} checkpoint, or was written by another version")]
+    MissingState { path: String, key: String, what: String },
+    #[error("{path}: metadata '{key}' cannot be read: {source}. The checkpoint is corrupt or was edited by hand; resume from another checkpoint (checkpoints/best or checkpoints/epochs/) or start again")]
+    BadState { path: String, key: String, source: serde_json::Error },
+    #[error("{path}: {detail}. Exact resume needs the optimiser state; pass --reset-optimizer to continue with a fresh optimiser (the run will then differ from an uninterrupted one)")]
+    OptimizerState { path: String, detail: String },
+    #[error("{path}: tensor '{key}' is missing; the checkpoint is incomplete")]
+    MissingTensor { path: String, key: String },
+}
+
+/// Metadata key that lists the optimiser tensors a checkpoint holds: an optimiser buffer that was
+/// never created (a parameter that was never on a sampled path) is then told apart from a lost one.
+pub const OPTIMIZER_KEYS: &str = "oxnas.optimizer_keys";
+
+/// Records `keys` (the optimiser tensors being saved) in `meta`.
+pub fn record_optimizer_keys<'a>(meta: &mut BTreeMap<String, String>, keys: impl Iterator<Item = &'a String>) {
+    let keys: Vec<&String> = keys.collect();
+    meta.insert(OPTIMIZER_KEYS.to_string(), serde_json::to_string(&keys).expect("key list serialises"));
+}
+
+/// Whether the optimiser state of a loaded checkpoint is complete. `Ok(true)`: load it. `Ok(false)`:
+/// it is missing or incomplete and `reset` asked to continue with a fresh optimiser. Otherwise an
+/// error naming what is missing.
+pub fn optimizer_state_usable(
+    path: &Path,
+    tensors: &BTreeMap<String, Tensor>,
+    meta: &BTreeMap<String, String>,
+    reset: bool,
+) -> Result<bool, CheckpointError> {
+    if reset {
+        return Ok(false);
+    }
+    let p = || path.display().to_string();
+    let Some(text) = meta.get(OPTIMIZER_KEYS) else {
+        return Err(CheckpointError::OptimizerState { path: p(), detail: format!("no '{OPTIMIZER_KEYS}' list (written by an older oxnas?)") });
+    };
+    let keys: Vec<String> = serde_json::from_str(text)
+        .map_err(|source| CheckpointError::BadState { path: p(), key: OPTIMIZER_KEYS.into(), source })?;
+    if let Some(missing) = keys.iter().find(|k| !tensors.contains_key(*k)) {
+        return Err(CheckpointError::OptimizerState { path: p(), detail: format!("optimiser tensor '{missing}' is missing") });
+    }
+    Ok(true)
+}
+
+/// Reads the JSON state stored under `key`, naming the key and serde's reason when it cannot.
+pub fn state<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    meta: &BTreeMap<String, String>,
+    key: &str,
+    what: &str,
+) -> Result<T, CheckpointError> {
+    let p = || path.display().to_string();
+    let text = meta
+        .get(key)
+        .ok_or_else(|| CheckpointError::MissingState { path: p(), key: key.into(), what: what.into() })?;
+    serde_json::from_str(text).map_err(|source| CheckpointError::BadState { path: p(), key: key.into(), source })
 }
 
 fn dtype_of(kind: Kind) -> Option<Dtype> {

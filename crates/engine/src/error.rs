@@ -14,4 +14,8 @@ pub enum EngineError {
     Torch(#[from] tch::TchError),
     #[error(transparent)]
     Genotype(#[from] oxnas_core::darts::GenotypeError),
+    #[error(transparent)]
+    Settings(#[from] oxnas_core::config::ConfigError),
+    #[error(transparent)]
+    Data(#[from] oxnas_core::data::DataError),
 }

@@ -11,6 +11,7 @@ pub mod nn;
 pub mod oneshot;
 pub mod progress;
 pub mod rundir;
+pub mod run;
 pub mod search;
 pub mod train;
 

@@ -2,6 +2,14 @@
 //! user's `--set section.key=value` overrides, resolved into one typed config that is written beside
 //! the results. Unknown keys are errors, never silently ignored.
 
+/// `(name, TOML text)` of the presets shipped in `configs/<dir>/`, embedded so that `oxnas` works
+/// from any directory. Defined before the submodules so that each can use it.
+macro_rules! presets {
+    ($dir:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../../configs/", $dir, "/", $name, ".toml")))),*]
+    };
+}
+
 mod search;
 mod supernet;
 mod train;
@@ -29,6 +37,8 @@ pub enum ConfigError {
     BadSection { key: String, section: String, known: String },
     #[error("invalid config: {0}")]
     Invalid(String),
+    #[error("{origin} is config layout {found}, but this oxnas reads layout {expected}: it was written by an older oxnas (the search sections changed in layout 2). Resume it with the oxnas that started it, or start the run again")]
+    Format { origin: String, found: u32, expected: u32 },
 }
 
 /// Which search space a network comes from.
@@ -93,12 +103,6 @@ impl TransformSpec {
     }
 }
 
-macro_rules! presets {
-    ($dir:literal: $($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../../configs/", $dir, "/", $name, ".toml")))),*]
-    };
-}
-
 /// Training presets shipped in `configs/train/`, embedded so `oxnas` works from any directory.
 pub const TRAIN_PRESETS: &[(&str, &str)] =
     presets!("train": "cpu-smoke", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar");
@@ -109,7 +113,20 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
     /// (name, TOML text) of the shipped presets.
     const PRESETS: &'static [(&'static str, &'static str)];
 
+    /// The layout version this build reads. Configs with layout 1 carry no `format` key.
+    const FORMAT: u32 = 1;
+
     fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Refuses a resolved config written in another layout, before its keys are read.
+    fn check_format(table: &toml::Table, origin: &str) -> Result<(), ConfigError> {
+        let found = table.get("format").and_then(|v| v.as_integer()).unwrap_or(1);
+        if found != Self::FORMAT as i64 {
+            let found = u32::try_from(found).unwrap_or(0);
+            return Err(ConfigError::Format { origin: origin.into(), found, expected: Self::FORMAT });
+        }
+        Ok(())
+    }
 
     /// Preset (name or path), then a TOML file of overrides, then `--set` overrides, in that order.
     fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
@@ -121,6 +138,9 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
             apply_override(&mut table, s)?;
         }
         table.insert("preset".into(), toml::Value::String(preset.to_string()));
+        if Self::FORMAT > 1 {
+            table.insert("format".into(), toml::Value::Integer(Self::FORMAT.into()));
+        }
         let cfg: Self = from_table(table, &format!("preset '{preset}' with overrides"))?;
         cfg.validate()?;
         Ok(cfg)
@@ -128,6 +148,9 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
 
     /// Parses and validates a resolved config (the `config.toml` a run directory holds).
     fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        Self::check_format(&table, origin)?;
         let cfg: Self = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
         cfg.validate()?;

@@ -1,30 +1,61 @@
 //! `oxnas search`: a differentiable search on a supernet, with pluggable decision, early-stop and
 //! Hessian policies on one bilevel loop.
 
-use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig, Space};
+use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::darts::OpSet;
+use crate::search::{Criterion, LambdaRule};
+use crate::space::{DartsSpace, Nb201Space, SearchSpace};
 use serde::{Deserialize, Serialize};
+
+/// The supernet of a search: which space, and its size. A tagged enum, so each space takes only its
+/// own keys (`[supernet] space = "nb201"` then `channels`, `cells_per_stage`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "space", rename_all = "lowercase")]
+pub enum SupernetConfig {
+    Nb201(Nb201SupernetConfig),
+    Darts(DartsSupernetConfig),
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SupernetConfig {
-    pub space: Space,
+pub struct Nb201SupernetConfig {
     pub channels: i64,
-    /// NB201: cells per stage (the benchmark's search skeleton uses 5).
+    /// Cells per stage (the benchmark's search skeleton uses 5).
     #[serde(default = "five")]
     pub cells_per_stage: i64,
-    /// DARTS: number of cells (8 in search).
-    #[serde(default = "eight")]
-    pub layers: i64,
-    /// DARTS: intermediate nodes per cell.
-    #[serde(default = "four")]
-    pub steps: usize,
-    /// DARTS: candidate ops, a preset name (`darts`, `sgas-es`) or a comma list, `none` first.
-    #[serde(default = "darts_ops")]
-    pub ops: String,
-    /// NB201: BN running statistics in search cells (the reference scripts' BN flag).
+    /// BN running statistics in search cells (the reference scripts' BN flag).
     #[serde(default)]
     pub track_running_stats: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DartsSupernetConfig {
+    pub channels: i64,
+    /// Number of cells (8 in search).
+    #[serde(default = "eight")]
+    pub layers: i64,
+    /// Intermediate nodes per cell.
+    #[serde(default = "four")]
+    pub steps: usize,
+    /// Candidate ops: a preset name (`darts`, `sgas-es`) or a comma list, `none` first.
+    #[serde(default = "OpSet::darts", with = "op_set_text")]
+    pub ops: OpSet,
+}
+
+/// An op set in a config is its text form (a preset name or a comma list).
+mod op_set_text {
+    use crate::darts::OpSet;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ops: &OpSet, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ops)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OpSet, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(|e| serde::de::Error::custom(format!("supernet.ops: {e}")))
+    }
 }
 
 fn five() -> i64 {
@@ -36,28 +67,20 @@ fn eight() -> i64 {
 fn four() -> usize {
     4
 }
-fn darts_ops() -> String {
-    "darts".into()
-}
 
 impl SupernetConfig {
-    pub fn op_set(&self) -> Result<OpSet, ConfigError> {
-        self.ops.parse().map_err(|e| ConfigError::Invalid(format!("supernet.ops: {e}")))
-    }
-
-    /// Edges per cell: 6 in NB201, 2+3+…+(steps+1) in DARTS (14 for 4 steps).
-    pub fn num_edges(&self) -> usize {
-        match self.space {
-            Space::Nb201 => 6,
-            Space::Darts => (0..self.steps).map(|i| i + 2).sum(),
+    pub fn channels(&self) -> i64 {
+        match self {
+            SupernetConfig::Nb201(c) => c.channels,
+            SupernetConfig::Darts(c) => c.channels,
         }
     }
 
-    /// Edges an SGAS search decides per cell: all 6 in NB201; two per node in DARTS.
-    pub fn num_decisions(&self) -> usize {
-        match self.space {
-            Space::Nb201 => 6,
-            Space::Darts => 2 * self.steps,
+    /// The engine-free half of the space this supernet searches.
+    pub fn space(&self) -> Box<dyn SearchSpace> {
+        match self {
+            SupernetConfig::Nb201(_) => Box::new(Nb201Space),
+            SupernetConfig::Darts(c) => Box::new(DartsSpace { ops: c.ops.clone(), steps: c.steps }),
         }
     }
 }
@@ -81,6 +104,15 @@ pub enum StepOrder {
     WeightsFirst,
 }
 
+/// First-order DARTS (V1) uses the current weights; second order (V2) differentiates through
+/// one virtual weight step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    First,
+    Second,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchOptimConfig {
@@ -88,38 +120,57 @@ pub struct ArchOptimConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub weight_decay: f64,
-    /// "first" (DARTS-V1) or "second" (DARTS-V2, unrolled).
-    pub order: String,
+    pub order: Order,
     pub step_order: StepOrder,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DecisionPolicy {
-    /// DARTS: train to the end, then derive the genotype from α.
-    Argmax,
-    /// SGAS: decide one edge per cell every `frequency` epochs after `warmup_epochs`.
-    Sgas,
-    /// SGAS-es: decide one edge per cell when the λmax rule fires (with rollback) or the phase reaches
-    /// `frequency` epochs.
-    SgasEs,
+/// The decision policy and its settings: `[decision] policy = "argmax" | "sgas" | "sgas-es"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "kebab-case")]
+pub enum DecisionConfig {
+    /// DARTS: train to the end, then derive the architecture from α by argmax (DARTS-ES when an
+    /// `[early_stop]` rule is set).
+    Argmax(ArgmaxConfig),
+    /// SGAS: fix one edge per cell every `frequency` epochs after `warmup_epochs`.
+    Sgas(SgasConfig),
+    /// SGAS-es: fix one edge per cell when the λmax rule fires (with rollback) or the phase reaches
+    /// `frequency` λmax evaluations.
+    SgasEs(SgasEsConfig),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DecisionConfig {
-    pub policy: DecisionPolicy,
-    /// SGAS criterion: 1 (importance × certainty) or 2 (× history stability).
-    #[serde(default = "one")]
-    pub criterion: u8,
+pub struct ArgmaxConfig {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgasConfig {
+    /// 1 (importance × certainty) or 2 (× history stability).
+    #[serde(default = "criterion_one")]
+    pub criterion: Criterion,
     #[serde(default = "nine")]
     pub warmup_epochs: usize,
-    /// SGAS: epochs between decisions. SGAS-es: the longest a phase may run.
+    /// Epochs between decisions.
     #[serde(default = "five_u")]
+    pub frequency: usize,
+    /// Op distributions kept for criterion 2's stability.
+    #[serde(default = "four")]
+    pub history: usize,
+    /// The batch grows by this much after each decision.
+    #[serde(default)]
+    pub batch_increase: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgasEsConfig {
+    #[serde(default = "criterion_one")]
+    pub criterion: Criterion,
+    /// The longest a phase may run, in λmax evaluations (the reference's `decision_freq`).
+    #[serde(default = "fifteen")]
     pub frequency: usize,
     #[serde(default = "four")]
     pub history: usize,
-    /// Batch size grows by this much after each decision.
     #[serde(default)]
     pub batch_increase: usize,
     /// Epochs of weight training after the last decision.
@@ -127,8 +178,8 @@ pub struct DecisionConfig {
     pub post_train: usize,
 }
 
-fn one() -> u8 {
-    1
+fn criterion_one() -> Criterion {
+    Criterion::Cri1
 }
 fn nine() -> usize {
     9
@@ -136,49 +187,12 @@ fn nine() -> usize {
 fn five_u() -> usize {
     5
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StopRule {
-    None,
-    /// DARTS-ES (RobustDARTS): stop once the local average of λmax grows by `factor` over `delta`
-    /// evaluations and return the architecture of the epoch the rule points to.
-    DartsEs,
+fn fifteen() -> usize {
+    15
 }
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EarlyStopConfig {
-    pub rule: StopRule,
-    pub window: usize,
-    pub delta: usize,
-    pub factor: f64,
-    /// First epoch (of the run, or of each SGAS-es phase) at which the rule may fire.
-    pub start_epoch: usize,
+fn one_u() -> usize {
+    1
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HessianModeName {
-    Off,
-    /// The full Hessian by double backward, then its largest eigenvalue (the references' semantics).
-    Full,
-    /// Lanczos on exact Hessian-vector products (fast for many α).
-    Lanczos,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HessianConfig {
-    pub mode: HessianModeName,
-    /// Compute λmax every N epochs (and at the last epoch).
-    pub every: usize,
-    #[serde(default = "lanczos_iters")]
-    pub lanczos_iters: usize,
-    #[serde(default = "lanczos_tol")]
-    pub lanczos_tol: f64,
-}
-
 fn lanczos_iters() -> usize {
     30
 }
@@ -186,9 +200,74 @@ fn lanczos_tol() -> f64 {
     1e-5
 }
 
+impl DecisionConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DecisionConfig::Argmax(_) => "argmax",
+            DecisionConfig::Sgas(_) => "sgas",
+            DecisionConfig::SgasEs(_) => "sgas-es",
+        }
+    }
+}
+
+/// How λmax of the validation loss w.r.t. α is computed, and how often:
+/// `[hessian] mode = "off" | "full" | "lanczos"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HessianConfig {
+    Off {},
+    /// The full Hessian by double backward, then its largest eigenvalue (the references' way).
+    Full {
+        /// λmax every this many epochs (and at the last one, where the policy asks for it).
+        #[serde(default = "one_u")]
+        every: usize,
+    },
+    /// Lanczos on exact Hessian-vector products (fast for many α).
+    Lanczos {
+        #[serde(default = "one_u")]
+        every: usize,
+        #[serde(default = "lanczos_iters")]
+        iters: usize,
+        #[serde(default = "lanczos_tol")]
+        tol: f64,
+    },
+}
+
+/// The eigen-solver of a Hessian probe.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EigenMethod {
+    /// Dense Hessian (one row per α entry) and a symmetric eigen-solver.
+    Full,
+    /// Lanczos with full reorthogonalisation, stopping once the top Ritz value moves by less than
+    /// `tol` (relative) or after `iters` steps.
+    Lanczos { iters: usize, tol: f64 },
+}
+
+impl HessianConfig {
+    /// The λmax stride, or `None` when the probe is off.
+    pub fn every(&self) -> Option<usize> {
+        match *self {
+            HessianConfig::Off {} => None,
+            HessianConfig::Full { every } | HessianConfig::Lanczos { every, .. } => Some(every),
+        }
+    }
+
+    pub fn method(&self) -> Option<EigenMethod> {
+        match *self {
+            HessianConfig::Off {} => None,
+            HessianConfig::Full { .. } => Some(EigenMethod::Full),
+            HessianConfig::Lanczos { iters, tol, .. } => Some(EigenMethod::Lanczos { iters, tol }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
+    /// The config layout this was written in; see [`SEARCH_FORMAT`].
+    #[serde(default)]
+    pub format: u32,
     #[serde(default)]
     pub preset: String,
     pub supernet: SupernetConfig,
@@ -199,19 +278,20 @@ pub struct SearchConfig {
     pub arch: ArchOptimConfig,
     pub decision: DecisionConfig,
     pub hessian: HessianConfig,
-    pub early_stop: EarlyStopConfig,
+    /// The λmax stop rule: DARTS-ES with `policy = "argmax"`, required by `"sgas-es"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stop: Option<LambdaRule>,
     #[serde(default)]
     pub run: RunConfig,
 }
 
-macro_rules! presets {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../../configs/search/", $name, ".toml")))),*]
-    };
-}
+/// The search-config layout this build reads and writes. 2: policy, Hessian and supernet sections
+/// as tagged enums and an optional `[early_stop]` (oxnas before that wrote layout 1, with
+/// `early_stop.rule`, `hessian.lanczos_iters` and `arch.order` as free text).
+pub const SEARCH_FORMAT: u32 = 2;
 
 /// Search presets shipped in `configs/search/`.
-pub const SEARCH_PRESETS: &[(&str, &str)] = presets!(
+pub const SEARCH_PRESETS: &[(&str, &str)] = presets!("search":
     "cpu-demo",
     "darts-v1-nb201",
     "darts-v2-nb201",
@@ -224,28 +304,14 @@ pub const SEARCH_PRESETS: &[(&str, &str)] = presets!(
 
 impl ConfigFile for SearchConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SEARCH_PRESETS;
+    const FORMAT: u32 = SEARCH_FORMAT;
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        let s = &self.supernet;
-        if s.channels < 2 {
-            return bad(format!("supernet.channels = {} must be at least 2", s.channels));
-        }
-        if s.space == Space::Darts {
-            let ops = s.op_set()?;
-            if s.layers < 3 || s.steps < 1 {
-                return bad(format!(
-                    "supernet.layers = {} must be >= 3 and supernet.steps = {} >= 1",
-                    s.layers, s.steps
-                ));
-            }
-            if self.decision.policy != DecisionPolicy::Argmax {
-                ops.require_none_first().map_err(|e| ConfigError::Invalid(format!("supernet.ops for SGAS: {e}")))?;
-            }
-        }
+        self.validate_supernet()?;
         self.data.kind()?;
         self.data.train_transform.resolve()?;
         self.data.eval_transform.resolve()?;
+        let bad = |m: String| Err(ConfigError::Invalid(m));
         if !(self.split.train_portion > 0.0 && self.split.train_portion < 1.0) {
             return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
         }
@@ -257,29 +323,59 @@ impl ConfigFile for SearchConfig {
         if !(a.lr > 0.0) || !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) || a.weight_decay < 0.0 {
             return bad("arch needs lr > 0, beta1 and beta2 in [0, 1), weight_decay >= 0".into());
         }
-        if a.order != "first" && a.order != "second" {
-            return bad(format!("arch.order = '{}' must be \"first\" or \"second\"", a.order));
+        self.validate_policy()
+    }
+}
+
+impl SearchConfig {
+    fn validate_supernet(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.supernet.channels() < 2 {
+            return bad(format!("supernet.channels = {} must be at least 2", self.supernet.channels()));
         }
-        let d = &self.decision;
-        if d.criterion != 1 && d.criterion != 2 {
-            return bad(format!("decision.criterion = {} must be 1 or 2", d.criterion));
+        if let SupernetConfig::Darts(s) = &self.supernet {
+            if s.layers < 3 || s.steps < 1 {
+                return bad(format!(
+                    "supernet.layers = {} must be >= 3 and supernet.steps = {} >= 1",
+                    s.layers, s.steps
+                ));
+            }
+            if !matches!(self.decision, DecisionConfig::Argmax(_)) {
+                s.ops.require_none_first().map_err(|e| ConfigError::Invalid(format!("supernet.ops for SGAS: {e}")))?;
+            }
         }
-        if d.policy != DecisionPolicy::Argmax && (d.frequency == 0 || d.history == 0) {
-            return bad("decision.frequency and decision.history must be at least 1".into());
+        Ok(())
+    }
+
+    fn validate_policy(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let (frequency, history) = match &self.decision {
+            DecisionConfig::Argmax(_) => (1, 1),
+            DecisionConfig::Sgas(d) => (d.frequency, d.history),
+            DecisionConfig::SgasEs(d) => (d.frequency, d.history),
+        };
+        if frequency == 0 || history == 0 {
+            return bad("decision.frequency and decision.history must be at least 1");
         }
-        let needs_hessian = d.policy == DecisionPolicy::SgasEs || self.early_stop.rule == StopRule::DartsEs;
-        if needs_hessian && self.hessian.mode == HessianModeName::Off {
-            return bad("this search's early stopping reads λmax: set hessian.mode = \"full\" or \"lanczos\"".into());
+        match (&self.decision, &self.early_stop) {
+            (DecisionConfig::Sgas(_), Some(_)) => {
+                return bad("decision.policy = \"sgas\" has no λmax stop rule: remove the [early_stop] section, or use policy \"sgas-es\"")
+            }
+            (DecisionConfig::SgasEs(_), None) => {
+                return bad("decision.policy = \"sgas-es\" needs an [early_stop] section (window, delta, factor, start_epoch)")
+            }
+            _ => {}
         }
-        if d.policy == DecisionPolicy::SgasEs && self.early_stop.rule == StopRule::DartsEs {
-            return bad("early_stop.rule = \"darts-es\" and decision.policy = \"sgas-es\" are two stop rules; SGAS-es applies its per-phase rule itself, so set early_stop.rule = \"none\"".into());
+        if self.early_stop.is_some() && self.hessian.every().is_none() {
+            return bad("this search's early stopping reads λmax: set hessian.mode = \"full\" or \"lanczos\"");
         }
-        if self.hessian.every == 0 {
-            return bad("hessian.every must be at least 1".into());
+        if self.hessian.every() == Some(0) {
+            return bad("hessian.every must be at least 1");
         }
-        let e = &self.early_stop;
-        if e.window == 0 || e.delta == 0 || !(e.factor > 0.0) {
-            return bad("early_stop needs window >= 1, delta >= 1, factor > 0".into());
+        if let Some(e) = &self.early_stop {
+            if e.window == 0 || e.delta == 0 || !(e.factor > 0.0) || !e.factor.is_finite() {
+                return bad("early_stop needs window >= 1, delta >= 1 and a finite factor > 0");
+            }
         }
         Ok(())
     }
@@ -293,6 +389,7 @@ mod tests {
     fn every_search_preset_resolves_and_round_trips() {
         for (name, _) in SEARCH_PRESETS {
             let cfg = SearchConfig::resolve(name, None, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(cfg.format, SEARCH_FORMAT);
             let back = SearchConfig::from_toml_str(&cfg.to_toml(), name).unwrap();
             assert_eq!(back, cfg, "{name}");
         }
@@ -300,33 +397,75 @@ mod tests {
 
     #[test]
     fn sgas_es_fashion_mnist_preset_has_the_reference_hyper_parameters() {
-        // Spec §4.2: batch 32 (+8 per decision), SGD 0.025→0.001, α Adam 3e-4 (0.5, 0.999) wd 1e-3,
-        // C=16, 8 cells, 5 ops, portion 0.5, phase ≤ 15, window 3, delta 4, factor 1.3, start 0, seed 2.
+        // The SGAS-es reference settings (Tommy787576/SGAS-es-Final-Version train_search.py): batch
+        // 32 (+8 per decision), SGD 0.025→0.001, α Adam 3e-4 (0.5, 0.999) wd 1e-3, C=16, 8 cells, 5
+        // ops, portion 0.5, phase ≤ 15, window 3, delta 4, factor 1.3, start 0, seed 2.
         let c = SearchConfig::resolve("sgas-es-fashion-mnist", None, &[]).unwrap();
-        assert_eq!((c.optim.batch_size, c.decision.batch_increase), (32, 8));
+        let DecisionConfig::SgasEs(d) = c.decision else { panic!("{:?}", c.decision) };
+        assert_eq!((c.optim.batch_size, d.batch_increase), (32, 8));
         assert_eq!((c.optim.lr, c.optim.lr_min, c.optim.momentum, c.optim.weight_decay), (0.025, 0.001, 0.9, 3e-4));
         assert_eq!((c.arch.lr, c.arch.beta1, c.arch.beta2, c.arch.weight_decay), (3e-4, 0.5, 0.999, 1e-3));
-        assert_eq!((c.supernet.channels, c.supernet.layers), (16, 8));
-        assert_eq!(c.supernet.op_set().unwrap(), OpSet::sgas_es());
-        assert_eq!((c.decision.policy, c.decision.frequency, c.decision.post_train), (DecisionPolicy::SgasEs, 15, 5));
-        assert_eq!(
-            (c.early_stop.window, c.early_stop.delta, c.early_stop.factor, c.early_stop.start_epoch),
-            (3, 4, 1.3, 0)
-        );
+        let SupernetConfig::Darts(s) = &c.supernet else { panic!("DARTS space") };
+        assert_eq!((s.channels, s.layers), (16, 8));
+        assert_eq!(s.ops, OpSet::sgas_es());
+        assert_eq!((d.frequency, d.post_train, d.criterion), (15, 5, Criterion::Cri1));
+        assert_eq!(c.early_stop, Some(LambdaRule { window: 3, delta: 4, factor: 1.3, start_epoch: 0 }));
         assert_eq!((c.split.train_portion, c.run.seed, c.optim.epochs), (0.5, 2, 125));
-        assert_eq!(c.arch.order, "first");
+        assert_eq!(c.arch.order, Order::First);
+        assert_eq!(c.hessian, HessianConfig::Full { every: 1 });
+    }
+
+    fn resolve_err(preset: &str, sets: &[&str]) -> String {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        SearchConfig::resolve(preset, None, &sets).unwrap_err().to_string()
     }
 
     #[test]
     fn inconsistent_policies_are_errors() {
-        let e = SearchConfig::resolve("sgas-es-nb201", None, &["hessian.mode=\"off\"".into()]).unwrap_err().to_string();
+        let mut c = SearchConfig::resolve("sgas-es-nb201", None, &[]).unwrap();
+        c.hessian = HessianConfig::Off {};
+        let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("hessian.mode"), "{e}");
-        let e =
-            SearchConfig::resolve("darts-v1-nb201", None, &["arch.order=\"third\"".into()]).unwrap_err().to_string();
-        assert!(e.contains("arch.order"), "{e}");
-        let e = SearchConfig::resolve("darts-v1-nb201", None, &["decision.policy=\"random\"".into()])
-            .unwrap_err()
-            .to_string();
+        let e = resolve_err("sgas-es-nb201", &["hessian.mode=\"off\""]);
+        assert!(e.contains("unknown field `every`"), "Hessian off takes no stride: {e}");
+        let e = resolve_err("darts-v1-nb201", &["arch.order=\"third\""]);
+        assert!(e.contains("third"), "{e}");
+        let e = resolve_err("darts-v1-nb201", &["decision.policy=\"random\""]);
         assert!(e.contains("random"), "{e}");
+        let e = resolve_err("sgas-cri1-darts", &["decision.criterion=3"]);
+        assert!(e.contains("criterion 3"), "{e}");
+        // A key of another policy or mode is an error, not silently ignored.
+        let e = resolve_err("darts-v1-nb201", &["decision.frequency=3"]);
+        assert!(e.contains("frequency"), "{e}");
+        let e = resolve_err("darts-v1-nb201", &["hessian.iters=3"]);
+        assert!(e.contains("iters"), "{e}");
+        let e = resolve_err("cpu-demo", &["supernet.layers=3"]);
+        assert!(e.contains("layers"), "{e}");
+        let e = resolve_err("sgas-cri1-darts", &["early_stop.window=3", "early_stop.delta=4", "early_stop.factor=1.3", "early_stop.start_epoch=0"]);
+        assert!(e.contains("[early_stop]"), "{e}");
+    }
+
+    #[test]
+    fn the_config_types_are_the_runtime_types() {
+        let c = SearchConfig::resolve(
+            "darts-es-nb201",
+            None,
+            &["hessian.mode=\"lanczos\"".into(), "hessian.iters=12".into(), "arch.order=\"second\"".into()],
+        )
+        .unwrap();
+        assert_eq!(c.hessian, HessianConfig::Lanczos { every: 2, iters: 12, tol: 1e-5 });
+        assert_eq!(c.hessian.method(), Some(EigenMethod::Lanczos { iters: 12, tol: 1e-5 }));
+        assert_eq!(c.arch.order, Order::Second);
+        assert_eq!(c.early_stop, Some(LambdaRule::robust_darts()));
+        let d = SearchConfig::resolve("darts-v1-nb201", None, &[]).unwrap();
+        assert_eq!((d.hessian.every(), d.early_stop), (None, None));
+    }
+
+    #[test]
+    fn a_layout_1_config_is_refused_naming_the_version() {
+        let mut cfg = SearchConfig::resolve("cpu-demo", None, &[]).unwrap().to_toml();
+        cfg = cfg.replace("format = 2\n", "");
+        let e = SearchConfig::from_toml_str(&cfg, "runs/x/config.toml").unwrap_err().to_string();
+        assert!(e.contains("layout 1") && e.contains("layout 2") && e.contains("runs/x/config.toml"), "{e}");
     }
 }

@@ -76,13 +76,7 @@ pub struct SupernetTrainConfig {
     pub run: RunConfig,
 }
 
-macro_rules! presets {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../../../configs/supernet/", $name, ".toml")))),*]
-    };
-}
-
-pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("cpu-nb201", "nb201-cifar10");
+pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("supernet": "cpu-nb201", "nb201-cifar10");
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;

@@ -1,9 +1,10 @@
 //! Which kinds of NAS-Bench-201 cells does a supernet over- or under-rate?
 //!
-//! Weight-sharing supernets are reported to favour small, shallow, parameter-free cells (spec §6):
-//! those converge fastest with shared weights. [`BiasReport`] correlates simple cell features with
-//! the supernet score, with the ground truth and with the rank error (score rank − truth rank). A
-//! feature that correlates with the rank error but not with the truth is a bias of the supernet.
+//! Weight-sharing supernets are reported to favour small, shallow, parameter-free cells (Zhang, Zhang
+//! & Yang 2020, and later work; see docs/algorithms.md#ranking): those converge fastest with shared
+//! weights. [`BiasReport`] correlates simple cell features with the supernet score, with the ground
+//! truth and with the rank error (score rank − truth rank). A feature that correlates with the rank
+//! error but not with the truth is a bias of the supernet.
 
 use std::collections::BTreeMap;
 use std::fmt;

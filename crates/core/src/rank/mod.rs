@@ -1,5 +1,5 @@
 //! How well does a supernet rank architectures? (Zhang, Zhang & Yang, "How Does Supernet Help in NAS?",
-//! spec §6.)
+//! 2020; the statistics are defined in docs/algorithms.md#ranking.)
 //!
 //! - [`stats`]: Kendall τ-b, Spearman ρ, Pearson r, average ranks and the top-k / bottom-k views.
 //! - [`scores`]: the per-architecture score table a supernet evaluation writes, ground-truth sources

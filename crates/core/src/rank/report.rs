@@ -1,6 +1,7 @@
 //! [`RankReport`]: how well a supernet's scores rank architectures against the ground truth, in
-//! the terms of Zhang et al. (spec §6): global rank correlation, whether it finds the top-k or top-p%,
-//! where its favourites really rank, and whether it is better at pruning the worst than picking the best.
+//! the terms of Zhang et al. (2020; docs/algorithms.md#ranking): global rank correlation, whether it
+//! finds the top-k or top-p%, where its favourites really rank, and whether it is better at pruning
+//! the worst than picking the best.
 
 use std::fmt;
 

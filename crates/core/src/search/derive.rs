@@ -71,7 +71,7 @@ pub(crate) fn first_argmax(row: &[f64], columns: impl IntoIterator<Item = usize>
     best
 }
 
-/// One DARTS cell by the top-2 rule (spec §1.5), from α of shape `num_edges × ops.len()`.
+/// One DARTS cell by the top-2 rule (quark0/darts `genotype()`; docs/algorithms.md#darts), from α of shape `num_edges × ops.len()`.
 ///
 /// Per node, each incoming edge is ranked by its strongest non-`none` softmax weight and the two
 /// strongest are kept, each with its strongest non-`none` op. Pairs come out in rank order
@@ -105,7 +105,7 @@ pub fn derive_darts_cell(
     Ok(pairs)
 }
 
-/// A DARTS genotype from the normal and reduction α (spec §1.5); concat = all intermediate nodes.
+/// A DARTS genotype from the normal and reduction α (top-2 rule, docs/algorithms.md#darts); concat = all intermediate nodes.
 pub fn derive_darts(
     normal: &[Vec<f64>],
     reduce: &[Vec<f64>],
@@ -122,7 +122,7 @@ pub fn derive_darts(
     Ok(Genotype::new(normal, concat.clone(), reduce, concat)?)
 }
 
-/// A NAS-Bench-201 cell: per edge the argmax of α over all five ops, `none` included (spec §5.2).
+/// A NAS-Bench-201 cell: per edge the argmax of α over all five ops, `none` included (AutoDL `search_model_darts.py`; docs/algorithms.md#nb201).
 ///
 /// The reference takes the argmax of raw α, not of its softmax; the two agree except when `exp`
 /// underflows, so raw α is used here too. Ties go to the lower column.

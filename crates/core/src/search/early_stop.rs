@@ -1,4 +1,4 @@
-//! The RobustDARTS early-stop rule on the dominant Hessian eigenvalue λmax (spec §3.2), as the
+//! The RobustDARTS early-stop rule on the dominant Hessian eigenvalue λmax (see docs/algorithms.md, "DARTS-ES"), as the
 //! reference class `EVLocalAvg` (automl/RobustDARTS `src/utils.py`, copied unchanged into SGAS-es)
 //! behaves, including its edge cases.
 //!
@@ -17,21 +17,32 @@ pub enum EarlyStopError {
     ZeroEvFreq,
 }
 
-/// The threshold settings of [`LocalAverage::check`].
+/// The λmax stop rule shared by DARTS-ES and SGAS-es: the `[early_stop]` section of a search
+/// config. A local average of `window` consecutive λmax values is compared with the one `delta`
+/// evaluations earlier; the rule fires when it grew by more than `factor`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StopRule {
-    /// Stop when LA_now / LA_then > factor (strictly).
-    pub factor: f64,
-    /// No check while the earlier average's epoch would be before this one.
-    pub es_start_epoch: usize,
-    /// How many local averages back LA_then is.
+#[serde(deny_unknown_fields)]
+pub struct LambdaRule {
+    /// λmax values per local average.
+    pub window: usize,
+    /// How many local averages back the comparison looks.
     pub delta: usize,
+    /// Fire when LA_now / LA_then > factor (strictly).
+    pub factor: f64,
+    /// No stop may point before this epoch: counted from the run's start (DARTS-ES) or from each
+    /// phase's first epoch (SGAS-es).
+    pub start_epoch: usize,
 }
 
-impl StopRule {
-    /// RobustDARTS `src/search/args.py`: factor 1.3, es_start_epoch 10, delta 4.
+impl LambdaRule {
+    /// RobustDARTS `src/search/args.py`: window 5, delta 4, factor 1.3, start epoch 10.
     pub fn robust_darts() -> Self {
-        StopRule { factor: 1.3, es_start_epoch: 10, delta: 4 }
+        LambdaRule { window: 5, delta: 4, factor: 1.3, start_epoch: 10 }
+    }
+
+    /// SGAS-es `train_search.py`: window 3, delta 4, factor 1.3, from each phase's first epoch.
+    pub fn sgas_es() -> Self {
+        LambdaRule { window: 3, delta: 4, factor: 1.3, start_epoch: 0 }
     }
 }
 
@@ -203,13 +214,15 @@ impl LocalAverage {
     /// (strict, IEEE division: a zero earlier average gives ±∞ or NaN, as numpy does). The stop
     /// epoch is the centre of LA[−1−delta].
     ///
-    /// `None` also where the reference would raise: an epoch without an update (`KeyError`), or
-    /// fewer than `delta + 1` averages (`IndexError`, possible only when `es_start_epoch` lies
-    /// before the first update).
-    pub fn check(&self, epoch: usize, factor: f64, es_start_epoch: usize, delta: usize) -> Option<usize> {
+    /// `None` also where the reference would raise: an epoch without an update (`KeyError`),
+    /// fewer than `delta + 1` averages (`IndexError`), or a stop epoch before this tracker's first
+    /// update (possible when `start_epoch` precedes the first λmax and the window is even; the
+    /// reference raises there). So a returned stop epoch always had a λmax of this tracker.
+    pub fn check(&self, epoch: usize, factor: f64, start_epoch: usize, delta: usize) -> Option<usize> {
         let centre = *self.la_epochs.get(&epoch)?;
         let stop_epoch = centre - (self.ev_freq * delta) as i64;
-        if stop_epoch < es_start_epoch as i64 {
+        let first_update = *self.la_epochs.keys().next()? as i64;
+        if stop_epoch < start_epoch as i64 || stop_epoch < first_update {
             return None;
         }
         let n = self.local_avg.len();
@@ -218,13 +231,13 @@ impl LocalAverage {
         }
         let current = self.local_avg[n - 1];
         let previous = self.local_avg[n - 1 - delta];
-        // `stop_epoch >= es_start_epoch >= 0`, so the conversion is lossless.
+        // `stop_epoch >= start_epoch >= 0`, so the conversion is lossless.
         (current / previous > factor).then_some(stop_epoch as usize)
     }
 
     /// [`LocalAverage::check`] with the thresholds of `rule`.
-    pub fn check_rule(&self, epoch: usize, rule: &StopRule) -> Option<usize> {
-        self.check(epoch, rule.factor, rule.es_start_epoch, rule.delta)
+    pub fn check_rule(&self, epoch: usize, rule: &LambdaRule) -> Option<usize> {
+        self.check(epoch, rule.factor, rule.start_epoch, rule.delta)
     }
 
     /// Forgets every value, as a freshly built tracker.
@@ -245,7 +258,7 @@ mod tests {
 
     /// Feeds `evs` at epochs `start, start + ev_freq, …` and returns, per update, the epoch and
     /// what `check` says.
-    fn run(t: &mut LocalAverage, start: usize, evs: &[f64], rule: StopRule) -> Vec<(usize, Option<usize>)> {
+    fn run(t: &mut LocalAverage, start: usize, evs: &[f64], rule: LambdaRule) -> Vec<(usize, Option<usize>)> {
         let freq = t.ev_freq();
         evs.iter()
             .enumerate()
@@ -261,13 +274,13 @@ mod tests {
         steps.iter().find_map(|&(e, s)| s.map(|s| (e, s)))
     }
 
-    fn sgas_es_rule(es_start: usize) -> StopRule {
-        StopRule { factor: 1.3, es_start_epoch: es_start, delta: 4 }
+    fn sgas_es_rule(es_start: usize) -> LambdaRule {
+        LambdaRule { start_epoch: es_start, ..LambdaRule::sgas_es() }
     }
 
     #[test]
     fn window3_jump_after_six_flat_epochs_stops_at_epoch_1() {
-        // Spec §4.3: window 3, ev_freq 1: LA(k) = mean(ev[k−1..=k+1]), the first = mean(ev0, ev1).
+        // SGAS-es rule (docs/algorithms.md#sgas-es): window 3, ev_freq 1: LA(k) = mean(ev[k−1..=k+1]), the first = mean(ev0, ev1).
         // e6: LA = [e1: 1, e2..e5: 1, e6: (1+1+2)/3] centred 0..5; check active since 5 − 4 ≥ 0;
         // 4/3 / 1 > 1.3 ⇒ stop_epoch = 5 − 4 = 1.
         let mut t = LocalAverage::new(3, 1, 125).unwrap();
@@ -298,7 +311,7 @@ mod tests {
         let mut evs = vec![1.0; 15];
         evs.push(3.0);
         let mut t = LocalAverage::robust_darts(50);
-        let steps = run(&mut t, 0, &evs, StopRule::robust_darts());
+        let steps = run(&mut t, 0, &evs, LambdaRule::robust_darts());
         assert_eq!(first_stop(&steps), Some((30, 18)));
         assert_eq!(t.la_epoch(30), Some(26));
         // The same jump before the check is active is not acted on later: λ = 3 at e = 10 only,
@@ -306,7 +319,7 @@ mod tests {
         let mut evs = vec![1.0; 25];
         evs[5] = 3.0;
         let mut t = LocalAverage::robust_darts(50);
-        let steps = run(&mut t, 0, &evs, StopRule::robust_darts());
+        let steps = run(&mut t, 0, &evs, LambdaRule::robust_darts());
         assert_eq!(first_stop(&steps), None);
         // Checks ran from e = 22 on: 22 − 4 − 8 = 10.
         let expected_first_active = 22;
@@ -337,7 +350,7 @@ mod tests {
             let mut t = LocalAverage::new(3, 1, 125).unwrap();
             assert_eq!(first_stop(&run(&mut t, 0, &evs, sgas_es_rule(0))), None);
             let mut t = LocalAverage::robust_darts(200);
-            let steps = run(&mut t, 0, &evs, StopRule::robust_darts());
+            let steps = run(&mut t, 0, &evs, LambdaRule::robust_darts());
             assert_eq!(first_stop(&steps), None);
         }
     }

@@ -1,6 +1,6 @@
-//! When to decide an edge, and which epoch to roll back to: the SGAS-es phase controller
-//! (spec §4.3) and the single-tracker DARTS-ES rule (spec §3.2), as a pure state machine that the
-//! search loop calls once at the end of every epoch.
+//! When to decide an edge, and which epoch to roll back to: the SGAS-es phase controller and the
+//! single-tracker DARTS-ES rule (docs/algorithms.md, "SGAS-es" and "DARTS-ES"), as a pure state
+//! machine that the decision policies call once at the end of every epoch.
 //!
 //! SGAS-es splits the search into phases, one edge decision (per cell) each. Within a phase λmax is
 //! tracked with [`LocalAverage`]; when the early-stop rule fires the loop rolls back to the stop
@@ -18,7 +18,7 @@
 //! Save the controller after `end_of_epoch`; a resumed controller with
 //! [`PhaseController::pending_decision`] set still owes the rollback and decision.
 
-use super::early_stop::{EarlyStopError, LocalAverage, StopRule};
+use super::early_stop::{EarlyStopError, LambdaRule, LocalAverage};
 
 /// Why the controller refused a call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -61,20 +61,14 @@ pub enum PhaseError {
 pub struct PhaseConfig {
     /// Maximum phase length in λmax evaluations (15).
     pub decision_freq: usize,
-    /// Epochs after a phase's start before early stopping may look back to (0; "original is 5").
-    pub es_start: usize,
-    /// Local-average window (3).
-    pub window: usize,
+    /// The λmax rule; its `start_epoch` counts from each phase's first epoch (0; "original is 5").
+    pub rule: LambdaRule,
     /// λmax every `ev_freq` epochs (`report_freq_hessian`, 1).
     pub ev_freq: usize,
-    /// Local averages looked back (4).
-    pub delta: usize,
-    /// Stop when LA rises by more than this factor (1.3).
-    pub factor: f64,
     /// Epochs after the last decision: training ends at epoch `last_decision + post_train − 1`.
     pub post_train: usize,
-    /// Planned length T = (es_start + decision_freq)·decisions + post_train (125 for DARTS cells,
-    /// 95 for NAS-Bench-201), also the cosine T_max. Training stops here if edges remain.
+    /// Planned length T = (start_epoch + decision_freq)·decisions + post_train (125 for DARTS
+    /// cells, 95 for NAS-Bench-201), also the cosine T_max. Training stops here if edges remain.
     pub total_epochs: usize,
 }
 
@@ -82,57 +76,48 @@ impl PhaseConfig {
     /// The SGAS-es defaults for a cell needing `num_decisions` decisions (8 for a 4-step DARTS
     /// cell, 6 for NAS-Bench-201).
     pub fn sgas_es(num_decisions: usize) -> Self {
-        let mut c = PhaseConfig {
-            decision_freq: 15,
-            es_start: 0,
-            window: 3,
-            ev_freq: 1,
-            delta: 4,
-            factor: 1.3,
-            post_train: 5,
-            total_epochs: 0,
-        };
+        let mut c =
+            PhaseConfig { decision_freq: 15, rule: LambdaRule::sgas_es(), ev_freq: 1, post_train: 5, total_epochs: 0 };
         c.total_epochs = c.planned_epochs(num_decisions);
         c
     }
 
-    /// (es_start + decision_freq)·num_decisions + post_train, the reference's `epochs`.
+    /// (start_epoch + decision_freq)·num_decisions + post_train, the reference's `epochs`.
     pub fn planned_epochs(&self, num_decisions: usize) -> usize {
-        (self.es_start + self.decision_freq) * num_decisions + self.post_train
+        (self.rule.start_epoch + self.decision_freq) * num_decisions + self.post_train
     }
 
     fn validate(&self) -> Result<(), PhaseError> {
         if self.decision_freq == 0 {
             return Err(PhaseError::ZeroDecisionFreq);
         }
-        check_common(self.window, self.ev_freq, self.factor, self.total_epochs)
+        check_common(&self.rule, self.ev_freq, self.total_epochs)
     }
 }
 
 /// DARTS-ES settings (RobustDARTS `early_stop = 1`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EarlyStopConfig {
-    pub window: usize,
+pub struct DartsEsConfig {
+    pub rule: LambdaRule,
     pub ev_freq: usize,
-    pub rule: StopRule,
     pub total_epochs: usize,
 }
 
-impl EarlyStopConfig {
-    /// RobustDARTS: window 5, λmax every 2 epochs, factor 1.3, es_start_epoch 10, delta 4.
+impl DartsEsConfig {
+    /// RobustDARTS: window 5, λmax every 2 epochs, factor 1.3, start epoch 10, delta 4.
     pub fn robust_darts(total_epochs: usize) -> Self {
-        EarlyStopConfig { window: 5, ev_freq: 2, rule: StopRule::robust_darts(), total_epochs }
+        DartsEsConfig { rule: LambdaRule::robust_darts(), ev_freq: 2, total_epochs }
     }
 
     fn validate(&self) -> Result<(), PhaseError> {
-        check_common(self.window, self.ev_freq, self.rule.factor, self.total_epochs)
+        check_common(&self.rule, self.ev_freq, self.total_epochs)
     }
 }
 
-fn check_common(window: usize, ev_freq: usize, factor: f64, total: usize) -> Result<(), PhaseError> {
-    LocalAverage::new(window, ev_freq, total)?;
-    if !factor.is_finite() {
-        return Err(PhaseError::BadFactor { factor });
+fn check_common(rule: &LambdaRule, ev_freq: usize, total: usize) -> Result<(), PhaseError> {
+    LocalAverage::new(rule.window, ev_freq, total)?;
+    if !rule.factor.is_finite() {
+        return Err(PhaseError::BadFactor { factor: rule.factor });
     }
     if total == 0 {
         return Err(PhaseError::ZeroEpochs);
@@ -147,7 +132,7 @@ pub enum PhaseMode {
     /// SGAS-es: a tracker per phase, one decision per phase.
     PerPhase(PhaseConfig),
     /// DARTS-ES: one tracker over the whole run; the search ends at the first stop.
-    EarlyStopOnly(EarlyStopConfig),
+    EarlyStopOnly(DartsEsConfig),
 }
 
 /// What the loop does after an epoch.
@@ -224,14 +209,14 @@ impl PhaseController {
     /// SGAS-es, starting at epoch 0.
     pub fn new(config: PhaseConfig) -> Result<Self, PhaseError> {
         config.validate()?;
-        let tracker = LocalAverage::new(config.window, config.ev_freq, config.total_epochs)?;
+        let tracker = LocalAverage::new(config.rule.window, config.ev_freq, config.total_epochs)?;
         Ok(Self::with(PhaseMode::PerPhase(config), tracker, config.total_epochs))
     }
 
     /// DARTS-ES, starting at epoch 0.
-    pub fn early_stop_only(config: EarlyStopConfig) -> Result<Self, PhaseError> {
+    pub fn early_stop_only(config: DartsEsConfig) -> Result<Self, PhaseError> {
         config.validate()?;
-        let tracker = LocalAverage::new(config.window, config.ev_freq, config.total_epochs)?;
+        let tracker = LocalAverage::new(config.rule.window, config.ev_freq, config.total_epochs)?;
         Ok(Self::with(PhaseMode::EarlyStopOnly(config), tracker, config.total_epochs))
     }
 
@@ -339,20 +324,20 @@ impl PhaseController {
             self.tracker.update(epoch, l);
             // The reference skips the check at the last planned epoch (`epoch != tol_epochs − 1`).
             if !last_epoch {
-                stop = self.tracker.check(epoch, c.factor, self.phase_start + c.es_start, c.delta);
+                stop = self.tracker.check(epoch, c.rule.factor, self.phase_start + c.rule.start_epoch, c.rule.delta);
             }
         }
         if let Some(stop_epoch) = stop {
             return PhaseAction::Decide { rollback_to: stop_epoch, early: true };
         }
-        let into_phase = epoch as i64 - (self.phase_start + c.es_start) as i64;
+        let into_phase = epoch as i64 - (self.phase_start + c.rule.start_epoch) as i64;
         if into_phase >= (c.decision_freq * c.ev_freq) as i64 - 1 {
-            // The reference sets the forced stop epoch to start + es_start + decision_freq − 1,
+            // The reference sets the forced stop epoch to start + start_epoch + decision_freq − 1,
             // without the ev_freq factor its trigger uses. With ev_freq 1 (SGAS-es) that is the
             // current epoch, so nothing is rolled back; with ev_freq > 1 it rolls back to the
             // middle of the phase. Kept as the reference does it.
             return PhaseAction::Decide {
-                rollback_to: self.phase_start + c.es_start + c.decision_freq - 1,
+                rollback_to: self.phase_start + c.rule.start_epoch + c.decision_freq - 1,
                 early: false,
             };
         }
@@ -365,7 +350,7 @@ impl PhaseController {
 
     fn early_stop_only_step(
         &mut self,
-        c: EarlyStopConfig,
+        c: DartsEsConfig,
         epoch: usize,
         lambda: Option<f64>,
         last_epoch: bool,
@@ -401,7 +386,7 @@ impl PhaseController {
             return Err(PhaseError::NoDecisionPending { got: stop_epoch });
         };
         // The reference builds a new tracker (with the original T) rather than calling reset().
-        self.tracker = LocalAverage::new(c.window, c.ev_freq, c.total_epochs)?;
+        self.tracker = LocalAverage::new(c.rule.window, c.ev_freq, c.total_epochs)?;
         self.pending = None;
         self.decisions += 1;
         self.phase_start = stop_epoch + 1;
@@ -535,7 +520,7 @@ mod tests {
     #[test]
     fn es_start_delays_the_look_back() {
         let mut cfg = PhaseConfig::sgas_es(8);
-        cfg.es_start = 5;
+        cfg.rule.start_epoch = 5;
         let mut c = PhaseController::new(cfg).unwrap();
         // Check active from la_epoch − 4 ≥ 5, i.e. e ≥ 10, so the jump at 6 is never acted on
         // (by e = 10 it has left the window: LA(9) = 1, LA(5) = 4/3, ratio < 1); forced at
@@ -627,7 +612,7 @@ mod tests {
 
     #[test]
     fn darts_es_stops_once_with_the_robust_darts_rule() {
-        let mut c = PhaseController::early_stop_only(EarlyStopConfig::robust_darts(50)).unwrap();
+        let mut c = PhaseController::early_stop_only(DartsEsConfig::robust_darts(50)).unwrap();
         assert!(c.needs_hessian(0) && !c.needs_hessian(1) && c.needs_hessian(49));
         // λ = 1 at even epochs ≤ 28, 3 at 30 ⇒ LA(26)/LA(18) = 1.4 ⇒ Stop{18} at e = 30.
         let trace = drive(&mut c, &|e, _| if e >= 30 { 3.0 } else { 1.0 }, 0, 100);
@@ -636,7 +621,7 @@ mod tests {
         assert!(c.is_finished() && !c.needs_hessian(32));
         assert_eq!(c.end_of_epoch(31, None), Err(PhaseError::AlreadyFinished { last: 30 }));
         // Flat: runs to the last epoch, which gets a Hessian but no check.
-        let mut c = PhaseController::early_stop_only(EarlyStopConfig::robust_darts(50)).unwrap();
+        let mut c = PhaseController::early_stop_only(DartsEsConfig::robust_darts(50)).unwrap();
         let trace = drive(&mut c, &|e, _| if e == 49 { 9.0 } else { 1.0 }, 0, 100);
         assert_eq!(trace.len(), 50);
         assert_eq!(trace[49], (49, PhaseAction::Finished));
@@ -649,10 +634,10 @@ mod tests {
         cfg.decision_freq = 0;
         assert_eq!(PhaseController::new(cfg).unwrap_err(), PhaseError::ZeroDecisionFreq);
         let mut cfg = PhaseConfig::sgas_es(8);
-        cfg.factor = f64::NAN;
+        cfg.rule.factor = f64::NAN;
         assert!(matches!(PhaseController::new(cfg), Err(PhaseError::BadFactor { .. })));
         let mut cfg = PhaseConfig::sgas_es(8);
-        cfg.window = 0;
+        cfg.rule.window = 0;
         assert_eq!(PhaseController::new(cfg).unwrap_err(), PhaseError::Tracker(EarlyStopError::ZeroWindow));
         let mut c = PhaseController::new(PhaseConfig::sgas_es(8)).unwrap();
         assert_eq!(c.after_decision(3, false), Err(PhaseError::NoDecisionPending { got: 3 }));

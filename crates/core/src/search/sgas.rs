@@ -1,4 +1,4 @@
-//! SGAS edge decisions (spec §2): score the undecided edges of a cell, fix the best one to a single
+//! SGAS edge decisions (docs/algorithms.md, "SGAS"): score the undecided edges of a cell, fix the best one to a single
 //! op, and prune edges a node no longer has room for.
 //!
 //! Everything here works on `softmax(α)` of one cell (`E × |O|`, column 0 = `none`) as plain numbers,
@@ -50,8 +50,6 @@ pub enum SgasError {
     OpSetMismatch { state: usize, set: String, set_len: usize },
     #[error("this SGAS state is for a {actual} cell; {wanted} was asked for")]
     WrongSpace { actual: &'static str, wanted: &'static str },
-    #[error("SGAS decision schedule: decision_freq must be at least 1 (it is the epoch stride)")]
-    ZeroDecisionFreq,
     #[error("invalid SGAS cell state (corrupt or hand-edited checkpoint?): {reason}")]
     InvalidState { reason: String },
     #[error("derived genotype is invalid: {0}")]
@@ -59,15 +57,37 @@ pub enum SgasError {
 }
 
 /// The SGAS edge score.
+///
+/// In a config it is written as the paper numbers it: `criterion = 1` or `criterion = 2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
 pub enum Criterion {
     /// Criterion 1: edge importance × selection certainty.
-    #[serde(rename = "cri1")]
     Cri1,
     /// Criterion 2 (`--use_history`): criterion 1 × selection stability (histogram intersection
     /// with the stored distributions).
-    #[serde(rename = "cri2")]
     Cri2,
+}
+
+impl TryFrom<u8> for Criterion {
+    type Error = String;
+
+    fn try_from(n: u8) -> Result<Self, Self::Error> {
+        match n {
+            1 => Ok(Criterion::Cri1),
+            2 => Ok(Criterion::Cri2),
+            _ => Err(format!("SGAS criterion {n} does not exist; use 1 (importance × certainty) or 2 (× stability)")),
+        }
+    }
+}
+
+impl From<Criterion> for u8 {
+    fn from(c: Criterion) -> u8 {
+        match c {
+            Criterion::Cri1 => 1,
+            Criterion::Cri2 => 2,
+        }
+    }
 }
 
 /// Reference `history_size`.
@@ -617,77 +637,6 @@ pub fn genotype_force(
     )?)
 }
 
-/// Plain SGAS decision schedule and batch growth (spec §2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "RawSchedule")]
-pub struct SgasSchedule {
-    /// First decision epoch (`warmup_dec_epoch`).
-    pub warmup: usize,
-    /// Epochs between decisions.
-    pub decision_freq: usize,
-    pub batch_size: usize,
-    /// Added to the batch size after every decision epoch.
-    pub batch_increase: usize,
-    /// Epochs trained after the last decision, minus one (the reference formula adds 1 itself).
-    pub post_train: usize,
-}
-
-#[derive(serde::Deserialize)]
-struct RawSchedule {
-    warmup: usize,
-    decision_freq: usize,
-    batch_size: usize,
-    batch_increase: usize,
-    post_train: usize,
-}
-
-impl TryFrom<RawSchedule> for SgasSchedule {
-    type Error = SgasError;
-
-    fn try_from(r: RawSchedule) -> Result<Self, Self::Error> {
-        SgasSchedule::new(r.warmup, r.decision_freq, r.batch_size, r.batch_increase, r.post_train)
-    }
-}
-
-impl SgasSchedule {
-    pub fn new(
-        warmup: usize,
-        decision_freq: usize,
-        batch_size: usize,
-        batch_increase: usize,
-        post_train: usize,
-    ) -> Result<Self, SgasError> {
-        if decision_freq == 0 {
-            return Err(SgasError::ZeroDecisionFreq);
-        }
-        Ok(SgasSchedule { warmup, decision_freq, batch_size, batch_increase, post_train })
-    }
-
-    /// The reference CIFAR-10 defaults: warmup 9, every 5 epochs, batch 64 + 8 per decision, 5
-    /// post-training epochs.
-    pub fn reference() -> Self {
-        SgasSchedule { warmup: 9, decision_freq: 5, batch_size: 64, batch_increase: 8, post_train: 5 }
-    }
-
-    /// Decide at the end of `epoch` iff some edge is undecided, `epoch >= warmup` and
-    /// `(epoch - warmup) % decision_freq == 0`.
-    pub fn is_decision_epoch(&self, epoch: usize, any_candidates: bool) -> bool {
-        any_candidates && epoch >= self.warmup && (epoch - self.warmup).is_multiple_of(self.decision_freq.max(1))
-    }
-
-    /// Search length: warmup + freq·(decisions − 1) + post_train + 1 (50 for 8 decisions with the
-    /// reference values); also the cosine schedule's T_max.
-    pub fn total_epochs(&self, num_decisions: usize) -> usize {
-        self.warmup + self.decision_freq * num_decisions.saturating_sub(1) + self.post_train + 1
-    }
-
-    /// Batch size once `decision_epochs` decision epochs have passed (both cells deciding in the
-    /// same epoch count once).
-    pub fn batch_size_after(&self, decision_epochs: usize) -> usize {
-        self.batch_size + self.batch_increase * decision_epochs
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1103,26 +1052,5 @@ mod tests {
         s.selected = vec![None, None, Some(1), Some(0), None];
         s.candidate = vec![true, true, false, false, true];
         assert!(s.validate().unwrap_err().to_string().contains("node 1"));
-    }
-
-    #[test]
-    fn schedule_matches_the_reference_numbers() {
-        let s = SgasSchedule::reference();
-        // 9 + 5·7 + 5 + 1 = 50; decisions at 9, 14, …, 44.
-        assert_eq!(s.total_epochs(8), 50);
-        let decisions: Vec<usize> = (0..50).filter(|&e| s.is_decision_epoch(e, true)).collect();
-        assert_eq!(decisions, vec![9, 14, 19, 24, 29, 34, 39, 44, 49]);
-        // The reference needs `any_candidates` to stop at 8: after 44 every edge is decided.
-        assert!(!s.is_decision_epoch(49, false));
-        assert!(!s.is_decision_epoch(8, true));
-        // NB201: 6 decisions ⇒ 9 + 25 + 6 = 40.
-        assert_eq!(s.total_epochs(CellTopology::Nb201.num_decisions()), 40);
-        assert_eq!(s.batch_size_after(0), 64);
-        assert_eq!(s.batch_size_after(3), 88);
-        assert_eq!(SgasSchedule::new(9, 0, 64, 8, 5), Err(SgasError::ZeroDecisionFreq));
-        let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(serde_json::from_str::<SgasSchedule>(&json).unwrap(), s);
-        let bad = json.replace("\"decision_freq\":5", "\"decision_freq\":0");
-        assert!(serde_json::from_str::<SgasSchedule>(&bad).is_err());
     }
 }

@@ -1,6 +1,7 @@
-//! The DARTS evaluation network (`NetworkCIFAR`, spec §1.1 and §1.6): a stem, `layers` cells with
-//! reductions at layers/3 and 2·layers/3, an optional auxiliary head after the second reduction,
-//! global pooling and a linear classifier. SGAS-es uses it unchanged apart from a 1-channel stem.
+//! The DARTS evaluation network (quark0/darts `NetworkCIFAR`; docs/algorithms.md#retraining): a
+//! stem, `layers` cells with reductions at layers/3 and 2·layers/3, an optional auxiliary head after
+//! the second reduction, global pooling and a linear classifier. SGAS-es uses it unchanged apart from
+//! a 1-channel stem.
 
 use super::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use super::ops::{BnMode, FactorizedReduce, Op, ReluConvBn};

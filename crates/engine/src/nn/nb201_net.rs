@@ -1,6 +1,6 @@
-//! The NAS-Bench-201 evaluation network (AutoDL's `TinyNetwork` with `InferCell`s, spec §5.2):
-//! stem → N cells (C) → residual reduction → N cells (2C) → residual reduction → N cells (4C) →
-//! BN+ReLU → global average pool → linear.
+//! The NAS-Bench-201 evaluation network (AutoDL's `TinyNetwork` with `InferCell`s; see
+//! docs/algorithms.md#nb201): stem → N cells (C) → residual reduction → N cells (2C) → residual
+//! reduction → N cells (4C) → BN+ReLU → global average pool → linear.
 
 use super::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use super::ops::{BnMode, Op, ReluConvBn};

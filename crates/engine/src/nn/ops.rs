@@ -1,7 +1,8 @@
 //! The candidate operations of both search spaces, with the reference implementations' structure and
 //! parameter names (`op.1.weight`, `conv_1.weight`, ...) so PyTorch state_dicts map onto ours 1:1.
 //!
-//! DARTS ops: spec §1.2. NAS-Bench-201 ops: spec §5.1.
+//! DARTS ops: quark0/darts `cnn/operations.py`; NAS-Bench-201 ops: AutoDL-Projects `cell_operations.py`
+//! (docs/algorithms.md#darts and #nb201).
 
 use super::layers::{BatchNorm2d, Conv2d, ConvSpec};
 use oxnas_core::darts::DartsOp;

@@ -10,8 +10,8 @@ use crate::progress::Progress;
 use crate::rundir::RunFiles;
 use crate::search::{architect::cross_entropy, Nb201Supernet, Nb201SupernetConfig, Supernet};
 use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
-use crate::train::trainer::{load_data, stream_seed, to_tensors, TrainError};
-use crate::DeviceChoice;
+use crate::run::{stream_seed, to_tensors, Prelude, Stream};
+use crate::train::trainer::TrainError;
 use oxnas_core::bench::{Column, Nb201Table};
 use oxnas_core::config::{ConfigFile, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
@@ -100,6 +100,9 @@ pub struct SupernetTrainer {
     pub cfg: SupernetTrainConfig,
     pub files: RunFiles,
     resume: bool,
+    /// On resume, continue with a fresh optimiser instead of refusing a checkpoint without
+    /// (complete) optimiser state.
+    pub reset_optimizer: bool,
 }
 
 impl SupernetTrainer {
@@ -108,19 +111,18 @@ impl SupernetTrainer {
         match cfg {
             Some(cfg) => {
                 crate::rundir::create(dir, &files.last(), &["checkpoints"], &cfg, "supernet")?;
-                Ok(SupernetTrainer { cfg, files, resume: false })
+                Ok(SupernetTrainer { cfg, files, resume: false, reset_optimizer: false })
             }
-            None => Ok(SupernetTrainer { cfg: crate::rundir::open(dir, "supernet")?, files, resume: true }),
+            None => {
+                let cfg = crate::rundir::open(dir, "supernet")?;
+                Ok(SupernetTrainer { cfg, files, resume: true, reset_optimizer: false })
+            }
         }
     }
 
     pub fn run(&self, progress: &mut dyn Progress<SupernetEpoch>) -> Result<Vec<SupernetEpoch>, TrainError> {
         let cfg = &self.cfg;
-        let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
-        if cfg.run.threads > 0 {
-            tch::set_num_threads(cfg.run.threads as i32);
-        }
-        let data = load_data(&cfg.data)?;
+        let Prelude { device, data } = Prelude::start(&cfg.run, &cfg.data)?;
         let (train_idx, held_idx) = split_by_portion(data.train.len(), cfg.split.train_portion);
         progress.message(&format!(
             "data: {} from {} ({} train, {} held out)",
@@ -154,7 +156,7 @@ impl SupernetTrainer {
         // The tracked sample is fixed for the run, so τ across epochs compares like with like.
         let t = &cfg.track;
         let tracked: Vec<Nb201Arch> = {
-            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, 0, 0, 7));
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, 0, 0, Stream::TrackedSample));
             (0..t.sample).map(|_| sample_arch(&mut rng, &ops)).collect()
         };
         let truth_col: Option<Column> = if t.sample > 0 {
@@ -175,15 +177,13 @@ impl SupernetTrainer {
                     why: "no checkpoint yet; start again without --resume".into(),
                 });
             }
-            let (tensors, meta) = checkpoint::load(&self.files.last())?;
-            load_weights(&self.files.last(), &net, false)?;
-            opt.load_state(&tensors);
-            state = meta.get("oxnas.supernet_state").and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
-                TrainError::Resume {
-                    dir: self.files.dir.display().to_string(),
-                    why: "the checkpoint has no supernet state".into(),
-                }
-            })?;
+            let last = self.files.last();
+            let (tensors, meta) = checkpoint::load(&last)?;
+            load_weights(&last, &net, false)?;
+            if checkpoint::optimizer_state_usable(&last, &tensors, &meta, self.reset_optimizer)? {
+                opt.load_state(&tensors);
+            }
+            state = checkpoint::state(&last, &meta, "oxnas.supernet_state", "supernet")?;
             progress.message(&format!("resumed after epoch {}", state.epochs_done));
         }
 
@@ -193,7 +193,7 @@ impl SupernetTrainer {
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
             for (step, batch) in loader.epoch(epoch as u64).enumerate() {
                 let (x, y) = to_tensors(&batch, device);
-                let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, epoch, step, 3));
+                let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, epoch, step, Stream::PathSampling));
                 let paths = cfg.supernet.paths_per_step;
                 let mut grads: Vec<Option<Tensor>> = vec![];
                 for _ in 0..paths {
@@ -264,8 +264,10 @@ impl SupernetTrainer {
                 .map_err(|e| TrainError::Io { path: self.files.log().display().to_string(), source: e })?;
             let mut tensors: Vec<(String, Tensor)> =
                 net.weights().variables().into_iter().map(|(k, v)| (format!("w.{k}"), v)).collect();
-            tensors.extend(opt.state());
+            let opt_state = opt.state();
             let mut meta = BTreeMap::new();
+            checkpoint::record_optimizer_keys(&mut meta, opt_state.keys());
+            tensors.extend(opt_state);
             meta.insert("oxnas.supernet_state".to_string(), serde_json::to_string(&state).expect("json"));
             meta.insert("oxnas.config".to_string(), cfg.to_toml());
             checkpoint::save(&self.files.last(), &tensors, &meta)?;

@@ -1,18 +1,13 @@
-//! The architecture step of the bilevel optimisation (spec §1.3): the gradient of the validation loss
+//! The architecture step of the bilevel optimisation (see docs/algorithms.md#darts; quark0/darts `cnn/architect.py`): the gradient of the validation loss
 //! w.r.t. α, first order (w fixed) or second order (through one unrolled SGD step of w), then Adam.
 
 use super::supernet::{EdgeState, Supernet};
 use crate::train::optim::{Adam, AdamConfig, Sgd};
 use tch::{Kind, Tensor};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Order {
-    /// ∇_α L_val(w, α): DARTS-V1, and SGAS/SGAS-es's default.
-    First,
-    /// ∇_α L_val(w′, α) − ξ ∇²_{α,w} L_train(w, α) ∇_{w′} L_val(w′, α), w′ = one SGD step from w: DARTS-V2.
-    Second,
-}
+/// First order: ∇_α L_val(w, α) (DARTS-V1, and SGAS/SGAS-es's default). Second order:
+/// ∇_α L_val(w′, α) − ξ ∇²_{α,w} L_train(w, α) ∇_{w′} L_val(w′, α), w′ = one SGD step from w (DARTS-V2).
+pub use oxnas_core::config::Order;
 
 pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
     // log_softmax in the logits' own kind: cross_entropy_for_logits would drop f64 tests to f32.
@@ -62,7 +57,7 @@ impl Architect {
     }
 }
 
-/// DARTS's second-order α gradient with its finite-difference mixed term (spec §1.3):
+/// DARTS's second-order α gradient with its finite-difference mixed term (Liu et al., ICLR 2019; quark0/darts; docs/algorithms.md#darts):
 /// g = ∇_α L_val(w′, α) − ξ · [∇_α L_train(w⁺, α) − ∇_α L_train(w⁻, α)] / (2ε),
 /// w′ = w − ξ(μ·m + ∇_w L_train(w, α) + λ·w), v = ∇_{w′} L_val(w′, α), w± = w ± ε·v, ε = 0.01/‖v‖.
 ///

@@ -1,4 +1,4 @@
-//! The DARTS search network (quark0/darts `model_search.Network`, spec §1.1): 8 cells of 4 steps,
+//! The DARTS search network (quark0/darts `model_search.Network`; docs/algorithms.md#darts): 8 cells of 4 steps,
 //! a mixed op on each of a cell's 14 edges, α for normal and for reduction cells. Search-time ops
 //! use BN without affine parameters, and pooling ops are followed by such a BN.
 

@@ -1,6 +1,6 @@
 //! Dominant Hessian eigenvalue of the validation loss w.r.t. alpha.
 //!
-//! This is the early-stopping signal of DARTS-ES and SGAS-es (spec §3.1, §4.3): the largest
+//! This is the early-stopping signal of DARTS-ES and SGAS-es (docs/algorithms.md#hessian; automl/RobustDARTS `analyze.py`): the largest
 //! eigenvalue of `H = ∇²_α L_val + wd_α·I`, where α are only the *undecided* architecture
 //! parameters (those still with `requires_grad`) and `wd_α` is the α weight decay. The references
 //! fold the decay into the gradient (`g = ∂L/∂α + wd_α·α`), which is where the `+ wd_α·I` comes from.
@@ -15,23 +15,22 @@
 //! # Modes and their cost
 //! `n` is the number of undecided α entries: up to 14 edges × 5 ops × 2 cells = 140 in SGAS-es's
 //! reduced DARTS space (224 for the full 8-op DARTS space of RobustDARTS).
-//! - [`HessianMode::Full`]: what the references do. Builds all `n` rows, i.e. `n` second
+//! - [`EigenMethod::Full`]: what the references do. Builds all `n` rows, i.e. `n` second
 //!   backward passes (each costs about one HVP), then a dense `eigvalsh`. Exact up to round-off;
 //!   cost grows linearly in `n` and dominates a search epoch when `n` is large.
-//! - [`HessianMode::Lanczos`]: Krylov iteration on HVPs with full reorthogonalisation; typically
+//! - [`EigenMethod::Lanczos`]: Krylov iteration on HVPs with full reorthogonalisation; typically
 //!   `k ≪ n` HVPs for a well separated top eigenvalue, and never more than `n` (at `k = n` the
 //!   Krylov space is the whole space and the answer is exact).
-//! - [`HessianMode::PowerIteration`]: the simplest iterative alternative; usually needs more HVPs
-//!   than Lanczos and converges only at rate `|λ₂/λ₁|` (see its limits on the variant).
 //!
-//! All three also pay one forward pass and one `create_graph` backward pass per call; the
+//! Both also pay one forward pass and one `create_graph` backward pass per call; the
 //! [`HessianReport::hvps`] count excludes them.
 
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use oxnas_core::config::EigenMethod;
+use serde::Serialize;
 use tch::{Device, Kind, TchError, Tensor};
 use thiserror::Error;
 
@@ -64,32 +63,12 @@ pub enum HessianError {
     Torch(#[from] TchError),
 }
 
-/// How the dominant eigenvalue is obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum HessianMode {
-    /// Dense Hessian (`n` rows) and a symmetric eigen-solver: the reference behaviour.
-    Full,
-    /// Lanczos with full reorthogonalisation. Stops once the top Ritz value moves by less than
-    /// `tol` (relative) between two steps, after `iters` steps, or when the Krylov space is
-    /// exhausted. `seed` fixes the start vector so runs are reproducible.
-    Lanczos { iters: usize, tol: f64, seed: u64 },
-    /// Power iteration, which finds the eigenvalue of largest *magnitude*. When that one is
-    /// negative, a second run on `H − λ_neg·I` (whose spectrum is shifted to be non-negative)
-    /// recovers the largest algebraic eigenvalue. `iters` bounds each of the two runs.
-    ///
-    /// Limits: convergence is geometric in the ratio of the two leading (shifted) eigenvalues, so a
-    /// small gap needs many HVPs; convergence also demands a small residual, because with a `±λ`
-    /// pair the Rayleigh quotient can sit still at a wrong value. Prefer Lanczos.
-    PowerIteration { iters: usize, tol: f64, seed: u64 },
-}
-
 /// The outcome of one probe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HessianReport {
     /// Largest algebraic eigenvalue of `∇²_α L + wd·I`.
     pub lambda_max: f64,
-    pub mode: HessianMode,
+    pub mode: EigenMethod,
     /// Number of α entries the Hessian is taken over.
     pub dim: usize,
     /// Cost in Hessian-vector products (a Full row counts as one).
@@ -151,14 +130,16 @@ impl HessianProbe {
         symmetric_tensor(&raw, graph.layout.n)
     }
 
-    /// The dominant (largest algebraic) eigenvalue of the Hessian, by `mode`.
+    /// The dominant (largest algebraic) eigenvalue of the Hessian, by `mode`; `seed` fixes the
+    /// Lanczos start vector, so runs are reproducible.
     pub fn lambda_max(
         &self,
         loss_fn: &mut dyn FnMut() -> Tensor,
         alphas: &[Tensor],
-        mode: HessianMode,
+        mode: EigenMethod,
+        seed: u64,
     ) -> Result<HessianReport, HessianError> {
-        if let HessianMode::Lanczos { iters, tol, .. } | HessianMode::PowerIteration { iters, tol, .. } = mode {
+        if let EigenMethod::Lanczos { iters, tol } = mode {
             if iters == 0 {
                 return Err(HessianError::InvalidSetting("iters must be at least 1".into()));
             }
@@ -172,25 +153,18 @@ impl HessianProbe {
         let n = graph.layout.n;
         let mut hvps = 0usize;
         let (lambda_max, converged) = match mode {
-            HessianMode::Full => {
+            EigenMethod::Full => {
                 let h = symmetric_tensor(&graph.raw_hessian()?, n)?;
                 hvps = n;
                 let eig = Vec::<f64>::try_from(&h.f_linalg_eigvalsh("L")?)?;
                 (eig.last().copied().unwrap_or(f64::NAN), true)
             }
-            HessianMode::Lanczos { iters, tol, seed } => {
+            EigenMethod::Lanczos { iters, tol } => {
                 let mut op = |x: &[f64]| {
                     hvps += 1;
                     graph.hvp_flat(x)
                 };
                 lanczos_top(n, &mut op, iters, tol, seed)?
-            }
-            HessianMode::PowerIteration { iters, tol, seed } => {
-                let mut op = |x: &[f64]| {
-                    hvps += 1;
-                    graph.hvp_flat(x)
-                };
-                power_top(n, &mut op, iters, tol, seed)?
             }
         };
         ensure_finite(&[lambda_max], || "the dominant eigenvalue".to_string())?;
@@ -484,51 +458,6 @@ fn lanczos_top(n: usize, op: &mut MatVec, iters: usize, tol: f64, seed: u64) -> 
     Ok((theta, false))
 }
 
-/// Dominant-magnitude eigenvalue of `op − shift·I` by power iteration: (Rayleigh quotient, converged).
-fn power_dominant(
-    n: usize,
-    op: &mut MatVec,
-    shift: f64,
-    iters: usize,
-    tol: f64,
-    seed: u64,
-) -> Result<(f64, bool), HessianError> {
-    let mut x = start_vector(n, seed);
-    let mut prev: Option<f64> = None;
-    let mut rho = f64::NAN;
-    for _ in 0..iters {
-        let mut y = op(&x)?;
-        y.iter_mut().zip(&x).for_each(|(yi, xi)| *yi -= shift * xi);
-        rho = dot(&x, &y);
-        let ny = norm(&y);
-        if ny == 0.0 {
-            return Ok((0.0, true));
-        }
-        let resid = y.iter().zip(&x).map(|(yi, xi)| (yi - rho * xi).powi(2)).sum::<f64>().sqrt();
-        let still = prev.is_some_and(|p| (rho - p).abs() <= tol * rho.abs());
-        // The residual guard matters for a ±λ pair, where the Rayleigh quotient stalls at a value
-        // that is no eigenvalue while the iterate keeps flipping between two vectors.
-        if still && resid <= tol.sqrt() * rho.abs() {
-            return Ok((rho, true));
-        }
-        prev = Some(rho);
-        x = y.into_iter().map(|v| v / ny).collect();
-    }
-    Ok((rho, false))
-}
-
-fn power_top(n: usize, op: &mut MatVec, iters: usize, tol: f64, seed: u64) -> Result<(f64, bool), HessianError> {
-    let (dominant, ok) = power_dominant(n, op, 0.0, iters, tol, seed)?;
-    if dominant >= 0.0 {
-        // No eigenvalue exceeds the largest magnitude, so a non-negative dominant one is the top.
-        return Ok((dominant, ok));
-    }
-    // Shifting by the (negative) dominant eigenvalue makes the spectrum non-negative with the
-    // largest algebraic eigenvalue now largest in magnitude.
-    let (top_shifted, ok2) = power_dominant(n, op, dominant, iters, tol, seed.wrapping_add(1))?;
-    Ok((top_shifted + dominant, ok && ok2))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,7 +530,7 @@ mod tests {
         let vflat = flat(&v);
         let want: Vec<f64> = (0..7).map(|r| dot(&mm[r], &vflat) + wd * vflat[r]).collect();
         assert!(rel_err(&flat(&hv), &want) < 1e-12);
-        let full = probe.lambda_max(&mut f, &alphas, HessianMode::Full).unwrap();
+        let full = probe.lambda_max(&mut f, &alphas, EigenMethod::Full, 0).unwrap();
         assert!((full.lambda_max - (3.0 + wd)).abs() < 1e-12, "{full:?}");
         assert_eq!((full.dim, full.hvps), (7, 7));
     }
@@ -642,7 +571,7 @@ mod tests {
                 assert_eq!(x, if r == c { 0.25 } else { 0.0 });
             }
         }
-        let rep = probe.lambda_max(&mut f, &alpha, HessianMode::Lanczos { iters: 10, tol: 1e-10, seed: 1 }).unwrap();
+        let rep = probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 10, tol: 1e-10 }, 1).unwrap();
         assert!((rep.lambda_max - 0.25).abs() < 1e-14 && rep.converged, "{rep:?}");
     }
 
@@ -743,21 +672,18 @@ mod tests {
     }
 
     #[test]
-    fn full_lanczos_and_power_agree_on_tiny_supernet() {
+    fn full_and_lanczos_agree_on_tiny_supernet() {
         let net = TinyNet::new(7);
         let alphas = TinyNet::alphas();
         let probe = HessianProbe::new(1e-3).unwrap();
         let mut f = || net.loss(&alphas);
         // A first probe absorbs libtorch's one-off start-up, so the printed times compare the modes.
-        probe.lambda_max(&mut f, &alphas, HessianMode::Full).unwrap();
-        let full = probe.lambda_max(&mut f, &alphas, HessianMode::Full).unwrap();
+        probe.lambda_max(&mut f, &alphas, EigenMethod::Full, 0).unwrap();
+        let full = probe.lambda_max(&mut f, &alphas, EigenMethod::Full, 0).unwrap();
         let lanczos =
-            probe.lambda_max(&mut f, &alphas, HessianMode::Lanczos { iters: 20, tol: 1e-8, seed: 3 }).unwrap();
-        let power = probe
-            .lambda_max(&mut f, &alphas, HessianMode::PowerIteration { iters: 5000, tol: 1e-12, seed: 3 })
-            .unwrap();
+            probe.lambda_max(&mut f, &alphas, EigenMethod::Lanczos { iters: 20, tol: 1e-8 }, 3).unwrap();
         println!(
-            "tiny supernet n={}: Full λ={:.9} {} rows {:.6}s | Lanczos λ={:.9} {} HVPs {:.6}s | power λ={:.9} {} HVPs {:.6}s",
+            "tiny supernet n={}: Full λ={:.9} {} rows {:.6}s | Lanczos λ={:.9} {} HVPs {:.6}s",
             full.dim,
             full.lambda_max,
             full.hvps,
@@ -765,13 +691,9 @@ mod tests {
             lanczos.lambda_max,
             lanczos.hvps,
             lanczos.seconds,
-            power.lambda_max,
-            power.hvps,
-            power.seconds
         );
         let rel = |x: f64| (x - full.lambda_max).abs() / full.lambda_max.abs();
         assert!(lanczos.converged && rel(lanczos.lambda_max) < 1e-3, "{lanczos:?} vs {full:?}");
-        assert!(power.converged && rel(power.lambda_max) < 1e-3, "{power:?} vs {full:?}");
         assert!(lanczos.hvps <= full.dim);
     }
 
@@ -787,16 +709,11 @@ mod tests {
         let mut f = || quadratic_loss(&alpha[0], &m, None);
         let probe = HessianProbe::new(wd).unwrap();
         let want = 5.0 + wd;
-        let full = probe.lambda_max(&mut f, &alpha, HessianMode::Full).unwrap();
+        let full = probe.lambda_max(&mut f, &alpha, EigenMethod::Full, 0).unwrap();
         assert!((full.lambda_max - want).abs() < 1e-10, "{full:?}");
         let lanczos =
-            probe.lambda_max(&mut f, &alpha, HessianMode::Lanczos { iters: 30, tol: 1e-10, seed: 9 }).unwrap();
+            probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 30, tol: 1e-10 }, 9).unwrap();
         assert!((lanczos.lambda_max - full.lambda_max).abs() < 1e-3 * full.lambda_max, "{lanczos:?}");
-        let power = probe
-            .lambda_max(&mut f, &alpha, HessianMode::PowerIteration { iters: 20_000, tol: 1e-12, seed: 9 })
-            .unwrap();
-        assert!(power.converged, "{power:?}");
-        assert!((power.lambda_max - want).abs() < 1e-3 * want, "{power:?}");
     }
 
     #[test]
@@ -809,7 +726,7 @@ mod tests {
         let alpha = [leaf(&vec![0.0; n], &[n as i64])];
         let mut f = || quadratic_loss(&alpha[0], &m, None);
         let probe = HessianProbe::new(0.0).unwrap();
-        let rep = probe.lambda_max(&mut f, &alpha, HessianMode::Lanczos { iters: 100, tol: 1e-9, seed: 2 }).unwrap();
+        let rep = probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 100, tol: 1e-9 }, 2).unwrap();
         assert!(rep.converged && (rep.lambda_max - 10.0).abs() < 1e-6, "{rep:?}");
         assert!(rep.hvps < 40, "{rep:?}");
     }
@@ -824,12 +741,8 @@ mod tests {
             let mut f = || net.loss(&alphas);
             probe.hvp(&mut f, &alphas, &v).unwrap();
             assert_eq!(probe.full_hessian(&mut f, &alphas).unwrap().size(), vec![6, 6]);
-            for mode in [
-                HessianMode::Full,
-                HessianMode::Lanczos { iters: 6, tol: 1e-9, seed: 0 },
-                HessianMode::PowerIteration { iters: 50, tol: 1e-6, seed: 0 },
-            ] {
-                probe.lambda_max(&mut f, &alphas, mode).unwrap();
+            for mode in [EigenMethod::Full, EigenMethod::Lanczos { iters: 6, tol: 1e-9 }] {
+                probe.lambda_max(&mut f, &alphas, mode, 0).unwrap();
             }
         };
         run_all();
@@ -851,13 +764,13 @@ mod tests {
         let probe = HessianProbe::new(1e-3).unwrap();
         let a = leaf(&[0.1, 0.2, 0.3], &[3]);
         let alphas = [a.shallow_clone()];
-        let lanczos = HessianMode::Lanczos { iters: 5, tol: 1e-6, seed: 0 };
+        let lanczos = EigenMethod::Lanczos { iters: 5, tol: 1e-6 };
 
         let err = probe.full_hessian(&mut || &a * &a, &alphas).unwrap_err();
         assert!(matches!(&err, HessianError::LossNotScalar { shape } if shape == &vec![3]), "{err}");
         assert!(err.to_string().contains("scalar"));
 
-        let err = probe.lambda_max(&mut || (&a * &a).sum(None::<Kind>), &[], HessianMode::Full).unwrap_err();
+        let err = probe.lambda_max(&mut || (&a * &a).sum(None::<Kind>), &[], EigenMethod::Full, 0).unwrap_err();
         assert!(matches!(err, HessianError::NoAlphas), "{err}");
 
         let frozen = [Tensor::from_slice(&[1.0, 2.0])];
@@ -866,7 +779,7 @@ mod tests {
 
         let other = leaf(&[1.0], &[1]);
         let two = [a.shallow_clone(), other.shallow_clone()];
-        let err = probe.lambda_max(&mut || (&a * &a).sum(None::<Kind>), &two, lanczos).unwrap_err();
+        let err = probe.lambda_max(&mut || (&a * &a).sum(None::<Kind>), &two, lanczos, 0).unwrap_err();
         assert!(matches!(err, HessianError::AlphaUnused { index: 1 }), "{err}");
 
         let err = probe.full_hessian(&mut || (&a * &a).sum(None::<Kind>).detach(), &alphas).unwrap_err();
@@ -886,7 +799,7 @@ mod tests {
         let err = probe.hvp(&mut f, &alphas, &[]).unwrap_err();
         assert!(matches!(err, HessianError::DirectionCount { expected: 1, got: 0 }), "{err}");
 
-        let err = probe.lambda_max(&mut f, &alphas, HessianMode::Lanczos { iters: 0, tol: 1e-6, seed: 0 }).unwrap_err();
+        let err = probe.lambda_max(&mut f, &alphas, EigenMethod::Lanczos { iters: 0, tol: 1e-6 }, 0).unwrap_err();
         assert!(matches!(err, HessianError::InvalidSetting(_)), "{err}");
         assert!(HessianProbe::new(f64::NAN).is_err());
     }
@@ -895,7 +808,7 @@ mod tests {
     fn report_serialises_with_the_mode() {
         let rep = HessianReport {
             lambda_max: 1.5,
-            mode: HessianMode::Lanczos { iters: 20, tol: 1e-4, seed: 2 },
+            mode: EigenMethod::Lanczos { iters: 20, tol: 1e-4 },
             dim: 140,
             hvps: 12,
             seconds: 0.25,

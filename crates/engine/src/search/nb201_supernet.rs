@@ -1,4 +1,4 @@
-//! The NAS-Bench-201 search network (AutoDL's `TinyNetworkDarts`, spec §5.2): the benchmark's
+//! The NAS-Bench-201 search network (AutoDL's `TinyNetworkDarts`; docs/algorithms.md#nb201): the benchmark's
 //! skeleton with a mixed op on every cell edge, one α (6 edges × 5 ops) shared by all cells.
 
 use super::mixed_op::MixedOp;

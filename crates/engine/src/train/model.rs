@@ -2,56 +2,11 @@
 
 use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb201NetConfig, Nb201Network};
 use crate::EngineError;
-use oxnas_core::config::{ModelConfig, Space};
-use oxnas_core::darts::{self, Genotype};
-use oxnas_core::nb201::Nb201Arch;
+use oxnas_core::config::ModelConfig;
 use tch::{nn::VarStore, Device, Tensor};
 
-/// The architecture being trained, as the user would write it down.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Architecture {
-    Nb201(Nb201Arch),
-    Darts(Genotype),
-}
-
-impl Architecture {
-    pub fn from_config(m: &ModelConfig) -> Result<Self, EngineError> {
-        match m.space {
-            Space::Nb201 => {
-                let s = m.arch.as_deref().ok_or_else(|| EngineError::Config("model.arch is not set".into()))?;
-                Ok(Architecture::Nb201(s.parse().map_err(|e| EngineError::Config(format!("model.arch: {e}")))?))
-            }
-            Space::Darts => {
-                let s = m.genotype.as_deref().ok_or_else(|| EngineError::Config("model.genotype is not set".into()))?;
-                Ok(Architecture::Darts(darts::resolve(s)?))
-            }
-        }
-    }
-
-    /// The reference string form: an NB201 arch string or a DARTS `Genotype(...)` repr.
-    pub fn reference_string(&self) -> String {
-        match self {
-            Architecture::Nb201(a) => a.to_string(),
-            Architecture::Darts(g) => g.to_string(),
-        }
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Architecture::Nb201(a) => serde_json::json!({
-                "space": "nb201",
-                "arch_str": a.to_string(),
-                "index": a.to_index(),
-                "ops": a.ops.iter().map(|o| o.name()).collect::<Vec<_>>(),
-            }),
-            Architecture::Darts(g) => {
-                let mut v = serde_json::to_value(g).expect("genotype serialises");
-                v["space"] = "darts".into();
-                v
-            }
-        }
-    }
-}
+/// The architecture being trained (engine-free; it lives in `oxnas_core::arch`).
+pub use oxnas_core::arch::Architecture;
 
 pub enum Network {
     Nb201(Nb201Network),

@@ -14,13 +14,13 @@ use crate::checkpoint::{self, CheckpointError};
 use crate::nn::DropPath;
 use crate::progress::Progress;
 use crate::rundir::{self, RunFiles};
-use crate::{DeviceChoice, EngineError};
-use oxnas_core::config::{ConfigError, ConfigFile, DataConfig, SourceChoice, TrainConfig};
-use oxnas_core::data::{self, DataError, DataSource, DatasetKind, ImageDataset, Loader, Split};
+use crate::run::Prelude;
+use crate::EngineError;
+use oxnas_core::config::{ConfigError, ConfigFile, TrainConfig};
+use oxnas_core::data::{DataError, Loader};
 use oxnas_core::fsutil::write_atomic;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 use thiserror::Error;
@@ -51,53 +51,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.display().to_string(), source }
 }
 
-/// The data a run trains and evaluates on, with where it came from.
-pub struct RunData {
-    pub kind: DatasetKind,
-    pub source: DataSource,
-    pub train: Arc<ImageDataset>,
-    pub test: Arc<ImageDataset>,
-}
-
-pub fn load_data(cfg: &DataConfig) -> Result<RunData, TrainError> {
-    let kind = cfg.kind()?;
-    let source = match cfg.source {
-        SourceChoice::Embedded if kind == DatasetKind::FashionMnist => DataSource::Embedded,
-        SourceChoice::Embedded => {
-            return Err(ConfigError::Invalid(format!(
-                "data.source = \"embedded\" exists only for fashion-mnist, not {kind}; use source = \"auto\" with data.data_dir"
-            ))
-            .into())
-        }
-        SourceChoice::Auto => data::resolve_source(kind, cfg.data_dir.as_deref())?,
-    };
-    let limit = |d: ImageDataset, n: usize| -> ImageDataset {
-        if n == 0 || n >= d.len() {
-            d
-        } else {
-            d.subset(&(0..n).collect::<Vec<_>>())
-        }
-    };
-    let train = limit(data::load(kind, &source, Split::Train)?, cfg.train_limit);
-    let test = limit(data::load(kind, &source, Split::Test)?, cfg.test_limit);
-    Ok(RunData { kind, source, train: Arc::new(train), test: Arc::new(test) })
-}
-
-pub fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor) {
-    let dims = [batch.batch as i64, batch.channels as i64, batch.height as i64, batch.width as i64];
-    let x = Tensor::from_slice(&batch.images).view(dims).to_device(device);
-    let y = Tensor::from_slice(&batch.labels).to_device(device);
-    (x, y)
-}
-
-/// A stream seed for (seed, epoch, step, purpose), so each random use has its own reproducible draws.
-pub fn stream_seed(seed: u64, epoch: usize, step: usize, purpose: u64) -> u64 {
-    // SplitMix64 finaliser over the packed key: cheap, well mixed, and stable across versions.
-    let mut z = seed ^ ((epoch as u64) << 40) ^ ((step as u64) << 8) ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use crate::run::{load_data, stream_seed, to_tensors, RunData, Stream};
 
 /// Top-1/top-5 accuracy, mean loss and confusion matrix of `model` over `loader` in eval mode.
 pub fn evaluate(model: &Model, loader: &Loader, num_classes: usize, device: Device) -> EvalResult {
@@ -155,6 +109,9 @@ pub struct Trainer {
     pub cfg: TrainConfig,
     pub files: RunFiles,
     resume: bool,
+    /// On resume, continue with a fresh optimiser instead of refusing a checkpoint without
+    /// (complete) optimiser state.
+    pub reset_optimizer: bool,
 }
 
 impl Trainer {
@@ -163,20 +120,17 @@ impl Trainer {
         match start {
             Start::Fresh(cfg) => {
                 rundir::create(dir, &files.last(), &["checkpoints"], cfg.as_ref(), "training run")?;
-                Ok(Trainer { cfg: *cfg, files, resume: false })
+                Ok(Trainer { cfg: *cfg, files, resume: false, reset_optimizer: false })
             }
-            Start::Resume => Ok(Trainer { cfg: rundir::open(dir, "train run")?, files, resume: true }),
+            Start::Resume => {
+                Ok(Trainer { cfg: rundir::open(dir, "train run")?, files, resume: true, reset_optimizer: false })
+            }
         }
     }
 
     pub fn run(&self, progress: &mut dyn Progress<EpochMetrics>) -> Result<TrainSummary, TrainError> {
         let cfg = &self.cfg;
-        let device: DeviceChoice = cfg.run.device.parse()?;
-        let device = device.resolve()?;
-        if cfg.run.threads > 0 {
-            tch::set_num_threads(cfg.run.threads as i32);
-        }
-        let data = load_data(&cfg.data)?;
+        let Prelude { device, data } = Prelude::start(&cfg.run, &cfg.data)?;
         progress.message(&format!(
             "data: {} from {} ({} train / {} test images)",
             data.kind,
@@ -234,7 +188,7 @@ impl Trainer {
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
             for (step, batch) in train_loader.epoch(epoch as u64).enumerate() {
                 let (x, y) = to_tensors(&batch, device);
-                let drop = DropPath::new(drop_prob, stream_seed(cfg.run.seed, epoch, step, 1));
+                let drop = DropPath::new(drop_prob, stream_seed(cfg.run.seed, epoch, step, Stream::DropPath));
                 let (logits, aux) = model.forward_train(&x, &drop);
                 let mut loss = logits.cross_entropy_for_logits(&y);
                 if let Some(aux) = aux {
@@ -308,8 +262,10 @@ impl Trainer {
     fn checkpoint(&self, model: &Model, opt: &Sgd, state: &RunState, best: bool) -> Result<(), TrainError> {
         let mut tensors: Vec<(String, Tensor)> =
             model.vs.variables().into_iter().map(|(k, v)| (format!("model.{k}"), v)).collect();
-        tensors.extend(opt.state());
+        let opt_state = opt.state();
         let mut meta = BTreeMap::new();
+        checkpoint::record_optimizer_keys(&mut meta, opt_state.keys());
+        tensors.extend(opt_state);
         meta.insert("oxnas.run_state".to_string(), serde_json::to_string(state).expect("state json"));
         meta.insert("oxnas.config".to_string(), self.cfg.to_toml());
         meta.insert("oxnas.arch".to_string(), model.arch.reference_string());
@@ -335,17 +291,17 @@ impl Trainer {
             });
         }
         let (tensors, meta) = checkpoint::load(&self.files.last())?;
-        let state: RunState =
-            meta.get("oxnas.run_state").and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
-                TrainError::Resume { dir: dir.clone(), why: "the checkpoint has no oxnas run state".into() }
-            })?;
+        let last = self.files.last();
+        let state: RunState = checkpoint::state(&last, &meta, "oxnas.run_state", "training run")?;
         let weights: BTreeMap<String, Tensor> = tensors
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone())))
             .collect();
         crate::nn::state_dict::import(&model.vs, &weights)
             .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
-        opt.load_state(&tensors);
+        if checkpoint::optimizer_state_usable(&last, &tensors, &meta, self.reset_optimizer)? {
+            opt.load_state(&tensors);
+        }
         let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
         write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
         Ok(state)

@@ -1,0 +1,43 @@
+//! What `search.jsonl` records: one line per executed epoch.
+
+use oxnas_core::space::CellAlphas;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub cell: String,
+    pub edge: usize,
+    pub op: String,
+    pub score: f64,
+    pub pruned: Vec<usize>,
+}
+
+/// One executed epoch of the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchEpoch {
+    /// Counts every executed epoch, rolled-back ones included.
+    pub iteration: usize,
+    pub epoch: usize,
+    /// Decisions made before this epoch (the SGAS/SGAS-es phase).
+    pub phase: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub valid_loss: f64,
+    pub valid_acc: f64,
+    pub lambda_max: Option<f64>,
+    pub hessian_s: Option<f64>,
+    /// Edges (of all cells) whose strongest op, or decided op, is skip_connect: the collapse signal.
+    pub skip_count: usize,
+    pub alphas: Vec<CellAlphas>,
+    /// The architecture as it stands (decided edges, the rest by argmax).
+    pub genotype: String,
+    pub decisions: Vec<DecisionRecord>,
+    /// What the policy did at the end of this epoch, if anything.
+    pub event: Option<String>,
+    /// Set when a later rollback undid this epoch.
+    pub rolled_back: bool,
+    pub epoch_time_s: f64,
+    pub images_per_s: f64,
+}

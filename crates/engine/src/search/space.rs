@@ -1,0 +1,34 @@
+//! The one place that turns a space's config into its supernet: registering a new space is one
+//! arm here (and its variant in `oxnas_core::config::SupernetConfig`).
+
+use super::{DartsSupernet, DartsSupernetConfig, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use oxnas_core::config::SupernetConfig;
+use tch::Device;
+
+/// Builds the supernet `cfg` describes; parameters come from libtorch's generator, which the
+/// caller seeds.
+pub fn build_supernet(cfg: &SupernetConfig, num_classes: i64, in_channels: i64, device: Device) -> Box<dyn Supernet> {
+    match cfg {
+        SupernetConfig::Nb201(s) => Box::new(Nb201Supernet::new(
+            &Nb201SupernetConfig {
+                channels: s.channels,
+                cells_per_stage: s.cells_per_stage,
+                num_classes,
+                in_channels,
+                track_running_stats: s.track_running_stats,
+            },
+            device,
+        )),
+        SupernetConfig::Darts(s) => Box::new(DartsSupernet::new(
+            &DartsSupernetConfig {
+                channels: s.channels,
+                layers: s.layers,
+                steps: s.steps,
+                num_classes,
+                in_channels,
+                ops: s.ops.clone(),
+            },
+            device,
+        )),
+    }
+}

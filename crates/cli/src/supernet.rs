@@ -17,8 +17,8 @@ use oxnas_engine::oneshot::score::{BnScoring, Scorer};
 use oxnas_engine::oneshot::score_run::score_to_csv;
 use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
-use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
 use oxnas_engine::run::{load_data, to_tensors};
+use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
 use oxnas_engine::DeviceChoice;
 use std::path::{Path, PathBuf};
 

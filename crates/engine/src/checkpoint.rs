@@ -54,12 +54,21 @@ pub fn optimizer_state_usable(
     }
     let p = || path.display().to_string();
     let Some(text) = meta.get(OPTIMIZER_KEYS) else {
-        return Err(CheckpointError::OptimizerState { path: p(), detail: format!("no '{OPTIMIZER_KEYS}' list (written by an older oxnas?)") });
+        return Err(CheckpointError::OptimizerState {
+            path: p(),
+            detail: format!("no '{OPTIMIZER_KEYS}' list (written by an older oxnas?)"),
+        });
     };
-    let keys: Vec<String> = serde_json::from_str(text)
-        .map_err(|source| CheckpointError::BadState { path: p(), key: OPTIMIZER_KEYS.into(), source })?;
+    let keys: Vec<String> = serde_json::from_str(text).map_err(|source| CheckpointError::BadState {
+        path: p(),
+        key: OPTIMIZER_KEYS.into(),
+        source,
+    })?;
     if let Some(missing) = keys.iter().find(|k| !tensors.contains_key(*k)) {
-        return Err(CheckpointError::OptimizerState { path: p(), detail: format!("optimiser tensor '{missing}' is missing") });
+        return Err(CheckpointError::OptimizerState {
+            path: p(),
+            detail: format!("optimiser tensor '{missing}' is missing"),
+        });
     }
     Ok(true)
 }
@@ -72,9 +81,8 @@ pub fn state<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, CheckpointError> {
     let p = || path.display().to_string();
-    let text = meta
-        .get(key)
-        .ok_or_else(|| CheckpointError::MissingState { path: p(), key: key.into(), what: what.into() })?;
+    let text =
+        meta.get(key).ok_or_else(|| CheckpointError::MissingState { path: p(), key: key.into(), what: what.into() })?;
     serde_json::from_str(text).map_err(|source| CheckpointError::BadState { path: p(), key: key.into(), source })
 }
 

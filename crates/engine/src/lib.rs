@@ -10,8 +10,8 @@ pub mod error;
 pub mod nn;
 pub mod oneshot;
 pub mod progress;
-pub mod rundir;
 pub mod run;
+pub mod rundir;
 pub mod search;
 pub mod train;
 

@@ -148,8 +148,9 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
 
     /// Parses and validates a resolved config (the `config.toml` a run directory holds).
     fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let table: toml::Table =
-            text.parse().map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
         Self::check_format(&table, origin)?;
         let cfg: Self = toml::from_str(text)
             .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;

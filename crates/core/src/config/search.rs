@@ -441,7 +441,10 @@ mod tests {
         assert!(e.contains("iters"), "{e}");
         let e = resolve_err("cpu-demo", &["supernet.layers=3"]);
         assert!(e.contains("layers"), "{e}");
-        let e = resolve_err("sgas-cri1-darts", &["early_stop.window=3", "early_stop.delta=4", "early_stop.factor=1.3", "early_stop.start_epoch=0"]);
+        let e = resolve_err(
+            "sgas-cri1-darts",
+            &["early_stop.window=3", "early_stop.delta=4", "early_stop.factor=1.3", "early_stop.start_epoch=0"],
+        );
         assert!(e.contains("[early_stop]"), "{e}");
     }
 

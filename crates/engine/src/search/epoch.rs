@@ -76,7 +76,13 @@ impl Trainee {
 
     /// One α step and one w step on a batch, in the configured order; the w loss and the number of
     /// correct predictions. A non-finite loss leaves the weights unchanged.
-    fn bilevel_step(&mut self, cfg: &SearchConfig, train: (&Tensor, &Tensor), alpha: (&Tensor, &Tensor), lr: f64) -> (f64, i64) {
+    fn bilevel_step(
+        &mut self,
+        cfg: &SearchConfig,
+        train: (&Tensor, &Tensor),
+        alpha: (&Tensor, &Tensor),
+        lr: f64,
+    ) -> (f64, i64) {
         let order = cfg.arch.step_order;
         if order == StepOrder::AlphaFirst {
             self.architect.step(self.net.as_ref(), train, alpha, lr, &self.w_opt);

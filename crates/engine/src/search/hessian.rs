@@ -27,9 +27,9 @@
 
 use std::time::Instant;
 
+use oxnas_core::config::EigenMethod;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use oxnas_core::config::EigenMethod;
 use serde::Serialize;
 use tch::{Device, Kind, TchError, Tensor};
 use thiserror::Error;
@@ -680,17 +680,10 @@ mod tests {
         // A first probe absorbs libtorch's one-off start-up, so the printed times compare the modes.
         probe.lambda_max(&mut f, &alphas, EigenMethod::Full, 0).unwrap();
         let full = probe.lambda_max(&mut f, &alphas, EigenMethod::Full, 0).unwrap();
-        let lanczos =
-            probe.lambda_max(&mut f, &alphas, EigenMethod::Lanczos { iters: 20, tol: 1e-8 }, 3).unwrap();
+        let lanczos = probe.lambda_max(&mut f, &alphas, EigenMethod::Lanczos { iters: 20, tol: 1e-8 }, 3).unwrap();
         println!(
             "tiny supernet n={}: Full λ={:.9} {} rows {:.6}s | Lanczos λ={:.9} {} HVPs {:.6}s",
-            full.dim,
-            full.lambda_max,
-            full.hvps,
-            full.seconds,
-            lanczos.lambda_max,
-            lanczos.hvps,
-            lanczos.seconds,
+            full.dim, full.lambda_max, full.hvps, full.seconds, lanczos.lambda_max, lanczos.hvps, lanczos.seconds,
         );
         let rel = |x: f64| (x - full.lambda_max).abs() / full.lambda_max.abs();
         assert!(lanczos.converged && rel(lanczos.lambda_max) < 1e-3, "{lanczos:?} vs {full:?}");
@@ -711,8 +704,7 @@ mod tests {
         let want = 5.0 + wd;
         let full = probe.lambda_max(&mut f, &alpha, EigenMethod::Full, 0).unwrap();
         assert!((full.lambda_max - want).abs() < 1e-10, "{full:?}");
-        let lanczos =
-            probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 30, tol: 1e-10 }, 9).unwrap();
+        let lanczos = probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 30, tol: 1e-10 }, 9).unwrap();
         assert!((lanczos.lambda_max - full.lambda_max).abs() < 1e-3 * full.lambda_max, "{lanczos:?}");
     }
 

@@ -138,7 +138,11 @@ impl Search {
         };
         let state = if self.resume {
             let state = ckpt.restore_last(&mut trainee)?;
-            progress.message(&format!("resumed at epoch {} ({} decisions made)", state.next_epoch, state.policy.phase()));
+            progress.message(&format!(
+                "resumed at epoch {} ({} decisions made)",
+                state.next_epoch,
+                state.policy.phase()
+            ));
             state
         } else {
             fresh_state(cfg, space.as_ref(), trainee.net.as_ref())?
@@ -193,7 +197,13 @@ fn loaders(
     Ok(Loaders {
         train: Loader::shuffled(data.train.clone(), train_idx, batch, d.train_transform.resolve()?, seed)?,
         alpha: Loader::shuffled(data.train.clone(), alpha_idx, batch, d.eval_transform.resolve()?, seed)?,
-        eval: Loader::in_order(data.train.clone(), eval_idx, cfg.run.eval_batch_size, d.eval_transform.resolve()?, seed)?,
+        eval: Loader::in_order(
+            data.train.clone(),
+            eval_idx,
+            cfg.run.eval_batch_size,
+            d.eval_transform.resolve()?,
+            seed,
+        )?,
     })
 }
 
@@ -293,7 +303,13 @@ impl Running<'_> {
                 arch.set_state(p, EdgeState::Pruned);
             }
             let op = ops[d.op].to_string();
-            records.push(DecisionRecord { cell: names[cell].to_string(), edge: d.edge, op, score: d.score, pruned: d.pruned });
+            records.push(DecisionRecord {
+                cell: names[cell].to_string(),
+                edge: d.edge,
+                op,
+                score: d.score,
+                pruned: d.pruned,
+            });
         }
         records
     }
@@ -331,7 +347,9 @@ impl Running<'_> {
     fn finish(self) -> Result<SearchOutcome, SearchError> {
         let policy = &self.state.policy;
         let cells = match policy.result_epoch() {
-            Some(e) => self.state.trace.iter().rev().find(|r| r.epoch == e).expect("the stop epoch was run").alphas.clone(),
+            Some(e) => {
+                self.state.trace.iter().rev().find(|r| r.epoch == e).expect("the stop epoch was run").alphas.clone()
+            }
             None => alphas_of(self.trainee.net.as_ref()),
         };
         let architecture = policy.architecture(self.space.as_ref(), &cells)?;
@@ -347,7 +365,8 @@ impl Running<'_> {
         });
         let files = self.ckpt.files;
         let write = |path: std::path::PathBuf, text: String| {
-            write_atomic(&path, text.as_bytes()).map_err(|source| SearchError::Io { path: path.display().to_string(), source })
+            write_atomic(&path, text.as_bytes())
+                .map_err(|source| SearchError::Io { path: path.display().to_string(), source })
         };
         write(files.result(), serde_json::to_string_pretty(&result).expect("json"))?;
         write(files.dir.join("genotype.txt"), format!("{}\n", architecture.reference_string()))?;
@@ -369,7 +388,9 @@ fn alphas_of(net: &dyn Supernet) -> Vec<CellAlphas> {
 mod tests {
     use super::*;
     use crate::progress::Quiet;
-    use oxnas_core::config::{ArgmaxConfig, DartsSupernetConfig, DecisionConfig, HessianConfig, SgasConfig, SupernetConfig};
+    use oxnas_core::config::{
+        ArgmaxConfig, DartsSupernetConfig, DecisionConfig, HessianConfig, SgasConfig, SupernetConfig,
+    };
     use oxnas_core::darts::OpSet;
     use oxnas_core::search::{Criterion, LambdaRule};
 
@@ -488,15 +509,18 @@ mod tests {
     fn darts_argmax_and_sgas_on_the_darts_space() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = tiny_darts(DecisionConfig::Argmax(ArgmaxConfig {}), 2);
-        let out = Search::new(&dir.path().join("d"), SearchStart::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).unwrap();
+        let out =
+            Search::new(&dir.path().join("d"), SearchStart::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).unwrap();
         let Architecture::Darts(g) = &out.architecture else { panic!("darts space gives a genotype") };
         assert_eq!((g.normal.len(), g.reduce.len()), (4, 4));
         assert_eq!(out.trace.len(), 2);
 
         // SGAS on a 2-step DARTS cell: 4 decisions per cell (2 per node), in-degree pruning.
-        let sgas = SgasConfig { criterion: Criterion::Cri2, warmup_epochs: 1, frequency: 1, history: 4, batch_increase: 0 };
+        let sgas =
+            SgasConfig { criterion: Criterion::Cri2, warmup_epochs: 1, frequency: 1, history: 4, batch_increase: 0 };
         let cfg = tiny_darts(DecisionConfig::Sgas(sgas), 7);
-        let out = Search::new(&dir.path().join("s"), SearchStart::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).unwrap();
+        let out =
+            Search::new(&dir.path().join("s"), SearchStart::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).unwrap();
         let decided: usize = out.trace.iter().map(|e| e.decisions.len()).sum();
         assert_eq!(decided, 8, "2 cells x 2 nodes x 2 kept edges");
         let pruned: usize = out.trace.iter().flat_map(|e| e.decisions.iter().map(|d| d.pruned.len())).sum();

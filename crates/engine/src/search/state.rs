@@ -92,7 +92,8 @@ impl Checkpoints<'_> {
             let name = e.file_name().to_string_lossy().into_owned();
             let epoch = name.strip_suffix(".safetensors").and_then(|s| s.parse::<usize>().ok());
             if epoch.is_some_and(|n| n <= keep_after) {
-                std::fs::remove_file(e.path()).map_err(|source| SearchError::Io { path: e.path().display().to_string(), source })?;
+                std::fs::remove_file(e.path())
+                    .map_err(|source| SearchError::Io { path: e.path().display().to_string(), source })?;
             }
         }
         Ok(())
@@ -101,7 +102,8 @@ impl Checkpoints<'_> {
     pub fn write_log(&self, trace: &[SearchEpoch]) -> Result<(), SearchError> {
         let lines: String = trace.iter().map(|r| serde_json::to_string(r).expect("record serialises") + "\n").collect();
         let path = self.files.log();
-        write_atomic(&path, lines.as_bytes()).map_err(|source| SearchError::Io { path: path.display().to_string(), source })
+        write_atomic(&path, lines.as_bytes())
+            .map_err(|source| SearchError::Io { path: path.display().to_string(), source })
     }
 
     fn save(&self, path: &Path, t: &Trainee, key: &str, json: String) -> Result<(), SearchError> {
@@ -112,7 +114,8 @@ impl Checkpoints<'_> {
                 tensors.push((format!("alpha.{}.{e}", cell.name), a.detach()));
             }
         }
-        let optimizer: Vec<(String, Tensor)> = t.w_opt.state().into_iter().chain(t.architect.adam.state("adam")).collect();
+        let optimizer: Vec<(String, Tensor)> =
+            t.w_opt.state().into_iter().chain(t.architect.adam.state("adam")).collect();
         let mut meta = BTreeMap::new();
         checkpoint::record_optimizer_keys(&mut meta, optimizer.iter().map(|(k, _)| k));
         tensors.extend(optimizer);
@@ -122,7 +125,12 @@ impl Checkpoints<'_> {
         Ok(())
     }
 
-    fn load(&self, path: &Path, t: &mut Trainee, reset_optimizer: bool) -> Result<BTreeMap<String, String>, SearchError> {
+    fn load(
+        &self,
+        path: &Path,
+        t: &mut Trainee,
+        reset_optimizer: bool,
+    ) -> Result<BTreeMap<String, String>, SearchError> {
         let (tensors, meta) = checkpoint::load(path)?;
         let weights: BTreeMap<String, Tensor> = tensors
             .iter()
@@ -139,7 +147,12 @@ impl Checkpoints<'_> {
     }
 }
 
-fn load_alphas(path: &Path, net: &dyn Supernet, tensors: &BTreeMap<String, Tensor>, device: Device) -> Result<(), SearchError> {
+fn load_alphas(
+    path: &Path,
+    net: &dyn Supernet,
+    tensors: &BTreeMap<String, Tensor>,
+    device: Device,
+) -> Result<(), SearchError> {
     for cell in net.arch() {
         for (e, a) in cell.alphas.iter().enumerate() {
             let key = format!("alpha.{}.{e}", cell.name);

@@ -126,7 +126,10 @@ mod tests {
         assert!(p.finished());
         assert_eq!(p.result_epoch(), None);
         let a = p.architecture(&Nb201Space, &cells).unwrap();
-        assert_eq!(a.reference_string(), "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|");
+        assert_eq!(
+            a.reference_string(),
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+        );
         let off = ArgmaxPolicy::new(5, 64, None, None).unwrap();
         assert!((0..5).all(|e| !off.needs_lambda(e)), "Hessian off: never");
     }

@@ -80,8 +80,7 @@ pub trait Policy {
 
     /// Reports the end of `epoch`: its λmax (exactly when [`Policy::needs_lambda`] said so and
     /// undecided α remain) and α of every cell type.
-    fn end_of_epoch(&mut self, epoch: usize, lambda: Option<f64>, cells: &[CellAlphas])
-        -> Result<Action, PolicyError>;
+    fn end_of_epoch(&mut self, epoch: usize, lambda: Option<f64>, cells: &[CellAlphas]) -> Result<Action, PolicyError>;
 
     /// After an [`Action::Rollback`] to `epoch`: decide there from α of that epoch.
     fn decide_after_rollback(&mut self, epoch: usize, cells: &[CellAlphas]) -> Result<Vec<CellDecision>, PolicyError>;
@@ -157,12 +156,7 @@ impl Policy for AnyPolicy {
     fn phase(&self) -> usize {
         self.inner().phase()
     }
-    fn end_of_epoch(
-        &mut self,
-        epoch: usize,
-        lambda: Option<f64>,
-        cells: &[CellAlphas],
-    ) -> Result<Action, PolicyError> {
+    fn end_of_epoch(&mut self, epoch: usize, lambda: Option<f64>, cells: &[CellAlphas]) -> Result<Action, PolicyError> {
         self.inner_mut().end_of_epoch(epoch, lambda, cells)
     }
     fn decide_after_rollback(&mut self, epoch: usize, cells: &[CellAlphas]) -> Result<Vec<CellDecision>, PolicyError> {
@@ -222,7 +216,8 @@ pub(crate) mod testing {
 
     /// α for one NB201 cell that favours op `best` on every edge by `margin`.
     pub fn nb201_alphas(best: usize, margin: f64) -> Vec<CellAlphas> {
-        let alpha = (0..6).map(|e| (0..5).map(|k| if k == best { margin + e as f64 * 0.01 } else { 0.0 }).collect()).collect();
+        let alpha =
+            (0..6).map(|e| (0..5).map(|k| if k == best { margin + e as f64 * 0.01 } else { 0.0 }).collect()).collect();
         vec![CellAlphas::new("cell", alpha)]
     }
 }

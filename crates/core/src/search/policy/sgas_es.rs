@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(e, 13, "post-training: epoch 12 is the last (11 + 2 − 1)");
         assert!(!p.needs_lambda(12), "no λ after the last decision");
         let arch = p.architecture(&Nb201Space, &cells).unwrap().reference_string();
-        assert_eq!(arch, "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|");
+        assert_eq!(
+            arch,
+            "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
+        );
     }
 
     #[test]

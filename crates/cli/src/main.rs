@@ -78,10 +78,14 @@ fn main() -> ExitCode {
         Command::Rank(a) => supernet::rank(a),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
         Command::Presets => {
-            for (what, list) in
-                [("search", oxnas_core::config::SEARCH_PRESETS), ("train", oxnas_core::config::TRAIN_PRESETS)]
-            {
-                println!("{what} presets (oxnas {what} --preset NAME; files in configs/{what}/):");
+            use oxnas_core::config::{SEARCH_PRESETS, SUPERNET_PRESETS, TRAIN_PRESETS};
+            let lists = [
+                ("search", "search", SEARCH_PRESETS),
+                ("train", "train", TRAIN_PRESETS),
+                ("supernet train", "supernet", SUPERNET_PRESETS),
+            ];
+            for (what, dir, list) in lists {
+                println!("{what} presets (oxnas {what} --preset NAME; files in configs/{dir}/):");
                 for (name, text) in list {
                     let first = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
                     println!("  {name:<22} {first}");

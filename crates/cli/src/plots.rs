@@ -260,12 +260,14 @@ fn op_names(trace: &[SearchEpoch]) -> Vec<String> {
     (0..ops).map(|k| format!("op {k}")).collect()
 }
 
+/// A cell to draw: title, node labels, edges (from, to, op).
+type CellDrawing = (String, Vec<String>, Vec<(usize, usize, String)>);
+
 /// The final cell(s) as Graphviz DOT (`cell.dot`) and as a PNG drawn here (`cell.png`), so no Graphviz
 /// install is needed to look at it.
 pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
     register_font();
-    // (title, node labels, edges (from, to, op))
-    let cells: Vec<(String, Vec<String>, Vec<(usize, usize, String)>)> = match arch {
+    let cells: Vec<CellDrawing> = match arch {
         Architecture::Nb201(a) => {
             let edges = oxnas_core::nb201::EDGES
                 .iter()

@@ -27,6 +27,11 @@ pub struct SearchArgs {
     /// Continue the search in this directory from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "seed"])]
     resume: Option<PathBuf>,
+    /// With --resume: continue with a fresh optimiser when the checkpoint's optimiser state is
+    /// missing or incomplete (the run then differs from an uninterrupted one). Without it such a
+    /// checkpoint is refused.
+    #[arg(long, requires = "resume")]
+    reset_optimizer: bool,
     /// After the search, retrain the found architecture with this train preset (in <run>/retrain).
     #[arg(long, value_name = "TRAIN_PRESET")]
     then_train: Option<String>,
@@ -85,10 +90,10 @@ pub fn search(a: SearchArgs) -> Result<()> {
         // Fail before hours of search, not after: the retraining preset must exist.
         TrainConfig::resolve(p, None, &[]).with_context(|| format!("--then-train {p}"))?;
     }
-    let search = Search::new(&dir, start)?;
+    let mut search = Search::new(&dir, start)?;
+    search.reset_optimizer = a.reset_optimizer;
     eprintln!("run directory: {}", dir.display());
     let outcome = search.run(&mut Reporter { bar: EpochBar::default() })?;
-    let log = search.files.log();
     for (what, result) in [
         ("lambda.png", plots::lambda_plot(&outcome.trace, &dir.join("lambda.png"))),
         ("alphas.png", plots::alpha_plot(&outcome.trace, &dir.join("alphas.png"))),
@@ -119,7 +124,6 @@ pub fn search(a: SearchArgs) -> Result<()> {
     }
     println!("results: {}", dir.display());
     println!("  config.toml, search.jsonl, result.json, genotype.txt/.json, lambda.png, alphas.png, cell.dot/cell.png");
-    let _ = log;
 
     if let Some(preset) = &a.then_train {
         let mut sets = architecture_sets(&outcome.architecture);

@@ -40,6 +40,11 @@ pub struct TrainArgs {
     out: Option<PathBuf>,
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
     resume: Option<PathBuf>,
+    /// With --resume: continue with a fresh optimiser when the checkpoint's optimiser state is
+    /// missing or incomplete (the run then differs from an uninterrupted one). Without it such a
+    /// checkpoint is refused.
+    #[arg(long, requires = "resume")]
+    reset_optimizer: bool,
 }
 
 struct Reporter {
@@ -82,7 +87,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
             (a.out.clone().unwrap_or_else(|| default_dir("supernet", &a.preset)), Some(cfg))
         }
     };
-    let trainer = SupernetTrainer::new(&dir, cfg)?;
+    let mut trainer = SupernetTrainer::new(&dir, cfg)?;
+    trainer.reset_optimizer = a.reset_optimizer;
     eprintln!("run directory: {}", dir.display());
     let mut reporter = Reporter { curve: dir.join("tau.png"), history: vec![] };
     if let Ok(text) = std::fs::read_to_string(trainer.files.log()) {

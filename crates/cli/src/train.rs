@@ -12,8 +12,8 @@ use oxnas_core::data::Loader;
 use oxnas_core::fsutil::write_atomic;
 use oxnas_engine::checkpoint;
 use oxnas_engine::nn::state_dict;
+use oxnas_engine::run::load_data;
 use oxnas_engine::rundir::RunFiles;
-use oxnas_engine::train::trainer::load_data;
 use oxnas_engine::train::{evaluate, Model, Start, Trainer};
 use oxnas_engine::DeviceChoice;
 use std::collections::BTreeMap;
@@ -70,6 +70,11 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its last checkpoint, with its own config.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "arch", "genotype", "config", "sets", "epochs", "seed"])]
     resume: Option<PathBuf>,
+    /// With --resume: continue with a fresh optimiser when the checkpoint's optimiser state is
+    /// missing or incomplete (the run then differs from an uninterrupted one). Without it such a
+    /// checkpoint is refused.
+    #[arg(long, requires = "resume")]
+    reset_optimizer: bool,
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -81,7 +86,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
             (dir, Start::Fresh(Box::new(cfg)))
         }
     };
-    let trainer = Trainer::new(&dir, start)?;
+    let mut trainer = Trainer::new(&dir, start)?;
+    trainer.reset_optimizer = a.reset_optimizer;
     let files = &trainer.files;
     eprintln!("run directory: {}", dir.display());
     eprintln!(

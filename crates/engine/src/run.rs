@@ -10,6 +10,10 @@ use tch::{Device, Tensor};
 
 pub use oxnas_core::rng::{stream_seed, Stream};
 
+/// What a resume with `--reset-optimizer` says, so nobody mistakes it for an exact resume.
+pub const RESET_NOTICE: &str =
+    "--reset-optimizer: the optimiser starts afresh; from here on the run differs from an uninterrupted one";
+
 /// The data a run trains and evaluates on, with where it came from.
 pub struct RunData {
     pub kind: DatasetKind,

@@ -20,10 +20,15 @@ fn darts_cfg(channels: i64, layers: i64, num_classes: i64, auxiliary: bool, in_c
     DartsNetConfig { channels, layers, num_classes, in_channels, auxiliary }
 }
 
+/// (genotype, C, layers, classes, aux, in_ch, params incl. aux, params excl. aux, MACs at 32x32)
+type DartsCase = (&'static str, i64, i64, i64, bool, i64, i64, i64, i64);
+/// arch -> [(classes, in_ch, params, MACs at 32x32)]
+type Nb201Case = (&'static str, &'static [(i64, i64, i64, i64)]);
+
 #[test]
 fn darts_parameter_counts_and_macs_match_reference() {
     // (genotype, C, layers, classes, aux, in_ch) -> (params incl. aux, params excl. aux, MACs at 32x32)
-    let cases: &[(&str, i64, i64, i64, bool, i64, i64, i64, i64)] = &[
+    let cases: &[DartsCase] = &[
         ("DARTS_V2", 36, 20, 10, false, 3, 3_349_342, 3_349_342, 528_359_040),
         ("DARTS_V2", 36, 20, 10, true, 3, 3_825_768, 3_349_342, 528_359_040),
         ("DARTS_V2", 36, 20, 47, true, 1, 3_873_626, 3_368_747, 526_389_696),
@@ -51,7 +56,7 @@ fn darts_parameter_counts_and_macs_match_reference() {
 #[test]
 fn nb201_parameter_counts_and_macs_match_reference() {
     // arch -> [(classes, in_ch, params, MACs at 32x32)]
-    let cases: &[(&str, &[(i64, i64, i64, i64)])] = &[
+    let cases: &[Nb201Case] = &[
         (
             "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
             &[(10, 3, 129_306, 15_647_360), (100, 3, 135_156, 15_653_120), (10, 1, 129_018, 15_352_448)],

@@ -93,7 +93,7 @@ fn decided_edges_run_one_op_and_freeze_alpha() {
     assert!(before.allclose(&after, 1e-6, 1e-6, false), "a fixed edge must ignore its alpha");
     // Changing a mixed edge's alpha does change the output.
     tch::no_grad(|| {
-        let _ = net.arch()[0].alphas[1].shallow_clone().copy_(&Tensor::from_slice(&[0.0f32, 5.0, 0.0, 0.0, 0.0]));
+        net.arch()[0].alphas[1].shallow_clone().copy_(&Tensor::from_slice(&[0.0f32, 5.0, 0.0, 0.0, 0.0]));
     });
     let mixed = tch::no_grad(|| net.forward_t(&x, false));
     assert!(!after.allclose(&mixed, 1e-6, 1e-6, false));

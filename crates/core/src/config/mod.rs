@@ -41,6 +41,11 @@ pub enum ConfigError {
     Format { origin: String, found: u32, expected: u32 },
 }
 
+/// A finite number above zero (a learning rate, a factor): NaN and infinity are refused too.
+pub(crate) fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 /// Which search space a network comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,7 +1,7 @@
 //! `oxnas search`: a differentiable search on a supernet, with pluggable decision, early-stop and
 //! Hessian policies on one bilevel loop.
 
-use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
+use super::{positive, ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::darts::OpSet;
 use crate::search::{Criterion, LambdaRule};
 use crate::space::{DartsSpace, Nb201Space, SearchSpace};
@@ -316,11 +316,11 @@ impl ConfigFile for SearchConfig {
             return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
         }
         let o = &self.optim;
-        if o.epochs == 0 || o.batch_size == 0 || !(o.lr > 0.0) || o.lr_min < 0.0 || o.lr_min > o.lr {
+        if o.epochs == 0 || o.batch_size == 0 || !positive(o.lr) || o.lr_min < 0.0 || o.lr_min > o.lr {
             return bad("optim needs epochs >= 1, batch_size >= 1 and 0 <= lr_min <= lr, lr > 0".into());
         }
         let a = &self.arch;
-        if !(a.lr > 0.0) || !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) || a.weight_decay < 0.0 {
+        if !positive(a.lr) || !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) || a.weight_decay < 0.0 {
             return bad("arch needs lr > 0, beta1 and beta2 in [0, 1), weight_decay >= 0".into());
         }
         self.validate_policy()
@@ -373,7 +373,7 @@ impl SearchConfig {
             return bad("hessian.every must be at least 1");
         }
         if let Some(e) = &self.early_stop {
-            if e.window == 0 || e.delta == 0 || !(e.factor > 0.0) || !e.factor.is_finite() {
+            if e.window == 0 || e.delta == 0 || !positive(e.factor) || !e.factor.is_finite() {
                 return bad("early_stop needs window >= 1, delta >= 1 and a finite factor > 0");
             }
         }

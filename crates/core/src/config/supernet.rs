@@ -1,7 +1,7 @@
 //! `oxnas supernet train`: a single-path weight-sharing supernet over the NAS-Bench-201 space
 //! (each step trains the paths of uniformly sampled architectures), for ranking analysis.
 
-use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
+use super::{positive, ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::nb201::Nb201Op;
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +94,7 @@ impl ConfigFile for SupernetTrainConfig {
             return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
         }
         let o = &self.optim;
-        if o.epochs == 0 || o.batch_size == 0 || !(o.lr > 0.0) || o.lr_min < 0.0 || o.lr_min > o.lr {
+        if o.epochs == 0 || o.batch_size == 0 || !positive(o.lr) || o.lr_min < 0.0 || o.lr_min > o.lr {
             return bad("optim needs epochs >= 1, batch_size >= 1 and 0 <= lr_min <= lr, lr > 0".into());
         }
         if self.track.sample > 0 {

@@ -45,7 +45,7 @@ impl SearchSpace for DartsSpace {
         Ok(vec![cell.clone(), cell])
     }
 
-    fn from_sgas(&self, sgas: &[SgasCellState], cells: &[CellAlphas]) -> Result<Architecture, SgasError> {
+    fn sgas_architecture(&self, sgas: &[SgasCellState], cells: &[CellAlphas]) -> Result<Architecture, SgasError> {
         let g = sgas::genotype_force(&sgas[0], &cells[0].probs, &sgas[1], &cells[1].probs, &self.ops)?;
         Ok(Architecture::Darts(g))
     }

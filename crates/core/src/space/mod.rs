@@ -54,7 +54,7 @@ pub trait SearchSpace: Send + Sync {
     fn sgas_cells(&self, history: usize) -> Result<Vec<SgasCellState>, SgasError>;
 
     /// The architecture from SGAS decisions, undecided edges filled the way SGAS logs them.
-    fn from_sgas(&self, sgas: &[SgasCellState], cells: &[CellAlphas]) -> Result<Architecture, SgasError>;
+    fn sgas_architecture(&self, sgas: &[SgasCellState], cells: &[CellAlphas]) -> Result<Architecture, SgasError>;
 
     /// Edges (of all cells) whose decided op, or whose strongest op by the argmax rule, is the
     /// skip connection: the collapse signal of DARTS.

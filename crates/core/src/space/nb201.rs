@@ -39,7 +39,7 @@ impl SearchSpace for Nb201Space {
         Ok(vec![SgasCellState::nb201(history)?])
     }
 
-    fn from_sgas(&self, sgas: &[SgasCellState], cells: &[CellAlphas]) -> Result<Architecture, SgasError> {
+    fn sgas_architecture(&self, sgas: &[SgasCellState], cells: &[CellAlphas]) -> Result<Architecture, SgasError> {
         Ok(Architecture::Nb201(sgas[0].nb201_arch_force(&cells[0].probs)?))
     }
 }

@@ -93,6 +93,7 @@ impl ResNetBasicBlock {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // built once per network: boxing would only add an indirection per forward
 #[derive(Debug)]
 enum Block {
     Cell(InferCell),

@@ -129,6 +129,7 @@ impl FactorizedReduce {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // built once per network: boxing would only add an indirection per forward
 #[derive(Debug)]
 pub enum Op {
     Zero {

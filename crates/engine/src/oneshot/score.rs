@@ -88,7 +88,7 @@ impl Scorer {
             .collect();
         tch::no_grad(|| {
             for ((_, t), s) in buffers.iter().zip(&saved) {
-                let _ = t.shallow_clone().copy_(s);
+                t.shallow_clone().copy_(s);
             }
         });
         out

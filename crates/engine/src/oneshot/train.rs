@@ -7,7 +7,7 @@ use super::score::{BnScoring, Scorer};
 use super::{sample_arch, set_path};
 use crate::checkpoint;
 use crate::progress::Progress;
-use crate::run::{stream_seed, to_tensors, Prelude, Stream};
+use crate::run::{stream_seed, to_tensors, Prelude, Stream, RESET_NOTICE};
 use crate::rundir::RunFiles;
 use crate::search::{architect::cross_entropy, Nb201Supernet, Nb201SupernetConfig, Supernet};
 use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
@@ -185,6 +185,9 @@ impl SupernetTrainer {
             }
             state = checkpoint::state(&last, &meta, "oxnas.supernet_state", "supernet")?;
             progress.message(&format!("resumed after epoch {}", state.epochs_done));
+            if self.reset_optimizer {
+                progress.message(RESET_NOTICE);
+            }
         }
 
         for epoch in state.epochs_done..o.epochs {
@@ -386,7 +389,7 @@ mod tests {
         };
         let before = snapshot(&net);
         let cells: Vec<Nb201Arch> = space_cells(&Nb201Op::ALL).into_iter().step_by(3000).collect();
-        let recal = vec![x.narrow(0, 0, 8), x.narrow(0, 8, 8)];
+        let recal = [x.narrow(0, 0, 8), x.narrow(0, 8, 8)];
         let mut results = vec![];
         for bn in [BnScoring::Train, BnScoring::Running, BnScoring::Recalibrate] {
             let scorer = Scorer::new(

@@ -80,7 +80,7 @@ pub fn unrolled_alpha_grads(
     let restore = || {
         tch::no_grad(|| {
             for (v, saved) in &snapshot {
-                let _ = v.shallow_clone().copy_(saved);
+                v.shallow_clone().copy_(saved);
             }
         })
     };
@@ -90,11 +90,12 @@ pub fn unrolled_alpha_grads(
     let g_w = Tensor::run_backward(&[loss_train], &weights, false, false);
     tch::no_grad(|| {
         for (i, (w, g)) in weights.iter().zip(&g_w).enumerate() {
-            let mut d = g + &w0[i] * wd;
-            if let Some(Some(m)) = w_opt.buffers().get(i) {
-                d = d + m * mu;
-            }
-            let _ = w.shallow_clone().copy_(&(&w0[i] - d * xi));
+            let decayed = g + &w0[i] * wd;
+            let d = match w_opt.buffers().get(i) {
+                Some(Some(m)) => decayed + m * mu,
+                _ => decayed,
+            };
+            w.shallow_clone().copy_(&(&w0[i] - d * xi));
         }
     });
 
@@ -110,7 +111,7 @@ pub fn unrolled_alpha_grads(
     let grad_at = |sign: f64| -> Vec<Tensor> {
         tch::no_grad(|| {
             for ((w, w0), v) in weights.iter().zip(&w0).zip(v) {
-                let _ = w.shallow_clone().copy_(&(w0 + v * (sign * eps)));
+                w.shallow_clone().copy_(&(w0 + v * (sign * eps)));
             }
         });
         let loss = cross_entropy(&net.forward_t(train.0, true), train.1);

@@ -55,6 +55,7 @@ impl SearchCell {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // built once per network: boxing would only add an indirection per forward
 enum Block {
     Cell(SearchCell),
     Reduction(ResNetBasicBlock),

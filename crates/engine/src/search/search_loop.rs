@@ -542,4 +542,44 @@ mod tests {
         let rec = out.trace.iter().find(|e| e.epoch == stop).unwrap();
         assert_eq!(out.architecture.reference_string(), rec.genotype, "the stop epoch's architecture is returned");
     }
+
+    /// Rewrites the metadata of a checkpoint in place.
+    fn edit_meta(path: &Path, edit: impl FnOnce(&mut std::collections::BTreeMap<String, String>)) {
+        let (tensors, mut meta) = crate::checkpoint::load(path).unwrap();
+        edit(&mut meta);
+        let tensors: Vec<(String, tch::Tensor)> = tensors.into_iter().collect();
+        crate::checkpoint::save(path, &tensors, &meta).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_or_incomplete_checkpoint_is_refused_naming_the_key_and_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("r");
+        let cfg = tiny(&["optim.epochs=3", "decision.frequency=7"]);
+        let err = Search::new(&run, SearchStart::Fresh(Box::new(cfg))).unwrap().run(&mut StopAfter(1)).err().unwrap();
+        assert!(matches!(err, SearchError::Interrupted { .. }), "{err}");
+        let last = RunFiles::search(&run).last();
+        let good = std::fs::read(&last).unwrap();
+        let resume = || Search::new(&run, SearchStart::Resume).unwrap().run(&mut Quiet);
+
+        // A state that does not parse: the error names the key and serde's reason, not "no state".
+        edit_meta(&last, |m| {
+            let s = m.get_mut(super::super::state::SEARCH_STATE).unwrap();
+            *s = s.replacen("\"next_epoch\":1", "\"next_epoch\":\"one\"", 1);
+        });
+        let e = resume().err().unwrap().to_string();
+        assert!(e.contains("oxnas.search_state") && e.contains("invalid type"), "{e}");
+
+        // Lost optimiser state is refused, unless the user asks for a fresh optimiser.
+        std::fs::write(&last, &good).unwrap();
+        edit_meta(&last, |m| {
+            m.remove(crate::checkpoint::OPTIMIZER_KEYS);
+        });
+        let e = resume().err().unwrap().to_string();
+        assert!(e.contains("--reset-optimizer") && e.contains(crate::checkpoint::OPTIMIZER_KEYS), "{e}");
+        let mut search = Search::new(&run, SearchStart::Resume).unwrap();
+        search.reset_optimizer = true;
+        let out = search.run(&mut Quiet).unwrap();
+        assert_eq!(out.trace.len(), 3, "the reset resume completes the run");
+    }
 }

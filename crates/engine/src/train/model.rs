@@ -8,6 +8,7 @@ use tch::{nn::VarStore, Device, Tensor};
 /// The architecture being trained (engine-free; it lives in `oxnas_core::arch`).
 pub use oxnas_core::arch::Architecture;
 
+#[allow(clippy::large_enum_variant)] // built once per network: boxing would only add an indirection per forward
 pub enum Network {
     Nb201(Nb201Network),
     Darts(DartsNetwork),

@@ -51,7 +51,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.display().to_string(), source }
 }
 
-pub use crate::run::{load_data, stream_seed, to_tensors, RunData, Stream};
+use crate::run::RESET_NOTICE;
+use crate::run::{stream_seed, to_tensors, Stream};
 
 /// Top-1/top-5 accuracy, mean loss and confusion matrix of `model` over `loader` in eval mode.
 pub fn evaluate(model: &Model, loader: &Loader, num_classes: usize, device: Device) -> EvalResult {
@@ -175,6 +176,9 @@ impl Trainer {
         if self.resume {
             state = self.restore(&model, &mut opt)?;
             progress.message(&format!("resumed after epoch {} of {}", state.epochs_done, o.epochs));
+            if self.reset_optimizer {
+                progress.message(RESET_NOTICE);
+            }
         }
 
         let aux_weight = cfg.model.auxiliary_weight;
@@ -190,10 +194,11 @@ impl Trainer {
                 let (x, y) = to_tensors(&batch, device);
                 let drop = DropPath::new(drop_prob, stream_seed(cfg.run.seed, epoch, step, Stream::DropPath));
                 let (logits, aux) = model.forward_train(&x, &drop);
-                let mut loss = logits.cross_entropy_for_logits(&y);
-                if let Some(aux) = aux {
-                    loss = loss + aux.cross_entropy_for_logits(&y) * aux_weight;
-                }
+                let main = logits.cross_entropy_for_logits(&y);
+                let loss = match aux {
+                    Some(aux) => main + aux.cross_entropy_for_logits(&y) * aux_weight,
+                    None => main,
+                };
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
                     let kept = match state.history.last() {

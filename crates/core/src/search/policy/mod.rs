@@ -207,7 +207,7 @@ fn sgas_architecture(
     space: &dyn SearchSpace,
     cells: &[CellAlphas],
 ) -> Result<Architecture, PolicyError> {
-    Ok(space.from_sgas(sgas, cells)?)
+    Ok(space.sgas_architecture(sgas, cells)?)
 }
 
 #[cfg(test)]

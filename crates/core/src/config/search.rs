@@ -415,6 +415,37 @@ mod tests {
         assert_eq!(c.hessian, HessianConfig::Full { every: 1 });
     }
 
+    /// In every reference search the α half comes from the training dataset object, so the α steps
+    /// and the Hessian batch see the training transform: quark0/darts and lightaime/sgas
+    /// (`train_search.py`: one `train_data` with `train_transform`, split by samplers), AutoDL's
+    /// NAS-Bench-201 DARTS (`get_nas_search_loaders`: a SearchDataset over the train set with its
+    /// train transform), Tommy787576/SGAS-es-Final-Version (as SGAS; its normalise-only valid
+    /// transform is never used by the search). cpu-demo has no reference; it uses the un-augmented
+    /// 28x28 pipeline for both halves, for speed.
+    #[test]
+    fn every_search_preset_feeds_alpha_the_reference_transform() {
+        let expected = [
+            ("cpu-demo", "fashion-mnist-eval"),
+            ("darts-v1-nb201", "cifar-train"),
+            ("darts-v2-nb201", "cifar-train"),
+            ("darts-es-nb201", "cifar-train"),
+            ("sgas-es-nb201", "cifar-train"),
+            ("sgas-cri1-darts", "cifar-train"),
+            ("sgas-cri2-darts", "cifar-train"),
+            ("sgas-es-fashion-mnist", "fashion-mnist-train"),
+        ];
+        assert_eq!(expected.len(), SEARCH_PRESETS.len(), "every preset is listed here");
+        for (name, want) in expected {
+            let c = SearchConfig::resolve(name, None, &[]).unwrap();
+            let named = |t: &crate::config::TransformSpec| match t {
+                crate::config::TransformSpec::Named(n) => n.clone(),
+                other => panic!("{name}: expected a named transform, got {other:?}"),
+            };
+            assert_eq!(named(&c.data.eval_transform), want, "{name}: α half");
+            assert_eq!(named(&c.data.train_transform), want, "{name}: both halves use one transform");
+        }
+    }
+
     fn resolve_err(preset: &str, sets: &[&str]) -> String {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         SearchConfig::resolve(preset, None, &sets).unwrap_err().to_string()

@@ -439,4 +439,18 @@ mod tests {
             .contains("window must be at least 1"));
         assert_eq!(LocalAverage::new(3, 0, 10), Err(EarlyStopError::ZeroEvFreq));
     }
+
+    #[test]
+    fn no_stop_epoch_before_the_trackers_first_update() {
+        // Window 2 (even), λ every epoch, updates from epoch 5: the first average is centred on
+        // epoch 4, before any λ of this tracker. At epoch 6 the rule (delta 1, start 0) would point
+        // to epoch 4, where the reference raises; here it is no stop.
+        let mut t = LocalAverage::new(2, 1, 100).unwrap();
+        t.update(5, 1.0);
+        t.update(6, 10.0);
+        assert_eq!(t.check(6, 1.3, 0, 1), None, "stop epoch 4 precedes the first update at 5");
+        // One epoch later the rule points to epoch 5, which had a λ: LA 55 / 5.5 > 1.3 fires.
+        t.update(7, 100.0);
+        assert_eq!(t.check(7, 1.3, 0, 1), Some(5));
+    }
 }

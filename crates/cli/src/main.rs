@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod data;
 mod groundtruth;
+mod hessian;
 mod plots;
 mod progress;
 mod runs;
@@ -39,6 +40,8 @@ enum Command {
     Data(data::DataCommand),
     /// Search an architecture: DARTS, SGAS, DARTS-ES or SGAS-es on the NB201 or DARTS space.
     Search(search::SearchArgs),
+    /// λmax (sharpness) of a search checkpoint on the α batches the search drew for that epoch.
+    Hessian(hessian::HessianArgs),
     /// Retrain an architecture from scratch and evaluate it (or continue a run with --resume).
     Train(train::TrainArgs),
     /// Evaluate a run's checkpoint on the test split: top-1/top-5, per-class accuracy, confusion matrix.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Arch(c) => arch::run(c),
         Command::Data(c) => data::run(c),
         Command::Search(a) => search::search(a),
+        Command::Hessian(a) => hessian::hessian(a),
         Command::Train(a) => train::train(a),
         Command::Eval(a) => train::eval(a),
         Command::Export(a) => train::export(a),

@@ -10,11 +10,12 @@ use clap::Args;
 use oxnas_core::config::{ConfigFile, Space, TrainConfig};
 use oxnas_core::data::Loader;
 use oxnas_core::fsutil::write_atomic;
+use oxnas_core::logits::LogitsFormat;
 use oxnas_engine::checkpoint;
 use oxnas_engine::nn::state_dict;
 use oxnas_engine::run::load_data;
 use oxnas_engine::rundir::RunFiles;
-use oxnas_engine::train::{evaluate, Model, Start, Trainer};
+use oxnas_engine::train::{evaluate, predict_logits, Model, Start, Trainer};
 use oxnas_engine::DeviceChoice;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,6 +127,10 @@ pub struct EvalArgs {
     device: DeviceChoice,
     #[arg(long)]
     json: bool,
+    /// Also write every test image's logits here: .npy (float32, [images, classes]) or .csv
+    /// (index, label, one column per class), in test-set order.
+    #[arg(long, value_name = "FILE")]
+    logits: Option<PathBuf>,
 }
 
 fn run_config(dir: &Path) -> Result<TrainConfig> {
@@ -173,6 +178,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         cfg.data.eval_transform.resolve()?,
         cfg.run.seed,
     )?;
+    if let Some(path) = &a.logits {
+        // Checked before the evaluation so a typo costs nothing.
+        let format = LogitsFormat::from_path(path)?;
+        let bytes = predict_logits(&model, &loader, num_classes, device).to_bytes(format)?;
+        write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
     let r = evaluate(&model, &loader, num_classes, device);
     let names: Vec<String> = match data.kind.class_names() {
         Some(n) => n.iter().map(|s| s.to_string()).collect(),

@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use oxnas_core::logits::Logits;
 
 use std::path::Path;
 use std::process::Command;
@@ -172,6 +173,32 @@ fn kill_9_then_resume_equals_uninterrupted_run() {
     let e2 = json(&["eval", "--run", imported.to_str().unwrap(), "--device", "cpu", "--json"]);
     assert_eq!(e1["test_acc"], e2["test_acc"]);
     assert_eq!(e1["per_class_acc"], e2["per_class_acc"]);
+
+    // Per-image logits through a file: .npy and .csv read back to the same numbers, their argmax
+    // gives eval's accuracy, and the imported weights give bit-identical logits.
+    let logits = |run: &Path, file: &str| {
+        let path = dir.path().join(file);
+        let p = path.to_str().unwrap();
+        // An imported run has one checkpoint, `best`; `full`'s last is the one exported.
+        let which = if run == imported.as_path() { "best" } else { "last" };
+        ok(&["eval", "--run", run.to_str().unwrap(), "--checkpoint", which, "--device", "cpu", "--logits", p]);
+        Logits::read(&path).unwrap()
+    };
+    let (npy, csv) = (logits(&full, "full.npy"), logits(&full, "full.csv"));
+    assert_eq!((npy.rows(), npy.classes), (200, 10));
+    assert_eq!(npy.values, csv.values);
+    let hits = (0..csv.rows())
+        .filter(|&i| {
+            let row = csv.row(i);
+            let best = (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            best as i64 == csv.labels[i]
+        })
+        .count();
+    let acc = 100.0 * hits as f64 / csv.rows() as f64;
+    assert!((acc - e1["test_acc"].as_f64().unwrap()).abs() < 1e-9, "{acc} vs {}", e1["test_acc"]);
+    assert_eq!(logits(&imported, "imported.npy").values, npy.values);
+    let e = fails(&["eval", "--run", full.to_str().unwrap(), "--device", "cpu", "--logits", "x.txt"]);
+    assert!(e.contains(".npy or .csv"), "{e}");
     // Weights of another architecture are refused with a reason.
     let e = fails(&[
         "import",

@@ -65,6 +65,10 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     }
     let log = std::fs::read_to_string(full.join("search.jsonl")).unwrap();
     assert!(log.contains("rolled back to epoch 0"), "the eager rule should roll back");
+    // The finished search has decided every edge: `oxnas hessian` says so and what to do instead
+    // (its values are checked against the logged λmax in the engine's sharpness test).
+    let e = fails(&["hessian", "--run", full.to_str().unwrap(), "--device", "cpu"]);
+    assert!(e.contains("every edge of this checkpoint is decided") && e.contains("epoch-N"), "{e}");
 
     // A search's (DARTS-style, mixed-op) supernet can be scored like a single-path one.
     let scores = dir.path().join("search-scores.csv");

@@ -3,7 +3,7 @@
 //! - [`search_loop`]: the loop (mechanics only); [`epoch`]: one epoch of bilevel training;
 //!   [`state`]: checkpoints; [`record`]: the `search.jsonl` record.
 //! - [`space`]: a space's config → its supernet ([`nb201_supernet`], [`darts_supernet`]).
-//! - [`architect`]: the α step; [`hessian`]: λmax.
+//! - [`architect`]: the α step; [`hessian`]: λmax; [`sharpness`]: λmax of a saved checkpoint (`oxnas hessian`).
 
 pub mod architect;
 pub mod darts_supernet;
@@ -13,6 +13,7 @@ pub mod mixed_op;
 pub mod nb201_supernet;
 pub mod record;
 pub mod search_loop;
+pub mod sharpness;
 pub mod space;
 pub mod state;
 pub mod supernet;
@@ -24,3 +25,44 @@ pub use record::{DecisionRecord, SearchEpoch};
 pub use search_loop::{Search, SearchError, SearchOutcome, SearchStart};
 pub use space::build_supernet;
 pub use supernet::{ArchCell, EdgeState, Supernet};
+
+/// A tiny search and an interrupting progress reporter, shared by the search tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::progress::Progress;
+    use oxnas_core::config::{ConfigFile, SearchConfig};
+
+    /// A tiny SGAS-es search on NB201: 2 steps per epoch, phases of at most 7 epochs, and a λ rule with
+    /// factor 0.5 so it fires at the first eligible epoch (a phase's 6th) and rolls back 5 epochs.
+    pub fn tiny(extra: &[&str]) -> SearchConfig {
+        let mut sets: Vec<String> = [
+            "supernet.channels=2",
+            "data.train_limit=128",
+            "optim.batch_size=32",
+            "split.valid_eval_limit=32",
+            "run.eval_batch_size=32",
+            "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+            "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
+            "decision.frequency=7",
+            "decision.post_train=2",
+            "early_stop.factor=0.5",
+            "optim.epochs=44",
+            "run.device=\"cpu\"",
+            "run.threads=1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        SearchConfig::resolve("cpu-demo", None, &sets).unwrap()
+    }
+
+    /// Asks to stop after this many executed epochs.
+    pub struct StopAfter(pub usize);
+    impl Progress<super::SearchEpoch> for StopAfter {
+        fn interrupted(&mut self) -> bool {
+            self.0 = self.0.saturating_sub(1);
+            self.0 == 0
+        }
+    }
+}

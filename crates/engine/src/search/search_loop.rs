@@ -13,7 +13,7 @@ use super::epoch::{evaluate_supernet, Loaders, TrainedEpoch, Trainee};
 use super::hessian::{HessianError, HessianProbe};
 use super::record::{DecisionRecord, SearchEpoch};
 use super::space::build_supernet;
-use super::state::{Checkpoints, SearchState};
+use super::state::{Checkpoints, EpochState, SearchState};
 use super::{EdgeState, Supernet};
 use crate::checkpoint::CheckpointError;
 use crate::progress::Progress;
@@ -147,7 +147,14 @@ impl Search {
         } else {
             fresh_state(cfg, space.as_ref(), trainee.net.as_ref())?
         };
-        let loaders = loaders(cfg, &data, state.policy.batch_size(), progress)?;
+        let loaders = loaders(cfg, &data, state.policy.batch_size())?;
+        progress.message(&format!(
+            "data: {} from {} ({} images train w, {} images train α)",
+            data.kind,
+            data.source,
+            loaders.train.len(),
+            loaders.alpha.len()
+        ));
         let probe = HessianProbe::new(cfg.arch.weight_decay)?;
         Ok(Running { cfg, ckpt, space, trainee, loaders, probe, state })
     }
@@ -175,20 +182,8 @@ fn fresh_state(cfg: &SearchConfig, space: &dyn SearchSpace, net: &dyn Supernet) 
 }
 
 /// The search split of the training set: the first part trains w, the rest trains α.
-fn loaders(
-    cfg: &SearchConfig,
-    data: &RunData,
-    batch: usize,
-    progress: &mut dyn Progress<SearchEpoch>,
-) -> Result<Loaders, SearchError> {
+pub(crate) fn loaders(cfg: &SearchConfig, data: &RunData, batch: usize) -> Result<Loaders, SearchError> {
     let (train_idx, alpha_idx) = split_by_portion(data.train.len(), cfg.split.train_portion);
-    progress.message(&format!(
-        "data: {} from {} ({} images train w, {} images train α)",
-        data.kind,
-        data.source,
-        train_idx.len(),
-        alpha_idx.len()
-    ));
     let (seed, d) = (cfg.run.seed, &cfg.data);
     let eval_idx: Vec<usize> = match cfg.split.valid_eval_limit {
         0 => alpha_idx.clone(),
@@ -221,8 +216,10 @@ impl Running<'_> {
         let lambda = self.probe_lambda(epoch, &trained)?;
         let (phase, batch_size) = (self.state.policy.phase(), self.state.policy.batch_size());
         let skip_count = self.space.skip_count(&cells, &self.state.edge_states);
-        if let Some(snapshot) = self.state.policy.snapshot() {
-            self.ckpt.save_epoch(&self.trainee, epoch, snapshot)?;
+        if let Some(policy) = self.state.policy.snapshot() {
+            let edge_states = self.state.edge_states.clone();
+            let es = EpochState { epoch, iteration, batch_size, edge_states, policy };
+            self.ckpt.save_epoch(&self.trainee, &es)?;
         }
         let verdict = self.apply_policy(epoch, lambda.map(|l| l.0), &cells, phase)?;
         let record = SearchEpoch {
@@ -388,36 +385,12 @@ fn alphas_of(net: &dyn Supernet) -> Vec<CellAlphas> {
 mod tests {
     use super::*;
     use crate::progress::Quiet;
+    use crate::search::test_support::{tiny, StopAfter};
     use oxnas_core::config::{
         ArgmaxConfig, DartsSupernetConfig, DecisionConfig, HessianConfig, SgasConfig, SupernetConfig,
     };
     use oxnas_core::darts::OpSet;
     use oxnas_core::search::{Criterion, LambdaRule};
-
-    /// A tiny SGAS-es search on NB201: 2 steps per epoch, phases of at most 7 epochs, and a λ rule with
-    /// factor 0.5 so it fires at the first eligible epoch (a phase's 6th) and rolls back 5 epochs.
-    fn tiny(extra: &[&str]) -> SearchConfig {
-        let mut sets: Vec<String> = [
-            "supernet.channels=2",
-            "data.train_limit=128",
-            "optim.batch_size=32",
-            "split.valid_eval_limit=32",
-            "run.eval_batch_size=32",
-            "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
-            "data.eval_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
-            "decision.frequency=7",
-            "decision.post_train=2",
-            "early_stop.factor=0.5",
-            "optim.epochs=44",
-            "run.device=\"cpu\"",
-            "run.threads=1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        sets.extend(extra.iter().map(|s| s.to_string()));
-        SearchConfig::resolve("cpu-demo", None, &sets).unwrap()
-    }
 
     fn strip(trace: &[SearchEpoch]) -> Vec<SearchEpoch> {
         trace
@@ -447,14 +420,6 @@ mod tests {
             }
         }
         assert_eq!(a.len(), b.len(), "{what}: trace lengths differ");
-    }
-
-    struct StopAfter(usize);
-    impl Progress<SearchEpoch> for StopAfter {
-        fn interrupted(&mut self) -> bool {
-            self.0 = self.0.saturating_sub(1);
-            self.0 == 0
-        }
     }
 
     #[test]

@@ -29,11 +29,15 @@ pub struct SearchState {
     pub finished: bool,
 }
 
-/// What an epoch checkpoint carries besides tensors.
+/// What an epoch checkpoint carries besides tensors: enough to restore the policy on a rollback,
+/// and to find the α batches the epoch's λmax was computed on (`oxnas hessian`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct EpochState {
-    epoch: usize,
-    policy: serde_json::Value,
+pub struct EpochState {
+    pub epoch: usize,
+    pub iteration: usize,
+    pub batch_size: usize,
+    pub edge_states: Vec<Vec<EdgeState>>,
+    pub policy: serde_json::Value,
 }
 
 /// Reads and writes one search directory's checkpoints.
@@ -50,8 +54,9 @@ impl Checkpoints<'_> {
         self.save(&self.files.last(), t, SEARCH_STATE, json)
     }
 
-    pub fn save_epoch(&self, t: &Trainee, epoch: usize, snapshot: serde_json::Value) -> Result<(), SearchError> {
-        let json = serde_json::to_string(&EpochState { epoch, policy: snapshot }).expect("epoch state serialises");
+    pub fn save_epoch(&self, t: &Trainee, state: &EpochState) -> Result<(), SearchError> {
+        let json = serde_json::to_string(state).expect("epoch state serialises");
+        let epoch = state.epoch;
         self.save(&self.files.epoch(epoch), t, EPOCH_STATE, json)
     }
 
@@ -132,13 +137,7 @@ impl Checkpoints<'_> {
         reset_optimizer: bool,
     ) -> Result<BTreeMap<String, String>, SearchError> {
         let (tensors, meta) = checkpoint::load(path)?;
-        let weights: BTreeMap<String, Tensor> = tensors
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone())))
-            .collect();
-        crate::nn::state_dict::import(t.net.weights(), &weights)
-            .map_err(|e| SearchError::Resume { dir: path.display().to_string(), why: e.to_string() })?;
-        load_alphas(path, t.net.as_ref(), &tensors, self.device)?;
+        load_weights_and_alphas(path, t.net.as_ref(), &tensors, self.device)?;
         if checkpoint::optimizer_state_usable(path, &tensors, &meta, reset_optimizer)? {
             t.w_opt.load_state(&tensors);
             t.architect.adam.load_state("adam", &tensors, self.device);
@@ -147,12 +146,17 @@ impl Checkpoints<'_> {
     }
 }
 
-fn load_alphas(
+/// Copies a checkpoint's weights (`w.*`) and α (`alpha.<cell>.<edge>`) into `net`.
+pub fn load_weights_and_alphas(
     path: &Path,
     net: &dyn Supernet,
     tensors: &BTreeMap<String, Tensor>,
     device: Device,
 ) -> Result<(), SearchError> {
+    let weights: BTreeMap<String, Tensor> =
+        tensors.iter().filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
+    crate::nn::state_dict::import(net.weights(), &weights)
+        .map_err(|e| SearchError::Resume { dir: path.display().to_string(), why: e.to_string() })?;
     for cell in net.arch() {
         for (e, a) in cell.alphas.iter().enumerate() {
             let key = format!("alpha.{}.{e}", cell.name);

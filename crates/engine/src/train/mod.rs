@@ -7,4 +7,4 @@ pub mod trainer;
 
 pub use metrics::{EpochMetrics, EvalResult};
 pub use model::{Architecture, Model};
-pub use trainer::{evaluate, Start, TrainError, TrainSummary, Trainer};
+pub use trainer::{evaluate, predict_logits, Start, TrainError, TrainSummary, Trainer};

@@ -19,6 +19,7 @@ use crate::EngineError;
 use oxnas_core::config::{ConfigError, ConfigFile, TrainConfig};
 use oxnas_core::data::{DataError, Loader};
 use oxnas_core::fsutil::write_atomic;
+use oxnas_core::logits::Logits;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -77,6 +78,20 @@ pub fn evaluate(model: &Model, loader: &Loader, num_classes: usize, device: Devi
     });
     let n = count.max(1) as f64;
     EvalResult { loss: loss_sum / n, top1: 100.0 * top1 as f64 / n, top5: 100.0 * top5 as f64 / n, count, confusion }
+}
+
+/// Every image's logits in loader order (evaluation mode), with its label.
+pub fn predict_logits(model: &Model, loader: &Loader, num_classes: usize, device: Device) -> Logits {
+    let (mut values, mut labels) = (vec![], vec![]);
+    tch::no_grad(|| {
+        for batch in loader.epoch(0) {
+            let (x, _) = to_tensors(&batch, device);
+            let logits = model.predict(&x).to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1);
+            values.extend(Vec::<f32>::try_from(&logits).expect("logits are float"));
+            labels.extend_from_slice(&batch.labels);
+        }
+    });
+    Logits { classes: num_classes, values, labels }
 }
 
 /// Run state stored in the checkpoint header beside the tensors.

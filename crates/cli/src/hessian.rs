@@ -1,0 +1,75 @@
+//! `oxnas hessian`: sharpness of a saved search checkpoint (λmax of ∇²_α L_val, or the top of its
+//! spectrum), on the α batches the search drew for that epoch.
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use oxnas_core::config::EigenMethod;
+use oxnas_engine::search::sharpness::{analyse, CheckpointChoice, SharpnessRequest};
+use oxnas_engine::DeviceChoice;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// Every row of the Hessian by double backward, then a symmetric eigen-solver.
+    Full,
+    /// Lanczos on exact Hessian-vector products.
+    Lanczos,
+}
+
+#[derive(Args)]
+pub struct HessianArgs {
+    /// A search run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// `last`, or `epoch-N` for an epoch checkpoint the run still keeps (checkpoints/epochs/N).
+    #[arg(long, default_value = "last")]
+    checkpoint: CheckpointChoice,
+    /// Average the loss over the epoch's last K α batches (1 = the batch the search used).
+    #[arg(long, default_value_t = 1)]
+    batches: usize,
+    /// Eigen-solver; default: the run's own `hessian.mode` (full if the run had it off).
+    #[arg(long)]
+    mode: Option<Mode>,
+    /// Lanczos steps at most (with --mode lanczos).
+    #[arg(long, default_value_t = 30)]
+    iters: usize,
+    /// Lanczos relative tolerance (with --mode lanczos).
+    #[arg(long, default_value_t = 1e-5)]
+    tol: f64,
+    /// Report the K largest eigenvalues (K > 1 needs --mode full).
+    #[arg(long, default_value_t = 1)]
+    top: usize,
+    /// auto, cpu, cuda or cuda:N; default: the run's own device setting.
+    #[arg(long)]
+    device: Option<DeviceChoice>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn hessian(a: HessianArgs) -> Result<()> {
+    let method = a.mode.map(|m| match m {
+        Mode::Full => EigenMethod::Full,
+        Mode::Lanczos => EigenMethod::Lanczos { iters: a.iters, tol: a.tol },
+    });
+    let req = SharpnessRequest { checkpoint: a.checkpoint, batches: a.batches, method, top: a.top, device: a.device };
+    let r = analyse(&a.run, &req)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!("{} (epoch {}, iteration {})", r.checkpoint, r.epoch, r.iteration);
+    println!(
+        "λmax = {:.9}   over {} undecided α, {} α batch(es) of {} images, {:?}",
+        r.eigenvalues[0], r.dim, r.batches, r.batch_size, r.method
+    );
+    if r.eigenvalues.len() > 1 {
+        let rest: Vec<String> = r.eigenvalues.iter().map(|v| format!("{v:.6}")).collect();
+        println!("top {}: {}", r.eigenvalues.len(), rest.join(", "));
+    }
+    println!("{} Hessian-vector products, {:.2} s", r.hvps, r.seconds);
+    match r.logged_lambda_max {
+        Some(l) => println!("the search logged λmax = {l:.9} for this iteration"),
+        None => println!("the search logged no λmax for this iteration"),
+    }
+    Ok(())
+}

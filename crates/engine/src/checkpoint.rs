@@ -54,10 +54,16 @@ pub fn optimizer_state_usable(
     }
     let p = || path.display().to_string();
     let Some(text) = meta.get(OPTIMIZER_KEYS) else {
-        return Err(CheckpointError::OptimizerState {
-            path: p(),
-            detail: format!("no '{OPTIMIZER_KEYS}' list (written by an older oxnas?)"),
-        });
+        // Written before checkpoints listed their optimiser tensors: a buffer never created cannot
+        // be told from a lost one, so only a file with no optimiser tensor at all is refused.
+        let has_any = tensors.keys().any(|k| k.starts_with("momentum.") || k.starts_with("adam."));
+        return match has_any {
+            true => Ok(true),
+            false => Err(CheckpointError::OptimizerState {
+                path: p(),
+                detail: "the checkpoint holds no optimiser tensors (momentum.*, adam.*)".into(),
+            }),
+        };
     };
     let keys: Vec<String> = serde_json::from_str(text).map_err(|source| CheckpointError::BadState {
         path: p(),

@@ -537,11 +537,21 @@ mod tests {
 
         // Lost optimiser state is refused, unless the user asks for a fresh optimiser.
         std::fs::write(&last, &good).unwrap();
-        edit_meta(&last, |m| {
-            m.remove(crate::checkpoint::OPTIMIZER_KEYS);
-        });
+        let (tensors, meta) = crate::checkpoint::load(&last).unwrap();
+        let listed = meta[crate::checkpoint::OPTIMIZER_KEYS].clone();
+        let lost: String = serde_json::from_str::<Vec<String>>(&listed).unwrap()[0].clone();
+        let kept: Vec<(String, tch::Tensor)> = tensors.into_iter().filter(|(k, _)| *k != lost).collect();
+        crate::checkpoint::save(&last, &kept, &meta).unwrap();
         let e = resume().err().unwrap().to_string();
-        assert!(e.contains("--reset-optimizer") && e.contains(crate::checkpoint::OPTIMIZER_KEYS), "{e}");
+        assert!(e.contains("--reset-optimizer") && e.contains(&lost), "{e}");
+        // A file of an earlier oxnas (no list) without any optimiser tensor is refused too.
+        let stripped: Vec<(String, tch::Tensor)> =
+            kept.into_iter().filter(|(k, _)| !k.starts_with("momentum.") && !k.starts_with("adam.")).collect();
+        let mut old_meta = meta.clone();
+        old_meta.remove(crate::checkpoint::OPTIMIZER_KEYS);
+        crate::checkpoint::save(&last, &stripped, &old_meta).unwrap();
+        let e = resume().err().unwrap().to_string();
+        assert!(e.contains("no optimiser tensors"), "{e}");
         let mut search = Search::new(&run, SearchStart::Resume).unwrap();
         search.reset_optimizer = true;
         let out = search.run(&mut Quiet).unwrap();

@@ -2,7 +2,7 @@
 //! DARTS-ES (RobustDARTS): the search ends the first time the rule fires, and the result is the
 //! architecture of the epoch the rule points back to.
 
-use super::{diagnostic_lambda, Action, CellDecision, Policy, PolicyError};
+use super::{diagnostic_lambda, Action, Policy, PolicyError};
 use crate::arch::Architecture;
 use crate::search::{DartsEsConfig, LambdaRule, PhaseAction, PhaseController};
 use crate::space::{CellAlphas, SearchSpace};
@@ -39,6 +39,10 @@ impl ArgmaxPolicy {
 }
 
 impl Policy for ArgmaxPolicy {
+    fn name(&self) -> &'static str {
+        "argmax"
+    }
+
     fn needs_lambda(&self, epoch: usize) -> bool {
         match &self.early_stop {
             Some(c) => c.needs_hessian(epoch),
@@ -80,18 +84,6 @@ impl Policy for ArgmaxPolicy {
             }
             PhaseAction::Continue | PhaseAction::Decide { .. } => Action::Continue,
         })
-    }
-
-    fn decide_after_rollback(&mut self, _: usize, _: &[CellAlphas]) -> Result<Vec<CellDecision>, PolicyError> {
-        Err(PolicyError::NoSnapshot { policy: "argmax" })
-    }
-
-    fn snapshot(&self) -> Option<serde_json::Value> {
-        None
-    }
-
-    fn restore_snapshot(&mut self, _: serde_json::Value) -> Result<(), PolicyError> {
-        Err(PolicyError::NoSnapshot { policy: "argmax" })
     }
 
     fn finished(&self) -> bool {

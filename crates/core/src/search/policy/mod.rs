@@ -66,6 +66,9 @@ pub enum Action {
 }
 
 pub trait Policy {
+    /// The policy's name in messages.
+    fn name(&self) -> &'static str;
+
     /// Whether the loop must compute λmax at the end of `epoch`.
     fn needs_lambda(&self, epoch: usize) -> bool;
 
@@ -82,20 +85,33 @@ pub trait Policy {
     /// undecided α remain) and α of every cell type.
     fn end_of_epoch(&mut self, epoch: usize, lambda: Option<f64>, cells: &[CellAlphas]) -> Result<Action, PolicyError>;
 
-    /// After an [`Action::Rollback`] to `epoch`: decide there from α of that epoch.
-    fn decide_after_rollback(&mut self, epoch: usize, cells: &[CellAlphas]) -> Result<Vec<CellDecision>, PolicyError>;
+    /// After an [`Action::Rollback`] to `epoch`: decide there from α of that epoch. Only policies
+    /// that roll back implement it.
+    fn decide_after_rollback(
+        &mut self,
+        _epoch: usize,
+        _cells: &[CellAlphas],
+    ) -> Result<Vec<CellDecision>, PolicyError> {
+        Err(PolicyError::NoSnapshot { policy: self.name() })
+    }
 
     /// The state an epoch checkpoint must keep so that a rollback to it can decide there; `None`
     /// for policies that never roll back (then no epoch checkpoints are written).
-    fn snapshot(&self) -> Option<serde_json::Value>;
+    fn snapshot(&self) -> Option<serde_json::Value> {
+        None
+    }
 
-    fn restore_snapshot(&mut self, snapshot: serde_json::Value) -> Result<(), PolicyError>;
+    fn restore_snapshot(&mut self, _snapshot: serde_json::Value) -> Result<(), PolicyError> {
+        Err(PolicyError::NoSnapshot { policy: self.name() })
+    }
 
     /// True once no further epoch is to be run.
     fn finished(&self) -> bool;
 
     /// The epoch whose α give the result, when it is not the last one (DARTS-ES).
-    fn result_epoch(&self) -> Option<usize>;
+    fn result_epoch(&self) -> Option<usize> {
+        None
+    }
 
     /// The architecture for α `cells`, given the decisions so far.
     fn architecture(&self, space: &dyn SearchSpace, cells: &[CellAlphas]) -> Result<Architecture, PolicyError>;
@@ -144,6 +160,9 @@ impl AnyPolicy {
 }
 
 impl Policy for AnyPolicy {
+    fn name(&self) -> &'static str {
+        self.inner().name()
+    }
     fn needs_lambda(&self, epoch: usize) -> bool {
         self.inner().needs_lambda(epoch)
     }

@@ -3,7 +3,7 @@
 //! `batch_increase` after each decision. Scores use the op-distribution history, which is
 //! extended every epoch.
 
-use super::{diagnostic_lambda, observe, sgas_architecture, Action, CellDecision, Policy, PolicyError};
+use super::{diagnostic_lambda, observe, sgas_architecture, Action, Policy, PolicyError};
 use crate::arch::Architecture;
 use crate::config::SgasConfig;
 use crate::search::SgasCellState;
@@ -51,6 +51,10 @@ impl SgasPolicy {
 }
 
 impl Policy for SgasPolicy {
+    fn name(&self) -> &'static str {
+        "SGAS"
+    }
+
     fn needs_lambda(&self, epoch: usize) -> bool {
         diagnostic_lambda(self.lambda_every, epoch, self.epochs)
     }
@@ -78,24 +82,8 @@ impl Policy for SgasPolicy {
         Ok(if self.finished { Action::Finish } else { Action::Continue })
     }
 
-    fn decide_after_rollback(&mut self, _: usize, _: &[CellAlphas]) -> Result<Vec<CellDecision>, PolicyError> {
-        Err(PolicyError::NoSnapshot { policy: "SGAS" })
-    }
-
-    fn snapshot(&self) -> Option<serde_json::Value> {
-        None
-    }
-
-    fn restore_snapshot(&mut self, _: serde_json::Value) -> Result<(), PolicyError> {
-        Err(PolicyError::NoSnapshot { policy: "SGAS" })
-    }
-
     fn finished(&self) -> bool {
         self.finished
-    }
-
-    fn result_epoch(&self) -> Option<usize> {
-        None
     }
 
     fn architecture(&self, space: &dyn SearchSpace, cells: &[CellAlphas]) -> Result<Architecture, PolicyError> {

@@ -67,6 +67,10 @@ impl SgasEsPolicy {
 }
 
 impl Policy for SgasEsPolicy {
+    fn name(&self) -> &'static str {
+        "SGAS-es"
+    }
+
     fn needs_lambda(&self, epoch: usize) -> bool {
         self.controller.needs_hessian(epoch)
     }
@@ -129,10 +133,6 @@ impl Policy for SgasEsPolicy {
 
     fn finished(&self) -> bool {
         self.finished
-    }
-
-    fn result_epoch(&self) -> Option<usize> {
-        None
     }
 
     fn architecture(&self, space: &dyn SearchSpace, cells: &[CellAlphas]) -> Result<Architecture, PolicyError> {

@@ -5,10 +5,14 @@ mod args;
 mod bench;
 mod data;
 mod groundtruth;
+mod jobs;
 mod plots;
 mod progress;
 mod runs;
 mod search;
+mod shard;
+mod signals;
+mod slurm;
 mod supernet;
 mod train;
 
@@ -54,6 +58,11 @@ enum Command {
     Rank(supernet::RankArgs),
     /// Train cells standalone and append their accuracy to a CSV (a ground truth of your own).
     Groundtruth(groundtruth::GroundTruthArgs),
+    /// Join the shard files of a sharded run (--shard I/N) into the file a single run writes.
+    Merge(jobs::MergeArgs),
+    /// Sharded jobs (--shards N): which shards are done, running, failed or missing; rerun the rest.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// List the shipped presets.
     Presets,
 }
@@ -64,6 +73,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Err(e) = signals::install() {
+        eprintln!("warning: cannot catch SIGTERM/SIGUSR1/Ctrl-C ({e}); a signal will end oxnas without a clean stop");
+    }
     let result = match cli.command {
         Command::Bench(c) => bench::run(c),
         Command::Arch(c) => arch::run(c),
@@ -77,6 +89,8 @@ fn main() -> ExitCode {
         Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(a),
         Command::Rank(a) => supernet::rank(a),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
+        Command::Merge(a) => jobs::merge(a),
+        Command::Jobs(c) => jobs::run_command(c),
         Command::Presets => {
             for (what, list) in
                 [("search", oxnas_core::config::SEARCH_PRESETS), ("train", oxnas_core::config::TRAIN_PRESETS)]
@@ -98,6 +112,14 @@ fn main() -> ExitCode {
             // thiserror messages often embed their source already; print only causes that add something.
             for cause in e.chain().skip(1).map(|c| c.to_string()).filter(|c| !top.contains(c.as_str())) {
                 eprintln!("  caused by: {cause}");
+            }
+            // Stopped on request at a checkpoint: say how to go on, and exit as a signalled process would.
+            if let Some(sig) = signals::requested() {
+                eprintln!(
+                    "stopped by {}; progress is saved: run the same command again (or `oxnas jobs resubmit` for a sharded job) to continue",
+                    signals::name(sig)
+                );
+                return ExitCode::from((128 + sig) as u8);
             }
             ExitCode::FAILURE
         }

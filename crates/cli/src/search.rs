@@ -70,6 +70,9 @@ impl Progress<SearchEpoch> for Reporter {
     fn message(&mut self, msg: &str) {
         self.bar.println(msg);
     }
+    fn interrupted(&mut self) -> bool {
+        crate::signals::requested().is_some()
+    }
 }
 
 pub fn search(a: SearchArgs) -> Result<()> {

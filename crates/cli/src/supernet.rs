@@ -71,6 +71,9 @@ impl Progress<SupernetEpoch> for Reporter {
     fn message(&mut self, m: &str) {
         eprintln!("{m}");
     }
+    fn interrupted(&mut self) -> bool {
+        crate::signals::requested().is_some()
+    }
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -279,7 +282,8 @@ pub fn score(a: ScoreArgs) -> Result<()> {
             bar.reset_eta();
         }
         bar.set_position(done as u64);
-        true
+        // A signal stops scoring after the current chunk, which is saved to the partial file.
+        crate::signals::requested().is_none()
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

@@ -14,6 +14,7 @@ mod shard;
 mod signals;
 mod slurm;
 mod supernet;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};

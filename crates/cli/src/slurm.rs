@@ -259,6 +259,7 @@ fn quote(s: &str) -> Result<String> {
 }
 
 /// One submission: an array over some shards, and its merge job.
+#[derive(Debug)]
 pub struct Scripts {
     pub array: String,
     pub merge: String,

@@ -256,10 +256,15 @@ impl ShardMeta {
         if path.exists() {
             let old = ShardMeta::read(&path)?;
             if old != *self {
+                let diff = if old.settings != self.settings {
+                    describe_difference(&old.settings, &self.settings)
+                } else {
+                    describe_difference(&old.as_json(), &self.as_json())
+                };
                 return Err(ShardError::OtherSettings {
                     file: path.display().to_string(),
                     first: "this command's".into(),
-                    diff: describe_difference(&old.as_json(), &self.as_json()),
+                    diff,
                     dir: dir.dir.display().to_string(),
                 });
             }

@@ -109,6 +109,8 @@ smoke_test() {
 }
 
 mkdir -p "$dir"
+# A previous instance of ours in this directory (an aborted run) would hold the ports.
+"$root/scripts/slurm-down.sh" "$dir"
 install_packages
 start_munge
 write_conf

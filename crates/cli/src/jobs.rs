@@ -468,11 +468,12 @@ fn resubmit(a: ResubmitArgs) -> Result<()> {
     let dir = find(&a.dir)?;
     let mut m = Manifest::read(&dir)?;
     let (states, unreachable) = states(&m, &dir)?;
-    if let Some(why) = unreachable {
-        bail!("cannot tell which shards Slurm still runs ({why}); run this where squeue works (a submit host)");
-    }
     let todo: Vec<usize> =
         states.iter().filter(|s| matches!(s.state, State::Failed | State::Missing)).map(|s| s.shard.index).collect();
+    // Without Slurm's word, a shard that looks stopped may still be running: never start a second copy.
+    if let (Some(why), false) = (unreachable, todo.is_empty()) {
+        bail!("cannot tell which shards Slurm still runs ({why}); run this where squeue works (a submit host)");
+    }
     if todo.is_empty() {
         let busy = states.iter().filter(|s| matches!(s.state, State::Running | State::Pending)).count();
         if busy > 0 {

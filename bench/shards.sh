@@ -2,11 +2,11 @@
 # BENCHMARKS.md "Sharding and Slurm": groundtruth wall time for 8 cells with a tiny recipe, as one
 # process, as 2 local shards, and as a 2-task Slurm array with its merge job; plus Slurm's own cost
 # per task (an array of empty tasks). Needs a running Slurm (scripts/slurm-up.sh, SLURM_CONF exported)
-# and the release binary (./oxnas --help builds it).
+# and the release binary (./oxnas --help builds it), or OXNAS_BIN=path/to/oxnas.
 #   bench/shards.sh [REPEATS]      # prints a markdown table; raw times on stderr
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$root/target/release/oxnas"
+bin="${OXNAS_BIN:-$root/target/release/oxnas}"
 repeats="${1:-3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -74,7 +74,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Err(e) = signals::install() {
+    // Only the loops that poll for a stop at their checkpoints catch signals; any other command ends
+    // at once on Ctrl-C or SIGTERM, as before.
+    let stoppable = matches!(
+        cli.command,
+        Command::Search(_) | Command::Train(_) | Command::Supernet(_) | Command::Groundtruth(_) | Command::Jobs(_)
+    );
+    if let Err(e) = stoppable.then(signals::install).transpose() {
         eprintln!("warning: cannot catch SIGTERM/SIGUSR1/Ctrl-C ({e}); a signal will end oxnas without a clean stop");
     }
     let result = match cli.command {

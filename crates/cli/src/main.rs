@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         Command::Export(a) => train::export(a),
         Command::Import(a) => train::import(a),
         Command::Supernet(supernet::SupernetCommand::Train(a)) => supernet::train(a),
-        Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(a),
+        Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(*a),
         Command::Rank(a) => supernet::rank(a),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
         Command::Merge(a) => jobs::merge(a),

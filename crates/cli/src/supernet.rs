@@ -30,7 +30,7 @@ pub enum SupernetCommand {
     /// Train a single-path (uniformly sampled) supernet over the NAS-Bench-201 space.
     Train(TrainArgs),
     /// Score cells with the supernet's inherited weights on held-out data.
-    Score(ScoreArgs),
+    Score(Box<ScoreArgs>),
 }
 
 #[derive(Args)]

@@ -98,13 +98,18 @@ def last_json(text):
 
 
 def oxnas_search_cmd(space, out, limit, extra=()):
+    # A section's kind (supernet.space, decision.policy, hessian.mode) is set before its other keys:
+    # changing it starts the section afresh.
     cmd = [OXNAS, "search", "--preset", "cpu-demo", "--device", "cpu", "--out", out,
-           "--set", "run.threads=%d" % THREADS, "--set", 'decision.policy="argmax"',
-           "--set", "supernet.channels=16", "--set", "supernet.cells_per_stage=5", "--set", "optim.epochs=1",
+           "--set", "run.threads=%d" % THREADS, "--set", 'decision.policy="argmax"', "--set", "early_stop=false",
+           "--set", "optim.epochs=1",
            "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
            "--set", "split.valid_eval_limit=64"]
     if space == "darts":
-        cmd += ["--set", 'supernet.space="darts"', "--set", "supernet.layers=8", "--set", 'supernet.ops="sgas-es"']
+        cmd += ["--set", 'supernet.space="darts"', "--set", "supernet.channels=16", "--set", "supernet.layers=8",
+                "--set", 'supernet.ops="sgas-es"']
+    else:
+        cmd += ["--set", "supernet.channels=16", "--set", "supernet.cells_per_stage=5"]
     return cmd + list(extra)
 
 

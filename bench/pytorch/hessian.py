@@ -109,8 +109,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--train-steps", type=int, default=2, help="untimed bilevel steps first")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=30, help="Lanczos steps at most (oxnas hessian.lanczos_iters)")
-    ap.add_argument("--tol", type=float, default=1e-5, help="Lanczos tolerance (oxnas hessian.lanczos_tol)")
+    ap.add_argument("--iters", type=int, default=30, help="Lanczos steps at most (oxnas hessian.iters)")
+    ap.add_argument("--tol", type=float, default=1e-5, help="Lanczos tolerance (oxnas hessian.tol)")
     ap.add_argument("--full-rows", type=int, default=0,
                     help="full mode: compute only this many Hessian rows and extrapolate the time to all n (0 = all)")
     ap.add_argument("--wd", type=float, default=1e-3, help="α weight decay, added as wd·I")

@@ -1,22 +1,29 @@
 //! `oxnas groundtruth`: train cells standalone with a short recipe and append each result to a CSV,
 //! building a ground-truth table on a dataset NAS-Bench-201 does not cover.
 //!
-//! One architecture is one independent job (`--archs` can name a single cell), so the work spreads
-//! over machines by splitting the list. Each cell trains in its own run directory, so a killed job
-//! resumes mid-cell; finished cells are skipped by reading the CSV.
+//! One architecture is one independent job, so the work spreads over processes or a cluster by
+//! splitting the list: `--shard I/N` trains one block of it, `--shards N --executor local|slurm`
+//! launches all blocks and merges them (docs/cluster.md). Each cell trains in its own run directory,
+//! so a killed job resumes mid-cell; finished cells are skipped by reading the CSV.
 
+use crate::jobs;
+use crate::shard::{Mode, ShardArgs};
+use crate::signals::{self, StopOnSignal};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use oxnas_core::config::{ConfigFile, TrainConfig};
-use oxnas_core::fsutil::write_atomic;
 use oxnas_core::nb201::set::ArchSet;
 use oxnas_core::nb201::{Nb201Arch, Nb201Op};
+use oxnas_core::shard::{append_row, read_rows, ShardDir, ShardMeta};
 use oxnas_engine::rundir::RunFiles;
 use oxnas_engine::train::{Start, Trainer};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub const HEADER: &str = "index,arch_str,accuracy,top5,params,epochs,seconds";
+pub const HEADER: &str = "index,arch_str,accuracy,top5,params,epochs";
+/// The header of files written before sharding: its wall-time column made every run's file differ,
+/// so merged shards could never equal a single run's file.
+const OLD_HEADER: &str = "index,arch_str,accuracy,top5,params,epochs,seconds";
 
 #[derive(Args)]
 pub struct GroundTruthArgs {
@@ -38,50 +45,84 @@ pub struct GroundTruthArgs {
     /// Where each cell's run directory goes (default: <out>.runs/).
     #[arg(long)]
     runs_dir: Option<PathBuf>,
+    #[command(flatten)]
+    shard: ShardArgs,
 }
 
-fn done_indices(csv: &Path) -> Result<BTreeSet<usize>> {
-    if !csv.exists() {
-        return Ok(BTreeSet::new());
-    }
-    let text = std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
-    let mut lines = text.lines();
-    match lines.next() {
-        Some(h) if h.trim() == HEADER => {}
-        Some(h) => {
+/// Indices already in a ground-truth CSV (none if it does not exist).
+fn done_indices(csv: &Path) -> Result<BTreeSet<u64>> {
+    let first = std::fs::read_to_string(csv).ok().and_then(|t| t.lines().next().map(str::to_string));
+    match first.as_deref().map(str::trim) {
+        Some(OLD_HEADER) => bail!(
+            "{} was written by an older oxnas, with a `seconds` column (wall time, which made files of equal runs differ); \
+             drop that column to continue it: cut -d, -f1-6 {0} > new.csv && mv new.csv {0}",
+            csv.display()
+        ),
+        Some(h) if !h.is_empty() && h != HEADER => {
             bail!("{} has header '{h}', not oxnas groundtruth's '{HEADER}'; choose another --out", csv.display())
         }
-        None => return Ok(BTreeSet::new()),
+        _ => {}
     }
-    lines
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            l.split(',')
-                .next()
-                .and_then(|f| f.parse().ok())
-                .with_context(|| format!("{}, line {}: no index in '{l}'", csv.display(), i + 2))
-        })
-        .collect()
+    Ok(read_rows(csv, HEADER)?.into_iter().map(|(k, _)| k).collect())
 }
 
 pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
+    let mode = a.shard.mode()?;
     let set: ArchSet = a.archs.parse()?;
-    let cells: Vec<Nb201Arch> = set.resolve(&Nb201Op::ALL, a.sample_seed)?;
-    // Fail on a bad preset or override before training anything.
-    TrainConfig::resolve(&a.preset, None, &a.sets)?;
+    // A list may name a cell twice: it is trained and written once, in first-mention order.
+    let mut seen = BTreeSet::new();
+    let cells: Vec<Nb201Arch> =
+        set.resolve(&Nb201Op::ALL, a.sample_seed)?.into_iter().filter(|c| seen.insert(c.to_index())).collect();
+    // Fail on a bad preset or override before training (or submitting) anything.
+    let base = TrainConfig::resolve(&a.preset, None, &a.sets)?;
     let runs = a.runs_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.runs", a.out.display())));
-    let done = done_indices(&a.out)?;
-    let todo: Vec<&Nb201Arch> = cells.iter().filter(|c| !done.contains(&c.to_index())).collect();
+    match mode {
+        Mode::Whole => {
+            let done = done_indices(&a.out)?;
+            train_cells(&a, &cells, &a.out, &done, &runs)
+        }
+        Mode::One(shard) => {
+            let dir = ShardDir::for_output(&a.out);
+            let mine = &cells[shard.range(cells.len())];
+            let meta = ShardMeta {
+                shard,
+                header: HEADER.into(),
+                keys: mine.iter().map(|c| c.to_index() as u64).collect(),
+                settings: serde_json::json!({
+                    "command": "groundtruth",
+                    "archs": a.archs,
+                    "sample_seed": a.sample_seed,
+                    "cells": cells.len(),
+                    "config": base.to_toml(),
+                }),
+            };
+            let done = meta.begin(&dir)?;
+            train_cells(&a, mine, &dir.rows(shard), &done, &runs)
+        }
+        Mode::All(n) => jobs::launch("groundtruth", &a.out, n, vec![], &a.shard.exec),
+    }
+}
+
+/// Trains the cells not in `done`, appending a row to `out` after each.
+fn train_cells(a: &GroundTruthArgs, cells: &[Nb201Arch], out: &Path, done: &BTreeSet<u64>, runs: &Path) -> Result<()> {
+    let todo: Vec<&Nb201Arch> = cells.iter().filter(|c| !done.contains(&(c.to_index() as u64))).collect();
     eprintln!(
         "{} cells, {} already in {}, {} to train with preset '{}'",
         cells.len(),
         cells.len() - todo.len(),
-        a.out.display(),
+        out.display(),
         todo.len(),
         a.preset
     );
     for (k, cell) in todo.iter().enumerate() {
+        if let Some(sig) = signals::requested() {
+            bail!(
+                "stopped by {} before cell {}; the cells trained so far are in {}",
+                signals::name(sig),
+                cell.to_index(),
+                out.display()
+            );
+        }
         let index = cell.to_index();
         let mut sets = vec!["model.space=\"nb201\"".to_string(), format!("model.arch=\"{cell}\"")];
         sets.extend(a.sets.iter().cloned());
@@ -90,26 +131,21 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
         let start = if RunFiles::train(&dir).last().exists() { Start::Resume } else { Start::Fresh(Box::new(cfg)) };
         let started = std::time::Instant::now();
         eprintln!("[{}/{}] cell {index} {cell}", k + 1, todo.len());
-        let summary = Trainer::new(&dir, start)?.run(&mut oxnas_engine::progress::Quiet)?;
+        let summary = Trainer::new(&dir, start)?
+            .run(&mut StopOnSignal)
+            .with_context(|| format!("training cell {index} in {}", dir.display()))?;
         let line = format!(
-            "{index},{cell},{:.4},{:.4},{},{},{:.1}",
+            "{index},{cell},{:.4},{:.4},{},{}",
             summary.final_eval.top1,
             summary.final_eval.top5,
             summary.params,
             summary.history.len(),
-            started.elapsed().as_secs_f64()
         );
-        // Rewrite the whole (small) file atomically: a kill can lose the cell being trained, never a
-        // finished result or the file itself.
-        let mut text = if a.out.exists() { std::fs::read_to_string(&a.out)? } else { format!("{HEADER}\n") };
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&line);
-        text.push('\n');
-        write_atomic(&a.out, text.as_bytes())?;
-        eprintln!("    test accuracy {:.2}%", summary.final_eval.top1);
+        // The whole (small) file is rewritten atomically: a kill can lose the cell being trained, never
+        // a finished result or the file itself.
+        append_row(out, HEADER, &line)?;
+        eprintln!("    test accuracy {:.2}% ({:.1} s)", summary.final_eval.top1, started.elapsed().as_secs_f64());
     }
-    println!("ground truth: {}", a.out.display());
+    println!("ground truth: {}", out.display());
     Ok(())
 }

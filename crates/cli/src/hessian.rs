@@ -31,10 +31,10 @@ pub struct HessianArgs {
     #[arg(long)]
     mode: Option<Mode>,
     /// Lanczos steps at most (with --mode lanczos).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, requires = "mode")]
     iters: usize,
     /// Lanczos relative tolerance (with --mode lanczos).
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, requires = "mode")]
     tol: f64,
     /// Report the K largest eigenvalues (K > 1 needs --mode full).
     #[arg(long, default_value_t = 1)]

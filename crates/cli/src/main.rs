@@ -6,11 +6,16 @@ mod bench;
 mod data;
 mod groundtruth;
 mod hessian;
+mod jobs;
 mod plots;
 mod progress;
 mod runs;
 mod search;
+mod shard;
+mod signals;
+mod slurm;
 mod supernet;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +62,11 @@ enum Command {
     Rank(supernet::RankArgs),
     /// Train cells standalone and append their accuracy to a CSV (a ground truth of your own).
     Groundtruth(groundtruth::GroundTruthArgs),
+    /// Join the shard files of a sharded run (--shard I/N) into the file a single run writes.
+    Merge(jobs::MergeArgs),
+    /// Sharded jobs (--shards N): which shards are done, running, failed or missing; rerun the rest.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// List the shipped presets.
     Presets,
 }
@@ -67,6 +77,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Only the loops that poll for a stop at their checkpoints catch signals; any other command ends
+    // at once on Ctrl-C or SIGTERM, as before.
+    let stoppable = matches!(
+        cli.command,
+        Command::Search(_) | Command::Train(_) | Command::Supernet(_) | Command::Groundtruth(_) | Command::Jobs(_)
+    );
+    if let Err(e) = stoppable.then(signals::install).transpose() {
+        eprintln!("warning: cannot catch SIGTERM/SIGUSR1/Ctrl-C ({e}); a signal will end oxnas without a clean stop");
+    }
     let result = match cli.command {
         Command::Bench(c) => bench::run(c),
         Command::Arch(c) => arch::run(c),
@@ -78,9 +97,11 @@ fn main() -> ExitCode {
         Command::Export(a) => train::export(a),
         Command::Import(a) => train::import(a),
         Command::Supernet(supernet::SupernetCommand::Train(a)) => supernet::train(a),
-        Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(a),
+        Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(*a),
         Command::Rank(a) => supernet::rank(a),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
+        Command::Merge(a) => jobs::merge(a),
+        Command::Jobs(c) => jobs::run_command(c),
         Command::Presets => {
             use oxnas_core::config::{SEARCH_PRESETS, SUPERNET_PRESETS, TRAIN_PRESETS};
             let lists = [
@@ -106,6 +127,14 @@ fn main() -> ExitCode {
             // thiserror messages often embed their source already; print only causes that add something.
             for cause in e.chain().skip(1).map(|c| c.to_string()).filter(|c| !top.contains(c.as_str())) {
                 eprintln!("  caused by: {cause}");
+            }
+            // Stopped on request at a checkpoint: say how to go on, and exit as a signalled process would.
+            if let Some(sig) = signals::requested() {
+                eprintln!(
+                    "stopped by {}; progress is saved: run the same command again (or `oxnas jobs resubmit` for a sharded job) to continue",
+                    signals::name(sig)
+                );
+                return ExitCode::from((128 + sig) as u8);
             }
             ExitCode::FAILURE
         }

@@ -98,4 +98,8 @@ impl Progress<EpochMetrics> for Reporter {
     fn message(&mut self, msg: &str) {
         self.bar.println(msg);
     }
+
+    fn interrupted(&mut self) -> bool {
+        crate::signals::requested().is_some()
+    }
 }

@@ -5,31 +5,38 @@ use crate::args::Overrides;
 use crate::plots;
 use crate::progress::EpochBar;
 use crate::runs::default_dir;
-use anyhow::{Context, Result};
+use crate::shard::ShardArgs;
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use oxnas_core::bench::{Column, Nb201Table};
 use oxnas_core::config::{ConfigFile, SearchConfig, TrainConfig};
+use oxnas_core::shard::SeedList;
 use oxnas_engine::progress::Progress;
-use oxnas_engine::search::{Search, SearchEpoch, SearchStart};
+use oxnas_engine::search::{Search, SearchEpoch, SearchOutcome, SearchStart};
 use oxnas_engine::train::{Architecture, Start, Trainer};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct SearchArgs {
     /// Preset name (see `oxnas presets`) or a path to a preset TOML file.
     #[arg(long, default_value = "cpu-demo")]
-    preset: String,
+    pub(crate) preset: String,
     #[command(flatten)]
-    overrides: Overrides,
-    /// Run directory (default: runs/search-<preset>-<timestamp>).
+    pub(crate) overrides: Overrides,
+    /// Run directory (default: runs/search-<preset>-<timestamp>; with --seeds, runs/sweep-<preset>-<timestamp>).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
+    /// Search once per seed (0..8, or 0,3,7), each in <out>/seed-S, with one row per seed in
+    /// <out>/seeds.csv. --shard/--shards split the seeds.
+    #[arg(long, value_name = "SEEDS", conflicts_with_all = ["resume", "seed", "then_train"])]
+    pub(crate) seeds: Option<SeedList>,
+    #[command(flatten)]
+    pub(crate) shard: ShardArgs,
     /// Continue the search in this directory from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "seed"])]
     resume: Option<PathBuf>,
-    /// With --resume: continue with a fresh optimiser when the checkpoint's optimiser state is
-    /// missing or incomplete (the run then differs from an uninterrupted one). Without it such a
-    /// checkpoint is refused.
+    /// With --resume: if the checkpoint's optimiser state is missing or incomplete, continue with a
+    /// fresh optimiser (and say so) instead of refusing; complete state is always loaded.
     #[arg(long, requires = "resume")]
     reset_optimizer: bool,
     /// After the search, retrain the found architecture with this train preset (in <run>/retrain).
@@ -75,9 +82,18 @@ impl Progress<SearchEpoch> for Reporter {
     fn message(&mut self, msg: &str) {
         self.bar.println(msg);
     }
+    fn interrupted(&mut self) -> bool {
+        crate::signals::requested().is_some()
+    }
 }
 
 pub fn search(a: SearchArgs) -> Result<()> {
+    if let Some(seeds) = &a.seeds {
+        return crate::sweep::sweep(&a, seeds);
+    }
+    if a.shard.mode()? != crate::shard::Mode::Whole {
+        bail!("--shard and --shards split a sweep over seeds; add --seeds (e.g. --seeds 0..8)");
+    }
     let (dir, start) = match &a.resume {
         Some(d) => (d.clone(), SearchStart::Resume),
         None => {
@@ -90,14 +106,24 @@ pub fn search(a: SearchArgs) -> Result<()> {
         // Fail before hours of search, not after: the retraining preset must exist.
         TrainConfig::resolve(p, None, &[]).with_context(|| format!("--then-train {p}"))?;
     }
-    let mut search = Search::new(&dir, start)?;
-    search.reset_optimizer = a.reset_optimizer;
+    let outcome = run_and_report(&dir, start, a.reset_optimizer)?;
+
+    if let Some(preset) = &a.then_train {
+        retrain(&dir, &outcome, preset, &a.train_sets)?;
+    }
+    Ok(())
+}
+
+/// Runs (or continues) the search in `dir`, draws its diagnostics and prints its result.
+pub(crate) fn run_and_report(dir: &Path, start: SearchStart, reset_optimizer: bool) -> Result<SearchOutcome> {
+    let mut search = Search::new(dir, start)?;
+    search.reset_optimizer = reset_optimizer;
     eprintln!("run directory: {}", dir.display());
     let outcome = search.run(&mut Reporter { bar: EpochBar::default() })?;
     for (what, result) in [
         ("lambda.png", plots::lambda_plot(&outcome.trace, &dir.join("lambda.png"))),
         ("alphas.png", plots::alpha_plot(&outcome.trace, &dir.join("alphas.png"))),
-        ("cell diagram", plots::cell_diagram(&outcome.architecture, &dir)),
+        ("cell diagram", plots::cell_diagram(&outcome.architecture, dir)),
     ] {
         if let Err(e) = result {
             eprintln!("warning: could not draw {what}: {e}");
@@ -124,24 +150,26 @@ pub fn search(a: SearchArgs) -> Result<()> {
     }
     println!("results: {}", dir.display());
     println!("  config.toml, search.jsonl, result.json, genotype.txt/.json, lambda.png, alphas.png, cell.dot/cell.png");
+    Ok(outcome)
+}
 
-    if let Some(preset) = &a.then_train {
-        let mut sets = architecture_sets(&outcome.architecture);
-        sets.extend(a.train_sets.iter().cloned());
-        let cfg = TrainConfig::resolve(preset, None, &sets)?;
-        let out = dir.join("retrain");
-        eprintln!("retraining the found architecture with preset '{preset}' in {}", out.display());
-        let trainer = Trainer::new(&out, Start::Fresh(Box::new(cfg)))?;
-        let mut reporter = crate::progress::Reporter::new(Some((trainer.files.log(), out.join("curves.png"))));
-        let s = trainer.run(&mut reporter)?;
-        println!(
-            "retrained: test accuracy {:.2}% (top-5 {:.2}%) after {} epochs; results in {}",
-            s.final_eval.top1,
-            s.final_eval.top5,
-            s.history.len(),
-            out.display()
-        );
-    }
+/// `--then-train`: retrains the found architecture in <dir>/retrain.
+fn retrain(dir: &Path, outcome: &SearchOutcome, preset: &str, train_sets: &[String]) -> Result<()> {
+    let mut sets = architecture_sets(&outcome.architecture);
+    sets.extend(train_sets.iter().cloned());
+    let cfg = TrainConfig::resolve(preset, None, &sets)?;
+    let out = dir.join("retrain");
+    eprintln!("retraining the found architecture with preset '{preset}' in {}", out.display());
+    let trainer = Trainer::new(&out, Start::Fresh(Box::new(cfg)))?;
+    let mut reporter = crate::progress::Reporter::new(Some((trainer.files.log(), out.join("curves.png"))));
+    let s = trainer.run(&mut reporter)?;
+    println!(
+        "retrained: test accuracy {:.2}% (top-5 {:.2}%) after {} epochs; results in {}",
+        s.final_eval.top1,
+        s.final_eval.top5,
+        s.history.len(),
+        out.display()
+    );
     Ok(())
 }
 

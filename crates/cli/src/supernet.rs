@@ -4,15 +4,18 @@
 use crate::args::Overrides;
 use crate::plots;
 use crate::runs::default_dir;
+use crate::shard::{Mode, ShardArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oxnas_core::config::{ConfigFile, SearchConfig, SupernetConfig, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
 use oxnas_core::nb201::set::ArchSet;
-use oxnas_core::nb201::Nb201Op;
+use oxnas_core::nb201::{Nb201Arch, Nb201Op};
 use oxnas_core::rank::bias::{BiasOptions, BiasReport};
 use oxnas_core::rank::report::{RankOptions, RankReport};
+use oxnas_core::rank::scores::BASE_COLUMNS;
 use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
+use oxnas_core::shard::{Shard, ShardDir, ShardMeta};
 use oxnas_engine::oneshot::score::{BnScoring, Scorer};
 use oxnas_engine::oneshot::score_run::score_to_csv;
 use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
@@ -27,7 +30,7 @@ pub enum SupernetCommand {
     /// Train a single-path (uniformly sampled) supernet over the NAS-Bench-201 space.
     Train(TrainArgs),
     /// Score cells with the supernet's inherited weights on held-out data.
-    Score(ScoreArgs),
+    Score(Box<ScoreArgs>),
 }
 
 #[derive(Args)]
@@ -40,9 +43,8 @@ pub struct TrainArgs {
     out: Option<PathBuf>,
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
     resume: Option<PathBuf>,
-    /// With --resume: continue with a fresh optimiser when the checkpoint's optimiser state is
-    /// missing or incomplete (the run then differs from an uninterrupted one). Without it such a
-    /// checkpoint is refused.
+    /// With --resume: if the checkpoint's optimiser state is missing or incomplete, continue with a
+    /// fresh optimiser (and say so) instead of refusing; complete state is always loaded.
     #[arg(long, requires = "resume")]
     reset_optimizer: bool,
 }
@@ -75,6 +77,9 @@ impl Progress<SupernetEpoch> for Reporter {
     }
     fn message(&mut self, m: &str) {
         eprintln!("{m}");
+    }
+    fn interrupted(&mut self) -> bool {
+        crate::signals::requested().is_some()
     }
 }
 
@@ -141,6 +146,8 @@ pub struct ScoreArgs {
     /// CPU threads for libtorch (0: libtorch's default, OMP_NUM_THREADS or the number of cores).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    #[command(flatten)]
+    shard: ShardArgs,
 }
 
 /// What scoring needs from a run directory, whichever command made it.
@@ -230,6 +237,11 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {} for --out", parent.display()))?;
     }
+    let mode = a.shard.mode()?;
+    if let Mode::All(n) = mode {
+        a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
+        return crate::jobs::launch("supernet-score", &out, n, vec![], &a.shard.exec);
+    }
     let device = a.device.resolve()?;
     if a.threads > 0 {
         tch::set_num_threads(a.threads as i32);
@@ -274,6 +286,16 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         "eval_images": images,
         "device": format!("{device:?}"),
     });
+    let (out, cells) = match mode {
+        Mode::One(shard) => {
+            let job = serde_json::json!({ "command": "supernet score", "scoring": settings, "archs": a.archs, "sample_seed": a.sample_seed });
+            match shard_block(&out, shard, &cells, job)? {
+                Some(block) => block,
+                None => return Ok(()),
+            }
+        }
+        _ => (out, cells),
+    };
     let started = std::time::Instant::now();
     let mut first = true;
     let run = score_to_csv(&scorer, &mut net, &cells, &out, &settings, a.flush_every, &mut |done, total| {
@@ -285,7 +307,8 @@ pub fn score(a: ScoreArgs) -> Result<()> {
             bar.reset_eta();
         }
         bar.set_position(done as u64);
-        true
+        // A signal stops scoring after the current chunk, which is saved to the partial file.
+        crate::signals::requested().is_none()
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -300,6 +323,28 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     );
     println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display());
     Ok(())
+}
+
+/// Shard `shard` of scoring `cells` (distinct, first-mention order) into `out`: its rows file and its
+/// block of cells, or None when the shard is already finished.
+fn shard_block(
+    out: &Path,
+    shard: Shard,
+    cells: &[Nb201Arch],
+    settings: serde_json::Value,
+) -> Result<Option<(PathBuf, Vec<Nb201Arch>)>> {
+    let mut seen = std::collections::BTreeSet::new();
+    let distinct: Vec<Nb201Arch> = cells.iter().copied().filter(|c| seen.insert(c.to_index())).collect();
+    let block = distinct[shard.range(distinct.len())].to_vec();
+    let dir = ShardDir::for_output(out);
+    let keys: Vec<u64> = block.iter().map(|c| c.to_index() as u64).collect();
+    let meta = ShardMeta { shard, header: BASE_COLUMNS.join(","), keys, settings };
+    let done = meta.begin(&dir)?;
+    if done.len() == block.len() && dir.rows(shard).exists() {
+        println!("shard {shard} is already scored: {}", dir.rows(shard).display());
+        return Ok(None);
+    }
+    Ok(Some((dir.rows(shard), block)))
 }
 
 #[derive(Args)]

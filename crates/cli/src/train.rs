@@ -71,9 +71,8 @@ pub struct TrainArgs {
     /// Continue the run in this directory from its last checkpoint, with its own config.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "arch", "genotype", "config", "sets", "epochs", "seed"])]
     resume: Option<PathBuf>,
-    /// With --resume: continue with a fresh optimiser when the checkpoint's optimiser state is
-    /// missing or incomplete (the run then differs from an uninterrupted one). Without it such a
-    /// checkpoint is refused.
+    /// With --resume: if the checkpoint's optimiser state is missing or incomplete, continue with a
+    /// fresh optimiser (and say so) instead of refusing; complete state is always loaded.
     #[arg(long, requires = "resume")]
     reset_optimizer: bool,
 }

@@ -18,4 +18,5 @@ pub mod nb201;
 pub mod rank;
 pub mod rng;
 pub mod search;
+pub mod shard;
 pub mod space;

@@ -22,9 +22,9 @@ pub enum CheckpointError {
     Kind { name: String, kind: Kind },
     #[error("{path}: the metadata has no '{key}'; the file is not an oxnas {what} checkpoint, or was written by another version")]
     MissingState { path: String, key: String, what: String },
-    #[error("{path}: metadata '{key}' cannot be read: {source}. The checkpoint is corrupt or was edited by hand; resume from another checkpoint (checkpoints/best or checkpoints/epochs/) or start again")]
+    #[error("{path}: metadata '{key}' cannot be read: {source}. The checkpoint is corrupt or was edited by hand; start the run again, or use another checkpoint where the command takes one")]
     BadState { path: String, key: String, source: serde_json::Error },
-    #[error("{path}: {detail}. Exact resume needs the optimiser state; pass --reset-optimizer to continue with a fresh optimiser (the run will then differ from an uninterrupted one)")]
+    #[error("{path}: {detail}. Exact resume needs the optimiser state; resume with --reset-optimizer to continue with a fresh optimiser instead (the run then differs from an uninterrupted one)")]
     OptimizerState { path: String, detail: String },
     #[error("{path}: tensor '{key}' is missing; the checkpoint is incomplete")]
     MissingTensor { path: String, key: String },
@@ -40,43 +40,52 @@ pub fn record_optimizer_keys<'a>(meta: &mut BTreeMap<String, String>, keys: impl
     meta.insert(OPTIMIZER_KEYS.to_string(), serde_json::to_string(&keys).expect("key list serialises"));
 }
 
-/// Whether the optimiser state of a loaded checkpoint is complete. `Ok(true)`: load it. `Ok(false)`:
-/// it is missing or incomplete and `reset` asked to continue with a fresh optimiser. Otherwise an
-/// error naming what is missing.
-pub fn optimizer_state_usable(
+/// What to do with a loaded checkpoint's optimiser state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerState {
+    /// Complete: load it.
+    Load,
+    /// Missing or incomplete, and the user asked to continue with a fresh optimiser: skip it and
+    /// say so ([`crate::run::RESET_NOTICE`]).
+    Reset,
+}
+
+/// Checks a checkpoint's optimiser state. Complete state is always loaded; missing or incomplete
+/// state is an error naming what is missing, unless `reset_if_missing`.
+pub fn optimizer_state(
     path: &Path,
     tensors: &BTreeMap<String, Tensor>,
     meta: &BTreeMap<String, String>,
-    reset: bool,
-) -> Result<bool, CheckpointError> {
-    if reset {
-        return Ok(false);
+    reset_if_missing: bool,
+) -> Result<OptimizerState, CheckpointError> {
+    match check_optimizer_state(path, tensors, meta) {
+        Ok(()) => Ok(OptimizerState::Load),
+        Err(CheckpointError::OptimizerState { .. }) if reset_if_missing => Ok(OptimizerState::Reset),
+        Err(e) => Err(e),
     }
+}
+
+fn check_optimizer_state(
+    path: &Path,
+    tensors: &BTreeMap<String, Tensor>,
+    meta: &BTreeMap<String, String>,
+) -> Result<(), CheckpointError> {
     let p = || path.display().to_string();
-    let Some(text) = meta.get(OPTIMIZER_KEYS) else {
-        // Written before checkpoints listed their optimiser tensors: a buffer never created cannot
-        // be told from a lost one, so only a file with no optimiser tensor at all is refused.
-        let has_any = tensors.keys().any(|k| k.starts_with("momentum.") || k.starts_with("adam."));
-        return match has_any {
-            true => Ok(true),
-            false => Err(CheckpointError::OptimizerState {
-                path: p(),
-                detail: "the checkpoint holds no optimiser tensors (momentum.*, adam.*)".into(),
-            }),
-        };
-    };
+    // Written before checkpoints listed their optimiser tensors: a buffer never created (momentum 0,
+    // or a parameter never on a sampled path) cannot be told from a lost one, so what is there loads.
+    let Some(text) = meta.get(OPTIMIZER_KEYS) else { return Ok(()) };
     let keys: Vec<String> = serde_json::from_str(text).map_err(|source| CheckpointError::BadState {
         path: p(),
         key: OPTIMIZER_KEYS.into(),
         source,
     })?;
-    if let Some(missing) = keys.iter().find(|k| !tensors.contains_key(*k)) {
-        return Err(CheckpointError::OptimizerState {
+    match keys.iter().find(|k| !tensors.contains_key(*k)) {
+        Some(missing) => Err(CheckpointError::OptimizerState {
             path: p(),
             detail: format!("optimiser tensor '{missing}' is missing"),
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(true)
 }
 
 /// Reads the JSON state stored under `key`, naming the key and serde's reason when it cannot.

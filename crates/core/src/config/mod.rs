@@ -37,7 +37,7 @@ pub enum ConfigError {
     BadSection { key: String, section: String, known: String },
     #[error("invalid config: {0}")]
     Invalid(String),
-    #[error("{origin} is config layout {found}, but this oxnas reads layout {expected}: it was written by an older oxnas (the search sections changed in layout 2). Resume it with the oxnas that started it, or start the run again")]
+    #[error("{origin} is config layout {found}, but this oxnas reads layout {expected}: it was written by another oxnas version (the search sections changed in layout 2). Resume it with the oxnas that started it, or start the run again")]
     Format { origin: String, found: u32, expected: u32 },
 }
 
@@ -121,6 +121,10 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
     /// The layout version this build reads. Configs with layout 1 carry no `format` key.
     const FORMAT: u32 = 1;
 
+    /// `(section, key)` pairs that name a section's kind (a serde tag). An override that changes
+    /// one starts its section afresh, since the old kind's keys mean nothing to the new one.
+    const TAGS: &'static [(&'static str, &'static str)] = &[];
+
     fn validate(&self) -> Result<(), ConfigError>;
 
     /// Refuses a resolved config written in another layout, before its keys are read.
@@ -140,6 +144,7 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
             merge(&mut table, preset_table(&path.display().to_string(), &[])?);
         }
         for s in sets {
+            restart_section_on_new_kind(&mut table, s, Self::TAGS);
             apply_override(&mut table, s)?;
         }
         table.insert("preset".into(), toml::Value::String(preset.to_string()));
@@ -185,6 +190,31 @@ pub fn preset_table(name_or_path: &str, presets: &[(&str, &str)]) -> Result<toml
     text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin, message: e.to_string() })
 }
 
+/// Before `section.tag=value` changes a section's kind, empties that section: the keys of the old
+/// kind would be unknown to the new one. Set the new kind's other keys after the tag.
+fn restart_section_on_new_kind(table: &mut toml::Table, assignment: &str, tags: &[(&str, &str)]) {
+    let Some((key, raw)) = assignment.split_once('=') else { return };
+    let Some((section, tag)) = key.trim().split_once('.') else { return };
+    if !tags.contains(&(section, tag)) {
+        return;
+    }
+    let new = parse_value(raw);
+    if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+        if t.get(tag) != Some(&new) {
+            t.clear();
+        }
+    }
+}
+
+/// An override's value as TOML, falling back to a plain string.
+fn parse_value(raw: &str) -> toml::Value {
+    format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()))
+}
+
 /// Applies `section.key=value` (value parsed as TOML, falling back to a plain string) to `table`.
 pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
     let (key, raw) = assignment.split_once('=').ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
@@ -193,11 +223,7 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), C
     if parts.iter().any(|p| p.is_empty()) {
         return Err(ConfigError::BadOverride(assignment.to_string()));
     }
-    let value = format!("v = {}", raw.trim())
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let value = parse_value(raw);
     let mut node = table;
     for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
         let entry = node.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));

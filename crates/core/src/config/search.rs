@@ -279,10 +279,50 @@ pub struct SearchConfig {
     pub decision: DecisionConfig,
     pub hessian: HessianConfig,
     /// The λmax stop rule: DARTS-ES with `policy = "argmax"`, required by `"sgas-es"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `early_stop = false` (e.g. `--set early_stop=false`) removes a preset's rule.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "rule_or_false")]
     pub early_stop: Option<LambdaRule>,
     #[serde(default)]
     pub run: RunConfig,
+}
+
+fn rule_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LambdaRule>, D::Error> {
+    use serde::de::Error;
+    match toml::Value::deserialize(d)? {
+        toml::Value::Boolean(false) => Ok(None),
+        toml::Value::Boolean(true) => Err(D::Error::custom(
+            "early_stop = true names no rule: give the [early_stop] table (window, delta, factor, start_epoch)",
+        )),
+        other => LambdaRule::deserialize(other).map(Some).map_err(|e| D::Error::custom(format!("early_stop: {e}"))),
+    }
+}
+
+impl SearchConfig {
+    /// One line saying what this search will do, printed at its start (so that, e.g., a rule left
+    /// in a config that switched to argmax is visibly DARTS-ES).
+    pub fn describe(&self) -> String {
+        let policy = match &self.decision {
+            DecisionConfig::Argmax(_) if self.early_stop.is_some() => {
+                "argmax (DARTS) with the DARTS-ES stop rule".to_string()
+            }
+            DecisionConfig::Argmax(_) => "argmax (DARTS), no stop rule".to_string(),
+            DecisionConfig::Sgas(d) => format!("SGAS criterion {}", u8::from(d.criterion)),
+            DecisionConfig::SgasEs(d) => format!("SGAS-es criterion {}", u8::from(d.criterion)),
+        };
+        let rule = match &self.early_stop {
+            Some(r) => format!(
+                "; λmax rule: window {}, delta {}, factor {}, from epoch {}",
+                r.window, r.delta, r.factor, r.start_epoch
+            ),
+            None => String::new(),
+        };
+        let hessian = match self.hessian {
+            HessianConfig::Off {} => "λmax off".to_string(),
+            HessianConfig::Full { every } => format!("λmax by the full Hessian every {every} epoch(s)"),
+            HessianConfig::Lanczos { every, .. } => format!("λmax by Lanczos every {every} epoch(s)"),
+        };
+        format!("policy: {policy}{rule}; {hessian}")
+    }
 }
 
 /// The search-config layout this build reads and writes. 2: policy, Hessian and supernet sections
@@ -305,6 +345,8 @@ pub const SEARCH_PRESETS: &[(&str, &str)] = presets!("search":
 impl ConfigFile for SearchConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SEARCH_PRESETS;
     const FORMAT: u32 = SEARCH_FORMAT;
+    const TAGS: &'static [(&'static str, &'static str)] =
+        &[("supernet", "space"), ("decision", "policy"), ("hessian", "mode")];
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_supernet()?;
@@ -457,7 +499,7 @@ mod tests {
         c.hessian = HessianConfig::Off {};
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("hessian.mode"), "{e}");
-        let e = resolve_err("sgas-es-nb201", &["hessian.mode=\"off\""]);
+        let e = resolve_err("sgas-es-nb201", &["hessian.mode=\"off\"", "hessian.every=2"]);
         assert!(e.contains("unknown field `every`"), "Hessian off takes no stride: {e}");
         let e = resolve_err("darts-v1-nb201", &["arch.order=\"third\""]);
         assert!(e.contains("third"), "{e}");
@@ -465,6 +507,28 @@ mod tests {
         assert!(e.contains("random"), "{e}");
         let e = resolve_err("sgas-cri1-darts", &["decision.criterion=3"]);
         assert!(e.contains("criterion 3"), "{e}");
+        // Changing a section's kind starts it afresh; the new kind's keys follow the tag.
+        let c = SearchConfig::resolve(
+            "cpu-demo",
+            None,
+            &[
+                "decision.policy=\"argmax\"".into(),
+                "early_stop=false".into(),
+                "supernet.space=\"darts\"".into(),
+                "supernet.channels=4".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.decision, DecisionConfig::Argmax(ArgmaxConfig {}));
+        assert!(
+            matches!(&c.supernet, SupernetConfig::Darts(d) if d.channels == 4 && d.layers == 8),
+            "{:?}",
+            c.supernet
+        );
+        let e = resolve_err("cpu-demo", &["supernet.space=\"darts\""]);
+        assert!(e.contains("channels"), "the new kind's required keys are asked for: {e}");
+        let c = SearchConfig::resolve("cpu-demo", None, &["hessian.mode=\"lanczos\"".into()]).unwrap();
+        assert_eq!(c.hessian, HessianConfig::Lanczos { every: 1, iters: 30, tol: 1e-5 });
         // A key of another policy or mode is an error, not silently ignored.
         let e = resolve_err("darts-v1-nb201", &["decision.frequency=3"]);
         assert!(e.contains("frequency"), "{e}");
@@ -493,6 +557,19 @@ mod tests {
         assert_eq!(c.early_stop, Some(LambdaRule::robust_darts()));
         let d = SearchConfig::resolve("darts-v1-nb201", None, &[]).unwrap();
         assert_eq!((d.hessian.every(), d.early_stop), (None, None));
+    }
+
+    #[test]
+    fn a_presets_rule_can_be_removed_and_the_start_line_says_what_runs() {
+        let c = SearchConfig::resolve("darts-es-nb201", None, &["early_stop=false".into()]).unwrap();
+        assert_eq!(c.early_stop, None);
+        assert!(c.describe().contains("argmax (DARTS), no stop rule"), "{}", c.describe());
+        let es = SearchConfig::resolve("darts-es-nb201", None, &[]).unwrap();
+        assert!(es.describe().contains("DARTS-ES") && es.describe().contains("window 5"), "{}", es.describe());
+        let e = resolve_err("darts-es-nb201", &["early_stop=true"]);
+        assert!(e.contains("names no rule"), "{e}");
+        let e = resolve_err("darts-es-nb201", &["early_stop.windw=3"]);
+        assert!(e.contains("windw"), "{e}");
     }
 
     #[test]

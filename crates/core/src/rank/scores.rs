@@ -18,7 +18,7 @@ use super::{check_finite, RankError};
 use crate::bench::{Column, Nb201Table};
 use crate::nb201::{Nb201Arch, NUM_ARCHS};
 
-const BASE_COLUMNS: [&str; 4] = ["index", "arch_str", "score", "loss"];
+pub const BASE_COLUMNS: [&str; 4] = ["index", "arch_str", "score", "loss"];
 /// Accepted on reading as a synonym of `arch_str`, the name some tools use.
 const ARCH_ALIAS: &str = "arch";
 

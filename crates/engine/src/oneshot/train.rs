@@ -100,8 +100,8 @@ pub struct SupernetTrainer {
     pub cfg: SupernetTrainConfig,
     pub files: RunFiles,
     resume: bool,
-    /// On resume, continue with a fresh optimiser instead of refusing a checkpoint without
-    /// (complete) optimiser state.
+    /// On resume, continue with a fresh optimiser instead of refusing a checkpoint whose optimiser
+    /// state is missing or incomplete (complete state is always loaded).
     pub reset_optimizer: bool,
 }
 
@@ -180,14 +180,12 @@ impl SupernetTrainer {
             let last = self.files.last();
             let (tensors, meta) = checkpoint::load(&last)?;
             load_weights(&last, &net, false)?;
-            if checkpoint::optimizer_state_usable(&last, &tensors, &meta, self.reset_optimizer)? {
-                opt.load_state(&tensors);
+            match checkpoint::optimizer_state(&last, &tensors, &meta, self.reset_optimizer)? {
+                checkpoint::OptimizerState::Load => opt.load_state(&tensors),
+                checkpoint::OptimizerState::Reset => progress.message(RESET_NOTICE),
             }
             state = checkpoint::state(&last, &meta, "oxnas.supernet_state", "supernet")?;
             progress.message(&format!("resumed after epoch {}", state.epochs_done));
-            if self.reset_optimizer {
-                progress.message(RESET_NOTICE);
-            }
         }
 
         for epoch in state.epochs_done..o.epochs {

@@ -1,6 +1,7 @@
 //! `oxnas hessian`: the dominant eigenvalue (or the top of the spectrum) of ∇²_α L_val of a search
 //! checkpoint, on the α batches the search itself drew for that epoch. With one batch and the run's
-//! own mode it reproduces the λmax the search logged for the epoch the checkpoint holds.
+//! own mode it reproduces the λmax the search logged for the epoch the checkpoint holds (`last` is
+//! refused when its epoch ended with a decision: it then holds another state).
 
 use super::architect::cross_entropy;
 use super::hessian::HessianProbe;
@@ -19,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
 
-/// Which checkpoint of a search directory: `last`, or `epoch-N` (an epoch checkpoint, kept while
-/// it can still be a rollback target).
+/// Which checkpoint of a search directory: `last`, or `epoch-N` (an epoch checkpoint of an SGAS-es
+/// run; those before the latest decision are deleted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckpointChoice {
     Last,
@@ -80,10 +81,7 @@ struct Position {
 
 pub fn analyse(dir: &Path, req: &SharpnessRequest) -> Result<SharpnessReport, SearchError> {
     if req.batches == 0 || req.top == 0 {
-        return Err(SearchError::Resume {
-            dir: dir.display().to_string(),
-            why: "--batches and --top must be at least 1".into(),
-        });
+        return Err(invalid("--batches and --top must be at least 1".into()));
     }
     let cfg: SearchConfig = crate::rundir::open(dir, "search")?;
     let mut run = cfg.run.clone();
@@ -112,6 +110,10 @@ pub fn analyse(dir: &Path, req: &SharpnessRequest) -> Result<SharpnessReport, Se
     })
 }
 
+fn invalid(why: String) -> SearchError {
+    SearchError::Invalid(why)
+}
+
 /// Loads the checkpoint's weights, α and edge states into `net`, and says where it stands.
 fn load_position(
     dir: &Path,
@@ -125,8 +127,11 @@ fn load_position(
         CheckpointChoice::Epoch(e) => files.epoch(e),
     };
     if !path.exists() {
-        let why = format!("{} does not exist (epoch checkpoints are deleted once a decision makes them unreachable; `ls {}` lists the ones kept)", path.display(), dir.join("checkpoints/epochs").display());
-        return Err(SearchError::Resume { dir: dir.display().to_string(), why });
+        return Err(invalid(format!(
+            "{} does not exist (epoch checkpoints before a decision are deleted; `ls {}` lists the ones kept)",
+            path.display(),
+            dir.join("checkpoints/epochs").display()
+        )));
     }
     let (tensors, meta) = checkpoint::load(&path)?;
     load_weights_and_alphas(&path, net, &tensors, device)?;
@@ -137,10 +142,16 @@ fn load_position(
         }
         CheckpointChoice::Last => {
             let s: SearchState = checkpoint::state(&path, &meta, SEARCH_STATE, "search")?;
-            let last = s.trace.last().ok_or_else(|| SearchError::Resume {
-                dir: dir.display().to_string(),
-                why: "the checkpoint holds no executed epoch".into(),
-            })?;
+            let last = s.trace.last().ok_or_else(|| invalid("the checkpoint holds no executed epoch".into()))?;
+            if !last.decisions.is_empty() {
+                // `last` then holds the state after the decision (after a rollback, the rollback
+                // target's), not the one λmax was logged for.
+                return Err(invalid(format!(
+                    "the last epoch ({}) ended with a decision, so checkpoints/last.safetensors is no longer the state its λmax was computed on; use --checkpoint epoch-N (see {})",
+                    last.epoch,
+                    dir.join("checkpoints/epochs").display()
+                )));
+            }
             (last.epoch, last.iteration, last.batch_size, s.edge_states)
         }
     };

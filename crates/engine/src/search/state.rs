@@ -4,7 +4,7 @@
 
 use super::epoch::Trainee;
 use super::{EdgeState, SearchEpoch, SearchError, Supernet};
-use crate::checkpoint;
+use crate::checkpoint::{self, OptimizerState};
 use crate::rundir::RunFiles;
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::search::AnyPolicy;
@@ -60,8 +60,9 @@ impl Checkpoints<'_> {
         self.save(&self.files.epoch(epoch), t, EPOCH_STATE, json)
     }
 
-    /// Loads `last` into `t` and returns the loop state, edge states applied to the supernet.
-    pub fn restore_last(&self, t: &mut Trainee) -> Result<SearchState, SearchError> {
+    /// Loads `last` into `t` and returns the loop state (edge states applied to the supernet) and
+    /// whether the optimiser state was loaded or reset.
+    pub fn restore_last(&self, t: &mut Trainee) -> Result<(SearchState, OptimizerState), SearchError> {
         let path = self.files.last();
         if !path.exists() {
             return Err(SearchError::Resume {
@@ -70,21 +71,21 @@ impl Checkpoints<'_> {
                     .into(),
             });
         }
-        let meta = self.load(&path, t, self.reset_optimizer)?;
+        let (meta, optimizer) = self.load(&path, t, self.reset_optimizer)?;
         let state: SearchState = checkpoint::state(&path, &meta, SEARCH_STATE, "search")?;
         for (cell, states) in t.net.arch_mut().iter_mut().zip(&state.edge_states) {
             for (e, s) in states.iter().enumerate() {
                 cell.set_state(e, *s);
             }
         }
-        Ok(state)
+        Ok((state, optimizer))
     }
 
     /// Loads the checkpoint of `epoch` into `t`; returns the policy snapshot saved with it.
     pub fn restore_epoch(&self, t: &mut Trainee, epoch: usize) -> Result<serde_json::Value, SearchError> {
         let path = self.files.epoch(epoch);
         // A rollback target always has its optimiser state: it was written by this run.
-        let meta = self.load(&path, t, false)?;
+        let (meta, _) = self.load(&path, t, false)?;
         let es: EpochState = checkpoint::state(&path, &meta, EPOCH_STATE, "search epoch")?;
         Ok(es.policy)
     }
@@ -135,14 +136,15 @@ impl Checkpoints<'_> {
         path: &Path,
         t: &mut Trainee,
         reset_optimizer: bool,
-    ) -> Result<BTreeMap<String, String>, SearchError> {
+    ) -> Result<(BTreeMap<String, String>, OptimizerState), SearchError> {
         let (tensors, meta) = checkpoint::load(path)?;
         load_weights_and_alphas(path, t.net.as_ref(), &tensors, self.device)?;
-        if checkpoint::optimizer_state_usable(path, &tensors, &meta, reset_optimizer)? {
+        let optimizer = checkpoint::optimizer_state(path, &tensors, &meta, reset_optimizer)?;
+        if optimizer == OptimizerState::Load {
             t.w_opt.load_state(&tensors);
             t.architect.adam.load_state("adam", &tensors, self.device);
         }
-        Ok(meta)
+        Ok((meta, optimizer))
     }
 }
 
@@ -156,7 +158,7 @@ pub fn load_weights_and_alphas(
     let weights: BTreeMap<String, Tensor> =
         tensors.iter().filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
     crate::nn::state_dict::import(net.weights(), &weights)
-        .map_err(|e| SearchError::Resume { dir: path.display().to_string(), why: e.to_string() })?;
+        .map_err(|e| SearchError::Weights { path: path.display().to_string(), why: e.to_string() })?;
     for cell in net.arch() {
         for (e, a) in cell.alphas.iter().enumerate() {
             let key = format!("alpha.{}.{e}", cell.name);

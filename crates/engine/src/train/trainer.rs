@@ -10,7 +10,7 @@
 use super::metrics::{EpochMetrics, EvalResult};
 use super::model::Model;
 use super::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
-use crate::checkpoint::{self, CheckpointError};
+use crate::checkpoint::{self, CheckpointError, OptimizerState};
 use crate::nn::DropPath;
 use crate::progress::Progress;
 use crate::run::Prelude;
@@ -125,8 +125,8 @@ pub struct Trainer {
     pub cfg: TrainConfig,
     pub files: RunFiles,
     resume: bool,
-    /// On resume, continue with a fresh optimiser instead of refusing a checkpoint without
-    /// (complete) optimiser state.
+    /// On resume, continue with a fresh optimiser instead of refusing a checkpoint whose optimiser
+    /// state is missing or incomplete (complete state is always loaded).
     pub reset_optimizer: bool,
 }
 
@@ -189,11 +189,8 @@ impl Trainer {
         let mut state =
             RunState { epochs_done: 0, steps: 0, best_acc: f64::NEG_INFINITY, best_epoch: None, history: vec![] };
         if self.resume {
-            state = self.restore(&model, &mut opt)?;
+            state = self.restore(&model, &mut opt, progress)?;
             progress.message(&format!("resumed after epoch {} of {}", state.epochs_done, o.epochs));
-            if self.reset_optimizer {
-                progress.message(RESET_NOTICE);
-            }
         }
 
         let aux_weight = cfg.model.auxiliary_weight;
@@ -300,7 +297,12 @@ impl Trainer {
         Ok(())
     }
 
-    fn restore(&self, model: &Model, opt: &mut Sgd) -> Result<RunState, TrainError> {
+    fn restore(
+        &self,
+        model: &Model,
+        opt: &mut Sgd,
+        progress: &mut dyn Progress<EpochMetrics>,
+    ) -> Result<RunState, TrainError> {
         let dir = self.files.dir.display().to_string();
         if !self.files.last().exists() {
             return Err(TrainError::Resume {
@@ -319,8 +321,9 @@ impl Trainer {
             .collect();
         crate::nn::state_dict::import(&model.vs, &weights)
             .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
-        if checkpoint::optimizer_state_usable(&last, &tensors, &meta, self.reset_optimizer)? {
-            opt.load_state(&tensors);
+        match checkpoint::optimizer_state(&last, &tensors, &meta, self.reset_optimizer)? {
+            OptimizerState::Load => opt.load_state(&tensors),
+            OptimizerState::Reset => progress.message(RESET_NOTICE),
         }
         let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
         write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;

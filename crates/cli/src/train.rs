@@ -29,7 +29,7 @@ pub struct ConfigArgs {
     #[arg(long)]
     space: Option<Space>,
     /// NAS-Bench-201 arch string or benchmark index (sets model.space = nb201).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "genotype")]
     arch: Option<String>,
     /// DARTS genotype: name, genotype string, or file (sets model.space = darts).
     #[arg(long)]
@@ -123,6 +123,7 @@ pub struct EvalArgs {
 }
 
 fn run_config(dir: &Path) -> Result<TrainConfig> {
+    oxnas_engine::rundir::expect_kind(dir, oxnas_engine::rundir::RunKind::Train)?;
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{} is not an oxnas run directory (no readable config.toml)", dir.display()))?;
@@ -292,7 +293,8 @@ pub fn import(a: ImportArgs) -> Result<()> {
         tch::Device::Cpu,
         cfg.run.seed,
     )?;
-    let (weights, _) = checkpoint::load(&a.weights)?;
+    // A PyTorch state_dict has no oxnas checksum; that is expected here, so no notice.
+    let ((weights, _), _) = checkpoint::load_verified(&a.weights)?;
     state_dict::import(&model.vs, &weights)
         .with_context(|| format!("{} does not fit this architecture and config", a.weights.display()))?;
     let tensors: Vec<(String, tch::Tensor)> =

@@ -37,8 +37,9 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("training diverged: the loss became {value} at epoch {epoch}, step {step}. {kept} Lower optim.lr, or set optim.grad_clip (e.g. 5)")]
-    Diverged { epoch: usize, step: usize, value: f64, kept: String },
+    /// `what` became non-finite; `kept` says which checkpoint survives. Epochs and steps in both are 1-based.
+    #[error("training diverged: {what}. {kept} Lower optim.lr, or set optim.grad_clip (e.g. 5)")]
+    Diverged { what: String, kept: String },
     #[error("stopped after epoch {epoch}; continue with --resume")]
     Interrupted { epoch: usize },
     #[error("cannot resume from {dir}: {why}")]
@@ -108,6 +109,8 @@ pub enum Start {
 pub struct Trainer {
     pub cfg: TrainConfig,
     pub files: RunFiles,
+    /// The run directory belongs to this run until the trainer is dropped.
+    _lock: oxnas_core::lock::Lock,
     resume: bool,
     /// On resume, continue with a fresh optimiser instead of refusing a checkpoint without
     /// (complete) optimiser state.
@@ -119,11 +122,12 @@ impl Trainer {
         let files = RunFiles::train(dir);
         match start {
             Start::Fresh(cfg) => {
-                rundir::create(dir, &files.last(), &["checkpoints"], cfg.as_ref(), "training run")?;
-                Ok(Trainer { cfg: *cfg, files, resume: false, reset_optimizer: false })
+                let _lock = rundir::create(&files, &["checkpoints"], cfg.as_ref())?;
+                Ok(Trainer { cfg: *cfg, files, _lock, resume: false, reset_optimizer: false })
             }
             Start::Resume => {
-                Ok(Trainer { cfg: rundir::open(dir, "train run")?, files, resume: true, reset_optimizer: false })
+                let (cfg, _lock) = rundir::open(&files)?;
+                Ok(Trainer { cfg, files, _lock, resume: true, reset_optimizer: false })
             }
         }
     }
@@ -196,15 +200,8 @@ impl Trainer {
                 }
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
-                    let kept = match state.history.last() {
-                        Some(m) => format!(
-                            "The last good checkpoint (epoch {}) is kept in {}.",
-                            m.epoch,
-                            self.files.last().display()
-                        ),
-                        None => "No epoch had completed, so there is no checkpoint.".to_string(),
-                    };
-                    return Err(TrainError::Diverged { epoch, step, value, kept });
+                    let what = format!("the training loss became {value} at epoch {}, step {}", epoch + 1, step + 1);
+                    return Err(self.diverged(what, &state));
                 }
                 let grads = opt.grads(&loss);
                 if o.grad_clip > 0.0 {
@@ -219,6 +216,9 @@ impl Trainer {
             }
             let train_time = started.elapsed().as_secs_f64();
             let eval = evaluate(&model, &test_loader, num_classes, device);
+            if !eval.loss.is_finite() {
+                return Err(self.diverged(format!("the test loss became {} at epoch {}", eval.loss, epoch + 1), &state));
+            }
             let m = EpochMetrics {
                 epoch,
                 lr,
@@ -257,6 +257,17 @@ impl Trainer {
         };
         self.write_summary(&summary, &model)?;
         Ok(summary)
+    }
+
+    /// The divergence error, naming the checkpoint that survives it.
+    fn diverged(&self, what: String, state: &RunState) -> TrainError {
+        let kept = match state.history.last() {
+            Some(m) => {
+                format!("The last good checkpoint (epoch {}) is kept in {}.", m.epoch + 1, self.files.last().display())
+            }
+            None => "No epoch had completed, so there is no checkpoint.".to_string(),
+        };
+        TrainError::Diverged { what, kept }
     }
 
     fn checkpoint(&self, model: &Model, opt: &Sgd, state: &RunState, best: bool) -> Result<(), TrainError> {
@@ -408,6 +419,45 @@ mod tests {
         let err = Trainer::new(dir.path(), Start::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).err().unwrap();
         let msg = err.to_string();
         assert!(matches!(err, TrainError::Diverged { .. }), "{msg}");
-        assert!(msg.contains("optim.lr"), "{msg}");
+        assert!(msg.contains("optim.lr") && msg.contains("at epoch 1, step 1"), "{msg}");
+        assert!(msg.contains("No epoch had completed"), "{msg}");
+    }
+
+    /// Epoch numbers in messages are 1-based, like "resumed after epoch 1 of 2": a run that trains
+    /// epoch 1 and then diverges names epoch 2, and keeps epoch 1's checkpoint.
+    #[test]
+    fn divergence_names_epochs_from_one_and_the_kept_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = Trainer::new(dir.path(), Start::Fresh(Box::new(tiny(2)))).unwrap();
+        let mut state = RunState { epochs_done: 1, steps: 4, best_acc: 0.0, best_epoch: Some(0), history: vec![] };
+        state.history.push(EpochMetrics {
+            epoch: 0,
+            lr: 0.1,
+            drop_path: 0.0,
+            train_loss: 1.0,
+            train_acc: 1.0,
+            test_loss: 1.0,
+            test_acc: 1.0,
+            test_top5: 1.0,
+            epoch_time_s: 0.0,
+            images_per_s: 0.0,
+        });
+        let msg = trainer.diverged("the test loss became NaN at epoch 2".into(), &state).to_string();
+        assert!(msg.contains("at epoch 2") && msg.contains("(epoch 1) is kept in"), "{msg}");
+        assert!(msg.contains("last.safetensors") && msg.contains("optim.lr"), "{msg}");
+    }
+
+    /// At a huge learning rate the training loss can stay finite while the test loss does not (BN
+    /// running statistics blow up): that is divergence too, not a run that ends with a null loss.
+    #[test]
+    fn a_non_finite_test_loss_is_divergence() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = tiny(1);
+        cfg.optim.lr = 2000.0;
+        cfg.optim.grad_clip = 5.0;
+        let err = Trainer::new(dir.path(), Start::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).err();
+        let msg = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("diverged") && msg.contains("loss became"), "the run must not end normally: {msg}");
+        assert!(!RunFiles::train(dir.path()).summary().exists(), "no summary of a diverged run");
     }
 }

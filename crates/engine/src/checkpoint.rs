@@ -326,7 +326,8 @@ mod tests {
                 let header_len = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
                 let data = bytes.len() - header_len;
                 bytes[header_len + at % data] ^= xor;
-                prop_assert!(matches!(from_bytes_verified(&bytes), Err(CheckpointError::Checksum { .. })));
+                let caught = matches!(from_bytes_verified(&bytes), Err(CheckpointError::Checksum { .. }));
+                prop_assert!(caught, "byte {} of the data flipped unnoticed", at % data);
             }
         }
     }

@@ -71,11 +71,10 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
     // Fail on a bad preset or override before training anything.
     TrainConfig::resolve(&a.preset, None, &a.sets)?;
     let runs = a.runs_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.runs", a.out.display())));
-    // Two jobs appending to one CSV would lose each other's rows: the CSV belongs to one job at a time.
-    if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {} for --out", parent.display()))?;
-    }
-    let _lock = oxnas_core::lock::Lock::file(&a.out)?;
+    // Two jobs appending to one CSV would lose each other's rows. The CSV and its cells' runs belong
+    // to one job at a time, locked through the runs directory, which is ours.
+    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
+    let _lock = oxnas_core::lock::Lock::dir(&runs)?;
     oxnas_core::fsutil::sweep_dead_temps_of(&a.out)
         .with_context(|| format!("cleaning up beside {}", a.out.display()))?;
     let done = done_indices(&a.out)?;

@@ -227,8 +227,6 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {} for --out", parent.display()))?;
     }
-    // Another output elsewhere may be written into the same file: it is locked too.
-    let _out_lock = oxnas_core::lock::Lock::file(&out)?;
     for p in [out.clone(), PathBuf::from(format!("{}.partial", out.display()))] {
         oxnas_core::fsutil::sweep_dead_temps_of(&p).with_context(|| format!("cleaning up beside {}", p.display()))?;
     }

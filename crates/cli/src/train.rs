@@ -303,8 +303,9 @@ pub fn import(a: ImportArgs) -> Result<()> {
     meta.insert("oxnas.config".to_string(), cfg.to_toml());
     meta.insert("oxnas.arch".to_string(), model.arch.reference_string());
     meta.insert("oxnas.imported_from".to_string(), a.weights.display().to_string());
-    std::fs::create_dir_all(dir.join("checkpoints"))?;
-    write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
+    // The same ownership rules as a training run (no foreign directory, one process at a time),
+    // applied once the weights are known to fit, so a refused import leaves nothing behind.
+    let _lock = oxnas_engine::rundir::create(&files, &["checkpoints"], &cfg)?;
     write_atomic(&files.arch_txt(), format!("{}\n", model.arch.reference_string()).as_bytes())?;
     write_atomic(&files.arch_json(), serde_json::to_string_pretty(&model.arch.to_json())?.as_bytes())?;
     checkpoint::save(&files.best(), &tensors, &meta)?;

@@ -1,11 +1,11 @@
-//! Exclusive ownership of a run directory (or any output) for the life of a process: an OS advisory
+//! Exclusive ownership of a run directory for the life of a process: an OS advisory
 //! lock (flock) on a lock file that holds the owner's PID. The kernel drops the lock when its holder
 //! dies, however it dies, so a stale lock never needs clearing by hand; a second live process is
 //! refused with the holder's PID.
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The lock file a run directory holds.
 pub const LOCK_FILE: &str = ".oxnas.lock";
@@ -18,28 +18,20 @@ pub enum LockError {
     Io { path: String, source: std::io::Error },
 }
 
-/// A held lock; dropping it releases the lock (and removes the file if asked to).
+/// A held lock; dropping it (or the process dying) releases it.
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
-    path: PathBuf,
-    remove_on_drop: bool,
 }
 
 impl Lock {
     /// Locks `dir` through `dir/.oxnas.lock`. The file stays when the lock is released: it is part of
     /// the run directory, and keeping it avoids the race of unlinking a file another process opened.
     pub fn dir(dir: &Path) -> Result<Lock, LockError> {
-        Self::acquire(&dir.join(LOCK_FILE), &dir.display().to_string(), false)
+        Self::acquire(&dir.join(LOCK_FILE), &dir.display().to_string())
     }
 
-    /// Locks an output file through `<path>.lock`, removed again when the lock is released.
-    pub fn file(path: &Path) -> Result<Lock, LockError> {
-        let lock = PathBuf::from(format!("{}.lock", path.display()));
-        Self::acquire(&lock, &path.display().to_string(), true)
-    }
-
-    fn acquire(path: &Path, what: &str, remove_on_drop: bool) -> Result<Lock, LockError> {
+    fn acquire(path: &Path, what: &str) -> Result<Lock, LockError> {
         let io = |source| LockError::Io { path: path.display().to_string(), source };
         let mut file =
             std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
@@ -58,16 +50,7 @@ impl Lock {
         file.rewind().map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
         file.sync_all().map_err(io)?;
-        Ok(Lock { _file: file, path: path.to_path_buf(), remove_on_drop })
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        if self.remove_on_drop {
-            // Removed while still locked, so no other process can have taken this file meanwhile.
-            let _ = std::fs::remove_file(&self.path);
-        }
+        Ok(Lock { _file: file })
     }
 }
 
@@ -85,12 +68,6 @@ mod tests {
         let again = Lock::dir(dir.path()).unwrap();
         assert!(dir.path().join(LOCK_FILE).exists(), "a run directory keeps its lock file");
         drop(again);
-
-        let out = dir.path().join("scores.csv");
-        let held = Lock::file(&out).unwrap();
-        assert!(Lock::file(&out).unwrap_err().to_string().contains("scores.csv"));
-        drop(held);
-        assert!(!dir.path().join("scores.csv.lock").exists(), "an output's lock file goes with the lock");
     }
 
     #[test]

@@ -317,12 +317,10 @@ impl ConfigFile for SearchConfig {
         }
         self.optim.validate()?;
         let a = &self.arch;
-        let finite = a.lr.is_finite() && a.weight_decay.is_finite();
-        if !(finite && a.lr > 0.0)
-            || !(0.0..1.0).contains(&a.beta1)
-            || !(0.0..1.0).contains(&a.beta2)
-            || !(a.weight_decay >= 0.0)
-        {
+        let lr_ok = a.lr.is_finite() && a.lr > 0.0;
+        let betas_ok = (0.0..1.0).contains(&a.beta1) && (0.0..1.0).contains(&a.beta2);
+        let decay_ok = a.weight_decay.is_finite() && a.weight_decay >= 0.0;
+        if !(lr_ok && betas_ok && decay_ok) {
             return bad(format!(
                 "arch.lr must be finite and > 0, arch.beta1 and arch.beta2 in [0, 1), arch.weight_decay finite and >= 0 (got lr {}, beta1 {}, beta2 {}, weight_decay {})",
                 a.lr, a.beta1, a.beta2, a.weight_decay

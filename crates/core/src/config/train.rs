@@ -98,7 +98,10 @@ impl OptimConfig {
         if self.epochs == 0 || self.batch_size == 0 {
             return bad("optim.epochs and optim.batch_size must be at least 1".into());
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) || !(self.lr_min >= 0.0) || self.lr_min > self.lr {
+        let lr_ok = self.lr.is_finite() && self.lr > 0.0;
+        // Comparisons with NaN are false, so a NaN lr_min fails here too.
+        let lr_min_ok = self.lr_min >= 0.0 && self.lr_min <= self.lr;
+        if !(lr_ok && lr_min_ok) {
             return bad(format!(
                 "need 0 <= optim.lr_min <= optim.lr and a finite lr > 0 (got lr {}, lr_min {})",
                 self.lr, self.lr_min

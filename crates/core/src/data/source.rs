@@ -306,8 +306,8 @@ fn read_files(kind: DatasetKind, paths: &[PathBuf], name: String) -> Result<Imag
                 IdxOptions { name, num_classes: kind.num_classes(), transposed: kind == DatasetKind::EmnistBalanced };
             idx::read_dataset(&paths[0], &paths[1], &opts)
         }
-        DatasetKind::Cifar10 => cifar::read_files(&paths, CifarVariant::Cifar10, &name),
-        DatasetKind::Cifar100 => cifar::read_files(&paths, CifarVariant::Cifar100, &name),
+        DatasetKind::Cifar10 => cifar::read_files(paths, CifarVariant::Cifar10, &name),
+        DatasetKind::Cifar100 => cifar::read_files(paths, CifarVariant::Cifar100, &name),
     }
 }
 

@@ -171,7 +171,8 @@ pub fn preset_table(name_or_path: &str, presets: &[(&str, &str)]) -> Result<toml
         return text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin, message: e.to_string() });
     }
     let path = Path::new(name_or_path);
-    let looks_like_a_path = name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.ends_with(".toml");
+    let looks_like_a_path =
+        name_or_path.is_empty() || name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.ends_with(".toml");
     if path.exists() || looks_like_a_path {
         return file_table(path, "--preset");
     }

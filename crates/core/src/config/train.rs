@@ -315,6 +315,8 @@ mod tests {
         assert!(e.contains("--config ''") && e.contains("file not found"), "{e}");
         let e = TrainConfig::resolve(missing.to_str().unwrap(), None, &[]).unwrap_err().to_string();
         assert!(e.contains("--preset") && e.contains("file not found"), "{e}");
+        let e = TrainConfig::resolve("", None, &[]).unwrap_err().to_string();
+        assert!(e.contains("--preset ''") && e.contains("file not found"), "{e}");
         let e = TrainConfig::resolve("cpu-smoke", Some(dir.path()), &[]).unwrap_err().to_string();
         assert!(e.contains("is a directory"), "{e}");
     }

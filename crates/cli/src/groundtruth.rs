@@ -76,8 +76,14 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
     // Fail on a bad preset or override before training (or submitting) anything.
     let base = TrainConfig::resolve(&a.preset, None, &a.sets)?;
     let runs = a.runs_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.runs", a.out.display())));
+    // Two jobs appending to one CSV would lose each other's rows: the CSV (or a shard's rows) and
+    // its cells' runs belong to one process at a time, locked through a directory that is ours.
+    std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
     match mode {
         Mode::Whole => {
+            let _lock = oxnas_core::lock::Lock::dir(&runs)?;
+            oxnas_core::fsutil::sweep_dead_temps_of(&a.out)
+                .with_context(|| format!("cleaning up beside {}", a.out.display()))?;
             let done = done_indices(&a.out)?;
             train_cells(&a, &cells, &a.out, &done, &runs)
         }
@@ -96,6 +102,9 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
                     "config": base.to_toml(),
                 }),
             };
+            let lock_dir = runs.join(format!(".shard-{}-of-{}", shard.index, shard.count));
+            std::fs::create_dir_all(&lock_dir).with_context(|| format!("creating {}", lock_dir.display()))?;
+            let _lock = oxnas_core::lock::Lock::dir(&lock_dir)?;
             let done = meta.begin(&dir)?;
             train_cells(&a, mine, &dir.rows(shard), &done, &runs)
         }

@@ -212,6 +212,9 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
 
 pub fn score(a: ScoreArgs) -> Result<()> {
     let mut s = setup(&a.run)?;
+    // No training may write the checkpoint while it is scored; other scorings of it (the shards of
+    // one scoring among them) may read it at the same time.
+    let _lock = oxnas_core::lock::Lock::dir_shared(&a.run)?;
     // Without running statistics in the checkpoint, `running` has nothing to use; `recalibrate`
     // estimates them afresh per cell, so it only needs the BN layers to have the buffers.
     let fill_bn_stats = a.bn == BnScoring::Recalibrate && !s.net_cfg.track_running_stats;
@@ -237,15 +240,16 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {} for --out", parent.display()))?;
     }
+    for p in [out.clone(), PathBuf::from(format!("{}.partial", out.display()))] {
+        oxnas_core::fsutil::sweep_dead_temps_of(&p).with_context(|| format!("cleaning up beside {}", p.display()))?;
+    }
     let mode = a.shard.mode()?;
     if let Mode::All(n) = mode {
         a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
         return crate::jobs::launch("supernet-score", &out, n, vec![], &a.shard.exec);
     }
     let device = a.device.resolve()?;
-    if a.threads > 0 {
-        tch::set_num_threads(a.threads as i32);
-    }
+    oxnas_engine::run::set_threads(a.threads, "--threads");
     let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
     let data = load_data(&s.data)?;
     let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);
@@ -355,9 +359,10 @@ pub struct RankArgs {
     /// Ground truth: a NAS-Bench-201 column (e.g. cifar10_test_200ep) or a CSV of arch_str/index and accuracy.
     #[arg(long, default_value = "cifar10_test_200ep")]
     truth: String,
-    /// k values for precision@k (comma-separated).
-    #[arg(short, long, value_delimiter = ',', default_value = "1,5,10,50,100")]
-    k: Vec<usize>,
+    /// k values for precision@k (comma-separated; default 1,5,10,50,100, those above the number of
+    /// ranked cells left out). A k you give must be between 1 and the number of ranked cells.
+    #[arg(short, long, value_delimiter = ',')]
+    k: Option<Vec<usize>>,
     /// Percentages for top-p% hit rates (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     percent: Vec<f64>,
@@ -371,19 +376,34 @@ pub struct RankArgs {
     json: bool,
 }
 
+/// The k values for precision@k: the defaults that fit `n` cells, or the user's, each in 1..=n.
+fn rank_ks(given: &Option<Vec<usize>>, n: usize) -> Result<Vec<usize>> {
+    let Some(ks) = given else { return Ok(RankOptions::default().ks.into_iter().filter(|&k| k <= n).collect()) };
+    if let Some(k) = ks.iter().find(|&&k| k == 0 || k > n) {
+        bail!("-k {k} is out of range: {n} cells are ranked (those in both the scores and the truth), so give k values from 1 to {n}");
+    }
+    Ok(ks.clone())
+}
+
 pub fn rank(a: RankArgs) -> Result<()> {
     let scores = ArchScores::read_csv(&a.scores)?;
     let truth = a.truth.parse::<TruthSource>()?.load()?;
     let joined = join(&scores, &truth)?;
-    let opts = RankOptions { ks: a.k.clone(), percents: a.percent.clone(), ..Default::default() };
+    let opts = RankOptions { ks: rank_ks(&a.k, joined.rows.len())?, percents: a.percent.clone(), ..Default::default() };
     let report = RankReport::from_joined(&joined, &opts)?;
     let bias = BiasReport::compute(&joined.rows, &BiasOptions { channels: a.channels, ..Default::default() })?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.rank", a.scores.display())));
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("--out {}: cannot create the report directory", out.display()))?;
     let json = serde_json::json!({ "scores": a.scores.display().to_string(), "truth": truth.name(), "join": joined.to_string(), "rank": report, "bias": bias });
-    oxnas_core::fsutil::write_atomic(&out.join("rank.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    plots::score_scatter(&joined.scores(), &joined.truths(), truth.name(), &out.join("scatter.png"))?;
-    plots::rank_rank(&joined.scores(), &joined.truths(), truth.name(), &out.join("rank-rank.png"))?;
+    let written = |path: PathBuf, r: Result<()>| r.with_context(|| format!("--out: cannot write {}", path.display()));
+    let rank_json = out.join("rank.json");
+    let text = serde_json::to_string_pretty(&json)?;
+    written(rank_json.clone(), oxnas_core::fsutil::write_atomic(&rank_json, text.as_bytes()).map_err(Into::into))?;
+    let scatter = out.join("scatter.png");
+    written(scatter.clone(), plots::score_scatter(&joined.scores(), &joined.truths(), truth.name(), &scatter))?;
+    let rank_rank = out.join("rank-rank.png");
+    written(rank_rank.clone(), plots::rank_rank(&joined.scores(), &joined.truths(), truth.name(), &rank_rank))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {

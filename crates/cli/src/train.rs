@@ -30,7 +30,7 @@ pub struct ConfigArgs {
     #[arg(long)]
     space: Option<Space>,
     /// NAS-Bench-201 arch string or benchmark index (sets model.space = nb201).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "genotype")]
     arch: Option<String>,
     /// DARTS genotype: name, genotype string, or file (sets model.space = darts).
     #[arg(long)]
@@ -133,6 +133,7 @@ pub struct EvalArgs {
 }
 
 fn run_config(dir: &Path) -> Result<TrainConfig> {
+    oxnas_engine::rundir::expect_kind(dir, oxnas_engine::rundir::RunKind::Train)?;
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{} is not an oxnas run directory (no readable config.toml)", dir.display()))?;
@@ -308,7 +309,8 @@ pub fn import(a: ImportArgs) -> Result<()> {
         tch::Device::Cpu,
         cfg.run.seed,
     )?;
-    let (weights, _) = checkpoint::load(&a.weights)?;
+    // A PyTorch state_dict has no oxnas checksum; that is expected here, so no notice.
+    let ((weights, _), _) = checkpoint::load_verified(&a.weights)?;
     state_dict::import(&model.vs, &weights)
         .with_context(|| format!("{} does not fit this architecture and config", a.weights.display()))?;
     let tensors: Vec<(String, tch::Tensor)> =
@@ -317,8 +319,9 @@ pub fn import(a: ImportArgs) -> Result<()> {
     meta.insert("oxnas.config".to_string(), cfg.to_toml());
     meta.insert("oxnas.arch".to_string(), model.arch.reference_string());
     meta.insert("oxnas.imported_from".to_string(), a.weights.display().to_string());
-    std::fs::create_dir_all(dir.join("checkpoints"))?;
-    write_atomic(&files.config(), cfg.to_toml().as_bytes())?;
+    // The same ownership rules as a training run (no foreign directory, one process at a time),
+    // applied once the weights are known to fit, so a refused import leaves nothing behind.
+    let _lock = oxnas_engine::rundir::create(&files, &["checkpoints"], &cfg)?;
     write_atomic(&files.arch_txt(), format!("{}\n", model.arch.reference_string()).as_bytes())?;
     write_atomic(&files.arch_json(), serde_json::to_string_pretty(&model.arch.to_json())?.as_bytes())?;
     checkpoint::save(&files.best(), &tensors, &meta)?;

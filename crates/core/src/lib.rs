@@ -13,6 +13,7 @@ pub mod config;
 pub mod darts;
 pub mod data;
 pub mod fsutil;
+pub mod lock;
 pub mod logits;
 pub mod nb201;
 pub mod rank;

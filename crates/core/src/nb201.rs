@@ -63,6 +63,8 @@ pub enum ArchError {
     InputOutOfOrder { node: usize, position: usize, found: usize },
     #[error("NAS-Bench-201 index {index} is out of range; valid indices are 0..={}", NUM_ARCHS - 1)]
     IndexOutOfRange { index: usize },
+    #[error("NAS-Bench-201 index {text} is out of range; valid indices are 0..={}", NUM_ARCHS - 1)]
+    IndexText { text: String },
     #[error("base-5 code {code} is out of range; valid codes are 0..={}", NUM_ARCHS - 1)]
     CodeOutOfRange { code: usize },
 }

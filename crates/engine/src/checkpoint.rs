@@ -28,6 +28,50 @@ pub enum CheckpointError {
     OptimizerState { path: String, detail: String },
     #[error("{path}: tensor '{key}' is missing; the checkpoint is incomplete")]
     MissingTensor { path: String, key: String },
+    #[error("{path}: the tensor data does not match its checksum ({detail}): the file is corrupt. Resume from another checkpoint: copy checkpoints/best.safetensors or one of checkpoints/epochs/*.safetensors over it, or start the run again")]
+    Checksum { path: String, detail: String },
+}
+
+/// Metadata key of the checksum over every tensor (name, dtype, shape and bytes), verified on load.
+pub const CHECKSUM: &str = "oxnas.checksum";
+const CHECKSUM_ALGO: &str = "xxh3-64";
+
+/// What loading could verify about a checkpoint's tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// The checksum matched.
+    Verified,
+    /// The file has no checksum (written by an oxnas before checksums, or by another tool).
+    Unverified,
+}
+
+/// The checksum of tensors given as (name, dtype, shape, bytes), in name order so that the file
+/// layout does not matter.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>) -> String {
+    let mut sorted: Vec<_> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (name, dtype, shape, bytes) in sorted {
+        h.update(name.as_bytes());
+        h.update(format!("\0{dtype:?}{shape:?}\0").as_bytes());
+        h.update(bytes);
+    }
+    format!("{CHECKSUM_ALGO}:{:016x}", h.digest())
+}
+
+/// Checks the stored checksum of a parsed file against its tensors.
+fn verify(st: &SafeTensors, metadata: &HashMap<String, String>) -> Result<Integrity, CheckpointError> {
+    let Some(stored) = metadata.get(CHECKSUM) else { return Ok(Integrity::Unverified) };
+    let fail = |detail: String| Err(CheckpointError::Checksum { path: String::new(), detail });
+    if !stored.starts_with(CHECKSUM_ALGO) {
+        return fail(format!("unknown checksum '{stored}'"));
+    }
+    let tensors = st.tensors();
+    let actual = checksum(tensors.iter().map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())));
+    if &actual != stored {
+        return fail(format!("stored {stored}, computed {actual}"));
+    }
+    Ok(Integrity::Verified)
 }
 
 /// Metadata key that lists the optimiser tensors a checkpoint holds: an optimiser buffer that was
@@ -148,7 +192,9 @@ pub fn to_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String
         .iter()
         .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).expect("shape matches byte length")))
         .collect();
-    let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
+    let mut meta: HashMap<String, String> = metadata.clone().into_iter().collect();
+    let sum = checksum(raw.iter().map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice())));
+    meta.insert(CHECKSUM.to_string(), sum);
     safetensors::tensor::serialize(views, &Some(meta))
         .map_err(|e| CheckpointError::Format { path: "<memory>".into(), detail: e.to_string() })
 }
@@ -165,20 +211,41 @@ pub fn save(
 /// Tensors (on CPU, in file order sorted by name) and metadata.
 pub type Loaded = (BTreeMap<String, Tensor>, BTreeMap<String, String>);
 
+/// Loads a checkpoint and verifies its checksum. A file without one still loads, with a warning
+/// (shown on stderr by the CLI), since checkpoints of earlier versions have none.
 pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
+    let (loaded, integrity) = load_verified(path)?;
+    if integrity == Integrity::Unverified {
+        tracing::warn!(
+            "{} has no checksum (written by an older oxnas or another tool); its tensors could not be verified",
+            path.display()
+        );
+    }
+    Ok(loaded)
+}
+
+/// [`load`] without the warning, saying whether the checksum was verified; for files that come
+/// from other tools, such as a PyTorch state_dict being imported.
+pub fn load_verified(path: &Path) -> Result<(Loaded, Integrity), CheckpointError> {
     let p = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: p.clone(), source })?;
-    from_bytes(&bytes).map_err(|e| match e {
+    from_bytes_verified(&bytes).map_err(|e| match e {
         CheckpointError::Format { detail, .. } => CheckpointError::Format { path: p, detail },
         CheckpointError::Dtype { name, dtype, .. } => CheckpointError::Dtype { path: p, name, dtype },
+        CheckpointError::Checksum { detail, .. } => CheckpointError::Checksum { path: p, detail },
         other => other,
     })
 }
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, CheckpointError> {
+    from_bytes_verified(bytes).map(|(loaded, _)| loaded)
+}
+
+pub fn from_bytes_verified(bytes: &[u8]) -> Result<(Loaded, Integrity), CheckpointError> {
     let fmt = |e: safetensors::SafeTensorError| CheckpointError::Format { path: String::new(), detail: e.to_string() };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(fmt)?;
     let st = SafeTensors::deserialize(bytes).map_err(fmt)?;
+    let integrity = verify(&st, &header.metadata().clone().unwrap_or_default())?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         let kind = kind_of(view.dtype()).ok_or_else(|| CheckpointError::Dtype {
@@ -191,7 +258,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Loaded, CheckpointError> {
         tensors.insert(name, t);
     }
     let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
-    Ok((tensors, metadata))
+    Ok(((tensors, metadata), integrity))
 }
 
 #[cfg(test)]
@@ -223,5 +290,83 @@ mod tests {
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
         let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("bad.safetensors") && err.contains("not a valid safetensors"), "{err}");
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Cases unless PROPTEST_CASES says otherwise; kept modest for the suite's time budget.
+        const CASES: u32 = 384;
+
+        fn valid() -> Vec<u8> {
+            let mut meta = BTreeMap::new();
+            meta.insert("oxnas.run_state".to_string(), "{\"epochs_done\":1}".to_string());
+            let t = [
+                ("a".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0]).view([3, 1])),
+                ("b".to_string(), Tensor::from_slice(&[7i64])),
+            ];
+            to_bytes(&t, &meta).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// A safetensors file with its header (or anything) mutated: an error or a loaded file
+            /// whose checksum held, never a panic.
+            #[test]
+            fn safetensors_headers_never_panic(at in any::<usize>(), xor in 1..=255u8, cut in any::<usize>(), header_only: bool) {
+                let mut bytes = valid();
+                let header_len = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+                let span = if header_only { header_len } else { bytes.len() };
+                bytes[at % span] ^= xor;
+                let _ = from_bytes_verified(&bytes);
+                bytes.truncate(cut % (bytes.len() + 1));
+                let _ = from_bytes_verified(&bytes);
+            }
+
+            #[test]
+            fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = from_bytes_verified(&bytes);
+            }
+
+            /// Any flipped byte in the tensor data is caught by the checksum.
+            #[test]
+            fn data_corruption_is_always_caught(at in any::<usize>(), xor in 1..=255u8) {
+                let mut bytes = valid();
+                let header_len = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+                let data = bytes.len() - header_len;
+                bytes[header_len + at % data] ^= xor;
+                let caught = matches!(from_bytes_verified(&bytes), Err(CheckpointError::Checksum { .. }));
+                prop_assert!(caught, "byte {} of the data flipped unnoticed", at % data);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_tensor_data_is_caught_and_old_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.safetensors");
+        let x = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]);
+        save(&path, &[("x".into(), x.shallow_clone())], &BTreeMap::new()).unwrap();
+        assert_eq!(load_verified(&path).unwrap().1, Integrity::Verified);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(err.contains("last.safetensors") && err.contains("checksum"), "{err}");
+        assert!(err.contains("checkpoints/best.safetensors") && err.contains("checkpoints/epochs/"), "{err}");
+
+        // A file written before checksums existed: the same tensors, no checksum in the metadata.
+        let views = vec![("x".to_string(), TensorView::new(Dtype::F32, vec![4], &bytes[bytes.len() - 16..]).unwrap())];
+        let old = safetensors::tensor::serialize(views, &None).unwrap();
+        let ((t, _), integrity) = from_bytes_verified(&old).unwrap();
+        assert_eq!(integrity, Integrity::Unverified);
+        assert_eq!(t["x"].size(), [4]);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::{DeviceChoice, EngineError};
 use oxnas_core::config::{ConfigError, DataConfig, RunConfig, SourceChoice};
-use oxnas_core::data::{self, DataSource, DatasetKind, ImageDataset, Split};
+use oxnas_core::data::{self, DataSource, DatasetKind, ImageDataset};
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
@@ -41,10 +41,21 @@ pub struct Prelude {
 impl Prelude {
     pub fn start(run: &RunConfig, data: &DataConfig) -> Result<Self, EngineError> {
         let device = run.device.parse::<DeviceChoice>()?.resolve()?;
-        if run.threads > 0 {
-            tch::set_num_threads(run.threads as i32);
-        }
+        set_threads(run.threads, "run.threads");
         Ok(Prelude { device, data: load_data(data)? })
+    }
+}
+
+/// Sets libtorch's intra-op threads (0 keeps its default), at most one per core, warning when a
+/// request is capped.
+pub fn set_threads(requested: usize, setting: &str) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (threads, notice) = oxnas_core::config::cap_threads(requested, cores, setting);
+    if let Some(notice) = notice {
+        tracing::warn!("{notice}");
+    }
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
     }
 }
 
@@ -67,8 +78,8 @@ pub fn load_data(cfg: &DataConfig) -> Result<RunData, EngineError> {
             d.subset(&(0..n).collect::<Vec<_>>())
         }
     };
-    let train = limit(data::load(kind, &source, Split::Train)?, cfg.train_limit);
-    let test = limit(data::load(kind, &source, Split::Test)?, cfg.test_limit);
+    let (train, test) = data::load_both(kind, &source)?;
+    let (train, test) = (limit(train, cfg.train_limit), limit(test, cfg.test_limit));
     Ok(RunData { kind, source, train: Arc::new(train), test: Arc::new(test) })
 }
 

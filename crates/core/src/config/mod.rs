@@ -29,6 +29,8 @@ pub enum ConfigError {
     UnknownPreset { name: String, known: String },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("{flag} {path}: file not found{hint}")]
+    FileNotFound { flag: &'static str, path: String, hint: String },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("override '{0}' is not of the form section.key=value (e.g. optim.epochs=3)")]
@@ -141,7 +143,7 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
     fn resolve(preset: &str, overrides_file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
         let mut table = preset_table(preset, Self::PRESETS)?;
         if let Some(path) = overrides_file {
-            merge(&mut table, preset_table(&path.display().to_string(), &[])?);
+            merge(&mut table, file_table(path, "--config")?);
         }
         for s in sets {
             restart_section_on_new_kind(&mut table, s, Self::TAGS);
@@ -162,8 +164,7 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
         Self::check_format(&table, origin)?;
-        let cfg: Self = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })?;
+        let cfg: Self = typed(text, origin)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -175,19 +176,38 @@ pub trait ConfigFile: Sized + Serialize + serde::de::DeserializeOwned {
 
 /// Reads a preset by name (embedded) or by path to a TOML file, as a TOML table.
 pub fn preset_table(name_or_path: &str, presets: &[(&str, &str)]) -> Result<toml::Table, ConfigError> {
-    let (origin, text) = if let Some((_, text)) = presets.iter().find(|(n, _)| *n == name_or_path) {
-        (format!("preset '{name_or_path}'"), text.to_string())
-    } else if Path::new(name_or_path).is_file() {
-        let text = std::fs::read_to_string(name_or_path)
-            .map_err(|source| ConfigError::Io { path: name_or_path.to_string(), source })?;
-        (name_or_path.to_string(), text)
-    } else {
-        return Err(ConfigError::UnknownPreset {
-            name: name_or_path.to_string(),
-            known: presets.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
-        });
-    };
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin, message: e.to_string() })
+    if let Some((_, text)) = presets.iter().find(|(n, _)| *n == name_or_path) {
+        let origin = format!("preset '{name_or_path}'");
+        return text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin, message: e.to_string() });
+    }
+    let path = Path::new(name_or_path);
+    let looks_like_a_path =
+        name_or_path.is_empty() || name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.ends_with(".toml");
+    if path.exists() || looks_like_a_path {
+        return file_table(path, "--preset");
+    }
+    Err(ConfigError::UnknownPreset {
+        name: name_or_path.to_string(),
+        known: presets.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Reads a TOML file named by `flag` as a table; a missing file, a directory and a syntax error
+/// (with its line and column) are told apart.
+pub fn file_table(path: &Path, flag: &'static str) -> Result<toml::Table, ConfigError> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(ConfigError::Invalid(format!("{flag} {shown} is a directory; give a TOML file")));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => {
+            let hint =
+                if flag == "--preset" { "; give a preset name (see `oxnas presets`) or a .toml file" } else { "" };
+            ConfigError::FileNotFound { flag, path: format!("'{shown}'"), hint: hint.to_string() }
+        }
+        _ => ConfigError::Io { path: shown.clone(), source },
+    })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin: shown, message: e.to_string() })
 }
 
 /// Before `section.tag=value` changes a section's kind, empties that section: the keys of the old
@@ -246,7 +266,50 @@ pub fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), C
 pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table, origin: &str) -> Result<T, ConfigError> {
     let text =
         toml::to_string(&table).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.message().to_string() })
+    typed(&text, origin)
+}
+
+/// Deserialises TOML text into a typed config; a type error names the key (`optim.lr: expected a
+/// number, got "abc"`), a syntax error its line and column.
+fn typed<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(toml::Deserializer::new(text)).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        // Without a key (a syntax error) toml's own message, with its line and column, says most.
+        let message = if key == "." || key.is_empty() {
+            inner.to_string()
+        } else {
+            format!("{key}: {}", plain_message(inner.message()))
+        };
+        ConfigError::Parse { origin: origin.into(), message: message.trim_end().to_string() }
+    })
+}
+
+/// serde's "invalid type: string \"abc\", expected f64" as "expected a number, got \"abc\"".
+fn plain_message(message: &str) -> String {
+    let parsed = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "));
+    let Some((got, expected)) = parsed else { return message.to_string() };
+    let expected = match expected {
+        "f64" | "f32" => "a number",
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a non-negative integer",
+        "i64" | "i32" | "i16" | "i8" => "an integer",
+        "a boolean" => "a boolean (true or false)",
+        "a sequence" => "an array",
+        "a map" => "a table",
+        other => other,
+    };
+    let got = match got.split_once(' ') {
+        Some(("string" | "integer" | "floating" | "boolean", v)) => {
+            v.trim_start_matches("point ").trim_matches('`').to_string()
+        }
+        _ if got == "sequence" => "an array".to_string(),
+        _ if got == "map" => "a table".to_string(),
+        _ => got.to_string(),
+    };
+    format!("expected {expected}, got {got}")
 }
 
 /// Overlays `extra` onto `base`, table by table.

@@ -357,13 +357,16 @@ impl ConfigFile for SearchConfig {
         if !(self.split.train_portion > 0.0 && self.split.train_portion < 1.0) {
             return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
         }
-        let o = &self.optim;
-        if o.epochs == 0 || o.batch_size == 0 || !positive(o.lr) || o.lr_min < 0.0 || o.lr_min > o.lr {
-            return bad("optim needs epochs >= 1, batch_size >= 1 and 0 <= lr_min <= lr, lr > 0".into());
-        }
+        self.optim.validate()?;
         let a = &self.arch;
-        if !positive(a.lr) || !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) || a.weight_decay < 0.0 {
-            return bad("arch needs lr > 0, beta1 and beta2 in [0, 1), weight_decay >= 0".into());
+        let lr_ok = a.lr.is_finite() && a.lr > 0.0;
+        let betas_ok = (0.0..1.0).contains(&a.beta1) && (0.0..1.0).contains(&a.beta2);
+        let decay_ok = a.weight_decay.is_finite() && a.weight_decay >= 0.0;
+        if !(lr_ok && betas_ok && decay_ok) {
+            return bad(format!(
+                "arch.lr must be finite and > 0, arch.beta1 and arch.beta2 in [0, 1), arch.weight_decay finite and >= 0 (got lr {}, beta1 {}, beta2 {}, weight_decay {})",
+                a.lr, a.beta1, a.beta2, a.weight_decay
+            ));
         }
         self.validate_policy()
     }

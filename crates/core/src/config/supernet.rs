@@ -1,7 +1,7 @@
 //! `oxnas supernet train`: a single-path weight-sharing supernet over the NAS-Bench-201 space
 //! (each step trains the paths of uniformly sampled architectures), for ranking analysis.
 
-use super::{positive, ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
+use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::nb201::Nb201Op;
 use serde::{Deserialize, Serialize};
 
@@ -93,10 +93,7 @@ impl ConfigFile for SupernetTrainConfig {
         if !(self.split.train_portion > 0.0 && self.split.train_portion < 1.0) {
             return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
         }
-        let o = &self.optim;
-        if o.epochs == 0 || o.batch_size == 0 || !positive(o.lr) || o.lr_min < 0.0 || o.lr_min > o.lr {
-            return bad("optim needs epochs >= 1, batch_size >= 1 and 0 <= lr_min <= lr, lr > 0".into());
-        }
+        self.optim.validate()?;
         if self.track.sample > 0 {
             if self.track.every == 0 || self.track.eval_images == 0 {
                 return bad("track.every and track.eval_images must be at least 1 when track.sample > 0".into());

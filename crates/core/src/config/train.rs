@@ -91,6 +91,34 @@ pub struct OptimConfig {
     pub grad_clip: f64,
 }
 
+impl OptimConfig {
+    /// The rules every run's optimiser section follows: counts of at least 1, finite rates.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("optim.epochs and optim.batch_size must be at least 1".into());
+        }
+        let lr_ok = self.lr.is_finite() && self.lr > 0.0;
+        // Comparisons with NaN are false, so a NaN lr_min fails here too.
+        let lr_min_ok = self.lr_min >= 0.0 && self.lr_min <= self.lr;
+        if !(lr_ok && lr_min_ok) {
+            return bad(format!(
+                "need 0 <= optim.lr_min <= optim.lr and a finite lr > 0 (got lr {}, lr_min {})",
+                self.lr, self.lr_min
+            ));
+        }
+        for (key, v) in
+            [("momentum", self.momentum), ("weight_decay", self.weight_decay), ("grad_clip", self.grad_clip)]
+        {
+            // Written so that NaN fails too: every comparison with NaN is false.
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(format!("optim.{key} = {v} must be a finite number >= 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
@@ -103,6 +131,19 @@ pub struct RunConfig {
     /// libtorch intra-op threads; 0 leaves libtorch's default.
     #[serde(default)]
     pub threads: usize,
+}
+
+/// The libtorch threads to start for a request of `requested` (0: libtorch's default) on a machine
+/// with `cores` cores, and a notice when the request was capped. More threads than cores only adds
+/// contention; a huge number (run.threads = 100000) would spawn thousands of threads and stall.
+pub fn cap_threads(requested: usize, cores: usize, setting: &str) -> (usize, Option<String>) {
+    let cores = cores.max(1);
+    if requested > cores {
+        let notice = format!("{setting} = {requested} is more than the {cores} cores of this machine; using {cores}");
+        (cores, Some(notice))
+    } else {
+        (requested, None)
+    }
 }
 
 fn default_device() -> String {
@@ -172,26 +213,17 @@ impl ConfigFile for TrainConfig {
         self.data.kind()?;
         self.data.train_transform.resolve()?;
         self.data.eval_transform.resolve()?;
-        let o = &self.optim;
-        if o.epochs == 0 || o.batch_size == 0 || self.run.eval_batch_size == 0 {
-            return bad("optim.epochs, optim.batch_size and run.eval_batch_size must be at least 1".into());
+        if self.run.eval_batch_size == 0 {
+            return bad("run.eval_batch_size must be at least 1".into());
         }
-        if !(o.lr > 0.0 && o.lr.is_finite()) || o.lr_min < 0.0 || o.lr_min > o.lr {
-            return bad(format!(
-                "need 0 <= optim.lr_min <= optim.lr and lr > 0 (got lr {}, lr_min {})",
-                o.lr, o.lr_min
-            ));
-        }
-        if o.weight_decay < 0.0 || o.momentum < 0.0 || o.grad_clip < 0.0 {
-            return bad("optim.weight_decay, optim.momentum and optim.grad_clip must be >= 0".into());
-        }
-        Ok(())
+        self.optim.validate()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn every_preset_resolves_and_round_trips() {
@@ -237,6 +269,91 @@ mod tests {
         assert!(err.contains("section.key=value"), "{err}");
         let err = TrainConfig::resolve("cpu-smoke", None, &["data.dataset=imagenet".into()]).unwrap_err().to_string();
         assert!(err.contains("imagenet"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_the_expected_type() {
+        let err = |set: &str| TrainConfig::resolve("cpu-smoke", None, &[set.into()]).unwrap_err().to_string();
+        let e = err("optim.lr=abc");
+        assert!(e.contains("optim.lr: expected a number, got \"abc\""), "{e}");
+        let e = err("optim.epochs=2.5");
+        assert!(e.contains("optim.epochs: expected a non-negative integer, got 2.5"), "{e}");
+        let e = err("optim.epochs=-3");
+        assert!(e.contains("optim.epochs: expected a non-negative integer, got -3"), "{e}");
+        let e = err("optim.nesterov=yes");
+        assert!(e.contains("optim.nesterov: expected a boolean (true or false), got \"yes\""), "{e}");
+        let e = err("run.seed=[1,2]");
+        assert!(e.contains("run.seed: expected a non-negative integer, got an array"), "{e}");
+        let e = err("model.channels=true");
+        assert!(e.contains("model.channels: expected an integer, got true"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.toml");
+        std::fs::write(&p, "[optim]\nlr = \"fast\"\n").unwrap();
+        let e = TrainConfig::resolve("cpu-smoke", Some(&p), &[]).unwrap_err().to_string();
+        assert!(e.contains("optim.lr: expected a number, got \"fast\""), "{e}");
+        let cfg = TrainConfig::resolve("cpu-smoke", None, &[]).unwrap().to_toml();
+        let e = TrainConfig::from_toml_str(&cfg.replace("lr = ", "lr = \"x\" #"), "config.toml").unwrap_err();
+        assert!(e.to_string().contains("optim.lr: expected a number"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column_and_missing_files_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.toml");
+        std::fs::write(&p, "[optim]\nbatch_size = 12\nlr = = 3\n").unwrap();
+        let e = TrainConfig::resolve("cpu-smoke", Some(&p), &[]).unwrap_err().to_string();
+        assert!(e.contains("line 3, column"), "{e}");
+        let cfg = TrainConfig::resolve("cpu-smoke", None, &[]).unwrap().to_toml();
+        let e = TrainConfig::from_toml_str(&format!("{cfg}\n[run\n"), "run/config.toml").unwrap_err().to_string();
+        assert!(e.contains("run/config.toml") && e.contains("line") && e.contains("column"), "{e}");
+
+        let missing = dir.path().join("nope.toml");
+        let e = TrainConfig::resolve("cpu-smoke", Some(&missing), &[]).unwrap_err().to_string();
+        assert!(e.contains("--config") && e.contains("nope.toml") && e.contains("file not found"), "{e}");
+        let e = TrainConfig::resolve("cpu-smoke", Some(Path::new("")), &[]).unwrap_err().to_string();
+        assert!(e.contains("--config ''") && e.contains("file not found"), "{e}");
+        let e = TrainConfig::resolve(missing.to_str().unwrap(), None, &[]).unwrap_err().to_string();
+        assert!(e.contains("--preset") && e.contains("file not found"), "{e}");
+        let e = TrainConfig::resolve("", None, &[]).unwrap_err().to_string();
+        assert!(e.contains("--preset ''") && e.contains("file not found"), "{e}");
+        let e = TrainConfig::resolve("cpu-smoke", Some(dir.path()), &[]).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn threads_are_capped_at_the_cores_with_a_notice() {
+        assert_eq!(cap_threads(0, 2, "run.threads"), (0, None));
+        assert_eq!(cap_threads(2, 2, "run.threads"), (2, None));
+        let (n, notice) = cap_threads(100_000, 2, "run.threads");
+        assert_eq!(n, 2);
+        assert!(notice.unwrap().contains("run.threads = 100000"));
+    }
+
+    #[test]
+    fn rates_must_be_finite() {
+        for set in [
+            "optim.momentum=nan",
+            "optim.momentum=inf",
+            "optim.weight_decay=nan",
+            "optim.weight_decay=-inf",
+            "optim.grad_clip=inf",
+            "optim.lr=inf",
+            "optim.lr=nan",
+            "optim.lr_min=nan",
+        ] {
+            let err = TrainConfig::resolve("cpu-smoke", None, &[set.into()]).unwrap_err().to_string();
+            let key = set.split('=').next().unwrap();
+            assert!(err.contains(key), "{set}: {err}");
+        }
+        for set in ["arch.lr=inf", "arch.weight_decay=nan", "optim.momentum=nan"] {
+            let err = crate::config::SearchConfig::resolve("cpu-demo", None, &[set.into()]).unwrap_err().to_string();
+            assert!(err.contains(set.split('=').next().unwrap()), "{set}: {err}");
+        }
+        let err = crate::config::SupernetTrainConfig::resolve("cpu-nb201", None, &["optim.weight_decay=inf".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("optim.weight_decay"), "{err}");
     }
 
     #[test]

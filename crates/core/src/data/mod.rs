@@ -20,7 +20,7 @@ pub mod source;
 pub mod transform;
 
 pub use loader::{split_by_portion, Batch, EpochIter, Loader};
-pub use source::{load, resolve_source, DataSource, DatasetKind, Split};
+pub use source::{load, load_both, resolve_source, DataSource, DatasetKind, Split};
 pub use transform::{Augment, Interpolation, Transform};
 
 /// Everything that can go wrong between a file on disk and a batch. Each message names the file (or the

@@ -260,6 +260,26 @@ pub fn load(kind: DatasetKind, source: &DataSource, split: Split) -> Result<Imag
     }
 }
 
+/// Reads the train and test splits of `kind` from `source`, refusing a pair that cannot be used
+/// together: an empty file, or train and test images of different sizes (each named by its file).
+pub fn load_both(kind: DatasetKind, source: &DataSource) -> Result<(ImageDataset, ImageDataset), DataError> {
+    let train = load(kind, source, Split::Train)?;
+    let test = load(kind, source, Split::Test)?;
+    let shape = |d: &ImageDataset| (d.channels, d.height, d.width);
+    if shape(&train) != shape(&test) {
+        let show = |d: &ImageDataset| format!("{} holds {}x{}x{} images", d.name, d.channels, d.height, d.width);
+        return Err(DataError::InvalidDataset {
+            name: format!("{kind}"),
+            problem: format!(
+                "{}, but {}; the train and test files must come from the same dataset, so replace the odd one",
+                show(&train),
+                show(&test)
+            ),
+        });
+    }
+    Ok((train, test))
+}
+
 fn load_from_dir(kind: DatasetKind, dir: &Path, split: Split) -> Result<ImageDataset, DataError> {
     let required = kind.files(split);
     let candidates = candidate_dirs(kind, dir);
@@ -267,15 +287,27 @@ fn load_from_dir(kind: DatasetKind, dir: &Path, split: Split) -> Result<ImageDat
         .iter()
         .find_map(|c| find_files(c, &required).ok())
         .ok_or_else(|| missing(kind, &candidates, &required, true))?;
-    let name = format!("{kind}/{split}");
+    // Named by its (first) file, so that an error about the data says which file to replace.
+    let name = paths[0].display().to_string();
+    let data = read_files(kind, &paths, name)?;
+    if data.is_empty() {
+        return Err(DataError::InvalidDataset {
+            name: data.name,
+            problem: format!("holds 0 images; the {split} file is empty or cut short, so get it again"),
+        });
+    }
+    Ok(data)
+}
+
+fn read_files(kind: DatasetKind, paths: &[PathBuf], name: String) -> Result<ImageDataset, DataError> {
     match kind {
         DatasetKind::FashionMnist | DatasetKind::Mnist | DatasetKind::EmnistBalanced => {
             let opts =
                 IdxOptions { name, num_classes: kind.num_classes(), transposed: kind == DatasetKind::EmnistBalanced };
             idx::read_dataset(&paths[0], &paths[1], &opts)
         }
-        DatasetKind::Cifar10 => cifar::read_files(&paths, CifarVariant::Cifar10, &name),
-        DatasetKind::Cifar100 => cifar::read_files(&paths, CifarVariant::Cifar100, &name),
+        DatasetKind::Cifar10 => cifar::read_files(paths, CifarVariant::Cifar10, &name),
+        DatasetKind::Cifar100 => cifar::read_files(paths, CifarVariant::Cifar100, &name),
     }
 }
 
@@ -290,13 +322,36 @@ fn find_files(dir: &Path, required: &[Vec<String>]) -> Result<Vec<PathBuf>, Vec<
     for names in required {
         match names.iter().map(|n| dir.join(n)).find(|p| p.is_file()) {
             Some(p) => found.push(p),
-            None => missing.push(display_names(names)),
+            None => missing.push(display_names(names) + &not_a_file(dir, names)),
         }
     }
     if missing.is_empty() {
         Ok(found)
     } else {
         Err(missing)
+    }
+}
+
+/// Why a required file that is absent as a regular file is still there in some form: " (x is a
+/// directory)" or " (x is a dangling symlink to y)"; empty when nothing by that name exists.
+fn not_a_file(dir: &Path, names: &[String]) -> String {
+    let mut why = vec![];
+    for name in names {
+        let path = dir.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if path.is_dir() {
+            why.push(format!("{name} is a directory, not a data file"));
+        } else if meta.file_type().is_symlink() && !path.exists() {
+            let target = std::fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
+            why.push(format!("{name} is a dangling symlink to '{target}'"));
+        } else {
+            why.push(format!("{name} is not a regular file"));
+        }
+    }
+    if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", why.join("; "))
     }
 }
 
@@ -438,7 +493,8 @@ mod tests {
         assert_eq!(src, DataSource::Dir(sub.clone()));
         assert_eq!(src.to_string(), format!("directory {}", sub.display()));
         let train = load(DatasetKind::FashionMnist, &src, Split::Train).unwrap();
-        assert_eq!((train.len(), train.num_classes, train.name.as_str()), (3, 10, "fashion-mnist/train"));
+        assert_eq!((train.len(), train.num_classes), (3, 10));
+        assert_eq!(train.name, sub.join("train-images-idx3-ubyte.gz").display().to_string(), "named by its file");
         assert_eq!(train.images, train_px);
         assert_eq!(train.labels, vec![3, 9, 0]);
         let test = load(DatasetKind::FashionMnist, &src, Split::Test).unwrap();
@@ -446,6 +502,46 @@ mod tests {
         // Loading straight from the parent folder finds the subfolder too.
         let again = load(DatasetKind::FashionMnist, &DataSource::Dir(root.path().into()), Split::Train).unwrap();
         assert_eq!(again, train);
+    }
+
+    /// Writes an IDX pair of `labels.len()` images of `side`x`side`.
+    fn write_idx_sized(dir: &Path, prefix: &str, labels: &[u8], side: usize) {
+        let pixels = vec![7u8; labels.len() * side * side];
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), encode_images(side, side, &pixels, false))
+            .unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), encode_labels(labels)).unwrap();
+    }
+
+    #[test]
+    fn data_source_train_and_test_of_different_sizes_or_empty_are_named() {
+        let root = tempfile::tempdir().unwrap();
+        write_idx_sized(root.path(), "train", &[1, 2], 14);
+        write_idx_sized(root.path(), "t10k", &[3], 28);
+        let src = DataSource::Dir(root.path().into());
+        let e = load_both(DatasetKind::FashionMnist, &src).unwrap_err().to_string();
+        assert!(
+            e.contains("train-images-idx3-ubyte holds 1x14x14") && e.contains("t10k-images-idx3-ubyte holds 1x28x28"),
+            "{e}"
+        );
+
+        write_idx_sized(root.path(), "train", &[], 28);
+        let e = load_both(DatasetKind::FashionMnist, &src).unwrap_err().to_string();
+        assert!(e.contains("train-images-idx3-ubyte") && e.contains("0 images"), "{e}");
+        write_idx_sized(root.path(), "train", &[1], 28);
+        assert!(load_both(DatasetKind::FashionMnist, &src).is_ok());
+    }
+
+    #[test]
+    fn data_source_a_directory_or_dangling_symlink_is_named_as_such() {
+        let root = tempfile::tempdir().unwrap();
+        write_idx_sized(root.path(), "t10k", &[3], 28);
+        std::fs::create_dir(root.path().join("train-images-idx3-ubyte")).unwrap();
+        std::os::unix::fs::symlink(root.path().join("gone"), root.path().join("train-labels-idx1-ubyte")).unwrap();
+        let e = load(DatasetKind::FashionMnist, &DataSource::Dir(root.path().into()), Split::Train).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("train-images-idx3-ubyte is a directory, not a data file"), "{e}");
+        assert!(e.contains("train-labels-idx1-ubyte is a dangling symlink to"), "{e}");
     }
 
     #[test]

@@ -20,8 +20,10 @@ pub enum ArchSet {
 pub enum ArchSetError {
     #[error("'{0}' is not an arch set: use all, classes, sample:N, a file with one arch string or index per line, or a comma-separated list")]
     Unknown(String),
-    #[error("{path}, line {line}: {source}")]
-    Line { path: String, line: usize, source: ArchError },
+    #[error("{path}, line {line}: '{text}': {source}")]
+    Line { path: String, line: usize, text: String, source: ArchError },
+    #[error("{path}, line {line}: '{text}' {why}")]
+    BadLine { path: String, line: usize, text: String, why: String },
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
     #[error("item {item} of the list: {source}")]
@@ -31,10 +33,68 @@ pub enum ArchSetError {
 }
 
 fn parse_one(s: &str) -> Result<Nb201Arch, ArchError> {
-    match s.trim().parse::<usize>() {
+    let s = s.trim();
+    match s.parse::<usize>() {
         Ok(i) => Nb201Arch::from_index(i),
-        Err(_) => s.trim().parse(),
+        // A negative or otherwise numeric-looking item is a bad index, not an arch string.
+        Err(_) if s.parse::<i128>().is_ok() => Err(ArchError::IndexText { text: s.to_string() }),
+        Err(_) => s.parse(),
     }
+}
+
+/// The header that starts oxnas's own CSVs of cells (scores, ground truth): such a file is read by
+/// its first two columns.
+const CSV_HEADER: &str = "index,arch_str";
+
+/// The cells of an arch file, strictly: each line one arch string or one index (`#` starts a
+/// comment), or an oxnas CSV whose rows start with an index and its arch string. Anything else is
+/// an error naming the line, never a silently skipped or half-read one.
+fn parse_file(path: &str, text: &str) -> Result<Vec<Nb201Arch>, ArchSetError> {
+    let mut out = vec![];
+    let mut csv = false;
+    let mut first = true;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad =
+            |why: &str| ArchSetError::BadLine { path: path.into(), line: i + 1, text: line.into(), why: why.into() };
+        if std::mem::take(&mut first) && line.starts_with(CSV_HEADER) {
+            csv = true;
+            continue;
+        }
+        let arch = if csv {
+            csv_row(line).map_err(|why| bad(&why))?
+        } else if line.contains(',') {
+            return Err(bad(&format!(
+                "holds more than one field; give one arch string or index per line, or a CSV whose header starts with {CSV_HEADER}"
+            )));
+        } else {
+            parse_one(line).map_err(|source| ArchSetError::Line {
+                path: path.into(),
+                line: i + 1,
+                text: line.into(),
+                source,
+            })?
+        };
+        out.push(arch);
+    }
+    Ok(out)
+}
+
+/// A CSV row `index,arch_str,...`: both fields must name the same cell.
+fn csv_row(line: &str) -> Result<Nb201Arch, String> {
+    let mut fields = line.split(',').map(str::trim);
+    let (Some(index), Some(arch)) = (fields.next(), fields.next()) else {
+        return Err(format!("has no arch_str field; rows of a {CSV_HEADER} CSV need both"));
+    };
+    let index: usize = index.parse().map_err(|_| format!("starts with '{index}', which is not a cell index"))?;
+    let arch: Nb201Arch = arch.parse().map_err(|e: ArchError| e.to_string())?;
+    if arch.to_index() != index {
+        return Err(format!("gives index {index}, but its arch string is cell {}", arch.to_index()));
+    }
+    Ok(arch)
 }
 
 impl std::str::FromStr for ArchSet {
@@ -52,22 +112,7 @@ impl std::str::FromStr for ArchSet {
         }
         if Path::new(t).is_file() {
             let text = std::fs::read_to_string(t).map_err(|e| ArchSetError::Io(t.to_string(), e))?;
-            let mut out = vec![];
-            for (i, line) in text.lines().enumerate() {
-                let line = line.split('#').next().unwrap_or("").trim();
-                // A CSV with a header and the arch in its first or second column is accepted too.
-                let field = line.split(',').find(|f| f.trim().starts_with('|') || f.trim().parse::<usize>().is_ok());
-                match field {
-                    Some(f) => out.push(parse_one(f).map_err(|source| ArchSetError::Line {
-                        path: t.to_string(),
-                        line: i + 1,
-                        source,
-                    })?),
-                    None if line.is_empty() || i == 0 => continue,
-                    None => return Err(ArchSetError::Unknown(format!("{t}, line {}: '{line}'", i + 1))),
-                }
-            }
-            return Ok(ArchSet::List(out));
+            return parse_file(t, &text).map(ArchSet::List);
         }
         if t.contains('|') || t.split(',').all(|p| p.trim().parse::<usize>().is_ok()) {
             // Arch strings contain no commas, so a comma always separates items.
@@ -135,13 +180,35 @@ mod tests {
         assert_eq!(v[1].to_index(), 1651);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("archs.csv");
-        std::fs::write(&p, "index,arch_str\n6111,|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|\n# comment\n9930\n").unwrap();
+        let row_9930 = format!("9930,{},1.5", Nb201Arch::from_index(9930).unwrap());
+        std::fs::write(&p, format!("index,arch_str\n6111,|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|\n# comment\n{row_9930}\n")).unwrap();
         let v = p.to_str().unwrap().parse::<ArchSet>().unwrap().resolve(&Nb201Op::ALL, 0).unwrap();
         assert_eq!(v.iter().map(|a| a.to_index()).collect::<Vec<_>>(), vec![6111, 9930]);
         std::fs::write(&p, "7\n|bad~0|\n").unwrap();
         let e = p.to_str().unwrap().parse::<ArchSet>().unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
+        std::fs::write(&p, "# cells to score\n\n1835\n|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|\n").unwrap();
+        let v = p.to_str().unwrap().parse::<ArchSet>().unwrap().resolve(&Nb201Op::ALL, 0).unwrap();
+        assert_eq!(v.iter().map(|a| a.to_index()).collect::<Vec<_>>(), vec![1835, 6111]);
         assert!("sample:x".parse::<ArchSet>().is_err());
+        // Lines that used to be half-read or skipped are errors naming the line.
+        for (text, line, says) in [
+            ("foo,12\n", 1, "more than one field"),
+            ("6111,1835\n", 1, "more than one field"),
+            ("-1\n6111\n", 1, "index -1 is out of range"),
+            ("cells\n6111\n", 1, "cells"),
+            ("6111\nfoo\n", 2, "foo"),
+            ("index,arch_str\n12,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", 2, "disagree"),
+            ("index,arch_str\n6111\n", 2, "arch_str"),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = p.to_str().unwrap().parse::<ArchSet>().unwrap_err().to_string();
+            assert!(e.contains(&format!("line {line}")), "{text:?}: {e}");
+            assert!(
+                e.contains(says) || (says == "disagree" && e.contains("but its arch string is cell")),
+                "{text:?}: {e}"
+            );
+        }
         assert!("everything".parse::<ArchSet>().unwrap_err().to_string().contains("sample:N"));
         let only_none = [Nb201Op::None];
         assert!(ArchSet::Sample(3).resolve(&only_none[..0], 0).is_err());

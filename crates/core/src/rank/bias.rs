@@ -357,7 +357,11 @@ impl BiasReport {
                 groups,
             });
         }
-        let finding = finding(&out);
+        let finding = if n < MIN_FINDING_POINTS {
+            format!("too few cells ({n}) to call a bias; rank at least {MIN_FINDING_POINTS}")
+        } else {
+            finding(&out)
+        };
         Ok(BiasReport {
             n,
             score_better: opts.score_better,
@@ -368,6 +372,9 @@ impl BiasReport {
         })
     }
 }
+
+/// Below this many cells a correlation with the rank error is noise, so no bias is called.
+pub const MIN_FINDING_POINTS: usize = 10;
 
 /// Below this |ρ| with the rank error a feature is not called a bias.
 const BIAS_THRESHOLD: f64 = 0.1;
@@ -540,7 +547,10 @@ mod tests {
         assert!((skip[0].mean_truth - 51.95).abs() < 1e-12);
         assert_eq!((skip[0].mean_rank_error, skip[1].mean_rank_error, skip[2].mean_rank_error), (0.5, 1.0, -2.0));
 
-        assert!(r.finding.starts_with("the supernet favours shallower cells (fewer convolutions on the longest path)"));
+        // Four cells are too few for a correlation to mean anything: no finding is called.
+        assert_eq!(r.finding, "too few cells (4) to call a bias; rank at least 10");
+        assert!(finding(&r.features)
+            .starts_with("the supernet favours shallower cells (fewer convolutions on the longest path)"));
         assert_eq!(r.params_source, "approximate, one cell at C=16");
         let text = r.to_string();
         // ρ(skip_count, truth [93.9, 54.3, 10.0, 94.36]) = 0.21081851067789195 (scipy, as above).

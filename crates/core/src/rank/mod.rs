@@ -38,6 +38,8 @@ pub enum RankError {
     Constant { which: &'static str, what: &'static str, n: usize },
     #[error("k = {k} is out of range for {n} points; k must be in 1..={n}")]
     BadK { k: usize, n: usize },
+    #[error("none of the {scored} scored cells is in the truth {truth}: the two share no rows; check that both describe the same cells (same space, same index order)")]
+    NoOverlap { scored: usize, truth: String },
     #[error("percent {percent} is out of range; give a percentage in (0, 100], e.g. 10 for the top 10%")]
     BadPercent { percent: f64 },
 

@@ -564,6 +564,9 @@ pub fn join(scores: &ArchScores, truth: &GroundTruth) -> Result<Joined, RankErro
             None => missing.push(r.index),
         }
     }
+    if rows.is_empty() && !scores.rows.is_empty() {
+        return Err(RankError::NoOverlap { scored: scores.len(), truth: truth.name().to_string() });
+    }
     Ok(Joined { truth_name: truth.name().to_string(), rows, scored: scores.len(), missing })
 }
 
@@ -578,6 +581,15 @@ mod tests {
 
     fn arch(s: &str) -> Nb201Arch {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_truth_sharing_no_rows_with_the_scores_says_so() {
+        let scores =
+            ArchScores::from_csv_str(&format!("index,arch_str,score,loss\n1835,{ALL_SKIP},0.5,\n"), "s.csv").unwrap();
+        let truth = GroundTruth::from_csv_str(&format!("arch_str,accuracy\n{BEST_C100},90\n"), "t.csv").unwrap();
+        let e = join(&scores, &truth).unwrap_err().to_string();
+        assert!(e.contains("share no rows") && e.contains("t.csv"), "{e}");
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub fn load_weights(path: &Path, net: &Nb201Supernet, fill_missing_bn_stats: boo
         .map_err(|e| TrainError::Resume { dir: path.display().to_string(), why: e.to_string() })
 }
 
-/// Held-out batches as device tensors, for scoring.
+/// The first `limit` held-out images (all of them when there are fewer) as device batches, for
+/// scoring; the last batch is cut so that exactly `limit` images are used.
 pub fn held_out_batches(loader: &Loader, limit: usize, device: Device) -> Vec<(Tensor, Tensor)> {
     let mut out = vec![];
     let mut seen = 0;
@@ -90,8 +91,10 @@ pub fn held_out_batches(loader: &Loader, limit: usize, device: Device) -> Vec<(T
         if seen >= limit {
             break;
         }
-        seen += b.batch;
-        out.push(to_tensors(&b, device));
+        let (x, y) = to_tensors(&b, device);
+        let take = (limit - seen).min(b.batch);
+        seen += take;
+        out.push(if take < b.batch { (x.narrow(0, 0, take as i64), y.narrow(0, 0, take as i64)) } else { (x, y) });
     }
     out
 }
@@ -99,6 +102,8 @@ pub fn held_out_batches(loader: &Loader, limit: usize, device: Device) -> Vec<(T
 pub struct SupernetTrainer {
     pub cfg: SupernetTrainConfig,
     pub files: RunFiles,
+    /// The run directory belongs to this run until the trainer is dropped.
+    _lock: oxnas_core::lock::Lock,
     resume: bool,
     /// On resume, continue with a fresh optimiser instead of refusing a checkpoint whose optimiser
     /// state is missing or incomplete (complete state is always loaded).
@@ -110,12 +115,12 @@ impl SupernetTrainer {
         let files = RunFiles::supernet(dir);
         match cfg {
             Some(cfg) => {
-                crate::rundir::create(dir, &files.last(), &["checkpoints"], &cfg, "supernet")?;
-                Ok(SupernetTrainer { cfg, files, resume: false, reset_optimizer: false })
+                let _lock = crate::rundir::create(&files, &["checkpoints"], &cfg)?;
+                Ok(SupernetTrainer { cfg, files, _lock, resume: false, reset_optimizer: false })
             }
             None => {
-                let cfg = crate::rundir::open(dir, "supernet")?;
-                Ok(SupernetTrainer { cfg, files, resume: true, reset_optimizer: false })
+                let (cfg, _lock) = crate::rundir::open(&files)?;
+                Ok(SupernetTrainer { cfg, files, _lock, resume: true, reset_optimizer: false })
             }
         }
     }
@@ -203,12 +208,16 @@ impl SupernetTrainer {
                     let loss = cross_entropy(&logits, &y);
                     let value = loss.double_value(&[]);
                     if !value.is_finite() {
-                        return Err(TrainError::Diverged {
-                            epoch,
-                            step,
-                            value,
-                            kept: format!("The last checkpoint is kept in {}.", self.files.last().display()),
-                        });
+                        let kept = match state.epochs_done {
+                            0 => "No epoch had completed, so there is no checkpoint.".to_string(),
+                            n => format!(
+                                "The last good checkpoint (epoch {n}) is kept in {}.",
+                                self.files.last().display()
+                            ),
+                        };
+                        let what =
+                            format!("the training loss became {value} at epoch {}, step {}", epoch + 1, step + 1);
+                        return Err(TrainError::Diverged { what, kept });
                     }
                     // Gradients averaged over the sampled paths; a module none of them used stays None.
                     let g = opt.grads(&(loss / paths as f64));
@@ -322,6 +331,28 @@ mod tests {
 
     fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
         h.iter().map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: 0.0, ..e.clone() }).collect()
+    }
+
+    /// `--eval-images 10` scores on 10 images, not on the whole first batch of 64.
+    #[test]
+    fn held_out_batches_honour_the_image_count() {
+        let images: Vec<u8> = (0..100 * 4).map(|i| i as u8).collect();
+        let data = oxnas_core::data::ImageDataset::new("t", images, vec![0; 100], 1, 2, 2, 10).unwrap();
+        let transform = oxnas_core::data::Transform::new(vec![oxnas_core::data::Augment::ToFloat]);
+        let loader = Loader::in_order(std::sync::Arc::new(data), (0..100).collect(), 64, transform, 0).unwrap();
+        let count = |limit| -> Vec<i64> {
+            held_out_batches(&loader, limit, Device::Cpu)
+                .iter()
+                .map(|(x, y)| {
+                    assert_eq!(x.size()[0], y.size()[0]);
+                    y.size()[0]
+                })
+                .collect()
+        };
+        assert_eq!(count(10), vec![10]);
+        assert_eq!(count(64), vec![64]);
+        assert_eq!(count(70), vec![64, 6]);
+        assert_eq!(count(1000), vec![64, 36], "all there are");
     }
 
     #[test]

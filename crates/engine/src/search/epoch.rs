@@ -57,7 +57,8 @@ impl Trainee {
             let (xv, yv) = to_tensors(&loaders.alpha.sample_batch(&mut rng), device);
             let (value, hits) = self.bilevel_step(cfg, (&x, &y), (&xv, &yv), lr);
             if !value.is_finite() {
-                return Err(SearchError::Diverged { epoch, step, value });
+                let what = format!("the training loss became {value} at epoch {}, step {}", epoch + 1, step + 1);
+                return Err(SearchError::Diverged { what, kept: String::new() });
             }
             loss_sum += value * batch.batch as f64;
             correct += hits;

@@ -48,8 +48,9 @@ pub enum SearchError {
     Policy(#[from] PolicyError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("search diverged: the loss became {value} at epoch {epoch}, step {step}. The last checkpoint (before this epoch) is kept; lower optim.lr or arch.lr, or set optim.grad_clip")]
-    Diverged { epoch: usize, step: usize, value: f64 },
+    /// `what` became non-finite; `kept` says which checkpoint survives. Epochs and steps are 1-based.
+    #[error("search diverged: {what}. {kept} Lower optim.lr or arch.lr, or set optim.grad_clip (e.g. 5)")]
+    Diverged { what: String, kept: String },
     #[error("stopped after epoch {epoch}; continue with --resume")]
     Interrupted { epoch: usize },
     #[error("cannot resume from {dir}: {why}")]
@@ -72,6 +73,8 @@ pub struct SearchOutcome {
 pub struct Search {
     pub cfg: SearchConfig,
     pub files: RunFiles,
+    /// The run directory belongs to this search until it is dropped.
+    _lock: oxnas_core::lock::Lock,
     resume: bool,
     /// On resume, continue with a fresh optimiser instead of refusing a checkpoint whose optimiser
     /// state is missing or incomplete (complete state is always loaded).
@@ -106,14 +109,17 @@ struct Verdict {
 impl Search {
     pub fn new(dir: &Path, start: SearchStart) -> Result<Self, SearchError> {
         let files = RunFiles::search(dir);
-        let (cfg, resume) = match start {
+        let (cfg, _lock, resume) = match start {
             SearchStart::Fresh(cfg) => {
-                crate::rundir::create(dir, &files.last(), &["checkpoints/epochs"], cfg.as_ref(), "search")?;
-                (*cfg, false)
+                let lock = crate::rundir::create(&files, &["checkpoints/epochs"], cfg.as_ref())?;
+                (*cfg, lock, false)
             }
-            SearchStart::Resume => (crate::rundir::open(dir, "search")?, true),
+            SearchStart::Resume => {
+                let (cfg, lock) = crate::rundir::open(&files)?;
+                (cfg, lock, true)
+            }
         };
-        Ok(Search { cfg, files, resume, reset_optimizer: false })
+        Ok(Search { cfg, files, _lock, resume, reset_optimizer: false })
     }
 
     pub fn run(&self, progress: &mut dyn Progress<SearchEpoch>) -> Result<SearchOutcome, SearchError> {
@@ -144,9 +150,11 @@ impl Search {
         let state = if self.resume {
             let (state, optimizer) = ckpt.restore_last(&mut trainee)?;
             progress.message(&format!(
-                "resumed at epoch {} ({} decisions made)",
-                state.next_epoch,
-                state.policy.phase()
+                "resumed after epoch {} of {} ({} decisions made); continuing at epoch {}",
+                state.trace.len(),
+                state.policy.epochs(),
+                state.policy.phase(),
+                state.next_epoch + 1
             ));
             if optimizer == crate::checkpoint::OptimizerState::Reset {
                 progress.message(crate::run::RESET_NOTICE);
@@ -218,10 +226,17 @@ impl Running<'_> {
         let lr = cosine_lr(o.lr, o.lr_min, epoch, o.epochs);
         let started = Instant::now();
         progress.epoch_start(epoch, self.state.policy.epochs(), self.loaders.train.num_batches());
-        let trained = self.trainee.train_epoch(self.cfg, &self.loaders, (epoch, iteration, lr), device, progress)?;
+        let trained = self
+            .trainee
+            .train_epoch(self.cfg, &self.loaders, (epoch, iteration, lr), device, progress)
+            .map_err(|e| self.with_kept(e))?;
         let (valid_loss, valid_acc) = evaluate_supernet(self.trainee.net.as_ref(), &self.loaders.eval, device);
+        if !valid_loss.is_finite() {
+            let what = format!("the validation loss became {valid_loss} at epoch {}", epoch + 1);
+            return Err(self.with_kept(SearchError::Diverged { what, kept: String::new() }));
+        }
         let cells = alphas_of(self.trainee.net.as_ref());
-        let lambda = self.probe_lambda(epoch, &trained)?;
+        let lambda = self.probe_lambda(epoch, &trained).map_err(|e| self.with_kept(e))?;
         let (phase, batch_size) = (self.state.policy.phase(), self.state.policy.batch_size());
         let skip_count = self.space.skip_count(&cells, &self.state.edge_states);
         if let Some(policy) = self.state.policy.snapshot() {
@@ -255,13 +270,31 @@ impl Running<'_> {
         Ok(record)
     }
 
-    /// λmax on the epoch's last α batch, when the policy asks for it and α remain undecided.
+    /// λmax on the epoch's last α batch, when the policy asks for it and α remain undecided. A
+    /// non-finite Hessian means the search diverged.
     fn probe_lambda(&self, epoch: usize, trained: &TrainedEpoch) -> Result<Option<(f64, f64)>, SearchError> {
         let method = self.cfg.hessian.method();
         match (self.state.policy.needs_lambda(epoch), method, &trained.last_alpha_batch) {
-            (true, Some(method), Some(batch)) => self.trainee.lambda_max(&self.probe, method, self.cfg.run.seed, batch),
+            (true, Some(method), Some(batch)) => self
+                .trainee
+                .lambda_max(&self.probe, method, self.cfg.run.seed, batch)
+                .map_err(|e| hessian_divergence(e, epoch)),
             _ => Ok(None),
         }
+    }
+
+    /// A divergence error completed with the checkpoint that survives it.
+    fn with_kept(&self, e: SearchError) -> SearchError {
+        let SearchError::Diverged { what, .. } = e else { return e };
+        let kept = match self.state.trace.last() {
+            Some(r) => format!(
+                "The last good checkpoint (epoch {}) is kept in {}.",
+                r.epoch + 1,
+                self.ckpt.files.last().display()
+            ),
+            None => "No epoch had completed, so there is no checkpoint.".to_string(),
+        };
+        SearchError::Diverged { what, kept }
     }
 
     fn apply_policy(
@@ -381,6 +414,20 @@ impl Running<'_> {
     }
 }
 
+/// A non-finite Hessian at `epoch` is the search diverging, reported as such.
+fn hessian_divergence(e: SearchError, epoch: usize) -> SearchError {
+    match e {
+        SearchError::Hessian(HessianError::NonFinite { what }) => SearchError::Diverged {
+            what: format!(
+                "the Hessian of the validation loss (λmax probe) became non-finite ({what}) at epoch {}",
+                epoch + 1
+            ),
+            kept: String::new(),
+        },
+        other => other,
+    }
+}
+
 fn edge_states(net: &dyn Supernet) -> Vec<Vec<EdgeState>> {
     net.arch().iter().map(|c| c.states.clone()).collect()
 }
@@ -440,7 +487,7 @@ mod tests {
         // Phase 0 runs epochs 0..=5; at epoch 5 the rule fires (LA(4)/LA(0) > 0.5) and rolls back to 0.
         let first = full.trace.iter().find(|e| !e.decisions.is_empty()).unwrap();
         assert_eq!(first.epoch, 5, "{:?}", first.event);
-        assert!(first.event.as_deref().unwrap().contains("rolled back to epoch 0"), "{:?}", first.event);
+        assert!(first.event.as_deref().unwrap().contains("rolled back to epoch 1 "), "{:?}", first.event);
         assert!(full.trace[1..=5].iter().all(|e| e.rolled_back), "epochs 1..=5 of phase 0 were undone");
         assert!(!full.trace[0].rolled_back);
         // After the rollback the run continues at epoch 1 in phase 1.
@@ -498,6 +545,38 @@ mod tests {
         assert_eq!(decided, 8, "2 cells x 2 nodes x 2 kept edges");
         let pruned: usize = out.trace.iter().flat_map(|e| e.decisions.iter().map(|d| d.pruned.len())).sum();
         assert_eq!(pruned, 2, "node 1 has 3 inputs: one is pruned in each cell");
+    }
+
+    /// A search that diverges names the keys to lower and the checkpoint it kept, as training does,
+    /// whether the loss or the λmax probe's Hessian is the first to overflow.
+    #[test]
+    fn search_divergence_names_the_keys_and_the_kept_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Search::new(dir.path(), SearchStart::Fresh(Box::new(tiny(&["optim.lr=1e30", "arch.lr=1e30"]))))
+            .unwrap()
+            .run(&mut Quiet)
+            .err()
+            .unwrap();
+        let msg = err.to_string();
+        assert!(matches!(err, SearchError::Diverged { .. }), "{msg}");
+        assert!(msg.contains("optim.lr") && msg.contains("arch.lr"), "{msg}");
+        assert!(msg.contains("is kept in") || msg.contains("no checkpoint"), "{msg}");
+        assert!(!msg.contains("at epoch 0"), "epochs are 1-based: {msg}");
+    }
+
+    #[test]
+    fn a_non_finite_hessian_is_divergence() {
+        let dir = tempfile::tempdir().unwrap();
+        let search = Search::new(dir.path(), SearchStart::Fresh(Box::new(tiny(&[])))).unwrap();
+        let mut run = search.start(&mut Quiet).unwrap();
+        let probe_error = || SearchError::Hessian(HessianError::NonFinite { what: "Hessian row 0".into() });
+        let msg = run.with_kept(hessian_divergence(probe_error(), 0)).to_string();
+        assert!(msg.starts_with("search diverged") && msg.contains("Hessian row 0) at epoch 1"), "{msg}");
+        assert!(msg.contains("No epoch had completed") && msg.contains("arch.lr"), "{msg}");
+        run.epoch(&mut Quiet).unwrap();
+        let msg = run.with_kept(hessian_divergence(probe_error(), 1)).to_string();
+        assert!(msg.contains("at epoch 2") && msg.contains("(epoch 1) is kept in"), "{msg}");
+        assert!(msg.contains("last.safetensors"), "{msg}");
     }
 
     #[test]

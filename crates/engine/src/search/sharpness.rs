@@ -83,7 +83,7 @@ pub fn analyse(dir: &Path, req: &SharpnessRequest) -> Result<SharpnessReport, Se
     if req.batches == 0 || req.top == 0 {
         return Err(invalid("--batches and --top must be at least 1".into()));
     }
-    let cfg: SearchConfig = crate::rundir::open(dir, "search")?;
+    let (cfg, _lock): (SearchConfig, _) = crate::rundir::open_shared(&RunFiles::search(dir))?;
     let mut run = cfg.run.clone();
     if let Some(d) = req.device {
         run.device = d.to_string();

@@ -38,8 +38,9 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("training diverged: the loss became {value} at epoch {epoch}, step {step}. {kept} Lower optim.lr, or set optim.grad_clip (e.g. 5)")]
-    Diverged { epoch: usize, step: usize, value: f64, kept: String },
+    /// `what` became non-finite; `kept` says which checkpoint survives. Epochs and steps in both are 1-based.
+    #[error("training diverged: {what}. {kept} Lower optim.lr, or set optim.grad_clip (e.g. 5)")]
+    Diverged { what: String, kept: String },
     #[error("stopped after epoch {epoch}; continue with --resume")]
     Interrupted { epoch: usize },
     #[error("cannot resume from {dir}: {why}")]
@@ -124,6 +125,8 @@ pub enum Start {
 pub struct Trainer {
     pub cfg: TrainConfig,
     pub files: RunFiles,
+    /// The run directory belongs to this run until the trainer is dropped.
+    _lock: oxnas_core::lock::Lock,
     resume: bool,
     /// On resume, continue with a fresh optimiser instead of refusing a checkpoint whose optimiser
     /// state is missing or incomplete (complete state is always loaded).
@@ -135,11 +138,12 @@ impl Trainer {
         let files = RunFiles::train(dir);
         match start {
             Start::Fresh(cfg) => {
-                rundir::create(dir, &files.last(), &["checkpoints"], cfg.as_ref(), "training run")?;
-                Ok(Trainer { cfg: *cfg, files, resume: false, reset_optimizer: false })
+                let _lock = rundir::create(&files, &["checkpoints"], cfg.as_ref())?;
+                Ok(Trainer { cfg: *cfg, files, _lock, resume: false, reset_optimizer: false })
             }
             Start::Resume => {
-                Ok(Trainer { cfg: rundir::open(dir, "train run")?, files, resume: true, reset_optimizer: false })
+                let (cfg, _lock) = rundir::open(&files)?;
+                Ok(Trainer { cfg, files, _lock, resume: true, reset_optimizer: false })
             }
         }
     }
@@ -213,15 +217,8 @@ impl Trainer {
                 };
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
-                    let kept = match state.history.last() {
-                        Some(m) => format!(
-                            "The last good checkpoint (epoch {}) is kept in {}.",
-                            m.epoch,
-                            self.files.last().display()
-                        ),
-                        None => "No epoch had completed, so there is no checkpoint.".to_string(),
-                    };
-                    return Err(TrainError::Diverged { epoch, step, value, kept });
+                    let what = format!("the training loss became {value} at epoch {}, step {}", epoch + 1, step + 1);
+                    return Err(self.diverged(what, &state));
                 }
                 let grads = opt.grads(&loss);
                 if o.grad_clip > 0.0 {
@@ -236,6 +233,7 @@ impl Trainer {
             }
             let train_time = started.elapsed().as_secs_f64();
             let eval = evaluate(&model, &test_loader, num_classes, device);
+            self.check_eval(&eval, epoch, &state)?;
             let m = EpochMetrics {
                 epoch,
                 lr,
@@ -274,6 +272,26 @@ impl Trainer {
         };
         self.write_summary(&summary, &model)?;
         Ok(summary)
+    }
+
+    /// A non-finite test loss is divergence too: at a huge learning rate the training loss can stay
+    /// finite while BN running statistics overflow, and the run would end "successfully" with a null loss.
+    fn check_eval(&self, eval: &EvalResult, epoch: usize, state: &RunState) -> Result<(), TrainError> {
+        if eval.loss.is_finite() {
+            return Ok(());
+        }
+        Err(self.diverged(format!("the test loss became {} at epoch {}", eval.loss, epoch + 1), state))
+    }
+
+    /// The divergence error, naming the checkpoint that survives it.
+    fn diverged(&self, what: String, state: &RunState) -> TrainError {
+        let kept = match state.history.last() {
+            Some(m) => {
+                format!("The last good checkpoint (epoch {}) is kept in {}.", m.epoch + 1, self.files.last().display())
+            }
+            None => "No epoch had completed, so there is no checkpoint.".to_string(),
+        };
+        TrainError::Diverged { what, kept }
     }
 
     fn checkpoint(&self, model: &Model, opt: &Sgd, state: &RunState, best: bool) -> Result<(), TrainError> {
@@ -431,6 +449,46 @@ mod tests {
         let err = Trainer::new(dir.path(), Start::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).err().unwrap();
         let msg = err.to_string();
         assert!(matches!(err, TrainError::Diverged { .. }), "{msg}");
-        assert!(msg.contains("optim.lr"), "{msg}");
+        assert!(msg.contains("optim.lr") && msg.contains("at epoch 1, step "), "{msg}");
+        assert!(msg.contains("No epoch had completed"), "{msg}");
+    }
+
+    /// Epoch numbers in messages are 1-based, like "resumed after epoch 1 of 2": a run that trains
+    /// epoch 1 and then diverges names epoch 2, and keeps epoch 1's checkpoint.
+    #[test]
+    fn divergence_names_epochs_from_one_and_the_kept_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = Trainer::new(dir.path(), Start::Fresh(Box::new(tiny(2)))).unwrap();
+        let mut state = RunState { epochs_done: 1, steps: 4, best_acc: 0.0, best_epoch: Some(0), history: vec![] };
+        state.history.push(EpochMetrics {
+            epoch: 0,
+            lr: 0.1,
+            drop_path: 0.0,
+            train_loss: 1.0,
+            train_acc: 1.0,
+            test_loss: 1.0,
+            test_acc: 1.0,
+            test_top5: 1.0,
+            epoch_time_s: 0.0,
+            images_per_s: 0.0,
+        });
+        let msg = trainer.diverged("the test loss became NaN at epoch 2".into(), &state).to_string();
+        assert!(msg.contains("at epoch 2") && msg.contains("(epoch 1) is kept in"), "{msg}");
+        assert!(msg.contains("last.safetensors") && msg.contains("optim.lr"), "{msg}");
+    }
+
+    /// At a huge learning rate the training loss can stay finite while the test loss does not (BN
+    /// running statistics blow up): that is divergence too, not a run that ends with a null loss.
+    #[test]
+    fn a_non_finite_test_loss_is_divergence() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = Trainer::new(dir.path(), Start::Fresh(Box::new(tiny(2)))).unwrap();
+        let state = RunState { epochs_done: 0, steps: 0, best_acc: 0.0, best_epoch: None, history: vec![] };
+        let eval = |loss: f64| EvalResult { loss, top1: 10.0, top5: 50.0, count: 1, confusion: vec![] };
+        assert!(trainer.check_eval(&eval(2.3), 0, &state).is_ok());
+        for loss in [f64::NAN, f64::INFINITY] {
+            let msg = trainer.check_eval(&eval(loss), 0, &state).unwrap_err().to_string();
+            assert!(msg.contains("diverged: the test loss became") && msg.contains("at epoch 1"), "{msg}");
+        }
     }
 }

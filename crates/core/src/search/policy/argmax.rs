@@ -75,7 +75,7 @@ impl Policy for ArgmaxPolicy {
             PhaseAction::Stop { stop_epoch } => {
                 self.stop_epoch = Some(stop_epoch);
                 self.finished = true;
-                let event = format!("DARTS-ES stop: λmax local average rose; architecture of epoch {stop_epoch}");
+                let event = format!("DARTS-ES stop: λmax local average rose; architecture of epoch {}", stop_epoch + 1);
                 Action::Stop { arch_epoch: stop_epoch, event }
             }
             PhaseAction::Finished => {

@@ -97,7 +97,8 @@ impl Policy for SgasEsPolicy {
             PhaseAction::Decide { rollback_to, .. } if rollback_to != epoch => {
                 let factor = self.rule_factor();
                 let event = format!(
-                    "early stop: λmax local average rose by > {factor}; rolled back to epoch {rollback_to} and decided there"
+                    "early stop: λmax local average rose by > {factor}; rolled back to epoch {} and decided there",
+                    rollback_to + 1
                 );
                 Ok(Action::Rollback { epoch: rollback_to, event })
             }
@@ -174,7 +175,7 @@ mod tests {
         snaps.push(p.snapshot().unwrap());
         let a = p.end_of_epoch(5, Some(3.0), &cells).unwrap();
         let Action::Rollback { epoch: 0, event } = a else { panic!("{a:?}") };
-        assert!(event.contains("rolled back to epoch 0"), "{event}");
+        assert!(event.contains("rolled back to epoch 1 "), "epochs are 1-based in messages: {event}");
         assert_eq!(p.batch_size(), 32, "no decision yet");
         let d = roll_back(&mut p, &snaps, 0);
         assert_eq!(d.len(), 1);

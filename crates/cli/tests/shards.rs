@@ -7,23 +7,6 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// A ground-truth cell in well under a second: C=2, 128 training images, one thread (so any two runs
-/// compute the same bits).
-pub const TINY_GT: &[&str] = &[
-    "--preset",
-    "cpu-smoke",
-    "--set",
-    "run.device=\"cpu\"",
-    "--set",
-    "model.channels=2",
-    "--set",
-    "data.train_limit=128",
-    "--set",
-    "data.test_limit=64",
-    "--set",
-    "run.threads=1",
-];
-
 fn gt(archs: &str, epochs: usize, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = ["groundtruth", "--archs", archs].iter().chain(TINY_GT).map(|s| s.to_string()).collect();
     v.extend(["--set".into(), format!("optim.epochs={epochs}"), "--out".into(), out.display().to_string()]);

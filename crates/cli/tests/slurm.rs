@@ -79,27 +79,14 @@ fn wait_for(jobs: &[&str], logs: &Path) -> Vec<String> {
     }
 }
 
-const TINY_GT: &[&str] = &[
-    "--preset",
-    "cpu-smoke",
-    "--set",
-    "run.device=\"cpu\"",
-    "--set",
-    "model.channels=2",
-    "--set",
-    "data.train_limit=128",
-    "--set",
-    "data.test_limit=64",
-    "--set",
-    "run.threads=1",
-    "--set",
-    "optim.epochs=6",
-];
+/// Long enough per cell (6 epochs) that a task can be cancelled mid-cell.
+const SIX_EPOCHS: &[&str] = &["--set", "optim.epochs=6"];
 
 fn gt(out: &Path, extra: &[&str]) -> Vec<String> {
     ["groundtruth", "--archs", "1835,6111,100,200"]
         .iter()
         .chain(TINY_GT)
+        .chain(SIX_EPOCHS)
         .map(|s| s.to_string())
         .chain(["--out".to_string(), out.display().to_string()])
         .chain(extra.iter().map(|s| s.to_string()))

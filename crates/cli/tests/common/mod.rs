@@ -41,3 +41,20 @@ pub fn lines_without_times(p: &std::path::Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A ground-truth cell in well under a second: C=2, 128 training images, one thread (so any two runs
+/// compute the same bits).
+pub const TINY_GT: &[&str] = &[
+    "--preset",
+    "cpu-smoke",
+    "--set",
+    "run.device=\"cpu\"",
+    "--set",
+    "model.channels=2",
+    "--set",
+    "data.train_limit=128",
+    "--set",
+    "data.test_limit=64",
+    "--set",
+    "run.threads=1",
+];

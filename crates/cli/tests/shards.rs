@@ -159,16 +159,7 @@ fn supernet_scores_and_seed_sweeps_shard_to_the_same_files() {
     assert_eq!(std::fs::read(&sharded).unwrap(), std::fs::read(&single).unwrap());
 
     let search = |out: &Path, extra: &[&str]| {
-        let mut args: Vec<String> = ["search", "--preset", "cpu-demo", "--device", "cpu", "--seeds", "3,5"]
-            .into_iter()
-            .chain(["--set", "supernet.channels=2", "--set", "data.train_limit=96", "--set", "optim.batch_size=32"])
-            .chain(["--set", "split.valid_eval_limit=32", "--set", "run.eval_batch_size=32", "--set", "run.threads=1"])
-            .chain(["--set", "optim.epochs=2", "--set", &format!("data.train_transform={transform}")])
-            .chain(["--set", &format!("data.eval_transform={transform}")])
-            .map(String::from)
-            .collect();
-        args.extend(["--out".to_string(), out.display().to_string()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
+        let args = tiny_sweep("3,5", out, extra);
         ok(&strs(&args))
     };
     let whole = tmp.path().join("sweep");

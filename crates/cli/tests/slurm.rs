@@ -162,18 +162,8 @@ fn slurm_seed_sweep_over_two_seeds() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let transform = "[{kind=\"resize\",size=12},{kind=\"to_float\"}]";
     let search = |out: &Path, extra: &[&str]| {
-        let mut args: Vec<String> = ["search", "--preset", "cpu-demo", "--device", "cpu", "--seeds", "0..2"]
-            .into_iter()
-            .chain(["--set", "supernet.channels=2", "--set", "data.train_limit=96", "--set", "optim.batch_size=32"])
-            .chain(["--set", "split.valid_eval_limit=32", "--set", "run.eval_batch_size=32", "--set", "run.threads=1"])
-            .chain(["--set", "optim.epochs=2", "--set", &format!("data.train_transform={transform}")])
-            .chain(["--set", &format!("data.eval_transform={transform}")])
-            .map(String::from)
-            .collect();
-        args.extend(["--out".to_string(), out.display().to_string()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
+        let args = tiny_sweep("0..2", out, extra);
         run(&args)
     };
     let whole = tmp.path().join("whole");

@@ -58,3 +58,19 @@ pub const TINY_GT: &[&str] = &[
     "--set",
     "run.threads=1",
 ];
+
+/// `oxnas search` of a tiny cpu-demo over a seed list (C=2, 96 images at 12x12, 2 epochs, one thread).
+pub fn tiny_sweep(seeds: &str, out: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let transform = "[{kind=\"resize\",size=12},{kind=\"to_float\"}]";
+    let mut args: Vec<String> = ["search", "--preset", "cpu-demo", "--device", "cpu", "--seeds", seeds]
+        .into_iter()
+        .chain(["--set", "supernet.channels=2", "--set", "data.train_limit=96", "--set", "optim.batch_size=32"])
+        .chain(["--set", "split.valid_eval_limit=32", "--set", "run.eval_batch_size=32", "--set", "run.threads=1"])
+        .chain(["--set", "optim.epochs=2", "--set", &format!("data.train_transform={transform}")])
+        .chain(["--set", &format!("data.eval_transform={transform}")])
+        .map(String::from)
+        .collect();
+    args.extend(["--out".to_string(), out.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}

@@ -7,10 +7,10 @@ use crate::runs::default_dir;
 use crate::shard::{Mode, ShardArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use oxnas_core::config::{ConfigFile, SearchConfig, SupernetConfig, SupernetTrainConfig};
+use oxnas_core::config::{ConfigFile, Nb201OneShot, OneShotConfig, SearchConfig, SupernetConfig, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
-use oxnas_core::nb201::set::ArchSet;
-use oxnas_core::nb201::{Nb201Arch, Nb201Op};
+use oxnas_core::nb201::Nb201Op;
+use oxnas_core::oneshot::{Nb201RankSpace, RankSpace};
 use oxnas_core::rank::bias::{BiasOptions, BiasReport};
 use oxnas_core::rank::report::{RankOptions, RankReport};
 use oxnas_core::rank::scores::BASE_COLUMNS;
@@ -21,7 +21,6 @@ use oxnas_engine::oneshot::score_run::score_to_csv;
 use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::run::{load_data, to_tensors};
-use oxnas_engine::search::{Nb201Supernet, Nb201SupernetConfig};
 use oxnas_engine::DeviceChoice;
 use std::path::{Path, PathBuf};
 
@@ -152,10 +151,9 @@ pub struct ScoreArgs {
 
 /// What scoring needs from a run directory, whichever command made it.
 struct ScoreSetup {
-    net_cfg: Nb201SupernetConfig,
+    supernet: OneShotConfig,
     data: oxnas_core::config::DataConfig,
     portion: f64,
-    ops: Vec<Nb201Op>,
     eval_batch: usize,
     checkpoint: PathBuf,
     seed: u64,
@@ -170,16 +168,8 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     }
     let origin = run.join("config.toml").display().to_string();
     if let Ok(c) = SupernetTrainConfig::from_toml_str(&text, &origin) {
-        let kind = c.data.kind()?;
         return Ok(ScoreSetup {
-            net_cfg: Nb201SupernetConfig {
-                channels: c.supernet.channels,
-                cells_per_stage: c.supernet.cells_per_stage,
-                num_classes: kind.num_classes() as i64,
-                in_channels: kind.image_shape().0 as i64,
-                track_running_stats: c.supernet.track_running_stats,
-            },
-            ops: c.supernet.op_list()?,
+            supernet: c.supernet,
             portion: c.split.train_portion,
             eval_batch: c.run.eval_batch_size,
             seed: c.run.seed,
@@ -190,18 +180,18 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     let c = SearchConfig::from_toml_str(&text, &origin)
         .with_context(|| format!("{origin} is neither a supernet nor a search config"))?;
     let SupernetConfig::Nb201(s) = &c.supernet else {
-        bail!("scoring needs the NAS-Bench-201 space; {} searched the DARTS space", run.display());
+        bail!("scoring a search run needs the NAS-Bench-201 space; {} searched the DARTS space", run.display());
     };
-    let kind = c.data.kind()?;
+    // A search supernet runs one cell's path when every edge is fixed to that cell's op.
+    let supernet = OneShotConfig::Nb201(Nb201OneShot {
+        channels: s.channels,
+        cells_per_stage: s.cells_per_stage,
+        track_running_stats: s.track_running_stats,
+        ops: Nb201Op::ALL.iter().map(|o| o.name().to_string()).collect(),
+        paths_per_step: 1,
+    });
     Ok(ScoreSetup {
-        net_cfg: Nb201SupernetConfig {
-            channels: s.channels,
-            cells_per_stage: s.cells_per_stage,
-            num_classes: kind.num_classes() as i64,
-            in_channels: kind.image_shape().0 as i64,
-            track_running_stats: s.track_running_stats,
-        },
-        ops: Nb201Op::ALL.to_vec(),
+        supernet,
         portion: c.split.train_portion,
         eval_batch: c.run.eval_batch_size,
         seed: c.run.seed,
@@ -217,14 +207,17 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     let _lock = oxnas_core::lock::Lock::dir_shared(&a.run)?;
     // Without running statistics in the checkpoint, `running` has nothing to use; `recalibrate`
     // estimates them afresh per cell, so it only needs the BN layers to have the buffers.
-    let fill_bn_stats = a.bn == BnScoring::Recalibrate && !s.net_cfg.track_running_stats;
-    if a.bn == BnScoring::Running && !s.net_cfg.track_running_stats {
+    let fill_bn_stats = a.bn == BnScoring::Recalibrate && !s.supernet.track_running_stats();
+    if a.bn == BnScoring::Running && !s.supernet.track_running_stats() {
         bail!(
             "--bn running needs BN running statistics, but this supernet was trained with track_running_stats = false \
              (set supernet.track_running_stats = true when training it); use --bn train or --bn recalibrate"
         );
     }
-    s.net_cfg.track_running_stats |= fill_bn_stats;
+    if fill_bn_stats {
+        s.supernet = s.supernet.with_running_stats();
+    }
+    let space = s.supernet.rank_space()?;
     if a.eval_images == 0 {
         bail!("--eval-images 0 would score every cell on no images; give a positive number (e.g. 1000)");
     }
@@ -245,12 +238,12 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     }
     let mode = a.shard.mode()?;
     if let Mode::All(n) = mode {
-        a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
+        space.resolve_list(&a.archs, a.sample_seed)?;
         return crate::jobs::launch("supernet-score", &out, n, vec![], &a.shard.exec);
     }
     let device = a.device.resolve()?;
     oxnas_engine::run::set_threads(a.threads, "--threads");
-    let cells = a.archs.parse::<ArchSet>()?.resolve(&s.ops, a.sample_seed)?;
+    let cells = space.resolve_list(&a.archs, a.sample_seed)?;
     let data = load_data(&s.data)?;
     let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);
     let held = Loader::in_order(data.train.clone(), held_idx, s.eval_batch, s.data.eval_transform.resolve()?, s.seed)?;
@@ -260,12 +253,14 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     } else {
         vec![]
     };
-    let mut net = Nb201Supernet::new(&s.net_cfg, device);
-    load_weights(&s.checkpoint, &net, fill_bn_stats)?;
+    let kind = s.data.kind()?;
+    let (classes, channels) = (kind.num_classes() as i64, kind.image_shape().0 as i64);
+    let mut net = oxnas_engine::oneshot::build(&s.supernet, s.seed, classes, channels, device);
+    load_weights(&s.checkpoint, net.as_ref(), fill_bn_stats)?;
     let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
     let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
-    let distinct = cells.iter().map(|c| c.to_index()).collect::<std::collections::BTreeSet<_>>().len();
-    eprintln!("scoring {distinct} cells on {images} held-out images, BN {}", a.bn.name());
+    let distinct = cells.iter().collect::<std::collections::BTreeSet<_>>().len();
+    eprintln!("scoring {distinct} {} architectures on {images} held-out images, BN {}", space.name(), a.bn.name());
     let bar = indicatif::ProgressBar::new(0);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_style(
@@ -293,7 +288,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     let (out, cells) = match mode {
         Mode::One(shard) => {
             let job = serde_json::json!({ "command": "supernet score", "scoring": settings, "archs": a.archs, "sample_seed": a.sample_seed });
-            match shard_block(&out, shard, &cells, job)? {
+            match shard_block(&out, shard, space.as_ref(), &cells, job)? {
                 Some(block) => block,
                 None => return Ok(()),
             }
@@ -302,18 +297,27 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let mut first = true;
-    let run = score_to_csv(&scorer, &mut net, &cells, &out, &settings, a.flush_every, &mut |done, total| {
-        if first {
-            // After a resume the first report jumps past the resumed cells; keep them out of the rate.
-            first = false;
-            bar.set_length(total as u64);
-            bar.set_position(done.saturating_sub(1) as u64);
-            bar.reset_eta();
-        }
-        bar.set_position(done as u64);
-        // A signal stops scoring after the current chunk, which is saved to the partial file.
-        crate::signals::requested().is_none()
-    })?;
+    let run = score_to_csv(
+        &scorer,
+        net.as_mut(),
+        space.as_ref(),
+        &cells,
+        &out,
+        &settings,
+        a.flush_every,
+        &mut |done, total| {
+            if first {
+                // After a resume the first report jumps past the resumed cells; keep them out of the rate.
+                first = false;
+                bar.set_length(total as u64);
+                bar.set_position(done.saturating_sub(1) as u64);
+                bar.reset_eta();
+            }
+            bar.set_position(done as u64);
+            // A signal stops scoring after the current chunk, which is saved to the partial file.
+            crate::signals::requested().is_none()
+        },
+    )?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let fresh = run.distinct - run.resumed;
@@ -325,7 +329,10 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         fresh as f64 / secs.max(1e-9),
         out.display()
     );
-    println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display());
+    match space.name() {
+        "nb201" => println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display()),
+        name => println!("next: oxnas rank --space {name} --scores {} --truth <ground-truth CSV>", out.display()),
+    }
     Ok(())
 }
 
@@ -334,14 +341,20 @@ pub fn score(a: ScoreArgs) -> Result<()> {
 fn shard_block(
     out: &Path,
     shard: Shard,
-    cells: &[Nb201Arch],
+    space: &dyn RankSpace,
+    cells: &[String],
     settings: serde_json::Value,
-) -> Result<Option<(PathBuf, Vec<Nb201Arch>)>> {
+) -> Result<Option<(PathBuf, Vec<String>)>> {
     let mut seen = std::collections::BTreeSet::new();
-    let distinct: Vec<Nb201Arch> = cells.iter().copied().filter(|c| seen.insert(c.to_index())).collect();
-    let block = distinct[shard.range(distinct.len())].to_vec();
+    let distinct: Vec<&String> = cells.iter().filter(|c| seen.insert(c.as_str())).collect();
+    let block: Vec<String> = distinct[shard.range(distinct.len())].iter().map(|c| c.to_string()).collect();
     let dir = ShardDir::for_output(out);
-    let keys: Vec<u64> = block.iter().map(|c| c.to_index() as u64).collect();
+    let Some(keys) = block.iter().map(|c| space.index(c).map(|i| i as u64)).collect::<Option<Vec<u64>>>() else {
+        bail!(
+            "--shard needs a space whose architectures have benchmark indices (nb201); the {} space has none yet",
+            space.name()
+        );
+    };
     let meta = ShardMeta { shard, header: BASE_COLUMNS.join(","), keys, settings };
     let done = meta.begin(&dir)?;
     if done.len() == block.len() && dir.rows(shard).exists() {
@@ -366,7 +379,10 @@ pub struct RankArgs {
     /// Percentages for top-p% hit rates (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     percent: Vec<f64>,
-    /// Channel width for the bias report's approximate parameter counts.
+    /// The space of the scored architectures (as `[supernet] space` names it).
+    #[arg(long, default_value = "nb201")]
+    space: String,
+    /// Channel width for the bias report's approximate parameter counts (NAS-Bench-201).
     #[arg(long, default_value_t = 16)]
     channels: usize,
     /// Where the plots and report files go (default: next to the scores, <scores>.rank/).
@@ -385,13 +401,22 @@ fn rank_ks(given: &Option<Vec<usize>>, n: usize) -> Result<Vec<usize>> {
     Ok(ks.clone())
 }
 
+/// The ranking view of a space named on the command line.
+fn rank_space(name: &str, channels: usize) -> Result<Box<dyn RankSpace>> {
+    match name {
+        "nb201" => Ok(Box::new(Nb201RankSpace { channels, ..Default::default() })),
+        other => bail!("--space {other}: unknown space; the spaces with single-path ranking are: nb201"),
+    }
+}
+
 pub fn rank(a: RankArgs) -> Result<()> {
-    let scores = ArchScores::read_csv(&a.scores)?;
-    let truth = a.truth.parse::<TruthSource>()?.load()?;
+    let space = rank_space(&a.space, a.channels)?;
+    let scores = ArchScores::read_csv(&a.scores, space.as_ref())?;
+    let truth = a.truth.parse::<TruthSource>()?.load(space.as_ref())?;
     let joined = join(&scores, &truth)?;
     let opts = RankOptions { ks: rank_ks(&a.k, joined.rows.len())?, percents: a.percent.clone(), ..Default::default() };
     let report = RankReport::from_joined(&joined, &opts)?;
-    let bias = BiasReport::compute(&joined.rows, &BiasOptions { channels: a.channels, ..Default::default() })?;
+    let bias = BiasReport::compute(&joined.rows, space.as_ref(), &BiasOptions::default())?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.rank", a.scores.display())));
     std::fs::create_dir_all(&out)
         .with_context(|| format!("--out {}: cannot create the report directory", out.display()))?;

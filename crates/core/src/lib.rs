@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod lock;
 pub mod logits;
 pub mod nb201;
+pub mod oneshot;
 pub mod rank;
 pub mod rng;
 pub mod search;

@@ -151,10 +151,10 @@ proptest! {
     fn score_and_truth_csvs(edits in proptest::collection::vec(edit(), 1..6)) {
         let scores = format!("index,arch_str,score,loss\n6111,{BEST},0.5,1.2\n1835,{},0.25,\n", Nb201Arch::uniform(Nb201Op::SkipConnect));
         let text = String::from_utf8_lossy(&apply(scores.into_bytes(), &edits)).into_owned();
-        let _ = ArchScores::from_csv_str(&text, "s.csv");
+        let _ = ArchScores::from_csv_str(&text, "s.csv", &oxnas_core::oneshot::Nb201RankSpace::default());
         let truth = format!("arch_str,accuracy\n{BEST},93.5\n");
         let text = String::from_utf8_lossy(&apply(truth.into_bytes(), &edits)).into_owned();
-        let _ = GroundTruth::from_csv_str(&text, "t.csv");
+        let _ = GroundTruth::from_csv_str(&text, "t.csv", &oxnas_core::oneshot::Nb201RankSpace::default());
     }
 
     #[test]

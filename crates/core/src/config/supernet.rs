@@ -1,13 +1,80 @@
-//! `oxnas supernet train`: a single-path weight-sharing supernet over the NAS-Bench-201 space
-//! (each step trains the paths of uniformly sampled architectures), for ranking analysis.
+//! `oxnas supernet train`: a single-path weight-sharing supernet (each step trains the paths of
+//! uniformly sampled architectures), for ranking analysis. `[supernet] space = ...` picks the space;
+//! its other keys are that space's.
 
 use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::nb201::Nb201Op;
+use crate::oneshot::{Nb201RankSpace, RankSpace};
 use serde::{Deserialize, Serialize};
 
+/// The `[supernet]` section: a space and its settings. Without a `space` key it is NAS-Bench-201,
+/// the only space of earlier versions, so their run directories still load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "space", rename_all = "kebab-case")]
+pub enum OneShotConfig {
+    Nb201(Nb201OneShot),
+}
+
+/// The same enum, with a required tag: what [`OneShotConfig`] deserialises through.
+#[derive(Deserialize)]
+#[serde(tag = "space", rename_all = "kebab-case")]
+enum Tagged {
+    Nb201(Nb201OneShot),
+}
+
+impl<'de> Deserialize<'de> for OneShotConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(d)?;
+        table.entry("space").or_insert_with(|| toml::Value::String("nb201".into()));
+        let tagged = Tagged::deserialize(toml::Value::Table(table)).map_err(serde::de::Error::custom)?;
+        Ok(match tagged {
+            Tagged::Nb201(c) => OneShotConfig::Nb201(c),
+        })
+    }
+}
+
+impl OneShotConfig {
+    /// The space's engine-free half: sampling, canonical strings, bias features.
+    pub fn rank_space(&self) -> Result<Box<dyn RankSpace>, ConfigError> {
+        match self {
+            OneShotConfig::Nb201(c) => Ok(Box::new(Nb201RankSpace::with_ops(c.op_list()?))),
+        }
+    }
+
+    /// Architectures sampled (and back-propagated) per training step.
+    pub fn paths_per_step(&self) -> usize {
+        match self {
+            OneShotConfig::Nb201(c) => c.paths_per_step,
+        }
+    }
+
+    /// Whether BN layers keep running statistics (needed by `--bn running` scoring).
+    pub fn track_running_stats(&self) -> bool {
+        match self {
+            OneShotConfig::Nb201(c) => c.track_running_stats,
+        }
+    }
+
+    /// Gives BN layers running-statistic buffers (scoring with recalibration needs them even where
+    /// training kept none).
+    pub fn with_running_stats(mut self) -> Self {
+        match &mut self {
+            OneShotConfig::Nb201(c) => c.track_running_stats = true,
+        }
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            OneShotConfig::Nb201(c) => c.validate(),
+        }
+    }
+}
+
+/// Single-path NAS-Bench-201: the search network with every edge fixed to the sampled cell's op.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OneShotConfig {
+pub struct Nb201OneShot {
     pub channels: i64,
     pub cells_per_stage: i64,
     /// Running BN statistics in the cells; `--bn running` scoring needs them (`--bn recalibrate`
@@ -28,7 +95,17 @@ fn one() -> usize {
     1
 }
 
-impl OneShotConfig {
+impl Nb201OneShot {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.op_list()?;
+        if self.channels < 1 || self.cells_per_stage < 1 || self.paths_per_step < 1 {
+            return Err(ConfigError::Invalid(
+                "supernet.channels, cells_per_stage and paths_per_step must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn op_list(&self) -> Result<Vec<Nb201Op>, ConfigError> {
         let mut out: Vec<Nb201Op> = vec![];
         for name in &self.ops {
@@ -80,13 +157,11 @@ pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("supernet": "cpu-nb201", 
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
+    const TAGS: &'static [(&'static str, &'static str)] = &[("supernet", "space")];
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        self.supernet.op_list()?;
-        if self.supernet.channels < 1 || self.supernet.cells_per_stage < 1 || self.supernet.paths_per_step < 1 {
-            return bad("supernet.channels, cells_per_stage and paths_per_step must be at least 1".into());
-        }
+        self.supernet.validate()?;
         self.data.kind()?;
         self.data.train_transform.resolve()?;
         self.data.eval_transform.resolve()?;
@@ -95,6 +170,14 @@ impl ConfigFile for SupernetTrainConfig {
         }
         self.optim.validate()?;
         if self.track.sample > 0 {
+            let space = self.supernet.rank_space()?;
+            if space.name() != "nb201" {
+                return bad(format!(
+                    "track.truth is a NAS-Bench-201 table column, and the {} space has no embedded ground truth; \
+                     set track.sample = 0 and rank the scores with `oxnas rank --truth <csv>`",
+                    space.name()
+                ));
+            }
             if self.track.every == 0 || self.track.eval_images == 0 {
                 return bad("track.every and track.eval_images must be at least 1 when track.sample > 0".into());
             }
@@ -120,6 +203,22 @@ mod tests {
     }
 
     #[test]
+    fn a_section_without_space_is_nb201_and_other_spaces_keys_are_refused() {
+        let c = SupernetTrainConfig::resolve("cpu-nb201", None, &[]).unwrap();
+        let toml = c.to_toml();
+        assert!(toml.contains("space = \"nb201\""), "{toml}");
+        let old = toml.replace("space = \"nb201\"\n", "");
+        assert_ne!(old, toml);
+        assert_eq!(SupernetTrainConfig::from_toml_str(&old, "old").unwrap(), c);
+        let e = SupernetTrainConfig::resolve("cpu-nb201", None, &["supernet.space=\"nb999\"".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nb999") && e.contains("nb201"), "{e}");
+        let e = SupernetTrainConfig::resolve("cpu-nb201", None, &["supernet.depth=3".into()]).unwrap_err().to_string();
+        assert!(e.contains("depth"), "{e}");
+    }
+
+    #[test]
     fn restricted_spaces_are_checked() {
         let c = SupernetTrainConfig::resolve(
             "cpu-nb201",
@@ -127,7 +226,9 @@ mod tests {
             &["supernet.ops=[\"skip_connect\",\"nor_conv_3x3\"]".into()],
         )
         .unwrap();
-        assert_eq!(c.supernet.op_list().unwrap(), vec![Nb201Op::SkipConnect, Nb201Op::NorConv3x3]);
+        let OneShotConfig::Nb201(n) = &c.supernet;
+        assert_eq!(n.op_list().unwrap(), vec![Nb201Op::SkipConnect, Nb201Op::NorConv3x3]);
+        assert_eq!(c.supernet.rank_space().unwrap().enumerate().unwrap().len(), 64);
         let e = SupernetTrainConfig::resolve("cpu-nb201", None, &["supernet.ops=[\"conv\"]".into()])
             .unwrap_err()
             .to_string();

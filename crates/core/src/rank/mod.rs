@@ -15,7 +15,7 @@ pub mod stats;
 
 use std::path::PathBuf;
 
-pub use bias::{BiasOptions, BiasReport, CellFeatures, Feature, FeatureBias, GroupMean};
+pub use bias::{BiasOptions, BiasReport, FeatureBias, GroupMean};
 pub use report::{KValue, PercentValue, RankOptions, RankReport};
 pub use scores::{join, ArchScores, GroundTruth, Joined, JoinedRow, ScoreRow, TruthSource};
 pub use stats::Better;
@@ -61,41 +61,45 @@ pub enum RankError {
     CsvHeader { file: String, line: usize, detail: String },
     #[error("{file}: line {line}: {found} comma-separated fields, the header has {expected}; fields must not contain commas")]
     CsvFieldCount { file: String, line: usize, found: usize, expected: usize },
-    #[error(
-        "{file}: line {line}: unknown NAS-Bench-201 architecture `{text}`: {reason}; the form is \
-         |op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
-    )]
+    #[error("{file}: line {line}: unknown architecture `{text}`: {reason}")]
     CsvArch { file: String, line: usize, text: String, reason: String },
-    #[error("{file}: line {line}: `{text}` is not a NAS-Bench-201 index (an integer in 0..=15624)")]
-    CsvIndex { file: String, line: usize, text: String },
+    #[error(
+        "{file}: line {line}: `{text}` is not an index of the {space} space (NAS-Bench-201 cells have indices \
+         0..=15624; other spaces name architectures in an `arch_str` column)"
+    )]
+    CsvIndex { file: String, line: usize, text: String, space: &'static str },
     #[error(
         "{file}: line {line}: index {index} is not the index of `{arch}` (that is {arch_index}); fix one of the two \
          or drop the index column"
     )]
-    CsvIndexArchMismatch { file: String, line: usize, index: usize, arch: String, arch_index: usize },
+    CsvIndexArchMismatch { file: String, line: usize, index: usize, arch: String, arch_index: String },
     #[error("{file}: line {line}, column `{column}`: `{text}` is not a number{reason}")]
     CsvNumber { file: String, line: usize, column: String, text: String, reason: String },
     #[error(
-        "{file}: line {line}: architecture with NB201 index {index} already appeared on line {first_line}; \
-         give each architecture once"
+        "{file}: line {line}: architecture `{arch}` already appeared on line {first_line}; give each architecture once"
     )]
-    CsvDuplicate { file: String, line: usize, index: usize, first_line: usize },
+    CsvDuplicate { file: String, line: usize, arch: String, first_line: usize },
     #[error("{file}: the header is there but no data rows follow")]
     CsvNoRows { file: String },
 
-    #[error("architecture with NB201 index {index} is scored twice (rows {first} and {second}); give each architecture once")]
-    DuplicateIndex { index: usize, first: usize, second: usize },
-    #[error("score row {row}: index {index} does not match its arch `{arch}` (index {arch_index})")]
-    IndexArchMismatch { row: usize, index: usize, arch: String, arch_index: usize },
+    #[error("architecture `{arch}` is scored twice (rows {first} and {second}); give each architecture once")]
+    DuplicateArch { arch: String, first: usize, second: usize },
     #[error("extra column name `{name}` cannot be written: {reason}")]
     BadExtraName { name: String, reason: &'static str },
     #[error("unknown ground truth `{name}`: not a column of the NAS-Bench-201 table ({columns}) and not a path ending in .csv")]
     UnknownTruth { name: String, columns: String },
     #[error(
-        "no exact parameter count for the cell with NB201 index {index}; the exact map must cover every joined \
-         cell, or leave it out to use the approximate count"
+        "no exact parameter count for `{arch}`; the exact map must cover every joined architecture, or leave it \
+         out to use the space's own count"
     )]
-    MissingParams { index: usize },
+    MissingParams { arch: String },
+    #[error(
+        "ground truth `{truth}` is a NAS-Bench-201 table column, but the architectures are of the {space} space; \
+         give a CSV of `arch_str,accuracy` for that space (e.g. from `oxnas groundtruth`)"
+    )]
+    TruthSpace { truth: String, space: &'static str },
+    #[error(transparent)]
+    Arch(#[from] crate::oneshot::ArchError),
 }
 
 /// Rejects NaN and infinities with the position of the first offender, so that a user can find the row.

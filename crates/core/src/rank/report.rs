@@ -376,7 +376,8 @@ mod tests {
     fn from_joined_labels_the_truth() {
         let mut s = ArchScores::new();
         for i in 0..30 {
-            s.push(Nb201Arch::from_index(i).unwrap(), (i % 7) as f64);
+            let space = crate::oneshot::Nb201RankSpace::default();
+            s.push(&space, &Nb201Arch::from_index(i).unwrap().to_string(), (i % 7) as f64);
         }
         let joined = join(&s, &GroundTruth::from_column(crate::bench::Column::Cifar10Test200ep)).unwrap();
         let r = RankReport::from_joined(&joined, &RankOptions::default()).unwrap();

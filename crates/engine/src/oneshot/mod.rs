@@ -1,40 +1,79 @@
-//! Single-path weight sharing over the NAS-Bench-201 space (the setting of "How does supernet help in
-//! NAS?"): train a supernet by sampling one architecture per step, then score any cell with the
-//! inherited weights.
+//! Single-path weight sharing (the setting of "How does supernet help in NAS?"): train a supernet by
+//! sampling one architecture per step, then score any architecture with the inherited weights.
 //!
-//! The supernet is the NB201 search network with every edge set to `Fixed(op)` for the sampled cell,
-//! so all cells share each (edge, op) module's weights, exactly as SPOS-style training shares them.
+//! Training and scoring see a space through two traits: the engine-free
+//! [`oxnas_core::oneshot::RankSpace`] (sampling, canonical strings, features) and [`SinglePathNet`]
+//! here (the network that runs one architecture's path). [`build`] is the one place that turns a
+//! space's config into its network.
 
 pub mod score;
 pub mod score_run;
 pub mod train;
 
-use crate::search::{EdgeState, Nb201Supernet, Supernet};
-use oxnas_core::nb201::{Nb201Arch, Nb201Op};
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use crate::search::{EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use oxnas_core::config::OneShotConfig;
+use oxnas_core::nb201::Nb201Arch;
+use oxnas_core::oneshot::ArchError;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
 
-/// Points every edge of the supernet at the op `arch` has there.
-pub fn set_path(net: &mut Nb201Supernet, arch: &Nb201Arch) {
-    // Edge states are set directly: α is unused in single-path training and must stay untouched.
-    net.arch_mut()[0].states = arch.ops.iter().map(|&op| EdgeState::Fixed(op as usize)).collect();
+/// A weight-sharing network that runs the path of one architecture at a time.
+pub trait SinglePathNet {
+    /// Runs only `arch`'s path (a canonical string of the net's space) from now on.
+    fn set_path(&mut self, arch: &str) -> Result<(), ArchError>;
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
+    /// All weights and BN buffers, named as checkpoints store them.
+    fn weights(&self) -> &VarStore;
 }
 
-/// A cell drawn uniformly from the space spanned by `ops` on every edge.
-pub fn sample_arch(rng: &mut ChaCha8Rng, ops: &[Nb201Op]) -> Nb201Arch {
-    let mut a = Nb201Arch { ops: [Nb201Op::None; 6] };
-    for slot in a.ops.iter_mut() {
-        *slot = ops[rng.random_range(0..ops.len())];
+impl SinglePathNet for Nb201Supernet {
+    fn set_path(&mut self, arch: &str) -> Result<(), ArchError> {
+        let a: Nb201Arch =
+            arch.parse().map_err(|e| ArchError { space: "nb201", text: arch.to_string(), reason: format!("{e}") })?;
+        // Edge states are set directly: α is unused in single-path training and must stay untouched.
+        self.arch_mut()[0].states = a.ops.iter().map(|&op| EdgeState::Fixed(op as usize)).collect();
+        Ok(())
     }
-    a
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        Supernet::forward_t(self, x, train)
+    }
+
+    fn weights(&self) -> &VarStore {
+        Supernet::weights(self)
+    }
 }
 
-/// Every cell whose ops all come from `ops`, in NAS-Bench-201 index order.
-pub fn space_cells(ops: &[Nb201Op]) -> Vec<Nb201Arch> {
-    (0..oxnas_core::nb201::NUM_ARCHS)
-        .filter_map(|i| Nb201Arch::from_index(i).ok())
-        .filter(|a| a.ops.iter().all(|o| ops.contains(o)))
-        .collect()
+/// The single-path network a `[supernet]` section describes, on `device`, with weights initialised
+/// from `seed`.
+pub fn build(
+    cfg: &OneShotConfig,
+    seed: u64,
+    num_classes: i64,
+    in_channels: i64,
+    device: Device,
+) -> Box<dyn SinglePathNet> {
+    tch::manual_seed(seed as i64);
+    match cfg {
+        OneShotConfig::Nb201(c) => Box::new(Nb201Supernet::new(
+            &Nb201SupernetConfig {
+                channels: c.channels,
+                cells_per_stage: c.cells_per_stage,
+                num_classes,
+                in_channels,
+                track_running_stats: c.track_running_stats,
+            },
+            device,
+        )),
+    }
+}
+
+/// The trainable weights of a single-path net, in a fixed order (by name), for the optimiser.
+pub fn trainable_weights(net: &dyn SinglePathNet) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> =
+        net.weights().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
 /// The smallest supernet the unit tests score: C=2, one cell per stage, 1-channel input, 10 classes.
@@ -47,4 +86,10 @@ pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201Supe
         in_channels: 1,
         track_running_stats,
     }
+}
+
+/// Every cell of the full NB201 space, for tests.
+#[cfg(test)]
+pub(crate) fn nb201_cells() -> Vec<String> {
+    oxnas_core::oneshot::Nb201RankSpace::default().cells().iter().map(|a| a.to_string()).collect()
 }

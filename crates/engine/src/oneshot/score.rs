@@ -1,9 +1,9 @@
 //! Scoring cells with inherited supernet weights, under a chosen treatment of batch normalisation.
 
-use super::set_path;
+use super::SinglePathNet;
 use crate::nn::layers::with_bn_momentum;
-use crate::search::{architect::cross_entropy, Nb201Supernet, Supernet};
-use oxnas_core::nb201::Nb201Arch;
+use crate::search::architect::cross_entropy;
+use oxnas_core::oneshot::ArchError;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use tch::{Kind, Tensor};
@@ -62,14 +62,15 @@ impl Scorer {
         Scorer { eval, recal, bn }
     }
 
-    /// Scores every cell in `archs`, calling `progress(i)` after each. The supernet's weights and BN
-    /// statistics are as before afterwards.
+    /// Scores every architecture in `archs` (canonical strings of the net's space), calling
+    /// `progress(i)` after each. The supernet's weights and BN statistics are as before afterwards,
+    /// also when an architecture is refused.
     pub fn score_all(
         &self,
-        net: &mut Nb201Supernet,
-        archs: &[Nb201Arch],
+        net: &mut dyn SinglePathNet,
+        archs: &[String],
         mut progress: impl FnMut(usize),
-    ) -> Vec<CellScore> {
+    ) -> Result<Vec<CellScore>, ArchError> {
         let buffers: Vec<(String, Tensor)> = net
             .weights()
             .variables()
@@ -85,7 +86,7 @@ impl Scorer {
                 progress(i + 1);
                 s
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>();
         tch::no_grad(|| {
             for ((_, t), s) in buffers.iter().zip(&saved) {
                 t.shallow_clone().copy_(s);
@@ -94,9 +95,14 @@ impl Scorer {
         out
     }
 
-    fn score(&self, net: &mut Nb201Supernet, arch: &Nb201Arch, buffers: &[(String, Tensor)]) -> CellScore {
-        set_path(net, arch);
-        tch::no_grad(|| {
+    fn score(
+        &self,
+        net: &mut dyn SinglePathNet,
+        arch: &str,
+        buffers: &[(String, Tensor)],
+    ) -> Result<CellScore, ArchError> {
+        net.set_path(arch)?;
+        Ok(tch::no_grad(|| {
             if self.bn == BnScoring::Recalibrate {
                 for (name, t) in buffers {
                     let _ = t.shallow_clone().fill_(if name.ends_with("running_mean") { 0.0 } else { 1.0 });
@@ -115,6 +121,6 @@ impl Scorer {
                 n += b;
             }
             CellScore { accuracy: 100.0 * correct as f64 / n.max(1) as f64, loss: loss / n.max(1) as f64 }
-        })
+        }))
     }
 }

@@ -9,9 +9,9 @@
 //! (on CUDA, cuDNN's non-deterministic kernels may change the last bits of a score either way).
 
 use super::score::{CellScore, Scorer};
-use crate::search::Nb201Supernet;
+use super::SinglePathNet;
 use oxnas_core::fsutil::write_atomic;
-use oxnas_core::nb201::Nb201Arch;
+use oxnas_core::oneshot::{ArchError, RankSpace};
 use oxnas_core::rank::{ArchScores, RankError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +21,8 @@ use thiserror::Error;
 pub enum ScoreRunError {
     #[error(transparent)]
     Scores(#[from] RankError),
+    #[error(transparent)]
+    Arch(#[from] ArchError),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error(
@@ -53,10 +55,12 @@ pub fn partial_paths(out: &Path) -> (PathBuf, PathBuf) {
 /// `settings` describes everything the scores depend on (run, checkpoint, BN mode, images...); a
 /// partial file is resumed only when its settings are equal. `progress(done, total)` is called after
 /// every cell; returning false stops the run after saving what is scored (tests, Ctrl-C).
+#[allow(clippy::too_many_arguments)]
 pub fn score_to_csv(
     scorer: &Scorer,
-    net: &mut Nb201Supernet,
-    cells: &[Nb201Arch],
+    net: &mut dyn SinglePathNet,
+    space: &dyn RankSpace,
+    cells: &[String],
     out: &Path,
     settings: &serde_json::Value,
     flush_every: usize,
@@ -67,7 +71,7 @@ pub fn score_to_csv(
         let path = p.display().to_string();
         move |source| ScoreRunError::Io { path, source }
     };
-    let mut done: BTreeMap<usize, CellScore> = BTreeMap::new();
+    let mut done: BTreeMap<String, CellScore> = BTreeMap::new();
     if partial.exists() {
         let refuse = |why: String| ScoreRunError::OtherSettings { partial: partial.display().to_string(), why };
         let text = std::fs::read_to_string(&meta)
@@ -77,23 +81,22 @@ pub fn score_to_csv(
         if &saved != settings {
             return Err(refuse(format!("they were {saved}, now {settings}")));
         }
-        for row in ArchScores::read_csv(&partial)?.rows {
-            done.insert(row.index, CellScore { accuracy: row.score, loss: row.loss.unwrap_or(f64::NAN) });
+        for row in ArchScores::read_csv(&partial, space)?.rows {
+            done.insert(row.arch, CellScore { accuracy: row.score, loss: row.loss.unwrap_or(f64::NAN) });
         }
     }
     // A list may name a cell twice: it is scored, counted and written once, in first-mention order
     // (`oxnas rank` refuses a cell listed twice).
-    let order: Vec<Nb201Arch> = {
+    let order: Vec<&String> = {
         let mut seen = BTreeSet::new();
-        cells.iter().copied().filter(|c| seen.insert(c.to_index())).collect()
+        cells.iter().filter(|c| seen.insert(c.as_str())).collect()
     };
-    let resumed = order.iter().filter(|c| done.contains_key(&c.to_index())).count();
-    let todo: Vec<Nb201Arch> = order.iter().copied().filter(|c| !done.contains_key(&c.to_index())).collect();
+    let resumed = order.iter().filter(|c| done.contains_key(c.as_str())).count();
+    let todo: Vec<String> = order.iter().filter(|c| !done.contains_key(c.as_str())).map(|c| c.to_string()).collect();
 
-    let save = |done: &BTreeMap<usize, CellScore>| -> Result<(), ScoreRunError> {
+    let save = |done: &BTreeMap<String, CellScore>| -> Result<(), ScoreRunError> {
         write_atomic(&meta, serde_json::to_string_pretty(settings).expect("json").as_bytes()).map_err(io(&meta))?;
-        to_table(done.iter().map(|(&i, s)| (Nb201Arch::from_index(i).expect("index of a scored cell"), *s)))
-            .write_csv(&partial)?;
+        to_table(space, done.iter().map(|(a, s)| (a.as_str(), *s))).write_csv(&partial)?;
         Ok(())
     };
     let total = order.len();
@@ -102,10 +105,10 @@ pub fn score_to_csv(
         let mut stop = false;
         // One chunk per `score_all` call: it restores the BN buffers once per call, and calling it
         // per chunk keeps saving and stopping at chunk boundaries.
-        let scores = scorer.score_all(net, chunk, |i| stop |= !progress(count + i, total));
+        let scores = scorer.score_all(net, chunk, |i| stop |= !progress(count + i, total))?;
         count += chunk.len();
         for (c, s) in chunk.iter().zip(scores) {
-            done.insert(c.to_index(), s);
+            done.insert(c.clone(), s);
         }
         // Saved after the last chunk too: should writing `out` fail, nothing scored is lost.
         save(&done)?;
@@ -113,8 +116,8 @@ pub fn score_to_csv(
             return Err(ScoreRunError::Interrupted { done: count, total, partial: partial.display().to_string() });
         }
     }
-    let scores: Vec<CellScore> = order.iter().map(|c| done[&c.to_index()]).collect();
-    to_table(order.iter().copied().zip(scores.iter().copied())).write_csv(out)?;
+    let scores: Vec<CellScore> = order.iter().map(|c| done[c.as_str()]).collect();
+    to_table(space, order.iter().map(|c| c.as_str()).zip(scores.iter().copied())).write_csv(out)?;
     for p in [&partial, &meta] {
         if p.exists() {
             std::fs::remove_file(p).map_err(io(p))?;
@@ -123,10 +126,10 @@ pub fn score_to_csv(
     Ok(ScoreRun { scores, resumed, distinct: total })
 }
 
-fn to_table(rows: impl Iterator<Item = (Nb201Arch, CellScore)>) -> ArchScores {
+fn to_table<'a>(space: &dyn RankSpace, rows: impl Iterator<Item = (&'a str, CellScore)>) -> ArchScores {
     let mut table = ArchScores::new();
     for (arch, s) in rows {
-        table.push(arch, s.accuracy).loss = Some(s.loss);
+        table.push(space, arch, s.accuracy).loss = Some(s.loss);
     }
     table
 }
@@ -134,19 +137,20 @@ fn to_table(rows: impl Iterator<Item = (Nb201Arch, CellScore)>) -> ArchScores {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oneshot::nb201_cells;
     use crate::oneshot::score::BnScoring;
-    use crate::oneshot::space_cells;
-    use oxnas_core::nb201::Nb201Op;
+    use crate::search::Nb201Supernet;
+    use oxnas_core::oneshot::Nb201RankSpace;
     use tch::{Device, Kind, Tensor};
 
-    fn setup() -> (Scorer, Nb201Supernet, Vec<Nb201Arch>) {
+    fn setup() -> (Scorer, Nb201Supernet, Vec<String>) {
         tch::manual_seed(5);
         let cfg = crate::oneshot::tiny_config(true);
         let net = Nb201Supernet::new(&cfg, Device::Cpu);
         let x = Tensor::randn([16, 1, 12, 12], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));
         let scorer = Scorer::new(vec![(x.shallow_clone(), y)], vec![x.narrow(0, 0, 8)], BnScoring::Recalibrate);
-        let cells: Vec<Nb201Arch> = space_cells(&Nb201Op::ALL).into_iter().step_by(1000).collect();
+        let cells: Vec<String> = nb201_cells().into_iter().step_by(1000).collect();
         (scorer, net, cells)
     }
 
@@ -158,33 +162,53 @@ mod tests {
         let settings = serde_json::json!({ "bn": "recalibrate", "eval_images": 16 });
 
         let full = dir.path().join("full.csv");
-        let run = score_to_csv(&scorer, &mut net, &cells, &full, &settings, 5, &mut |_, _| true).unwrap();
+        let run =
+            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &full, &settings, 5, &mut |_, _| true)
+                .unwrap();
         assert_eq!(run.resumed, 0);
         assert!(!partial_paths(&full).0.exists(), "a finished run leaves no partial file");
 
         // Stop during the second chunk: the first two chunks (10 cells) are saved.
         let cut = dir.path().join("cut.csv");
-        let err = score_to_csv(&scorer, &mut net, &cells, &cut, &settings, 5, &mut |done, _| done < 7).unwrap_err();
+        let err =
+            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &cut, &settings, 5, &mut |done, _| {
+                done < 7
+            })
+            .unwrap_err();
         assert!(matches!(err, ScoreRunError::Interrupted { done: 10, total: 16, .. }), "{err}");
         assert!(!cut.exists());
-        assert_eq!(ArchScores::read_csv(&partial_paths(&cut).0).unwrap().len(), 10);
+        assert_eq!(ArchScores::read_csv(&partial_paths(&cut).0, &Nb201RankSpace::default()).unwrap().len(), 10);
 
         // Other settings refuse the partial file instead of mixing scores.
         let other = serde_json::json!({ "bn": "train", "eval_images": 16 });
-        let err = score_to_csv(&scorer, &mut net, &cells, &cut, &other, 5, &mut |_, _| true).unwrap_err().to_string();
+        let err =
+            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &cut, &other, 5, &mut |_, _| true)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("other settings") && err.contains("--out"), "{err}");
         // So does a partial file whose settings file is gone.
         let lost = dir.path().join("lost.csv");
         std::fs::copy(partial_paths(&cut).0, partial_paths(&lost).0).unwrap();
         let err =
-            score_to_csv(&scorer, &mut net, &cells, &lost, &settings, 5, &mut |_, _| true).unwrap_err().to_string();
+            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &lost, &settings, 5, &mut |_, _| true)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("settings file") && err.contains("delete it"), "{err}");
 
         let mut calls = vec![];
-        let resumed = score_to_csv(&scorer, &mut net, &cells, &cut, &settings, 5, &mut |done, total| {
-            calls.push((done, total));
-            true
-        })
+        let resumed = score_to_csv(
+            &scorer,
+            &mut net,
+            &Nb201RankSpace::default(),
+            &cells,
+            &cut,
+            &settings,
+            5,
+            &mut |done, total| {
+                calls.push((done, total));
+                true
+            },
+        )
         .unwrap();
         assert_eq!(resumed.resumed, 10);
         assert_eq!(calls.first(), Some(&(11, 16)), "progress counts the resumed cells");
@@ -194,12 +218,21 @@ mod tests {
         assert!(!p.exists() && !m.exists());
 
         // A cell named twice is scored once, written once and counted once.
-        let twice: Vec<Nb201Arch> = cells.iter().chain(&cells[..3]).copied().collect();
+        let twice: Vec<String> = cells.iter().chain(&cells[..3]).cloned().collect();
         let mut last = (0, 0);
-        let run2 = score_to_csv(&scorer, &mut net, &twice, &dir.path().join("twice.csv"), &settings, 5, &mut |d, t| {
-            last = (d, t);
-            true
-        })
+        let run2 = score_to_csv(
+            &scorer,
+            &mut net,
+            &Nb201RankSpace::default(),
+            &twice,
+            &dir.path().join("twice.csv"),
+            &settings,
+            5,
+            &mut |d, t| {
+                last = (d, t);
+                true
+            },
+        )
         .unwrap();
         assert_eq!(last, (16, 16));
         assert_eq!((run2.distinct, run2.scores), (16, run.scores.clone()));

@@ -1,22 +1,22 @@
-//! Training the single-path supernet: each step samples `paths_per_step` cells uniformly from the
-//! (possibly restricted) space and back-propagates through their paths only. Every `track.every`
-//! epochs a fixed sample of cells is scored and ranked against the NAS-Bench-201 ground truth, so the
-//! run shows how ranking quality evolves with supernet training.
+//! Training the single-path supernet: each step samples `paths_per_step` architectures uniformly
+//! from the space and back-propagates through their paths only. Every `track.every` epochs a fixed
+//! sample of architectures is scored and ranked against a ground truth, so the run shows how ranking
+//! quality evolves with supernet training.
 
 use super::score::{BnScoring, Scorer};
-use super::{sample_arch, set_path};
+use super::{trainable_weights, SinglePathNet};
 use crate::checkpoint;
 use crate::progress::Progress;
 use crate::run::{stream_seed, to_tensors, Prelude, Stream, RESET_NOTICE};
 use crate::rundir::RunFiles;
-use crate::search::{architect::cross_entropy, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use crate::search::architect::cross_entropy;
 use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::train::trainer::TrainError;
-use oxnas_core::bench::{Column, Nb201Table};
+use oxnas_core::bench::Column;
 use oxnas_core::config::{ConfigFile, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
 use oxnas_core::fsutil::write_atomic;
-use oxnas_core::nb201::{Nb201Arch, Nb201Op};
+use oxnas_core::rank::GroundTruth;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -47,18 +47,8 @@ struct State {
 }
 
 /// The supernet a config describes, on `device`, with weights initialised from the config's seed.
-pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, device: Device) -> Nb201Supernet {
-    tch::manual_seed(cfg.run.seed as i64);
-    Nb201Supernet::new(
-        &Nb201SupernetConfig {
-            channels: cfg.supernet.channels,
-            cells_per_stage: cfg.supernet.cells_per_stage,
-            num_classes,
-            in_channels,
-            track_running_stats: cfg.supernet.track_running_stats,
-        },
-        device,
-    )
+pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, device: Device) -> Box<dyn SinglePathNet> {
+    super::build(&cfg.supernet, cfg.run.seed, num_classes, in_channels, device)
 }
 
 /// Loads a supernet run directory's weights into `net`.
@@ -67,7 +57,7 @@ pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, devi
 /// in DARTS/NB201 search code) has none in its checkpoint. Scoring with BN recalibration re-estimates
 /// them per cell anyway, so `net` may be built with running statistics and keep its fresh buffers
 /// where the checkpoint has none; every other missing tensor is still an error.
-pub fn load_weights(path: &Path, net: &Nb201Supernet, fill_missing_bn_stats: bool) -> Result<(), TrainError> {
+pub fn load_weights(path: &Path, net: &dyn SinglePathNet, fill_missing_bn_stats: bool) -> Result<(), TrainError> {
     let (tensors, _) = checkpoint::load(path)?;
     let mut w: BTreeMap<String, Tensor> =
         tensors.iter().filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
@@ -137,11 +127,11 @@ impl SupernetTrainer {
             held_idx.len()
         ));
         let mut net = build(cfg, data.kind.num_classes() as i64, data.train.channels as i64, device);
-        let ops = cfg.supernet.op_list()?;
+        let space = cfg.supernet.rank_space()?;
         let o = &cfg.optim;
         let mut opt = Sgd::new(
             SgdConfig { lr: o.lr, momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov },
-            net.trainable_weights(),
+            trainable_weights(net.as_ref()),
         );
         let loader = Loader::shuffled(
             data.train.clone(),
@@ -160,14 +150,15 @@ impl SupernetTrainer {
 
         // The tracked sample is fixed for the run, so τ across epochs compares like with like.
         let t = &cfg.track;
-        let tracked: Vec<Nb201Arch> = {
+        let tracked: Vec<String> = {
             let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, 0, 0, Stream::TrackedSample));
-            (0..t.sample).map(|_| sample_arch(&mut rng, &ops)).collect()
+            oxnas_core::oneshot::sample_n(space.as_ref(), &mut rng, t.sample)
         };
-        let truth_col: Option<Column> = if t.sample > 0 {
-            Some(t.truth.parse().map_err(|e| {
+        let truth: Option<GroundTruth> = if t.sample > 0 {
+            let col: Column = t.truth.parse().map_err(|e| {
                 TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!("track.truth: {e}")))
-            })?)
+            })?;
+            Some(GroundTruth::from_column(col))
         } else {
             None
         };
@@ -184,7 +175,7 @@ impl SupernetTrainer {
             }
             let last = self.files.last();
             let (tensors, meta) = checkpoint::load(&last)?;
-            load_weights(&last, &net, false)?;
+            load_weights(&last, net.as_ref(), false)?;
             match checkpoint::optimizer_state(&last, &tensors, &meta, self.reset_optimizer)? {
                 checkpoint::OptimizerState::Load => opt.load_state(&tensors),
                 checkpoint::OptimizerState::Reset => progress.message(RESET_NOTICE),
@@ -200,10 +191,10 @@ impl SupernetTrainer {
             for (step, batch) in loader.epoch(epoch as u64).enumerate() {
                 let (x, y) = to_tensors(&batch, device);
                 let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, epoch, step, Stream::PathSampling));
-                let paths = cfg.supernet.paths_per_step;
+                let paths = cfg.supernet.paths_per_step();
                 let mut grads: Vec<Option<Tensor>> = vec![];
                 for _ in 0..paths {
-                    set_path(&mut net, &sample_arch(&mut rng, &ops));
+                    net.set_path(&space.sample(&mut rng))?;
                     let logits = net.forward_t(&x, true);
                     let loss = cross_entropy(&logits, &y);
                     let value = loss.double_value(&[]);
@@ -244,13 +235,12 @@ impl SupernetTrainer {
             }
             let train_time = started.elapsed().as_secs_f64();
             let (mut tau, mut rho, mut mean_acc) = (None, None, None);
-            if let (Some(scorer), Some(col)) = (&scorer, truth_col) {
+            if let (Some(scorer), Some(gt)) = (&scorer, &truth) {
                 if (epoch + 1) % t.every == 0 || epoch + 1 == o.epochs {
                     let scores: Vec<f64> =
-                        scorer.score_all(&mut net, &tracked, |_| {}).iter().map(|s| s.accuracy).collect();
-                    let table = Nb201Table::embedded();
+                        scorer.score_all(net.as_mut(), &tracked, |_| {})?.iter().map(|s| s.accuracy).collect();
                     let truth: Vec<f64> =
-                        tracked.iter().map(|a| table.get(table.index_of(a)).expect("cell").value(col)).collect();
+                        tracked.iter().map(|a| gt.get(a).expect("the table covers every NB201 cell")).collect();
                     tau = oxnas_core::rank::stats::kendall_tau_b(&scores, &truth).ok();
                     rho = oxnas_core::rank::stats::spearman_rho(&scores, &truth).ok();
                     mean_acc = Some(scores.iter().sum::<f64>() / scores.len() as f64);
@@ -260,12 +250,12 @@ impl SupernetTrainer {
                 epoch,
                 lr,
                 train_loss: loss_sum / seen.max(1) as f64,
-                train_acc: 100.0 * correct as f64 / (seen * cfg.supernet.paths_per_step).max(1) as f64,
+                train_acc: 100.0 * correct as f64 / (seen * cfg.supernet.paths_per_step()).max(1) as f64,
                 tau,
                 rho,
                 tracked_mean_acc: mean_acc,
                 epoch_time_s: started.elapsed().as_secs_f64(),
-                images_per_s: (seen * cfg.supernet.paths_per_step) as f64 / train_time.max(1e-9),
+                images_per_s: (seen * cfg.supernet.paths_per_step()) as f64 / train_time.max(1e-9),
             };
             state.history.push(m.clone());
             state.epochs_done = epoch + 1;
@@ -290,16 +280,12 @@ impl SupernetTrainer {
     }
 }
 
-/// Ops the run's space allows, for scoring commands.
-pub fn ops_of(cfg: &SupernetTrainConfig) -> Vec<Nb201Op> {
-    cfg.supernet.op_list().unwrap_or_else(|_| Nb201Op::ALL.to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oneshot::space_cells;
+    use crate::oneshot::nb201_cells;
     use crate::progress::Quiet;
+    use crate::search::Nb201Supernet;
 
     fn tiny() -> SupernetTrainConfig {
         let sets: Vec<String> = [
@@ -417,7 +403,7 @@ mod tests {
             net.weights().variables().into_iter().map(|(k, t)| (k, t.copy())).collect()
         };
         let before = snapshot(&net);
-        let cells: Vec<Nb201Arch> = space_cells(&Nb201Op::ALL).into_iter().step_by(3000).collect();
+        let cells: Vec<String> = nb201_cells().into_iter().step_by(3000).collect();
         let recal = [x.narrow(0, 0, 8), x.narrow(0, 8, 8)];
         let mut results = vec![];
         for bn in [BnScoring::Train, BnScoring::Running, BnScoring::Recalibrate] {
@@ -426,8 +412,8 @@ mod tests {
                 recal.iter().map(|t| t.shallow_clone()).collect(),
                 bn,
             );
-            let a = scorer.score_all(&mut net, &cells, |_| {});
-            let b = scorer.score_all(&mut net, &cells, |_| {});
+            let a = scorer.score_all(&mut net, &cells, |_| {}).unwrap();
+            let b = scorer.score_all(&mut net, &cells, |_| {}).unwrap();
             assert_eq!(a, b, "{bn:?} scoring is not repeatable");
             results.push(a);
         }

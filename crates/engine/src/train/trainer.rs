@@ -31,6 +31,8 @@ pub enum TrainError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Arch(#[from] oxnas_core::oneshot::ArchError),
+    #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
     Engine(#[from] EngineError),

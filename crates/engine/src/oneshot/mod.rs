@@ -70,10 +70,7 @@ pub fn build(
 
 /// The trainable weights of a single-path net, in a fixed order (by name), for the optimiser.
 pub fn trainable_weights(net: &dyn SinglePathNet) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> =
-        net.weights().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+    crate::search::supernet::sorted_trainable(net.weights())
 }
 
 /// The smallest supernet the unit tests score: C=2, one cell per stage, 1-channel input, 10 classes.

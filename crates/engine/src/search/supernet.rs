@@ -51,6 +51,13 @@ impl ArchCell {
     }
 }
 
+/// The trainable variables of `vs`, sorted by name: the fixed order optimisers and checkpoints use.
+pub fn sorted_trainable(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 pub trait Supernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
     /// Network weights w (trainable and BN buffers).
@@ -74,9 +81,6 @@ pub trait Supernet {
 
     /// Named trainable weights, sorted by name.
     fn trainable_weights(&self) -> Vec<(String, Tensor)> {
-        let mut v: Vec<(String, Tensor)> =
-            self.weights().variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        sorted_trainable(self.weights())
     }
 }

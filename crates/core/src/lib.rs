@@ -17,6 +17,7 @@ pub mod lock;
 pub mod logits;
 pub mod nb201;
 pub mod oneshot;
+pub mod prune;
 pub mod rank;
 pub mod rng;
 pub mod search;

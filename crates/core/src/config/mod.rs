@@ -11,10 +11,12 @@ macro_rules! presets {
 }
 
 mod search;
+mod sharing;
 mod supernet;
 mod train;
 
 pub use search::*;
+pub use sharing::*;
 pub use supernet::*;
 pub use train::*;
 

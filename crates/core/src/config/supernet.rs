@@ -6,6 +6,7 @@ use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::nb201::Nb201Op;
 use crate::oneshot::{Nb201RankSpace, RankSpace};
 use serde::{Deserialize, Serialize};
+use std::str::FromStr;
 
 /// The `[supernet]` section: a space and its settings. Without a `space` key it is NAS-Bench-201,
 /// the only space of earlier versions, so their run directories still load.
@@ -238,3 +239,39 @@ mod tests {
         assert!(e.contains("track.truth"), "{e}");
     }
 }
+
+/// How BN layers normalise while a cell is scored with inherited weights (`--bn`, `prune.bn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BnScoring {
+    /// Normalise with the statistics of each evaluation batch (train-mode BN, no running statistics).
+    Train,
+    /// Use the running statistics the supernet accumulated while training (over all sampled paths).
+    Running,
+    /// Reset all running statistics and re-estimate them for this cell on K training batches.
+    Recalibrate,
+}
+
+impl BnScoring {
+    /// The name users type (`--bn train|running|recalibrate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BnScoring::Train => "train",
+            BnScoring::Running => "running",
+            BnScoring::Recalibrate => "recalibrate",
+        }
+    }
+}
+
+impl FromStr for BnScoring {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "train" => Ok(BnScoring::Train),
+            "running" => Ok(BnScoring::Running),
+            "recalibrate" => Ok(BnScoring::Recalibrate),
+            _ => Err(format!("unknown BN mode '{s}'; expected train, running or recalibrate")),
+        }
+    }
+}
+

@@ -84,6 +84,22 @@ pub trait RankSpace: Send + Sync {
     /// What the [`PARAMS`] feature counts, for reports ("approximate, one cell at C=16").
     fn params_note(&self) -> String;
 
+    /// The independent decisions an architecture is made of (NB201: the op of each of its six
+    /// edges), named for reports. Empty for spaces that are not a product of per-slot choices; op
+    /// pruning and few-shot splits need at least one.
+    fn slots(&self) -> Vec<String> {
+        vec![]
+    }
+
+    /// The choice an architecture (a canonical string) makes on each of [`RankSpace::slots`], in slot order.
+    fn choices(&self, canonical: &str) -> Result<Vec<String>, ArchError> {
+        Err(ArchError {
+            space: self.name(),
+            text: canonical.to_string(),
+            reason: "this space has no per-slot choices to prune or split by".into(),
+        })
+    }
+
     /// The architectures a command line names (canonical, first-mention order): `all` (spaces that
     /// can list themselves), `sample:N` (N distinct, drawn with `seed`), a file with one architecture
     /// per line (`#` starts a comment), or one architecture. Spaces may accept more forms.
@@ -197,6 +213,11 @@ pub(crate) mod contract {
         assert_eq!(listed.iter().collect::<std::collections::HashSet<_>>().len(), 20, "sample:N is distinct");
         assert_eq!(space.resolve_list("sample:20", 4).unwrap(), listed, "seeded");
         assert_eq!(space.resolve_list(&listed[3], 0).unwrap(), vec![listed[3].clone()]);
+        for a in listed.iter().take(5) {
+            if !space.slots().is_empty() {
+                assert_eq!(space.choices(a).unwrap().len(), space.slots().len(), "{a}: one choice per slot");
+            }
+        }
         let e = space.canonical("not an architecture").unwrap_err();
         assert_eq!(e.space, space.name());
     }

@@ -176,6 +176,15 @@ impl RankSpace for Nb201RankSpace {
         format!("approximate, one cell at C={}", self.channels)
     }
 
+    /// One slot per edge, named `to<-from` like the arch string's `op~from` inside node `to`'s group.
+    fn slots(&self) -> Vec<String> {
+        EDGES.iter().map(|(to, from)| format!("{to}<-{from}")).collect()
+    }
+
+    fn choices(&self, canonical: &str) -> Result<Vec<String>, ArchError> {
+        Ok(self.parse(canonical)?.ops.iter().map(|o| o.name().to_string()).collect())
+    }
+
     /// NAS-Bench-201's own list forms ([`ArchSet`]): also `classes` (one cell per isomorphism class),
     /// indices, and comma-separated lists; `sample:N` draws without replacement from the index order.
     fn resolve_list(&self, spec: &str, seed: u64) -> Result<Vec<String>, ListError> {
@@ -205,6 +214,9 @@ mod tests {
         assert!((0..100).all(|_| !s.sample(&mut rng).contains("none")));
         let e = s.canonical("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|").unwrap_err().to_string();
         assert!(e.contains("leaves out") && e.contains("skip_connect, nor_conv_3x3"), "{e}");
+        let arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|skip_connect~2|";
+        assert_eq!(s.slots(), ["1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"]);
+        assert_eq!(s.choices(arch).unwrap()[..3], ["nor_conv_3x3", "skip_connect", "nor_conv_3x3"]);
         let e = s.canonical("|conv~0|").unwrap_err().to_string();
         assert!(e.starts_with("'|conv~0|' is not a nb201 architecture"), "{e}");
     }

@@ -9,6 +9,7 @@ mod hessian;
 mod jobs;
 mod plots;
 mod progress;
+mod prune;
 mod runs;
 mod search;
 mod shard;
@@ -60,6 +61,8 @@ enum Command {
     Supernet(supernet::SupernetCommand),
     /// How well supernet scores rank cells against a ground truth: τ, ρ, precision@k, biases, plots.
     Rank(supernet::RankArgs),
+    /// Supernet-guided pruning of a space over rounds (or, with --random, the random baseline).
+    Prune(prune::PruneArgs),
     /// Train cells standalone and append their accuracy to a CSV (a ground truth of your own).
     Groundtruth(groundtruth::GroundTruthArgs),
     /// Join the shard files of a sharded run (--shard I/N) into the file a single run writes.
@@ -81,7 +84,12 @@ fn main() -> ExitCode {
     // at once on Ctrl-C or SIGTERM, as before.
     let stoppable = matches!(
         cli.command,
-        Command::Search(_) | Command::Train(_) | Command::Supernet(_) | Command::Groundtruth(_) | Command::Jobs(_)
+        Command::Search(_)
+            | Command::Train(_)
+            | Command::Supernet(_)
+            | Command::Prune(_)
+            | Command::Groundtruth(_)
+            | Command::Jobs(_)
     );
     if let Err(e) = stoppable.then(signals::install).transpose() {
         eprintln!("warning: cannot catch SIGTERM/SIGUSR1/Ctrl-C ({e}); a signal will end oxnas without a clean stop");
@@ -98,16 +106,20 @@ fn main() -> ExitCode {
         Command::Import(a) => train::import(a),
         Command::Supernet(supernet::SupernetCommand::Train(a)) => supernet::train(a),
         Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(*a),
+        Command::Supernet(supernet::SupernetCommand::Fewshot(a)) => supernet::fewshot(a),
         Command::Rank(a) => supernet::rank(a),
+        Command::Prune(a) => prune::prune(a),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
         Command::Merge(a) => jobs::merge(a),
         Command::Jobs(c) => jobs::run_command(c),
         Command::Presets => {
-            use oxnas_core::config::{SEARCH_PRESETS, SUPERNET_PRESETS, TRAIN_PRESETS};
+            use oxnas_core::config::{FEWSHOT_PRESETS, PRUNE_PRESETS, SEARCH_PRESETS, SUPERNET_PRESETS, TRAIN_PRESETS};
             let lists = [
                 ("search", "search", SEARCH_PRESETS),
                 ("train", "train", TRAIN_PRESETS),
                 ("supernet train", "supernet", SUPERNET_PRESETS),
+                ("prune", "prune", PRUNE_PRESETS),
+                ("supernet fewshot", "fewshot", FEWSHOT_PRESETS),
             ];
             for (what, dir, list) in lists {
                 println!("{what} presets (oxnas {what} --preset NAME; files in configs/{dir}/):");

@@ -453,3 +453,69 @@ pub fn rank_rank(scores: &[f64], truth: &[f64], truth_name: &str, png: &Path) ->
     std::fs::rename(&tmp, png)?;
     Ok(())
 }
+
+/// Pruning rounds: the survivors' ground truth (median with the inter-quartile band) and the share
+/// of the initial pool's true top-10% still alive, from round 0 (the initial pool) on.
+pub fn prune_plot(records: &[oxnas_core::prune::RoundRecord], png: &Path) -> Result<()> {
+    register_font();
+    let mut pts: Vec<(f64, &oxnas_core::prune::TruthSummary)> = vec![];
+    if let Some(t) = records.first().and_then(|r| r.truth_before.as_ref()) {
+        pts.push((0.0, t));
+    }
+    pts.extend(records.iter().filter_map(|r| Some((r.round as f64, r.truth_after.as_ref()?))));
+    if pts.is_empty() {
+        return Ok(());
+    }
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1000, 420)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(500);
+        let x_max = pts.last().map_or(1.0, |p| p.0) + 0.5;
+        let lows: Vec<f64> = pts.iter().map(|p| p.1.q25).collect();
+        let highs: Vec<f64> = pts.iter().map(|p| p.1.q75).collect();
+        let (lo, _) = bounds(&lows);
+        let (_, hi) = bounds(&highs);
+        let mut c = ChartBuilder::on(&left)
+            .caption("survivors' ground truth", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(-0.5..x_max, lo..hi)?;
+        c.configure_mesh().x_desc("round").y_desc("truth: median and quartiles").draw()?;
+        for (x, t) in &pts {
+            c.draw_series(std::iter::once(PathElement::new(vec![(*x, t.q25), (*x, t.q75)], BLUE.stroke_width(3))))?;
+        }
+        c.draw_series(LineSeries::new(pts.iter().map(|(x, t)| (*x, t.median)), BLUE.stroke_width(2)))?;
+        c.draw_series(pts.iter().map(|(x, t)| Circle::new((*x, t.median), 4, BLUE.filled())))?;
+        let mut c = ChartBuilder::on(&right)
+            .caption("true top-10% / top-1% still alive", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(-0.5..x_max, 0.0..1.05)?;
+        c.configure_mesh().x_desc("round").y_desc("share kept").draw()?;
+        let share = |k: usize, n: usize| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
+        for (name, color, top1) in [("top-10%", BLUE, false), ("top-1%", RED, true)] {
+            let series: Vec<(f64, f64)> = pts
+                .iter()
+                .map(|(x, t)| {
+                    (*x, if top1 { share(t.top1_kept, t.top1_total) } else { share(t.top10_kept, t.top10_total) })
+                })
+                .filter(|p| p.1.is_finite())
+                .collect();
+            c.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            c.draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}

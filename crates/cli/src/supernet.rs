@@ -7,8 +7,9 @@ use crate::runs::default_dir;
 use crate::shard::{Mode, ShardArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use oxnas_core::config::{ConfigFile, Nb201OneShot, OneShotConfig, SearchConfig, SupernetConfig, SupernetTrainConfig};
-use oxnas_core::data::{split_by_portion, Loader};
+use oxnas_core::config::{
+    ConfigFile, FewShotConfig, Nb201OneShot, OneShotConfig, SearchConfig, SupernetConfig, SupernetTrainConfig,
+};
 use oxnas_core::nb201::Nb201Op;
 use oxnas_core::oneshot::{Nb201RankSpace, RankSpace};
 use oxnas_core::rank::bias::{BiasOptions, BiasReport};
@@ -16,11 +17,12 @@ use oxnas_core::rank::report::{RankOptions, RankReport};
 use oxnas_core::rank::scores::BASE_COLUMNS;
 use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
 use oxnas_core::shard::{Shard, ShardDir, ShardMeta};
-use oxnas_engine::oneshot::score::{BnScoring, Scorer};
+use oxnas_engine::oneshot::fewshot::{FewShotRunner, StageRecord};
+use oxnas_engine::oneshot::score::BnScoring;
 use oxnas_engine::oneshot::score_run::score_to_csv;
-use oxnas_engine::oneshot::train::{held_out_batches, load_weights, SupernetEpoch, SupernetTrainer};
+use oxnas_engine::oneshot::train::{build_scorer, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
-use oxnas_engine::run::{load_data, to_tensors};
+use oxnas_engine::run::load_data;
 use oxnas_engine::DeviceChoice;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,72 @@ pub enum SupernetCommand {
     Train(TrainArgs),
     /// Score cells with the supernet's inherited weights on held-out data.
     Score(Box<ScoreArgs>),
+    /// Reduced weight sharing: K sub-supernets split by the choices on chosen slots, against K = 1
+    /// at the same number of training steps.
+    Fewshot(FewShotArgs),
+}
+
+#[derive(Args)]
+pub struct FewShotArgs {
+    /// A few-shot preset (configs/fewshot/) or a TOML file.
+    #[arg(long, default_value = "cpu-nb201")]
+    preset: String,
+    #[command(flatten)]
+    overrides: Overrides,
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue a few-shot run after an interruption; finished stages are kept.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
+    resume: Option<PathBuf>,
+}
+
+struct StageReporter;
+
+impl Progress<StageRecord> for StageReporter {
+    fn epoch_end(&mut self, r: &StageRecord) {
+        eprintln!("stage {} done: {} epochs, {} architectures scored", r.stage, r.epochs, r.scored);
+    }
+    fn message(&mut self, m: &str) {
+        eprintln!("{m}");
+    }
+    fn interrupted(&mut self) -> bool {
+        crate::signals::requested().is_some()
+    }
+}
+
+pub fn fewshot(a: FewShotArgs) -> Result<()> {
+    let (dir, cfg) = match &a.resume {
+        Some(d) => (d.clone(), None),
+        None => {
+            let cfg = FewShotConfig::resolve(&a.preset, a.overrides.config.as_deref(), &a.overrides.sets())?;
+            (a.out.clone().unwrap_or_else(|| default_dir("fewshot", &a.preset)), Some(cfg))
+        }
+    };
+    let runner = FewShotRunner::new(&dir, cfg)?;
+    eprintln!("run directory: {}", dir.display());
+    let results = runner.run(&mut StageReporter)?;
+    println!("ranking against {} (same training steps for every K):", runner.cfg.fewshot.truth);
+    for r in &results {
+        let at = |v: &[oxnas_core::rank::report::PercentValue], pct: f64| {
+            v.iter().find(|p| p.percent == pct).map_or(String::from("-"), |p| format!("{:.2}", p.value))
+        };
+        let rep = &r.report;
+        println!(
+            "  K = {:>2}: Kendall τ {:+.3}  Spearman ρ {:+.3}  top-10% hit {}  bottom-10% hit {}  ({} architectures; {})",
+            r.k,
+            rep.kendall_tau_b,
+            rep.spearman_rho,
+            at(&rep.top_percent_hit, 10.0),
+            at(&rep.bottom_percent_hit, 10.0),
+            rep.n,
+            r.scores
+        );
+    }
+    println!(
+        "results: {} (fewshot.json; rank either table with `oxnas rank --scores ...` for plots and biases)",
+        dir.display()
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -245,19 +313,12 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     oxnas_engine::run::set_threads(a.threads, "--threads");
     let cells = space.resolve_list(&a.archs, a.sample_seed)?;
     let data = load_data(&s.data)?;
-    let (train_idx, held_idx) = split_by_portion(data.train.len(), s.portion);
-    let held = Loader::in_order(data.train.clone(), held_idx, s.eval_batch, s.data.eval_transform.resolve()?, s.seed)?;
-    let recal = if a.bn == BnScoring::Recalibrate {
-        let l = Loader::shuffled(data.train.clone(), train_idx, 64, s.data.train_transform.resolve()?, s.seed)?;
-        l.epoch(0).take(a.recal_batches).map(|b| to_tensors(&b, device).0).collect()
-    } else {
-        vec![]
-    };
     let kind = s.data.kind()?;
     let (classes, channels) = (kind.num_classes() as i64, kind.image_shape().0 as i64);
     let mut net = oxnas_engine::oneshot::build(&s.supernet, s.seed, classes, channels, device);
     load_weights(&s.checkpoint, net.as_ref(), fill_bn_stats)?;
-    let scorer = Scorer::new(held_out_batches(&held, a.eval_images, device), recal, a.bn);
+    let scoring = (a.eval_images, a.bn, a.recal_batches);
+    let scorer = build_scorer(&data, &s.data, s.portion, s.eval_batch, s.seed, scoring, device)?;
     let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
     let distinct = cells.iter().collect::<std::collections::BTreeSet<_>>().len();
     eprintln!("scoring {distinct} {} architectures on {images} held-out images, BN {}", space.name(), a.bn.name());

@@ -9,12 +9,16 @@ use oxnas_core::lock::{Lock, LockError, LOCK_FILE};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-/// The three kinds of run directory.
+/// The kinds of run directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
     Train,
     Search,
     Supernet,
+    /// Supernet-guided pruning (`oxnas prune`): rounds, each with a supernet run inside.
+    Prune,
+    /// Few-shot supernets (`oxnas supernet fewshot`): a warm-up and one supernet run per group inside.
+    FewShot,
 }
 
 impl RunKind {
@@ -24,6 +28,8 @@ impl RunKind {
             RunKind::Train => "training run",
             RunKind::Search => "search run",
             RunKind::Supernet => "supernet run",
+            RunKind::Prune => "pruning run",
+            RunKind::FewShot => "few-shot run",
         }
     }
 
@@ -33,6 +39,8 @@ impl RunKind {
             RunKind::Train => "oxnas train",
             RunKind::Search => "oxnas search",
             RunKind::Supernet => "oxnas supernet train",
+            RunKind::Prune => "oxnas prune",
+            RunKind::FewShot => "oxnas supernet fewshot",
         }
     }
 
@@ -41,6 +49,8 @@ impl RunKind {
             RunKind::Train => "metrics.jsonl",
             RunKind::Search => "search.jsonl",
             RunKind::Supernet => "supernet.jsonl",
+            RunKind::Prune => "prune.jsonl",
+            RunKind::FewShot => "fewshot.jsonl",
         }
     }
 
@@ -48,7 +58,11 @@ impl RunKind {
     /// that oxnas can read.
     pub fn detect(dir: &Path) -> Option<RunKind> {
         let table: toml::Table = std::fs::read_to_string(dir.join("config.toml")).ok()?.parse().ok()?;
-        if table.contains_key("model") {
+        if table.contains_key("prune") {
+            Some(RunKind::Prune)
+        } else if table.contains_key("fewshot") {
+            Some(RunKind::FewShot)
+        } else if table.contains_key("model") {
             Some(RunKind::Train)
         } else if table.contains_key("track") {
             Some(RunKind::Supernet)
@@ -76,6 +90,14 @@ impl RunFiles {
     /// A search (`oxnas search`): per-epoch records in search.jsonl.
     pub fn search(dir: &Path) -> Self {
         RunFiles { dir: dir.to_path_buf(), kind: RunKind::Search }
+    }
+    /// A pruning run (`oxnas prune`): per-round records in prune.jsonl.
+    pub fn prune(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf(), kind: RunKind::Prune }
+    }
+    /// A few-shot run (`oxnas supernet fewshot`): per-stage records in fewshot.jsonl.
+    pub fn fewshot(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf(), kind: RunKind::FewShot }
     }
     /// A single-path supernet (`oxnas supernet train`): per-epoch records in supernet.jsonl.
     pub fn supernet(dir: &Path) -> Self {

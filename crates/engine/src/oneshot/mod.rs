@@ -6,8 +6,11 @@
 //! here (the network that runs one architecture's path). [`build`] is the one place that turns a
 //! space's config into its network.
 
+pub mod fewshot;
+pub mod prune;
 pub mod score;
 pub mod score_run;
+pub mod stage;
 pub mod train;
 
 use crate::search::{EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet};

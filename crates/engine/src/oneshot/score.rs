@@ -5,42 +5,10 @@ use crate::nn::layers::with_bn_momentum;
 use crate::search::architect::cross_entropy;
 use oxnas_core::oneshot::ArchError;
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 use tch::{Kind, Tensor};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BnScoring {
-    /// Normalise with the statistics of each evaluation batch (train-mode BN, no running statistics).
-    Train,
-    /// Use the running statistics the supernet accumulated while training (over all sampled paths).
-    Running,
-    /// Reset all running statistics and re-estimate them for this cell on K training batches.
-    Recalibrate,
-}
-
-impl BnScoring {
-    /// The name users type (`--bn train|running|recalibrate`).
-    pub fn name(self) -> &'static str {
-        match self {
-            BnScoring::Train => "train",
-            BnScoring::Running => "running",
-            BnScoring::Recalibrate => "recalibrate",
-        }
-    }
-}
-
-impl FromStr for BnScoring {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "train" => Ok(BnScoring::Train),
-            "running" => Ok(BnScoring::Running),
-            "recalibrate" => Ok(BnScoring::Recalibrate),
-            _ => Err(format!("unknown BN mode '{s}'; expected train, running or recalibrate")),
-        }
-    }
-}
+/// How BN layers normalise while a cell is scored; engine-free, so configs can name it.
+pub use oxnas_core::config::BnScoring;
 
 /// Scores cells on fixed held-out batches (tensors built once, so scoring thousands of cells costs
 /// only their forward passes).

@@ -89,6 +89,38 @@ pub fn held_out_batches(loader: &Loader, limit: usize, device: Device) -> Vec<(T
     out
 }
 
+/// The scorer for a supernet's held-out split: `eval_images` held-out images in fixed batches, and
+/// for `BnScoring::Recalibrate` the first `recal_batches` batches of 64 shuffled training images.
+#[allow(clippy::too_many_arguments)]
+pub fn build_scorer(
+    data: &crate::run::RunData,
+    cfg: &oxnas_core::config::DataConfig,
+    train_portion: f64,
+    eval_batch: usize,
+    seed: u64,
+    (eval_images, bn, recal_batches): (usize, BnScoring, usize),
+    device: Device,
+) -> Result<Scorer, TrainError> {
+    let (train_idx, held_idx) = split_by_portion(data.train.len(), train_portion);
+    let held = Loader::in_order(data.train.clone(), held_idx, eval_batch, cfg.eval_transform.resolve()?, seed)?;
+    let recal = if bn == BnScoring::Recalibrate {
+        let l = Loader::shuffled(data.train.clone(), train_idx, 64, cfg.train_transform.resolve()?, seed)?;
+        l.epoch(0).take(recal_batches).map(|b| to_tensors(&b, device).0).collect()
+    } else {
+        vec![]
+    };
+    Ok(Scorer::new(held_out_batches(&held, eval_images, device), recal, bn))
+}
+
+/// One path: uniform over the pool when there is one, else uniform over the space.
+fn draw_path(pool: Option<&[String]>, space: &dyn oxnas_core::oneshot::RankSpace, rng: &mut ChaCha8Rng) -> String {
+    use rand::Rng;
+    match pool {
+        Some(pool) => pool[rng.random_range(0..pool.len())].clone(),
+        None => space.sample(rng),
+    }
+}
+
 pub struct SupernetTrainer {
     pub cfg: SupernetTrainConfig,
     pub files: RunFiles,
@@ -98,6 +130,12 @@ pub struct SupernetTrainer {
     /// On resume, continue with a fresh optimiser instead of refusing a checkpoint whose optimiser
     /// state is missing or incomplete (complete state is always loaded).
     pub reset_optimizer: bool,
+    /// Sample paths only among these architectures (canonical strings), uniformly, instead of from
+    /// the whole space: a pruned space's survivors, or one group of a few-shot split.
+    pub pool: Option<Vec<String>>,
+    /// Start from these weights (a checkpoint of a supernet of the same config) instead of a fresh
+    /// initialisation; a resumed run continues from its own checkpoint instead.
+    pub init: Option<std::path::PathBuf>,
 }
 
 impl SupernetTrainer {
@@ -106,11 +144,11 @@ impl SupernetTrainer {
         match cfg {
             Some(cfg) => {
                 let _lock = crate::rundir::create(&files, &["checkpoints"], &cfg)?;
-                Ok(SupernetTrainer { cfg, files, _lock, resume: false, reset_optimizer: false })
+                Ok(SupernetTrainer { cfg, files, _lock, resume: false, reset_optimizer: false, pool: None, init: None })
             }
             None => {
                 let (cfg, _lock) = crate::rundir::open(&files)?;
-                Ok(SupernetTrainer { cfg, files, _lock, resume: true, reset_optimizer: false })
+                Ok(SupernetTrainer { cfg, files, _lock, resume: true, reset_optimizer: false, pool: None, init: None })
             }
         }
     }
@@ -166,6 +204,16 @@ impl SupernetTrainer {
             .then(|| Scorer::new(held_out_batches(&held, t.eval_images, device), vec![], BnScoring::Train));
 
         let mut state = State { epochs_done: 0, history: vec![] };
+        if let Some(pool) = self.pool.as_ref().filter(|p| p.is_empty()) {
+            return Err(TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!(
+                "the supernet is to sample from a pool of {} architectures; give at least one",
+                pool.len()
+            ))));
+        }
+        if let (Some(init), false) = (&self.init, self.resume) {
+            load_weights(init, net.as_ref(), false)?;
+            progress.message(&format!("weights from {}", init.display()));
+        }
         if self.resume {
             if !self.files.last().exists() {
                 return Err(TrainError::Resume {
@@ -194,7 +242,7 @@ impl SupernetTrainer {
                 let paths = cfg.supernet.paths_per_step();
                 let mut grads: Vec<Option<Tensor>> = vec![];
                 for _ in 0..paths {
-                    net.set_path(&space.sample(&mut rng))?;
+                    net.set_path(&draw_path(self.pool.as_deref(), space.as_ref(), &mut rng))?;
                     let logits = net.forward_t(&x, true);
                     let loss = cross_entropy(&logits, &y);
                     let value = loss.double_value(&[]);
@@ -317,6 +365,28 @@ mod tests {
 
     fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
         h.iter().map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: 0.0, ..e.clone() }).collect()
+    }
+
+    #[test]
+    fn a_pool_restricts_the_sampled_paths_uniformly() {
+        let space = oxnas_core::oneshot::Nb201RankSpace::default();
+        let pool: Vec<String> = nb201_cells().into_iter().step_by(5000).collect();
+        assert_eq!(pool.len(), 4);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut counts = BTreeMap::new();
+        for _ in 0..4000 {
+            *counts.entry(draw_path(Some(&pool), &space, &mut rng)).or_insert(0) += 1;
+        }
+        assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), {
+            let mut p = pool.clone();
+            p.sort();
+            p
+        });
+        // Each of 4 with probability 1/4: 1000 ± 5 standard deviations (27).
+        assert!(counts.values().all(|&c| (865..=1135).contains(&c)), "{counts:?}");
+        // Without a pool, the whole space: far more than 4 distinct cells.
+        let free: std::collections::BTreeSet<String> = (0..100).map(|_| draw_path(None, &space, &mut rng)).collect();
+        assert!(free.len() > 90);
     }
 
     /// `--eval-images 10` scores on 10 images, not on the whole first batch of 64.

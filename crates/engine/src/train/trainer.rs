@@ -49,6 +49,10 @@ pub enum TrainError {
     Resume { dir: String, why: String },
     #[error(transparent)]
     RunDir(#[from] crate::rundir::RunDirError),
+    #[error(transparent)]
+    Prune(#[from] oxnas_core::prune::PruneError),
+    #[error(transparent)]
+    Split(#[from] oxnas_core::prune::SplitError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {

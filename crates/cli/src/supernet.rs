@@ -7,6 +7,7 @@ use crate::runs::default_dir;
 use crate::shard::{Mode, ShardArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use oxnas_core::config::ConfigError;
 use oxnas_core::config::{
     ConfigFile, FewShotConfig, Nb201OneShot, OneShotConfig, SearchConfig, SupernetConfig, SupernetTrainConfig,
 };
@@ -23,6 +24,7 @@ use oxnas_engine::oneshot::score_run::score_to_csv;
 use oxnas_engine::oneshot::train::{build_scorer, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::run::load_data;
+use oxnas_engine::train::trainer::TrainError;
 use oxnas_engine::DeviceChoice;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +51,13 @@ pub struct FewShotArgs {
     /// Continue a few-shot run after an interruption; finished stages are kept.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
     resume: Option<PathBuf>,
+    /// With --resume: run only this stage after the warm-up (group-00, group-01, ..., k1), e.g. as one
+    /// task of a Slurm array; a later plain --resume picks up the finished stages.
+    #[arg(long, requires = "resume", conflicts_with = "jobs")]
+    stage: Option<String>,
+    /// Run the stages after the warm-up as this many processes at a time (each `--stage`).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
 }
 
 struct StageReporter;
@@ -65,6 +74,49 @@ impl Progress<StageRecord> for StageReporter {
     }
 }
 
+/// Runs `stages` of the few-shot run in `dir` as `jobs` processes at a time (`--stage NAME` each,
+/// output in `<dir>/<stage>.log`); fails naming the stages that failed and their logs.
+fn run_stages(dir: &Path, stages: &[String], jobs: usize) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the oxnas binary")?;
+    let mut queue: std::collections::VecDeque<&String> = stages.iter().collect();
+    let mut running: Vec<(&String, std::process::Child)> = vec![];
+    let mut failed = vec![];
+    eprintln!("running {} stages, {jobs} at a time (logs: {}/<stage>.log)", stages.len(), dir.display());
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < jobs {
+            let Some(stage) = queue.pop_front() else { break };
+            let log = dir.join(format!("{stage}.log"));
+            let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+            let child = std::process::Command::new(&exe)
+                .args(["supernet", "fewshot", "--resume"])
+                .arg(dir)
+                .args(["--stage", stage])
+                .stdout(file.try_clone()?)
+                .stderr(file)
+                .spawn()
+                .with_context(|| format!("starting stage {stage}"))?;
+            running.push((stage, child));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut still = vec![];
+        for (stage, mut child) in running {
+            match child.try_wait()? {
+                Some(status) if status.success() => eprintln!("stage {stage} finished"),
+                Some(status) => failed.push(format!("{stage} ({status}; see {}/{stage}.log)", dir.display())),
+                None => still.push((stage, child)),
+            }
+        }
+        running = still;
+    }
+    if !failed.is_empty() {
+        bail!(
+            "stages failed: {}; fix the cause and run the same command again (finished stages are kept)",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
 pub fn fewshot(a: FewShotArgs) -> Result<()> {
     let (dir, cfg) = match &a.resume {
         Some(d) => (d.clone(), None),
@@ -73,9 +125,28 @@ pub fn fewshot(a: FewShotArgs) -> Result<()> {
             (a.out.clone().unwrap_or_else(|| default_dir("fewshot", &a.preset)), Some(cfg))
         }
     };
+    if let Some(stage) = &a.stage {
+        let r = FewShotRunner::for_stage(&dir)?.run_stage(stage, &mut StageReporter)?;
+        println!(
+            "stage {stage} ({}) is done; `oxnas supernet fewshot --resume {}` collects it",
+            r.stage,
+            dir.display()
+        );
+        return Ok(());
+    }
+    if a.jobs == 0 {
+        bail!("--jobs 0 runs nothing; give 1 or more");
+    }
     let runner = FewShotRunner::new(&dir, cfg)?;
     eprintln!("run directory: {}", dir.display());
-    let results = runner.run(&mut StageReporter)?;
+    let jobs = a.jobs;
+    let mut parallel = |stages: &[String]| -> std::result::Result<(), TrainError> {
+        if jobs > 1 {
+            run_stages(&dir, stages, jobs).map_err(|e| TrainError::Config(ConfigError::Invalid(format!("{e:#}"))))?;
+        }
+        Ok(())
+    };
+    let results = runner.run(&mut StageReporter, &mut parallel)?;
     println!("ranking against {} (same training steps for every K):", runner.cfg.fewshot.truth);
     for r in &results {
         let at = |v: &[oxnas_core::rank::report::PercentValue], pct: f64| {

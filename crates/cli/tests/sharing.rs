@@ -149,4 +149,21 @@ fn fewshot_compares_k_groups_with_one_supernet_at_equal_steps() {
     let rank = ok(&["rank", "--scores", csv.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&rank).unwrap();
     assert_eq!(v["rank"]["kendall_tau_b"], results[1]["report"]["kendall_tau_b"]);
+
+    // The stages as separate processes (--jobs 3, each `--stage`) give the same tables.
+    let par = dir.path().join("par");
+    let mut args2: Vec<String> = args
+        .iter()
+        .map(|a| if a == out_dir.to_str().unwrap() { par.display().to_string() } else { a.clone() })
+        .collect();
+    args2.extend(["--jobs".to_string(), "3".to_string()]);
+    run(&args2);
+    for k in [1, 5] {
+        let name = format!("scores-k{k}.csv");
+        assert_eq!(std::fs::read(par.join(&name)).unwrap(), std::fs::read(out_dir.join(&name)).unwrap(), "{name}");
+    }
+    assert!(par.join("group-04.log").exists() && par.join("k1.log").exists());
+    // A stage before the warm-up, or an unknown one, is refused with the way forward.
+    let e = common::fails(&["supernet", "fewshot", "--resume", par.to_str().unwrap(), "--stage", "group-9"]);
+    assert!(e.contains("no stage 'group-9'") && e.contains("group-04, k1"), "{e}");
 }

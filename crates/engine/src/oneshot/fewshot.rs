@@ -19,7 +19,7 @@ use oxnas_core::prune::split_by_slots;
 use oxnas_core::rank::report::{RankOptions, RankReport};
 use oxnas_core::rank::{join, ArchScores, TruthSource};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// One finished stage of a few-shot run (a line of `fewshot.jsonl`).
@@ -45,7 +45,15 @@ pub struct KResult {
 pub struct FewShotRunner {
     pub cfg: FewShotConfig,
     pub files: RunFiles,
-    _lock: oxnas_core::lock::Lock,
+    /// The whole run's lock; a single stage's job holds only its stage's own.
+    _lock: Option<oxnas_core::lock::Lock>,
+}
+
+struct Plan {
+    space: Box<dyn RankSpace>,
+    /// (group key, its architectures in the space's list order).
+    groups: Vec<(String, Vec<String>)>,
+    archs: Vec<String>,
 }
 
 fn invalid(m: String) -> TrainError {
@@ -66,7 +74,20 @@ impl FewShotRunner {
             }
             None => crate::rundir::open(&files)?,
         };
-        Ok(FewShotRunner { cfg, files, _lock })
+        Ok(FewShotRunner { cfg, files, _lock: Some(_lock) })
+    }
+
+    /// The run in `dir` for one stage's job: its config only, without the whole run's lock, so that
+    /// stages can run side by side (each stage's supernet directory has a lock of its own).
+    pub fn for_stage(dir: &Path) -> Result<Self, TrainError> {
+        let files = RunFiles::fewshot(dir);
+        let path = files.config();
+        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::Resume {
+            dir: dir.display().to_string(),
+            why: format!("no readable config.toml ({e}); is this an oxnas few-shot directory?"),
+        })?;
+        let cfg = <FewShotConfig as oxnas_core::config::ConfigFile>::from_toml_str(&text, &path.display().to_string())?;
+        Ok(FewShotRunner { cfg, files, _lock: None })
     }
 
     pub fn scores_csv(&self, k: usize) -> PathBuf {
@@ -84,8 +105,8 @@ impl FewShotRunner {
         write_atomic(&self.files.log(), lines.as_bytes()).map_err(io(&self.files.log()))
     }
 
-    /// Runs (or finishes) every stage, writes both score tables, and ranks them against the truth.
-    pub fn run(&self, progress: &mut dyn Progress<StageRecord>) -> Result<Vec<KResult>, TrainError> {
+    /// The space, its groups and the architectures to score, as the config defines them.
+    fn plan(&self) -> Result<Plan, TrainError> {
         let f = &self.cfg.fewshot;
         let space = self.cfg.supernet.rank_space()?;
         let all = space.enumerate().ok_or_else(|| {
@@ -94,56 +115,115 @@ impl FewShotRunner {
                 space.name()
             ))
         })?;
-        let groups = split_by_slots(&all, space.as_ref(), &f.split)?;
+        let groups = split_by_slots(&all, space.as_ref(), &f.split)?.into_iter().collect();
         let archs =
             space.resolve_list(&f.archs, self.cfg.run.seed).map_err(|e| invalid(format!("fewshot.archs: {e}")))?;
-        let k = groups.len();
-        let mut records = vec![];
-        let scoring = Scoring { eval_images: f.eval_images, bn: f.bn, recal_batches: f.recal_batches };
+        Ok(Plan { space, groups, archs })
+    }
 
-        let warmup = self.stage("warmup", f.warmup_epochs, None, None);
-        let warm = warmup.checkpoint();
-        warmup.train(&mut Nested { outer: progress, label: "warm-up".into() })?;
-        self.log(&mut records, StageRecord { stage: "warmup".into(), epochs: f.warmup_epochs, pool: 0, scored: 0 })?;
+    /// The stages after the warm-up, each an independent job: `group-00`, `group-01`, ..., `k1`.
+    pub fn stage_names(&self) -> Result<Vec<String>, TrainError> {
+        let k = self.plan()?.groups.len();
+        Ok((0..k).map(|i| format!("group-{i:02}")).chain(["k1".to_string()]).collect())
+    }
 
-        let mut grouped: BTreeMap<String, f64> = BTreeMap::new();
-        for (i, (key, members)) in groups.iter().enumerate() {
-            let name = format!("group-{i:02}");
-            let stage = self.stage(&name, self.cfg.optim.epochs, Some(members.clone()), Some(warm.clone()));
-            let ckpt = stage.checkpoint();
-            progress.message(&format!("group {}/{k} ({key}): {} architectures", i + 1, members.len()));
-            stage.train(&mut Nested { outer: progress, label: format!("group {}", i + 1) })?;
-            let in_group: std::collections::BTreeSet<&String> = members.iter().collect();
-            let mine: Vec<String> = archs.iter().filter(|a| in_group.contains(a)).cloned().collect();
-            let out = self.files.dir.join(&name).join("scores.csv");
-            let cfg = self.cfg.supernet_config(0);
-            let scores = score_into(&ckpt, &cfg, &scoring, space.as_ref(), &mine, &out, &mut || progress.interrupted())
-                .map_err(|e| e.in_stage(&name, 0))?;
-            grouped.extend(scores);
-            let r = StageRecord {
-                stage: key.clone(),
-                epochs: self.cfg.optim.epochs,
-                pool: members.len(),
-                scored: mine.len(),
-            };
-            progress.epoch_end(&r);
-            self.log(&mut records, r)?;
+    fn scoring(&self) -> Scoring {
+        let f = &self.cfg.fewshot;
+        Scoring { eval_images: f.eval_images, bn: f.bn, recal_batches: f.recal_batches }
+    }
+
+    fn warmup(&self) -> Stage {
+        self.stage("warmup", self.cfg.fewshot.warmup_epochs, None, None)
+    }
+
+    /// Runs one stage after the warm-up (for a scheduler's job, or `--jobs`), which must be finished.
+    pub fn run_stage(&self, name: &str, progress: &mut dyn Progress<StageRecord>) -> Result<StageRecord, TrainError> {
+        let plan = self.plan()?;
+        let done =
+            std::fs::read_to_string(RunFiles::supernet(&self.warmup().dir).log()).map_or(0, |t| t.lines().count());
+        if done < self.cfg.fewshot.warmup_epochs {
+            return Err(invalid(format!(
+                "stage {name} starts from the warm-up, which has {done} of {} epochs; run `oxnas supernet fewshot --resume {}` first",
+                self.cfg.fewshot.warmup_epochs,
+                self.files.dir.display()
+            )));
         }
-        write_scores(space.as_ref(), &archs, &grouped, &self.scores_csv(k))?;
+        match name.strip_prefix("group-").and_then(|i| i.parse::<usize>().ok()) {
+            Some(i) if i < plan.groups.len() => Ok(self.group(&plan, i, progress)?.1),
+            _ if name == "k1" => self.single(&plan, progress),
+            _ => Err(invalid(format!("no stage '{name}'; the stages are {}", self.stage_names()?.join(", ")))),
+        }
+    }
 
-        let epochs = k * self.cfg.optim.epochs;
-        let single = self.stage("k1", epochs, None, Some(warm));
-        let ckpt = single.checkpoint();
+    /// Group `i`: trains its sub-supernet and scores the sampled architectures in it.
+    fn group(
+        &self,
+        plan: &Plan,
+        i: usize,
+        progress: &mut dyn Progress<StageRecord>,
+    ) -> Result<(BTreeMap<String, f64>, StageRecord), TrainError> {
+        let (key, members) = &plan.groups[i];
+        let name = format!("group-{i:02}");
+        let stage = self.stage(&name, self.cfg.optim.epochs, Some(members.clone()), Some(self.warmup().checkpoint()));
+        let ckpt = stage.checkpoint();
+        progress.message(&format!("group {}/{} ({key}): {} architectures", i + 1, plan.groups.len(), members.len()));
+        stage.train(&mut Nested { outer: progress, label: format!("group {}", i + 1) })?;
+        let in_group: BTreeSet<&String> = members.iter().collect();
+        let mine: Vec<String> = plan.archs.iter().filter(|a| in_group.contains(a)).cloned().collect();
+        let out = self.files.dir.join(&name).join("scores.csv");
+        let cfg = self.cfg.supernet_config(0);
+        let scores =
+            score_into(&ckpt, &cfg, &self.scoring(), plan.space.as_ref(), &mine, &out, &mut || progress.interrupted())
+                .map_err(|e| e.in_stage(&name, 0))?;
+        let r =
+            StageRecord { stage: key.clone(), epochs: self.cfg.optim.epochs, pool: members.len(), scored: mine.len() };
+        progress.epoch_end(&r);
+        Ok((scores, r))
+    }
+
+    /// K = 1: the warm-up continued on the whole space for the groups' total epochs, scoring everything.
+    fn single(&self, plan: &Plan, progress: &mut dyn Progress<StageRecord>) -> Result<StageRecord, TrainError> {
+        let epochs = plan.groups.len() * self.cfg.optim.epochs;
+        let stage = self.stage("k1", epochs, None, Some(self.warmup().checkpoint()));
+        let ckpt = stage.checkpoint();
         progress.message(&format!("K = 1: {epochs} more epochs on the whole space (the groups' total)"));
-        single.train(&mut Nested { outer: progress, label: "K=1".into() })?;
+        stage.train(&mut Nested { outer: progress, label: "K=1".into() })?;
         let cfg = self.cfg.supernet_config(0);
         let out = self.scores_csv(1);
-        score_into(&ckpt, &cfg, &scoring, space.as_ref(), &archs, &out, &mut || progress.interrupted())
-            .map_err(|e| e.in_stage("k1", 0))?;
-        let r = StageRecord { stage: "k1".into(), epochs, pool: 0, scored: archs.len() };
+        score_into(&ckpt, &cfg, &self.scoring(), plan.space.as_ref(), &plan.archs, &out, &mut || {
+            progress.interrupted()
+        })
+        .map_err(|e| e.in_stage("k1", 0))?;
+        let r = StageRecord { stage: "k1".into(), epochs, pool: 0, scored: plan.archs.len() };
         progress.epoch_end(&r);
+        Ok(r)
+    }
+
+    /// Runs (or finishes) every stage, writes both score tables, and ranks them against the truth.
+    /// `parallel` gets the stages after the warm-up and may run them as separate processes first
+    /// (each through [`FewShotRunner::run_stage`]); whatever it leaves undone runs here in turn.
+    pub fn run(
+        &self,
+        progress: &mut dyn Progress<StageRecord>,
+        parallel: &mut dyn FnMut(&[String]) -> Result<(), TrainError>,
+    ) -> Result<Vec<KResult>, TrainError> {
+        let plan = self.plan()?;
+        let k = plan.groups.len();
+        let mut records = vec![];
+        let warmup_epochs = self.cfg.fewshot.warmup_epochs;
+        self.warmup().train(&mut Nested { outer: progress, label: "warm-up".into() })?;
+        self.log(&mut records, StageRecord { stage: "warmup".into(), epochs: warmup_epochs, pool: 0, scored: 0 })?;
+        parallel(&self.stage_names()?)?;
+        let mut grouped: BTreeMap<String, f64> = BTreeMap::new();
+        for i in 0..k {
+            let (scores, r) = self.group(&plan, i, progress)?;
+            grouped.extend(scores);
+            self.log(&mut records, r)?;
+        }
+        write_scores(plan.space.as_ref(), &plan.archs, &grouped, &self.scores_csv(k))?;
+        let r = self.single(&plan, progress)?;
         self.log(&mut records, r)?;
-        self.rank(space.as_ref(), &[1, k])
+        self.rank(plan.space.as_ref(), &[1, k])
     }
 
     /// τ, ρ, precision@k of each K's scores against `fewshot.truth`, written to `fewshot.json`.

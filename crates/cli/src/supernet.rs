@@ -51,9 +51,10 @@ pub struct FewShotArgs {
     /// Continue a few-shot run after an interruption; finished stages are kept.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["out", "config", "sets", "epochs", "seed"])]
     resume: Option<PathBuf>,
-    /// With --resume: run only this stage after the warm-up (group-00, group-01, ..., k1), e.g. as one
-    /// task of a Slurm array; a later plain --resume picks up the finished stages.
-    #[arg(long, requires = "resume", conflicts_with = "jobs")]
+    /// Run only this stage (warmup; then group-00, group-01, ..., k1, which start from the finished
+    /// warm-up), e.g. as one job of a cluster; a later plain --resume collects the finished stages.
+    /// Without --resume the run directory is created first.
+    #[arg(long, conflicts_with = "jobs")]
     stage: Option<String>,
     /// Run the stages after the warm-up as this many processes at a time (each `--stage`).
     #[arg(long, default_value_t = 1)]
@@ -126,6 +127,9 @@ pub fn fewshot(a: FewShotArgs) -> Result<()> {
         }
     };
     if let Some(stage) = &a.stage {
+        if cfg.is_some() {
+            drop(FewShotRunner::new(&dir, cfg)?);
+        }
         let r = FewShotRunner::for_stage(&dir)?.run_stage(stage, &mut StageReporter)?;
         println!(
             "stage {stage} ({}) is done; `oxnas supernet fewshot --resume {}` collects it",

@@ -163,7 +163,30 @@ fn fewshot_compares_k_groups_with_one_supernet_at_equal_steps() {
         assert_eq!(std::fs::read(par.join(&name)).unwrap(), std::fs::read(out_dir.join(&name)).unwrap(), "{name}");
     }
     assert!(par.join("group-04.log").exists() && par.join("k1.log").exists());
+    // One stage at a time, as cluster jobs would: the first creates the run and trains the warm-up.
+    let st = dir.path().join("st");
+    let with_out = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args
+            .iter()
+            .map(|a| if a == out_dir.to_str().unwrap() { st.display().to_string() } else { a.clone() })
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    run(&with_out(&["--stage", "warmup"]));
+    ok(&["supernet", "fewshot", "--resume", st.to_str().unwrap(), "--stage", "group-02"]);
+    let g = "group-02/scores.csv";
+    assert_eq!(std::fs::read(st.join(g)).unwrap(), std::fs::read(out_dir.join(g)).unwrap());
+    assert!(!st.join("group-01").exists(), "only the stage asked for ran");
     // A stage before the warm-up, or an unknown one, is refused with the way forward.
+    let early = dir.path().join("early");
+    let mut v: Vec<String> = args
+        .iter()
+        .map(|a| if a == out_dir.to_str().unwrap() { early.display().to_string() } else { a.clone() })
+        .collect();
+    v.extend(["--stage".to_string(), "k1".to_string()]);
+    let e = common::fails(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("0 of 1 epochs") && e.contains("--resume"), "{e}");
     let e = common::fails(&["supernet", "fewshot", "--resume", par.to_str().unwrap(), "--stage", "group-9"]);
     assert!(e.contains("no stage 'group-9'") && e.contains("group-04, k1"), "{e}");
 }

@@ -136,9 +136,15 @@ impl FewShotRunner {
         self.stage("warmup", self.cfg.fewshot.warmup_epochs, None, None)
     }
 
-    /// Runs one stage after the warm-up (for a scheduler's job, or `--jobs`), which must be finished.
+    /// Runs one stage (for a scheduler's job, or `--jobs`): `warmup`, or one of
+    /// [`FewShotRunner::stage_names`], which start from the finished warm-up.
     pub fn run_stage(&self, name: &str, progress: &mut dyn Progress<StageRecord>) -> Result<StageRecord, TrainError> {
         let plan = self.plan()?;
+        if name == "warmup" {
+            let epochs = self.cfg.fewshot.warmup_epochs;
+            self.warmup().train(&mut Nested { outer: progress, label: "warm-up".into() })?;
+            return Ok(StageRecord { stage: name.into(), epochs, pool: 0, scored: 0 });
+        }
         let done =
             std::fs::read_to_string(RunFiles::supernet(&self.warmup().dir).log()).map_or(0, |t| t.lines().count());
         if done < self.cfg.fewshot.warmup_epochs {

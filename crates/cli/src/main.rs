@@ -9,6 +9,7 @@ mod hessian;
 mod jobs;
 mod plots;
 mod progress;
+mod report;
 mod runs;
 mod search;
 mod shard;
@@ -60,6 +61,9 @@ enum Command {
     Supernet(supernet::SupernetCommand),
     /// How well supernet scores rank cells against a ground truth: τ, ρ, precision@k, biases, plots.
     Rank(supernet::RankArgs),
+    /// Reports across runs: `report ranking` puts ranking runs of any spaces in one table with plots.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Train cells standalone and append their accuracy to a CSV (a ground truth of your own).
     Groundtruth(groundtruth::GroundTruthArgs),
     /// Join the shard files of a sharded run (--shard I/N) into the file a single run writes.
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Supernet(supernet::SupernetCommand::Train(a)) => supernet::train(a),
         Command::Supernet(supernet::SupernetCommand::Score(a)) => supernet::score(*a),
         Command::Rank(a) => supernet::rank(a),
+        Command::Report(c) => report::run(c),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
         Command::Merge(a) => jobs::merge(a),
         Command::Jobs(c) => jobs::run_command(c),

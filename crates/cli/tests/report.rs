@@ -169,11 +169,16 @@ fn report_table_matches_rank_json() {
         std::fs::read(runs.supernet.0.join("scatter.png")).unwrap()
     );
 
-    // The page embeds every image and loads nothing from elsewhere.
+    // The page embeds every image, byte for byte (a browser shows a truncated PNG without complaint,
+    // so this is checked here), and loads nothing from elsewhere.
     let html = std::fs::read_to_string(out.join("ranking.html")).unwrap();
     assert_eq!(html.matches("<img ").count(), 4);
-    assert_eq!(html.matches(r#"src="data:image/png;base64,"#).count(), 4);
     assert_eq!(html.matches("src=").count(), 4);
+    let files: Vec<Vec<u8>> = ["01-scatter", "02-scatter", "02-tau", "tau-all"]
+        .iter()
+        .map(|f| std::fs::read(out.join(format!("plots/{f}.png"))).unwrap())
+        .collect();
+    assert!(embedded_pngs(&html) == files, "the page's images are not the plots, in order");
     assert!(!html.contains("http") && !html.contains("<script"), "external resource or script in the page");
 
     // A rank dir itself works as well as a directory above it, and a second report replaces the first.
@@ -207,6 +212,52 @@ fn report_errors_name_the_problem() {
     assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 1);
 }
 
+/// Standard base64 with padding, as the page embeds its images.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {}", c as char),
+    };
+    let mut out = Vec::new();
+    for chunk in text.as_bytes().chunks(4) {
+        assert_eq!(chunk.len(), 4, "base64 length is not a multiple of 4");
+        let data: Vec<u8> = chunk.iter().copied().take_while(|&c| c != b'=').collect();
+        let n = data.iter().enumerate().fold(0u32, |n, (i, &c)| n | u32::from(value(c)) << (18 - 6 * i));
+        out.extend(n.to_be_bytes()[1..data.len()].iter());
+    }
+    out
+}
+
+/// The PNGs of the page's data URIs, in document order.
+fn embedded_pngs(html: &str) -> Vec<Vec<u8>> {
+    const PREFIX: &str = r#"src="data:image/png;base64,"#;
+    html.match_indices(PREFIX)
+        .map(|(at, _)| {
+            let data = &html[at + PREFIX.len()..];
+            base64_decode(&data[..data.find('"').unwrap()])
+        })
+        .collect()
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u64, u64) {
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR", "not a PNG");
+    let be = |b: &[u8]| u64::from(u32::from_be_bytes(b.try_into().unwrap()));
+    (be(&png[16..20]), be(&png[20..24]))
+}
+
+#[test]
+fn base64_decoder_of_the_tests() {
+    assert_eq!(base64_decode("Zm9vYmFy"), b"foobar");
+    assert_eq!(base64_decode("Zm9vYg=="), b"foob");
+    assert_eq!(base64_decode("Zm9vYmE="), b"fooba");
+    assert_eq!(base64_decode("//4A"), [0xff, 0xfe, 0x00]);
+}
+
 // ---- the page in a real browser ----
 
 /// Chromium's path, or None (with a message) where the browser tests are skipped.
@@ -237,14 +288,15 @@ const PROBE: &str = r#"<script>
     errors.push(e.message || ('cannot load ' + String(t && (t.src || t.href))));
   }, true);
   window.addEventListener('load', function () {
-    var broken = [];
+    var broken = [], sizes = [];
     for (var i = 0; i < document.images.length; i++) {
       var im = document.images[i];
       if (!im.complete || im.naturalWidth === 0) broken.push(i);
+      sizes.push([im.naturalWidth, im.naturalHeight]);
     }
     var pre = document.createElement('pre');
     pre.id = 'oxnas-probe';
-    pre.textContent = JSON.stringify({ images: document.images.length, broken: broken, errors: errors,
+    pre.textContent = JSON.stringify({ images: document.images.length, broken: broken, sizes: sizes, errors: errors,
       title: document.title, rows: document.querySelectorAll('table tr').length });
     document.body.appendChild(pre);
   });
@@ -326,6 +378,16 @@ fn html_report_renders_in_chromium_with_every_image_and_no_console_error() {
     let seen = browse(&chromium, &out.join("ranking.html"));
     assert!(seen.clean(), "{seen:#?}");
     assert_eq!(seen.probe["images"], 4, "{seen:#?}");
+    // Each image is shown at the size of the PNG embedded for it.
+    let html = std::fs::read_to_string(out.join("ranking.html")).unwrap();
+    let sizes: Vec<(u64, u64)> = embedded_pngs(&html).iter().map(|p| png_size(p)).collect();
+    let shown: Vec<(u64, u64)> = seen.probe["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(shown, sizes);
     assert_eq!(seen.probe["rows"], 3, "header and two runs: {seen:#?}");
     assert_eq!(seen.probe["title"], "Supernet ranking across spaces");
 }

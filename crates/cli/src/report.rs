@@ -101,7 +101,8 @@ fn prepare_out(out: &Path) -> Result<()> {
         }
         let old = out.join(PLOTS);
         if old.is_dir() {
-            std::fs::remove_dir_all(&old).with_context(|| format!("removing the earlier report's {}", old.display()))?;
+            std::fs::remove_dir_all(&old)
+                .with_context(|| format!("removing the earlier report's {}", old.display()))?;
         }
     }
     std::fs::create_dir_all(out.join(PLOTS)).with_context(|| format!("--out {}: cannot create it", out.display()))
@@ -215,7 +216,11 @@ fn html(
     // An empty icon, so that no browser asks for /favicon.ico.
     h.push_str("<link rel=\"icon\" href=\"data:,\">\n<title>Supernet ranking across spaces</title>\n");
     let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>\n<h1>Supernet ranking across spaces</h1>");
-    let _ = writeln!(h, "<p>{} ranking runs, collected from the rank.json files of <code>oxnas rank</code>.</p>", rows.len());
+    let _ = writeln!(
+        h,
+        "<p>{} ranking runs, collected from the rank.json files of <code>oxnas rank</code>.</p>",
+        rows.len()
+    );
     h.push_str("<table>\n<tr>");
     for c in COLUMNS {
         let _ = write!(h, "<th>{}</th>", escape(c));
@@ -259,7 +264,8 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")];
+        let cases =
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE=")];
         for (plain, encoded) in cases {
             assert_eq!(base64(plain.as_bytes()), encoded, "{plain}");
         }

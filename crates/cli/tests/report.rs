@@ -199,7 +199,8 @@ fn report_errors_name_the_problem() {
     // A rank.json of an older oxnas, without a summary: the fix is to rerun rank.
     let old = tmp.path().join("old.csv.rank");
     std::fs::create_dir_all(&old).unwrap();
-    std::fs::write(old.join("rank.json"), r#"{"scores": "old.csv", "truth": "cifar10_test_200ep", "rank": {}}"#).unwrap();
+    std::fs::write(old.join("rank.json"), r#"{"scores": "old.csv", "truth": "cifar10_test_200ep", "rank": {}}"#)
+        .unwrap();
     let e = fails(&["report", "ranking", old.to_str().unwrap(), "--out", tmp.path().join("r").to_str().unwrap()]);
     assert!(e.contains("rerun `oxnas rank --scores old.csv`"), "{e}");
     // Someone else's directory is not written into.
@@ -402,8 +403,11 @@ fn chromium_check_catches_broken_pages() {
     let good = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
     let page = |name: &str, body: &str| {
         let path = tmp.path().join(format!("{name}.html"));
-        std::fs::write(&path, format!("<!DOCTYPE html><html><head><title>{name}</title></head><body>{body}</body></html>"))
-            .unwrap();
+        std::fs::write(
+            &path,
+            format!("<!DOCTYPE html><html><head><title>{name}</title></head><body>{body}</body></html>"),
+        )
+        .unwrap();
         browse(&chromium, &path)
     };
     let img = |src: &str| format!(r#"<img alt="x" src="{src}">"#);

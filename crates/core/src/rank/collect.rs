@@ -88,8 +88,11 @@ impl SupernetTrace {
         let mut epochs = 0;
         let mut tau_per_epoch = Vec::new();
         for (at, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let rec: LogLine = serde_json::from_str(line)
-                .map_err(|source| CollectError::Log { path: path.to_path_buf(), line: at + 1, source })?;
+            let rec: LogLine = serde_json::from_str(line).map_err(|source| CollectError::Log {
+                path: path.to_path_buf(),
+                line: at + 1,
+                source,
+            })?;
             epochs = epochs.max(rec.epoch + 1);
             if let Some(tau) = rec.tau {
                 tau_per_epoch.push(EpochTau { epoch: rec.epoch, tau });
@@ -165,8 +168,7 @@ impl RankSummary {
                 return Ok(*v);
             }
             let k = stats::percent_to_k(s.len(), percent)?;
-            let value =
-                if top { stats::precision_at_k(&s, &t, k)? } else { stats::bottom_precision_at_k(&s, &t, k)? };
+            let value = if top { stats::precision_at_k(&s, &t, k)? } else { stats::bottom_precision_at_k(&s, &t, k)? };
             Ok(PercentValue { percent, k, value })
         };
         let strongest_bias = bias.strongest().map(|(f, r)| {
@@ -214,7 +216,8 @@ impl RankRun {
     /// Reads `<dir>/rank.json`.
     pub fn read(dir: &Path) -> Result<RankRun, CollectError> {
         let path = dir.join(RANK_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|source| CollectError::Read { path: path.clone(), source })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| CollectError::Read { path: path.clone(), source })?;
         let json: RankJson =
             serde_json::from_str(&text).map_err(|source| CollectError::Json { path: path.clone(), source })?;
         let summary = json.summary.ok_or_else(|| CollectError::NoSummary { path, scores: json.scores.clone() })?;
@@ -431,7 +434,8 @@ mod tests {
         assert_eq!(lines.len(), 4, "{md}");
         assert_eq!(lines[0], format!("| {} |", COLUMNS.join(" | ")));
         assert_eq!(lines[1].matches("---|").count(), COLUMNS.len());
-        assert!(lines[2].starts_with(r"| one\|two | nb201 | – | 40 (45 scored, 5 without truth) | cifar10_test_200ep | +0.500 |"));
+        assert!(lines[2]
+            .starts_with(r"| one\|two | nb201 | – | 40 (45 scored, 5 without truth) | cifar10_test_200ep | +0.500 |"));
         assert!(lines[3].ends_with("| none called (strongest: skip_count ρ -0.46) |"), "{}", lines[3]);
     }
 
@@ -513,7 +517,8 @@ mod tests {
                 t => t as f64,
             };
         }
-        let joined = Joined { truth_name: "toy".into(), rows: rows.clone(), scored: 22, missing: vec!["a".into(), "b".into()] };
+        let joined =
+            Joined { truth_name: "toy".into(), rows: rows.clone(), scored: 22, missing: vec!["a".into(), "b".into()] };
         // Percents without 1 and 10: the summary must compute those itself.
         let opts = RankOptions { percents: vec![5.0], ..RankOptions::default() };
         let report = RankReport::from_joined(&joined, &opts).unwrap();

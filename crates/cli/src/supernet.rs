@@ -427,7 +427,7 @@ pub fn rank(a: RankArgs) -> Result<()> {
         .with_context(|| format!("--out {}: cannot create the report directory", out.display()))?;
     let json = serde_json::json!({ "scores": a.scores.display().to_string(), "truth": truth.name(), "join": joined.to_string(), "rank": report, "bias": bias, "summary": summary });
     let written = |path: PathBuf, r: Result<()>| r.with_context(|| format!("--out: cannot write {}", path.display()));
-    let rank_json = out.join("rank.json");
+    let rank_json = out.join(oxnas_core::rank::collect::RANK_JSON);
     let text = serde_json::to_string_pretty(&json)?;
     written(rank_json.clone(), oxnas_core::fsutil::write_atomic(&rank_json, text.as_bytes()).map_err(Into::into))?;
     let scatter = out.join("scatter.png");

@@ -10,6 +10,7 @@ mod jobs;
 mod plots;
 mod progress;
 mod prune;
+mod report;
 mod runs;
 mod search;
 mod shard;
@@ -63,6 +64,9 @@ enum Command {
     Rank(supernet::RankArgs),
     /// Supernet-guided pruning of a space over rounds (or, with --random, the random baseline).
     Prune(prune::PruneArgs),
+    /// Reports across runs: `report ranking` puts ranking runs of any spaces in one table with plots.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Train cells standalone and append their accuracy to a CSV (a ground truth of your own).
     Groundtruth(groundtruth::GroundTruthArgs),
     /// Join the shard files of a sharded run (--shard I/N) into the file a single run writes.
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Supernet(supernet::SupernetCommand::Fewshot(a)) => supernet::fewshot(a),
         Command::Rank(a) => supernet::rank(a),
         Command::Prune(a) => prune::prune(a),
+        Command::Report(c) => report::run(c),
         Command::Groundtruth(a) => groundtruth::groundtruth(a),
         Command::Merge(a) => jobs::merge(a),
         Command::Jobs(c) => jobs::run_command(c),

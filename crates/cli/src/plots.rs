@@ -519,3 +519,38 @@ pub fn prune_plot(records: &[oxnas_core::prune::RoundRecord], png: &Path) -> Res
     std::fs::rename(&tmp, png)?;
     Ok(())
 }
+
+/// Kendall τ per supernet epoch of one or more runs (one line each, labelled), on a common
+/// epoch axis; a run without τ points draws nothing. Epochs are shown counting from 1.
+pub fn tau_curves(series: &[(String, Vec<(usize, f64)>)], caption: &str, png: &Path) -> Result<()> {
+    register_font();
+    let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|&(e, _)| e + 1)).max().unwrap_or(1) as f64;
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (700, 450)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5..x_max + 0.5, -1.0..1.0)?;
+        c.configure_mesh().x_desc("supernet epoch").y_desc("Kendall τ with ground truth").draw()?;
+        for (i, (name, points)) in series.iter().enumerate().filter(|(_, (_, p))| !p.is_empty()) {
+            let color = Palette99::pick(i).to_rgba();
+            let xy: Vec<(f64, f64)> = points.iter().map(|&(e, t)| (e as f64 + 1.0, t)).collect();
+            c.draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}

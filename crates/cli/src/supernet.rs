@@ -14,6 +14,7 @@ use oxnas_core::config::{
 use oxnas_core::nb201::Nb201Op;
 use oxnas_core::oneshot::{Nb201RankSpace, RankSpace};
 use oxnas_core::rank::bias::{BiasOptions, BiasReport};
+use oxnas_core::rank::collect::{RankSummary, SupernetTrace};
 use oxnas_core::rank::report::{RankOptions, RankReport};
 use oxnas_core::rank::scores::BASE_COLUMNS;
 use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
@@ -553,12 +554,16 @@ pub fn rank(a: RankArgs) -> Result<()> {
     let opts = RankOptions { ks: rank_ks(&a.k, joined.rows.len())?, percents: a.percent.clone(), ..Default::default() };
     let report = RankReport::from_joined(&joined, &opts)?;
     let bias = BiasReport::compute(&joined.rows, space.as_ref(), &BiasOptions::default())?;
+    // The supernet that produced the scores, for `oxnas report ranking`: its log lies beside them
+    // when `supernet score` wrote to its default place.
+    let trace = SupernetTrace::beside(&a.scores)?;
+    let summary = RankSummary::compute(space.as_ref(), &joined, &report, &bias, trace)?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.rank", a.scores.display())));
     std::fs::create_dir_all(&out)
         .with_context(|| format!("--out {}: cannot create the report directory", out.display()))?;
-    let json = serde_json::json!({ "scores": a.scores.display().to_string(), "truth": truth.name(), "join": joined.to_string(), "rank": report, "bias": bias });
+    let json = serde_json::json!({ "scores": a.scores.display().to_string(), "truth": truth.name(), "join": joined.to_string(), "rank": report, "bias": bias, "summary": summary });
     let written = |path: PathBuf, r: Result<()>| r.with_context(|| format!("--out: cannot write {}", path.display()));
-    let rank_json = out.join("rank.json");
+    let rank_json = out.join(oxnas_core::rank::collect::RANK_JSON);
     let text = serde_json::to_string_pretty(&json)?;
     written(rank_json.clone(), oxnas_core::fsutil::write_atomic(&rank_json, text.as_bytes()).map_err(Into::into))?;
     let scatter = out.join("scatter.png");

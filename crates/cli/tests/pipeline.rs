@@ -240,6 +240,22 @@ fn supernet_score_rank_and_groundtruth() {
     assert_eq!(v["rank"]["n"], 40);
     assert!(Path::new(&format!("{}.rank/scatter.png", scores.display())).exists());
     assert!(Path::new(&format!("{}.rank/rank-rank.png", scores.display())).exists());
+    // Scores outside the run: no supernet in the summary. Inside it (where `supernet score` writes by
+    // default), the summary carries the run's epochs and its τ per epoch from supernet.jsonl.
+    assert!(v["summary"].get("supernet").is_none(), "{}", v["summary"]);
+    let inside = run.join("scores.csv");
+    std::fs::copy(&scores, &inside).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["rank", "--scores", inside.to_str().unwrap(), "--json"])).unwrap();
+    let log: Vec<serde_json::Value> = std::fs::read_to_string(run.join("supernet.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let taus: Vec<serde_json::Value> =
+        log.iter().map(|e| serde_json::json!({ "epoch": e["epoch"], "tau": e["tau"] })).collect();
+    assert_eq!(v["summary"]["supernet"]["epochs"], 2);
+    assert_eq!(v["summary"]["supernet"]["tau_per_epoch"], serde_json::Value::Array(taus));
 
     // Settings that could only give meaningless scores, or lose them at the end, fail up front.
     let base = ["supernet", "score", "--run", run.to_str().unwrap(), "--archs", "1835", "--device", "cpu"];

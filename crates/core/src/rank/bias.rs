@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::scores::JoinedRow;
 use super::stats::{self, Better};
 use super::{check_finite, RankError};
-use crate::oneshot::{Feature, RankSpace, PARAMS};
+use crate::oneshot::{RankSpace, PARAMS};
 
 /// Settings of [`BiasReport::compute`].
 #[derive(Debug, Clone, PartialEq)]
@@ -209,18 +209,36 @@ impl BiasReport {
 pub const MIN_FINDING_POINTS: usize = 10;
 
 /// Below this |ρ| with the rank error a feature is not called a bias.
-const BIAS_THRESHOLD: f64 = 0.1;
+pub const BIAS_THRESHOLD: f64 = 0.1;
+
+/// The feature most correlated with the rank error (largest |ρ|; the first of equals), as its
+/// position in `features` and its ρ; None when no feature has a defined ρ.
+fn strongest(features: &[FeatureBias]) -> Option<(usize, f64)> {
+    features.iter().enumerate().filter_map(|(at, f)| f.spearman_rank_error.map(|r| (at, r))).fold(
+        None,
+        |best, (at, r)| match best {
+            Some((_, b)) if b.abs() >= r.abs() => best,
+            _ => Some((at, r)),
+        },
+    )
+}
+
+impl BiasReport {
+    /// The feature the finding is about: the one most correlated with the rank error, and that ρ.
+    pub fn strongest(&self) -> Option<(&FeatureBias, f64)> {
+        strongest(&self.features).map(|(at, r)| (&self.features[at], r))
+    }
+
+    /// Whether the finding calls a bias: enough cells, and |ρ| of the strongest feature at least
+    /// [`BIAS_THRESHOLD`].
+    pub fn called(&self) -> bool {
+        self.n >= MIN_FINDING_POINTS && self.strongest().is_some_and(|(_, r)| r.abs() >= BIAS_THRESHOLD)
+    }
+}
 
 fn finding(space: &dyn RankSpace, features: &[FeatureBias]) -> String {
     let defs = space.features();
-    let strongest = defs.iter().zip(features).filter_map(|(d, f)| f.spearman_rank_error.map(|r| (d, r))).fold(
-        None,
-        |best: Option<(&Feature, f64)>, (f, r)| match best {
-            Some((_, b)) if b.abs() >= r.abs() => best,
-            _ => Some((f, r)),
-        },
-    );
-    match strongest {
+    match strongest(features).map(|(at, r)| (&defs[at], r)) {
         None => "no feature varies together with the rank error (all are constant, or the ranking is exact)".into(),
         Some((f, r)) if r.abs() < BIAS_THRESHOLD => {
             format!("no clear bias: the strongest link is {f} with Spearman rho {r:+.2} against the rank error")

@@ -7,8 +7,11 @@
 //! - [`report`]: [`RankReport`], every ranking figure for one (scores, truth) pairing plus a verdict.
 //! - [`bias`]: cell features (parameter-free ops, skips, depth, parameters) against score, truth and
 //!   rank error, to show which kinds of cells the supernet over- or under-rates.
+//! - [`collect`]: [`RankSummary`], the compact figures of one ranking run, and collecting those of
+//!   many runs (any spaces) into one table for `oxnas report ranking`.
 
 pub mod bias;
+pub mod collect;
 pub mod report;
 pub mod scores;
 pub mod stats;
@@ -16,6 +19,7 @@ pub mod stats;
 use std::path::PathBuf;
 
 pub use bias::{BiasOptions, BiasReport, FeatureBias, GroupMean};
+pub use collect::{CollectError, RankRun, RankSummary, SupernetTrace};
 pub use report::{KValue, PercentValue, RankOptions, RankReport};
 pub use scores::{join, ArchScores, GroundTruth, Joined, JoinedRow, ScoreRow, TruthSource};
 pub use stats::Better;

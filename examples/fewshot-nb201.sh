@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=runs/fewshot-nb201
-ox=./oxnas
+ox="${OX:-./oxnas}"
 mkdir -p "$out"
 for seed in ${SEEDS:-0}; do
   dir="$out/s$seed"
@@ -33,3 +33,5 @@ for seed in ${SEEDS:-0}; do
       --out "$out/s$seed/scores-k$k-vs-own.rank" | grep -E "Kendall|Spearman|precision|top |bottom "
   done
 done
+# One table of every ranking above (K = 1 and K = 5, against both truths), with plots: Markdown, PNG, HTML.
+$ox report ranking "$out" --out "$out/report"

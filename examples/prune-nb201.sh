@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=runs/prune-nb201
-ox=./oxnas
+ox="${OX:-./oxnas}"
 mkdir -p "$out"
 seeds="${SEEDS:-0 1 2}"
 for seed in $seeds; do

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=runs/rank-fashion-mnist
-ox=./oxnas
+ox="${OX:-./oxnas}"
 mkdir -p "$out"
 
 if [ -f "$out/supernet/checkpoints/last.safetensors" ]; then
@@ -32,3 +32,5 @@ $ox rank --scores "$out/scores-sample-recal.csv" --truth "$out/groundtruth.csv" 
 echo "== our own ground truth vs NAS-Bench-201 CIFAR-10 (does the proxy task agree with the benchmark?) =="
 awk -F, 'NR==1 {print "index,arch_str,score"; next} {print $1","$2","$3}' "$out/groundtruth.csv" > "$out/groundtruth-as-scores.csv"
 $ox rank --scores "$out/groundtruth-as-scores.csv" --truth cifar10_test_200ep -k 1,3,5 --percent 10,25 --channels 8
+echo "== all the rankings above in one table (Markdown, PNG and a self-contained HTML page) =="
+$ox report ranking "$out" --out "$out/report"

@@ -21,6 +21,6 @@ pub mod table;
 pub mod tfrecord;
 
 pub use cell::{Cell, CellError, MAX_EDGES, MAX_VERTICES};
-// pub use model::{network_cost, NetConfig, NetCost};
+pub use model::{network_cost, NetConfig, NetCost};
 pub use op::Nb101Op;
 // pub use table::{Nb101Table, TableError};

@@ -17,6 +17,7 @@ pub mod hash;
 pub mod metrics;
 pub mod model;
 pub mod op;
+pub mod sample;
 pub mod table;
 pub mod tfrecord;
 

@@ -31,6 +31,22 @@ impl Cell {
         best.map(|(_, c)| c).unwrap_or_else(|| self.clone())
     }
 
+    /// How many distinct spellings (vertex orders with an upper-triangular matrix) this cell has:
+    /// its isomorphism class's size among all labelled cells of its vertex count.
+    pub fn spellings(&self) -> usize {
+        let k = self.vertices() - 2;
+        let mut seen = std::collections::HashSet::new();
+        let mut perm: Vec<usize> = (0..k).collect();
+        loop {
+            if let Some(c) = self.relabelled(&perm) {
+                seen.insert(c);
+            }
+            if !next_permutation(&mut perm) {
+                return seen.len();
+            }
+        }
+    }
+
     /// The cell with intermediate vertex v placed at position perm[v-1]+1, when that order keeps
     /// every edge pointing forward.
     fn relabelled(&self, perm: &[usize]) -> Option<Cell> {
@@ -56,7 +72,7 @@ impl Cell {
 }
 
 /// Advances `p` to the next permutation in lexicographic order; false after the last one.
-fn next_permutation(p: &mut [usize]) -> bool {
+pub(crate) fn next_permutation(p: &mut [usize]) -> bool {
     let Some(i) = (1..p.len()).rev().find(|&i| p[i - 1] < p[i]) else { return false };
     let j = (i..p.len()).rev().find(|&j| p[j] > p[i - 1]).unwrap_or(i);
     p.swap(i - 1, j);

@@ -24,4 +24,4 @@ pub mod tfrecord;
 pub use cell::{Cell, CellError, MAX_EDGES, MAX_VERTICES};
 pub use model::{network_cost, NetConfig, NetCost};
 pub use op::Nb101Op;
-// pub use table::{Nb101Table, TableError};
+pub use table::{Nb101Table, TableError};

@@ -42,7 +42,8 @@ mod tests {
         // Values recomputed by hand from the formula (SplitMix64 finaliser over the packed key).
         assert_eq!(stream_seed(0, 0, 0, Stream::AlphaBatches), 7_960_286_522_194_355_700);
         assert_eq!(stream_seed(3, 1, 2, Stream::TrackedSample), 15_254_314_765_767_331_289);
-        let all = [Stream::DropPath, Stream::AlphaBatches, Stream::PathSampling, Stream::TrackedSample, Stream::Pruning];
+        let all =
+            [Stream::DropPath, Stream::AlphaBatches, Stream::PathSampling, Stream::TrackedSample, Stream::Pruning];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|&s| stream_seed(3, 1, 2, s)).collect();
         assert_eq!(seeds.len(), 5);
         assert_eq!(Stream::AlphaBatches as u64, 2);

@@ -71,7 +71,7 @@ macro_rules! sharing_config {
             pub run: RunConfig,
         }
 
-        pub const $presets: &[(&str, &str)] = presets!($dir: "cpu-nb201");
+pub const $presets: &[(&str, &str)] = presets!($dir: "cpu-nb201");
 
         impl $name {
             /// The supernet training a round or group runs: this config's sections, no tracking.
@@ -139,7 +139,8 @@ impl ConfigFile for FewShotConfig {
 fn check_bn(supernet: &OneShotConfig, bn: BnScoring) -> Result<(), ConfigError> {
     if bn == BnScoring::Running && !supernet.track_running_stats() {
         return Err(ConfigError::Invalid(
-            "bn = \"running\" needs supernet.track_running_stats = true; or use bn = \"train\" or \"recalibrate\"".into(),
+            "bn = \"running\" needs supernet.track_running_stats = true; or use bn = \"train\" or \"recalibrate\""
+                .into(),
         ));
     }
     Ok(())

@@ -57,9 +57,7 @@ pub enum CellError {
     NotUpperTriangular { row: usize, col: usize },
     #[error("the cell is disconnected: no path leads from the input to the output")]
     Disconnected,
-    #[error(
-        "{n} vertices after pruning; NAS-Bench-101 cells have at most {MAX_VERTICES} (input, 5 ops, output)"
-    )]
+    #[error("{n} vertices after pruning; NAS-Bench-101 cells have at most {MAX_VERTICES} (input, 5 ops, output)")]
     TooManyVertices { n: usize },
     #[error("{n} edges after pruning; NAS-Bench-101 cells have at most {MAX_EDGES}")]
     TooManyEdges { n: usize },
@@ -114,8 +112,7 @@ impl Cell {
 
     /// The official API's JSON form.
     pub fn from_json(text: &str) -> Result<Cell, CellError> {
-        let spec: JsonSpec =
-            serde_json::from_str(text).map_err(|e| CellError::Json { reason: e.to_string() })?;
+        let spec: JsonSpec = serde_json::from_str(text).map_err(|e| CellError::Json { reason: e.to_string() })?;
         Cell::from_spec(&spec.matrix, &spec.ops)
     }
 
@@ -125,8 +122,8 @@ impl Cell {
         let (letters, rows) = text.split_once(':').ok_or_else(|| bad("no ':' between ops and rows".into()))?;
         let mut names = vec![INPUT];
         for c in letters.chars() {
-            let op = Nb101Op::from_letter(c)
-                .ok_or_else(|| bad(format!("unknown op letter '{c}' (ops are 3, 1 and m)")))?;
+            let op =
+                Nb101Op::from_letter(c).ok_or_else(|| bad(format!("unknown op letter '{c}' (ops are 3, 1 and m)")))?;
             names.push(op.name());
         }
         names.push(OUTPUT);
@@ -370,8 +367,10 @@ pub(crate) mod tests {
         );
         assert_eq!((a.in_degree(6), a.out_degree(0), a.count(Nb101Op::Conv3x3)), (4, 4, 3));
         let skip = Cell::parse(":1").unwrap();
-        assert_eq!((skip.vertices(), skip.num_edges(), skip.depth(), skip.to_json().as_str()),
-            (2, 1, 1, r#"{"matrix":[[0,1],[0,0]],"ops":["input","output"]}"#));
+        assert_eq!(
+            (skip.vertices(), skip.num_edges(), skip.depth(), skip.to_json().as_str()),
+            (2, 1, 1, r#"{"matrix":[[0,1],[0,0]],"ops":["input","output"]}"#)
+        );
         assert_eq!(Cell::from_bits(7, a.rows(), a.ops()).unwrap(), a);
     }
 
@@ -406,8 +405,16 @@ pub(crate) mod tests {
         }
         m[6][7] = 1;
         m[0][7] = 1;
-        let ops8 = ["input", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv3x3-bn-relu",
-            "conv3x3-bn-relu", "conv3x3-bn-relu", "output"];
+        let ops8 = [
+            "input",
+            "conv3x3-bn-relu",
+            "conv3x3-bn-relu",
+            "conv3x3-bn-relu",
+            "conv3x3-bn-relu",
+            "conv3x3-bn-relu",
+            "conv3x3-bn-relu",
+            "output",
+        ];
         assert_eq!(Cell::from_spec(&m, &ops8).unwrap_err(), CellError::TooManyVertices { n: 8 });
         m[5][6] = 0;
         assert_eq!(Cell::from_spec(&m, &ops8).unwrap().short(), ":1");

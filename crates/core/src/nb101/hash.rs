@@ -46,8 +46,10 @@ impl Cell {
         for _ in 0..n {
             hashes = (0..n)
                 .map(|v| {
-                    let mut ins: Vec<&str> = (0..n).filter(|&u| self.has_edge(u, v)).map(|u| hashes[u].as_str()).collect();
-                    let mut outs: Vec<&str> = (0..n).filter(|&w| self.has_edge(v, w)).map(|w| hashes[w].as_str()).collect();
+                    let mut ins: Vec<&str> =
+                        (0..n).filter(|&u| self.has_edge(u, v)).map(|u| hashes[u].as_str()).collect();
+                    let mut outs: Vec<&str> =
+                        (0..n).filter(|&w| self.has_edge(v, w)).map(|w| hashes[w].as_str()).collect();
                     ins.sort_unstable();
                     outs.sort_unstable();
                     md5_hex(&format!("{}|{}|{}", ins.concat(), outs.concat(), hashes[v]))

@@ -97,13 +97,13 @@ pub fn cell_cost(cell: &Cell, cin: u64, cout: u64, hw: u64) -> NetCost {
     let out = n - 1;
     let ch = vertex_channels(cell, cin, cout);
     let mut cost = NetCost::default();
-    for v in 1..out {
+    for (v, (&c, &op)) in ch[1..out].iter().zip(cell.ops()).enumerate().map(|(i, x)| (i + 1, x)) {
         if cell.has_edge(0, v) {
-            cost.add(NetCost::conv_bn(1, cin, ch[v], hw));
+            cost.add(NetCost::conv_bn(1, cin, c, hw));
         }
-        match cell.ops()[v - 1] {
-            Nb101Op::Conv3x3 => cost.add(NetCost::conv_bn(3, ch[v], ch[v], hw)),
-            Nb101Op::Conv1x1 => cost.add(NetCost::conv_bn(1, ch[v], ch[v], hw)),
+        match op {
+            Nb101Op::Conv3x3 => cost.add(NetCost::conv_bn(3, c, c, hw)),
+            Nb101Op::Conv1x1 => cost.add(NetCost::conv_bn(1, c, c, hw)),
             Nb101Op::MaxPool3x3 => {}
         }
     }

@@ -11,7 +11,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use super::{ArchError, Feature, RankSpace};
-use crate::nb101::{network_cost, sample, Cell, NetConfig, Nb101Op};
+use crate::nb101::{network_cost, sample, Cell, Nb101Op, NetConfig};
 
 /// The NAS-Bench-101 space with the benchmark's evaluation network for the `params` feature.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,9 +26,21 @@ const FEATURES: [Feature; 8] = [
         low: "cells with fewer parameter-free ops (max-pools)",
     },
     Feature { name: "conv_count", high: "cells with more convolutions", low: "cells with fewer convolutions" },
-    Feature { name: "conv3x3_count", high: "cells with more 3x3 convolutions", low: "cells with fewer 3x3 convolutions" },
-    Feature { name: "conv1x1_count", high: "cells with more 1x1 convolutions", low: "cells with fewer 1x1 convolutions" },
-    Feature { name: super::PARAMS, high: "larger networks (more parameters)", low: "smaller networks (fewer parameters)" },
+    Feature {
+        name: "conv3x3_count",
+        high: "cells with more 3x3 convolutions",
+        low: "cells with fewer 3x3 convolutions",
+    },
+    Feature {
+        name: "conv1x1_count",
+        high: "cells with more 1x1 convolutions",
+        low: "cells with fewer 1x1 convolutions",
+    },
+    Feature {
+        name: super::PARAMS,
+        high: "larger networks (more parameters)",
+        low: "smaller networks (fewer parameters)",
+    },
     Feature {
         name: "depth",
         high: "deeper cells (longer input-output paths)",
@@ -109,7 +121,10 @@ mod tests {
         assert_eq!(s.canonical("1333m:111010/00001/0001/100/01/1").unwrap(), canon);
         assert_eq!(s.canonical("31m33:111100/00001/0001/001/10/1").unwrap(), canon);
         let e = s.canonical("1333m:111011/00001/0001/100/01/1").unwrap_err();
-        assert!(e.to_string().starts_with("'1333m:111011/00001/0001/100/01/1' is not a nb101 architecture: 10 edges"), "{e}");
+        assert!(
+            e.to_string().starts_with("'1333m:111011/00001/0001/100/01/1' is not a nb101 architecture: 10 edges"),
+            "{e}"
+        );
     }
 
     #[test]

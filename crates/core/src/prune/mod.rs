@@ -90,11 +90,7 @@ pub fn removal_count(n: usize, fraction: f64) -> usize {
 pub fn prune_archs(survivors: &[String], scores: &BTreeMap<String, f64>, fraction: f64) -> Result<Step, PruneError> {
     let missing: Vec<&String> = survivors.iter().filter(|a| !scores.contains_key(*a)).collect();
     if let Some(first) = missing.first() {
-        return Err(PruneError::Unscored {
-            missing: missing.len(),
-            total: survivors.len(),
-            first: first.to_string(),
-        });
+        return Err(PruneError::Unscored { missing: missing.len(), total: survivors.len(), first: first.to_string() });
     }
     let mut order: Vec<&String> = survivors.iter().collect();
     order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]).then_with(|| b.cmp(a)));
@@ -104,8 +100,7 @@ pub fn prune_archs(survivors: &[String], scores: &BTreeMap<String, f64>, fractio
 
 /// The random baseline of [`prune_archs`]: as many architectures, drawn with `rng`.
 pub fn random_archs(survivors: &[String], fraction: f64, rng: &mut ChaCha8Rng) -> Step {
-    let gone: BTreeSet<&String> =
-        survivors.choose_multiple(rng, removal_count(survivors.len(), fraction)).collect();
+    let gone: BTreeSet<&String> = survivors.choose_multiple(rng, removal_count(survivors.len(), fraction)).collect();
     keep(survivors, |a| !gone.contains(a), vec![])
 }
 
@@ -191,19 +186,14 @@ fn remove_choices(
         }
     }
     if removed.is_empty() {
-        return Err(PruneError::Exhausted(format!(
-            "every slot is down to one choice ({} survivors)",
-            survivors.len()
-        )));
+        return Err(PruneError::Exhausted(format!("every slot is down to one choice ({} survivors)", survivors.len())));
     }
     let gone: BTreeSet<&Choice> = removed.iter().map(|m| &m.choice).collect();
     let slots = space.slots();
     let mut kept = vec![];
     for arch in survivors {
-        let makes_a_removed_choice = slots
-            .iter()
-            .zip(space.choices(arch)?)
-            .any(|(slot, op)| gone.contains(&Choice { slot: slot.clone(), op }));
+        let makes_a_removed_choice =
+            slots.iter().zip(space.choices(arch)?).any(|(slot, op)| gone.contains(&Choice { slot: slot.clone(), op }));
         if !makes_a_removed_choice {
             kept.push(arch.clone());
         }

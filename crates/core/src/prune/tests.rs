@@ -113,7 +113,8 @@ fn op_pruning_removes_low_marginals_and_keeps_a_choice_per_slot() {
     // Marginals: a = x 12, y 22, z 32; b = x 21, y 22, z 23. A third of six choices is two: the
     // lowest, a=x (12) and b=x (21).
     let step = prune_ops(&all, &toy_scores(), &Toy, 0.34).unwrap();
-    let removed: Vec<String> = step.removed_choices.iter().map(|m| format!("{}={}", m.choice.slot, m.choice.op)).collect();
+    let removed: Vec<String> =
+        step.removed_choices.iter().map(|m| format!("{}={}", m.choice.slot, m.choice.op)).collect();
     assert_eq!(removed, ["a=x", "b=x"]);
     assert_eq!(step.survivors, ["y-y", "y-z", "z-y", "z-z"]);
     assert_eq!(step.removed_archs, 5);

@@ -18,13 +18,22 @@ use md5::{Digest, Md5};
 
 use super::cell::Cell;
 
+#[cfg(test)]
 fn md5_hex(text: &str) -> String {
-    let digest = Md5::digest(text.as_bytes());
-    let mut s = String::with_capacity(32);
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
+    String::from_utf8(md5_hex_bytes(text.as_bytes()).to_vec()).expect("hex is ASCII")
+}
+
+/// MD5 as 32 lowercase hex digits, without allocating: the hash runs ~60 digests per cell and an
+/// import hashes every cell of the benchmark.
+fn md5_hex_bytes(bytes: &[u8]) -> [u8; 32] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Md5::digest(bytes);
+    let mut out = [0u8; 32];
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
     }
-    s
+    out
 }
 
 impl Cell {
@@ -40,24 +49,44 @@ impl Cell {
     pub fn module_hash(&self) -> String {
         let n = self.vertices();
         let labels = self.hash_labels();
-        let mut hashes: Vec<String> = (0..n)
-            .map(|v| md5_hex(&format!("({}, {}, {})", self.out_degree(v), self.in_degree(v), labels[v])))
+        let mut hashes: Vec<[u8; 32]> = (0..n)
+            .map(|v| {
+                let tuple = format!("({}, {}, {})", self.out_degree(v), self.in_degree(v), labels[v]);
+                md5_hex_bytes(tuple.as_bytes())
+            })
             .collect();
+        let mut text = Vec::with_capacity(32 * (2 * n + 1) + 2);
+        let mut next = hashes.clone();
         for _ in 0..n {
-            hashes = (0..n)
-                .map(|v| {
-                    let mut ins: Vec<&str> =
-                        (0..n).filter(|&u| self.has_edge(u, v)).map(|u| hashes[u].as_str()).collect();
-                    let mut outs: Vec<&str> =
-                        (0..n).filter(|&w| self.has_edge(v, w)).map(|w| hashes[w].as_str()).collect();
-                    ins.sort_unstable();
-                    outs.sort_unstable();
-                    md5_hex(&format!("{}|{}|{}", ins.concat(), outs.concat(), hashes[v]))
-                })
-                .collect();
+            for (v, slot) in next.iter_mut().enumerate() {
+                let mut ins: Vec<&[u8; 32]> = (0..n).filter(|&u| self.has_edge(u, v)).map(|u| &hashes[u]).collect();
+                let mut outs: Vec<&[u8; 32]> = (0..n).filter(|&w| self.has_edge(v, w)).map(|w| &hashes[w]).collect();
+                ins.sort_unstable();
+                outs.sort_unstable();
+                text.clear();
+                ins.iter().for_each(|h| text.extend_from_slice(&h[..]));
+                text.push(b'|');
+                outs.iter().for_each(|h| text.extend_from_slice(&h[..]));
+                text.push(b'|');
+                text.extend_from_slice(&hashes[v]);
+                *slot = md5_hex_bytes(&text);
+            }
+            std::mem::swap(&mut hashes, &mut next);
         }
         hashes.sort_unstable();
-        md5_hex(&format!("['{}']", hashes.join("', '")))
+        // Python's text for a list of strings: ['a', 'b'].
+        text.clear();
+        text.push(b'[');
+        for (i, h) in hashes.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            text.push(b'\'');
+            text.extend_from_slice(h);
+            text.push(b'\'');
+        }
+        text.push(b']');
+        String::from_utf8(md5_hex_bytes(&text).to_vec()).expect("hex is ASCII")
     }
 }
 

@@ -595,3 +595,56 @@ pub(crate) mod tests {
         assert!(e.starts_with("cannot read /nonexistent/t.bin"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod scale {
+    //! A size and speed measurement on a generated file, not a check (run by hand):
+    //! `cargo test --release -p oxnas-core --lib nb101::table::scale -- --ignored --nocapture`
+    use super::tests::{metrics_b64, record};
+    use super::*;
+    use crate::nb101::tfrecord::frame;
+    use rand::SeedableRng;
+
+    #[test]
+    #[ignore]
+    fn import_and_query_at_scale() {
+        let cells = 50_000;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut seen = std::collections::HashSet::new();
+        let mut bytes = vec![];
+        while seen.len() < cells {
+            let c = crate::nb101::sample::sample_uniform(&mut rng);
+            let h = c.module_hash();
+            if seen.insert(h.clone()) {
+                for k in 0..3 {
+                    bytes.extend(frame(&record(&h, 108, &c, &metrics_b64(1000, [1.0, 1.0, 0.5, 0.25 + k as f64]))));
+                }
+            }
+        }
+        let some: Vec<Cell> = (0..2000).map(|_| crate::nb101::sample::sample_uniform(&mut rng)).collect();
+        let t0 = std::time::Instant::now();
+        let n: usize = some.iter().map(|c| c.module_hash().len()).sum();
+        println!("module_hash {:.1} µs", t0.elapsed().as_secs_f64() * 1e6 / (n / 32) as f64);
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("in.tfrecord");
+        std::fs::write(&src, &bytes).unwrap();
+        let out = dir.path().join("out.bin");
+        let t0 = std::time::Instant::now();
+        let s = import(&src, &out).unwrap();
+        let import_s = t0.elapsed().as_secs_f64();
+        let t0 = std::time::Instant::now();
+        let t = Nb101Table::open(&out).unwrap();
+        let open_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let hashes: Vec<&String> = seen.iter().take(1000).collect();
+        let t0 = std::time::Instant::now();
+        for h in &hashes {
+            assert!(t.get(h).unwrap().is_ok());
+        }
+        let query_us = t0.elapsed().as_secs_f64() * 1e6 / hashes.len() as f64;
+        println!(
+            "{cells} cells × 3 repeats: tfrecord {} bytes, import {import_s:.2} s, table {} bytes, open {open_ms:.1} ms, query {query_us:.1} µs",
+            bytes.len(),
+            s.bytes
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub mod data;
 pub mod fsutil;
 pub mod lock;
 pub mod logits;
+pub mod nb101;
 pub mod nb201;
 pub mod oneshot;
 pub mod prune;

@@ -7,12 +7,14 @@
 //! [`RankSpace`], so a new space is one implementation of this trait (and its network in the engine),
 //! not a `match` in each of those places.
 
+pub mod nb101;
 pub mod nb201;
 
 use std::fmt;
 
 use rand_chacha::ChaCha8Rng;
 
+pub use nb101::Nb101RankSpace;
 pub use nb201::Nb201RankSpace;
 
 /// A string that is not an architecture of the space it was given to.

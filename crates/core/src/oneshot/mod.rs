@@ -8,12 +8,14 @@
 //! not a `match` in each of those places.
 
 pub mod nb201;
+pub mod proxyless;
 
 use std::fmt;
 
 use rand_chacha::ChaCha8Rng;
 
 pub use nb201::Nb201RankSpace;
+pub use proxyless::ProxylessRankSpace;
 
 /// A string that is not an architecture of the space it was given to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -248,7 +248,7 @@ mod tests {
         // 32: 16 after the first conv, then 8, 4, 2, 2, 1, 1 by stage.
         let b = ProxylessConfig::for_input(10, 3, 32).backbone().unwrap();
         let stage_out = |b: &Backbone| -> Vec<usize> {
-            (1..=6).map(|s| b.blocks.iter().filter(|x| x.stage == s).last().unwrap().out_size()).collect()
+            (1..=6).map(|s| b.blocks.iter().rfind(|x| x.stage == s).unwrap().out_size()).collect()
         };
         assert_eq!(b.stem_size, 16);
         assert_eq!(stage_out(&b), [8, 4, 2, 2, 1, 1]);

@@ -5,6 +5,7 @@
 //! - [`bench`]: the NAS-Bench-201 ground-truth table, embedded in compact form.
 //! - [`data`]: dataset readers (IDX, CIFAR), the embedded Fashion-MNIST subset, the seeded loader and
 //!   augmentations on raw bytes.
+//! - [`proxyless`]: the ProxylessNAS mobile space (backbone, subnets, exact params and FLOPs).
 //! - [`space`] and [`search::policy`]: search spaces and decision policies as pluggable pieces.
 
 pub mod arch;
@@ -18,6 +19,7 @@ pub mod logits;
 pub mod nb101;
 pub mod nb201;
 pub mod oneshot;
+pub mod proxyless;
 pub mod prune;
 pub mod rank;
 pub mod rng;

@@ -9,6 +9,7 @@
 
 pub mod nb101;
 pub mod nb201;
+pub mod proxyless;
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use nb101::Nb101RankSpace;
 pub use nb201::Nb201RankSpace;
+pub use proxyless::ProxylessRankSpace;
 
 /// A string that is not an architecture of the space it was given to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,6 @@
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use oxnas_core::bench::Nb201Table;
-use oxnas_core::config::Space;
 use oxnas_core::darts::{self, Genotype};
 use oxnas_core::nb201::Nb201Arch;
 use oxnas_engine::nn::profile::{darts_profile, nb201_profile};
@@ -20,12 +19,22 @@ pub enum ArchCommand {
     },
 }
 
+/// The spaces `arch info` knows.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InfoSpace {
+    Nb201,
+    Darts,
+    Nb101,
+    Proxyless,
+}
+
 #[derive(Args)]
 pub struct InfoArgs {
-    /// nb201 or darts.
-    #[arg(long, default_value = "nb201")]
-    space: Space,
-    /// NAS-Bench-201 arch string or benchmark index (space nb201).
+    #[arg(long, value_enum, default_value = "nb201")]
+    space: InfoSpace,
+    /// NAS-Bench-201 arch string or benchmark index (nb201); a NAS-Bench-101 cell, as the official
+    /// API's JSON {"matrix": ..., "ops": ...} or the short form of docs/nb101.md (nb101); a ProxylessNAS
+    /// subnet, 21 comma-separated block choices such as k3e6 or zero (proxyless).
     arch: Option<String>,
     /// DARTS genotype: a name (DARTS_V2, FashionMNIST_1, ...), a genotype string, or a file (space darts).
     #[arg(long)]
@@ -82,12 +91,68 @@ pub fn run(cmd: ArchCommand) -> Result<()> {
     }
 }
 
+/// Prints a space's analytic counts (the engine-free spaces: NAS-Bench-101 and ProxylessNAS).
+fn print_counts(a: &InfoArgs, arch: &str, params: u64, flops: u64, extra: serde_json::Value) -> Result<()> {
+    if a.json {
+        let mut v = serde_json::json!({ "arch": arch, "params": params, "flops": flops, "classes": a.classes,
+            "input_size": [a.in_channels, a.image_size, a.image_size] });
+        if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            obj.extend(extra.clone());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{arch}");
+        for (k, val) in extra.as_object().into_iter().flatten() {
+            println!("{k:<11} {val}");
+        }
+        println!("params      {params:>12}  ({:.3} M)", params as f64 / 1e6);
+        let (c, s) = (a.in_channels, a.image_size);
+        println!(
+            "FLOPs       {flops:>12}  ({:.2} M multiply-accumulates for one {c}x{s}x{s} image)",
+            flops as f64 / 1e6
+        );
+    }
+    Ok(())
+}
+
+fn nb101_info(a: &InfoArgs) -> Result<()> {
+    use oxnas_core::nb101::{network_cost, Cell, NetConfig};
+    let Some(text) = a.arch.as_deref() else {
+        bail!("space nb101 needs a cell, e.g. oxnas arch info --space nb101 '{{\"matrix\": [[0,1],[0,0]], \"ops\": [\"input\",\"output\"]}}' (or the short form of docs/nb101.md)");
+    };
+    let cell = Cell::parse(text)?;
+    let cfg = NetConfig {
+        classes: a.classes as u64,
+        in_channels: a.in_channels as u64,
+        image_size: a.image_size as u64,
+        ..NetConfig::default()
+    };
+    let cost = network_cost(&cell, &cfg);
+    let extra = serde_json::json!({ "hash": cell.module_hash(), "cell": cell.short(),
+        "matrix": cell.matrix(), "ops": cell.op_names() });
+    print_counts(a, &cell.short(), cost.params, cost.flops, extra)
+}
+
+fn proxyless_info(a: &InfoArgs) -> Result<()> {
+    use oxnas_core::proxyless::ProxylessConfig;
+    let Some(text) = a.arch.as_deref() else {
+        bail!("space proxyless needs a subnet of 21 comma-separated choices (k3e3, k3e6, k5e3, k5e6, k7e3, k7e6, zero), e.g. oxnas arch info --space proxyless k3e3,k3e3,...");
+    };
+    let backbone =
+        ProxylessConfig::for_input(a.classes as usize, a.in_channels as usize, a.image_size as usize).backbone()?;
+    let subnet = backbone.parse_subnet(text)?;
+    let cost = backbone.cost(&subnet)?;
+    print_counts(a, &subnet.to_string(), cost.params, cost.flops, serde_json::json!({}))
+}
+
 fn info(a: InfoArgs) -> Result<()> {
     positive("classes", a.classes, 1)?;
     positive("in-channels", a.in_channels, 1)?;
     positive("image-size", a.image_size, 4)?;
     let (profile, arch_text, extra) = match a.space {
-        Space::Nb201 => {
+        InfoSpace::Nb101 => return nb101_info(&a),
+        InfoSpace::Proxyless => return proxyless_info(&a),
+        InfoSpace::Nb201 => {
             let Some(s) = a.arch.as_deref() else {
                 bail!("space nb201 needs an arch string or index, e.g. oxnas arch info --space nb201 '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'");
             };
@@ -107,7 +172,7 @@ fn info(a: InfoArgs) -> Result<()> {
             let extra = serde_json::json!({ "index": index, "channels": channels, "cells_per_stage": a.cells });
             (p, arch.to_string(), extra)
         }
-        Space::Darts => {
+        InfoSpace::Darts => {
             let Some(spec) = a.genotype.as_deref().or(a.arch.as_deref()) else {
                 bail!("space darts needs --genotype NAME|STRING|FILE (names: {})", Genotype::names().join(", "));
             };

@@ -210,3 +210,37 @@ fn kill_9_then_resume_equals_uninterrupted_run() {
     ]);
     assert!(e.contains("shape") || e.contains("lack"), "{e}");
 }
+
+/// The engine-free spaces' counts through the CLI: the NAS-Bench-101 README cell has the published
+/// 2,694,282 parameters and hash 28cfc787...; ProxylessNAS-Mobile's block choices on the issue's
+/// backbone (first stage 24 wide) have 4,073,520 parameters and 304,227,008 MACs at 224x224 with
+/// 1,000 classes, as our PyTorch port of the reference counts them (bench/pytorch/proxyless.py; the
+/// published network's 32-wide first stage gives the reference's 4.08M / 320.4M, see docs/proxyless.md).
+#[test]
+fn arch_info_counts_nb101_and_proxyless_cells() {
+    let readme = r#"{"matrix": [[0,1,1,1,0,1,0],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],[0,0,0,0,1,0,0],[0,0,0,0,0,0,1],[0,0,0,0,0,0,1],[0,0,0,0,0,0,0]], "ops": ["input","conv1x1-bn-relu","conv3x3-bn-relu","conv3x3-bn-relu","conv3x3-bn-relu","maxpool3x3","output"]}"#;
+    let v = common::json(&["arch", "info", "--space", "nb101", readme, "--json"]);
+    assert_eq!(v["params"], 2_694_282);
+    assert_eq!(v["hash"], "28cfc7874f6d200472e1a9dcd8650aa0");
+    assert!(v["flops"].as_u64().unwrap() > 0);
+    let e =
+        common::fails(&["arch", "info", "--space", "nb101", r#"{"matrix": [[0,1],[1,0]], "ops": ["input","output"]}"#]);
+    assert!(e.contains("upper triangular"), "{e}");
+    let mobile =
+        "k5e3,k3e3,zero,zero,k7e3,k3e3,k5e3,k5e3,k7e6,k5e3,k5e3,k5e3,k5e6,k5e3,k5e3,k5e3,k7e6,k7e6,k7e3,k7e3,k7e6";
+    let v = common::json(&[
+        "arch",
+        "info",
+        "--space",
+        "proxyless",
+        mobile,
+        "--classes",
+        "1000",
+        "--image-size",
+        "224",
+        "--json",
+    ]);
+    assert_eq!((v["params"].as_u64(), v["flops"].as_u64()), (Some(4_073_520), Some(304_227_008)));
+    let e = common::fails(&["arch", "info", "--space", "proxyless", "zero,k3e3"]);
+    assert!(e.contains("21"), "{e}");
+}

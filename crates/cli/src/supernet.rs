@@ -542,7 +542,10 @@ fn rank_ks(given: &Option<Vec<usize>>, n: usize) -> Result<Vec<usize>> {
 fn rank_space(name: &str, channels: usize) -> Result<Box<dyn RankSpace>> {
     match name {
         "nb201" => Ok(Box::new(Nb201RankSpace { channels, ..Default::default() })),
-        other => bail!("--space {other}: unknown space; the spaces with single-path ranking are: nb201"),
+        // Engine-free so far: their score tables and truths come from elsewhere (e.g. NDS-style CSVs).
+        "nb101" => Ok(Box::new(oxnas_core::oneshot::Nb101RankSpace::default())),
+        "proxyless" => Ok(Box::new(oxnas_core::oneshot::ProxylessRankSpace::default())),
+        other => bail!("--space {other}: unknown space; the spaces oxnas ranks are: nb201, nb101, proxyless"),
     }
 }
 

@@ -244,3 +244,49 @@ fn arch_info_counts_nb101_and_proxyless_cells() {
     let e = common::fails(&["arch", "info", "--space", "proxyless", "zero,k3e3"]);
     assert!(e.contains("21"), "{e}");
 }
+
+/// `oxnas rank --space proxyless` on scores and a truth of one's own (quoted, comma-separated subnets),
+/// and a score CSV of another space refused by name.
+#[test]
+fn rank_handles_proxyless_tables_and_refuses_other_spaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let subnet = |i: usize| {
+        let c = ["k3e3", "k3e6", "k5e3", "k5e6", "k7e3", "k7e6"];
+        // Twelve distinct subnets: the first two blocks vary, the rest are k3e3.
+        let mut blocks = vec!["k3e3"; 21];
+        (blocks[0], blocks[1]) = (c[i % 6], c[i / 6]);
+        blocks.join(",")
+    };
+    let (mut scores, mut truth) = (String::from("arch_str,score\n"), String::from("arch_str,accuracy\n"));
+    for i in 0..12 {
+        scores += &format!("\"{}\",{}\n", subnet(i), i as f64);
+        truth += &format!("\"{}\",{}\n", subnet(i), if i % 4 == 0 { 50.0 - i as f64 } else { 60.0 + i as f64 });
+    }
+    let (s, t) = (dir.path().join("s.csv"), dir.path().join("t.csv"));
+    std::fs::write(&s, scores).unwrap();
+    std::fs::write(&t, truth).unwrap();
+    let v = common::json(&[
+        "rank",
+        "--space",
+        "proxyless",
+        "--scores",
+        s.to_str().unwrap(),
+        "--truth",
+        t.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(v["rank"]["n"], 12);
+    assert!(v["bias"].to_string().contains("zero_count"), "the space's own features");
+    let nb201 = dir.path().join("nb201.csv");
+    std::fs::write(&nb201, "arch_str,score\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1\n").unwrap();
+    let e = common::fails(&[
+        "rank",
+        "--space",
+        "proxyless",
+        "--scores",
+        nb201.to_str().unwrap(),
+        "--truth",
+        t.to_str().unwrap(),
+    ]);
+    assert!(e.contains("proxyless"), "{e}");
+}

@@ -356,6 +356,28 @@ pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
 }
 
 /// Kendall τ and Spearman ρ of the tracked sample over supernet training epochs.
+/// A chart with f64 axes on a PNG, as the plots below draw them.
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// One labelled series: a line through the points and a dot on each.
+fn line_with_dots(c: &mut Chart, xy: &[(f64, f64)], name: &str, color: RGBAColor) -> Result<()> {
+    c.draw_series(LineSeries::new(xy.to_vec(), color.stroke_width(2)))?
+        .label(name.to_string())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+    Ok(())
+}
+
+/// The legend box, framed, at `position`.
+fn legend<'b>(c: &mut Chart<'b, 'b>, position: SeriesLabelPosition) -> Result<()> {
+    c.configure_series_labels().position(position).border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
+    Ok(())
+}
+
 pub fn tau_plot(history: &[oxnas_engine::oneshot::train::SupernetEpoch], png: &Path) -> Result<()> {
     register_font();
     let pts: Vec<(f64, f64, f64)> =
@@ -377,16 +399,9 @@ pub fn tau_plot(history: &[oxnas_engine::oneshot::train::SupernetEpoch], png: &P
         c.configure_mesh().x_desc("supernet epoch").y_desc("correlation with ground truth").draw()?;
         for (name, color, pick) in [("Kendall τ", BLUE, 0usize), ("Spearman ρ", RED, 1)] {
             let series: Vec<(f64, f64)> = pts.iter().map(|&(x, t, r)| (x, if pick == 0 { t } else { r })).collect();
-            c.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            c.draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+            line_with_dots(&mut c, &series, name, color.to_rgba())?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::LowerRight)?;
         root.present()?;
     }
     std::fs::rename(&tmp, png)?;
@@ -504,16 +519,9 @@ pub fn prune_plot(records: &[oxnas_core::prune::RoundRecord], png: &Path) -> Res
                 })
                 .filter(|p| p.1.is_finite())
                 .collect();
-            c.draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            c.draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+            line_with_dots(&mut c, &series, name, color.to_rgba())?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::LowerLeft)?;
         root.present()?;
     }
     std::fs::rename(&tmp, png)?;
@@ -539,16 +547,9 @@ pub fn tau_curves(series: &[(String, Vec<(usize, f64)>)], caption: &str, png: &P
         for (i, (name, points)) in series.iter().enumerate().filter(|(_, (_, p))| !p.is_empty()) {
             let color = Palette99::pick(i).to_rgba();
             let xy: Vec<(f64, f64)> = points.iter().map(|&(e, t)| (e as f64 + 1.0, t)).collect();
-            c.draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            c.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+            line_with_dots(&mut c, &xy, name, color)?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::LowerRight)?;
         root.present()?;
     }
     std::fs::rename(&tmp, png)?;

@@ -2,10 +2,10 @@
 
 use crate::args::Overrides;
 use crate::plots;
-use crate::runs::default_dir;
+use crate::runs::start;
 use anyhow::Result;
 use clap::Args;
-use oxnas_core::config::{ConfigFile, PruneConfig};
+use oxnas_core::config::PruneConfig;
 use oxnas_core::prune::RoundRecord;
 use oxnas_engine::oneshot::prune::PruneRunner;
 use oxnas_engine::progress::Progress;
@@ -78,17 +78,8 @@ fn round_line(r: &RoundRecord) -> String {
 }
 
 pub fn prune(a: PruneArgs) -> Result<()> {
-    let (dir, cfg) = match &a.resume {
-        Some(d) => (d.clone(), None),
-        None => {
-            let mut sets = a.overrides.sets();
-            if a.random {
-                sets.push("prune.method=\"random\"".into());
-            }
-            let cfg = PruneConfig::resolve(&a.preset, a.overrides.config.as_deref(), &sets)?;
-            (a.out.clone().unwrap_or_else(|| default_dir("prune", &a.preset)), Some(cfg))
-        }
-    };
+    let random: &[&str] = if a.random { &["prune.method=\"random\""] } else { &[] };
+    let (dir, cfg) = start::<PruneConfig>("prune", &a.preset, &a.overrides, random, &a.out, &a.resume)?;
     let runner = PruneRunner::new(&dir, cfg)?;
     eprintln!("run directory: {}", dir.display());
     let mut reporter = Reporter { png: dir.join("prune.png"), records: vec![] };

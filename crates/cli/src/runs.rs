@@ -28,6 +28,26 @@ pub fn default_dir(kind: &str, preset: &str) -> PathBuf {
     PathBuf::from("runs").join(format!("{kind}-{preset}-{}", timestamp()))
 }
 
+/// The directory and config a run starts with: `--resume DIR` continues DIR with its own config
+/// (`None`); otherwise the preset with the user's overrides and `extra` ones resolves into `--out`
+/// (default `runs/<kind>-<preset>-<time>`).
+pub fn start<C: oxnas_core::config::ConfigFile>(
+    kind: &str,
+    preset: &str,
+    overrides: &crate::args::Overrides,
+    extra: &[&str],
+    out: &Option<PathBuf>,
+    resume: &Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, Option<C>)> {
+    if let Some(dir) = resume {
+        return Ok((dir.clone(), None));
+    }
+    let mut sets = overrides.sets();
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    let cfg = C::resolve(preset, overrides.config.as_deref(), &sets)?;
+    Ok((out.clone().unwrap_or_else(|| default_dir(kind, preset)), Some(cfg)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::args::Overrides;
 use crate::plots;
-use crate::runs::default_dir;
+use crate::runs::start;
 use crate::shard::{Mode, ShardArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -120,13 +120,7 @@ fn run_stages(dir: &Path, stages: &[String], jobs: usize) -> Result<()> {
 }
 
 pub fn fewshot(a: FewShotArgs) -> Result<()> {
-    let (dir, cfg) = match &a.resume {
-        Some(d) => (d.clone(), None),
-        None => {
-            let cfg = FewShotConfig::resolve(&a.preset, a.overrides.config.as_deref(), &a.overrides.sets())?;
-            (a.out.clone().unwrap_or_else(|| default_dir("fewshot", &a.preset)), Some(cfg))
-        }
-    };
+    let (dir, cfg) = start::<FewShotConfig>("fewshot", &a.preset, &a.overrides, &[], &a.out, &a.resume)?;
     if let Some(stage) = &a.stage {
         if cfg.is_some() {
             drop(FewShotRunner::new(&dir, cfg)?);
@@ -227,14 +221,7 @@ impl Progress<SupernetEpoch> for Reporter {
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
-    let (dir, cfg) = match &a.resume {
-        Some(d) => (d.clone(), None),
-        None => {
-            let sets = a.overrides.sets();
-            let cfg = SupernetTrainConfig::resolve(&a.preset, a.overrides.config.as_deref(), &sets)?;
-            (a.out.clone().unwrap_or_else(|| default_dir("supernet", &a.preset)), Some(cfg))
-        }
-    };
+    let (dir, cfg) = start::<SupernetTrainConfig>("supernet", &a.preset, &a.overrides, &[], &a.out, &a.resume)?;
     let mut trainer = SupernetTrainer::new(&dir, cfg)?;
     trainer.reset_optimizer = a.reset_optimizer;
     eprintln!("run directory: {}", dir.display());

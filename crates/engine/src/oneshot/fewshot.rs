@@ -123,8 +123,7 @@ impl FewShotRunner {
 
     /// The stages after the warm-up, each an independent job: `group-00`, `group-01`, ..., `k1`.
     pub fn stage_names(&self) -> Result<Vec<String>, TrainError> {
-        let k = self.plan()?.groups.len();
-        Ok((0..k).map(|i| format!("group-{i:02}")).chain(["k1".to_string()]).collect())
+        Ok(stage_names(self.plan()?.groups.len()))
     }
 
     fn scoring(&self) -> Scoring {
@@ -157,7 +156,9 @@ impl FewShotRunner {
         match name.strip_prefix("group-").and_then(|i| i.parse::<usize>().ok()) {
             Some(i) if i < plan.groups.len() => Ok(self.group(&plan, i, progress)?.1),
             _ if name == "k1" => self.single(&plan, progress),
-            _ => Err(invalid(format!("no stage '{name}'; the stages are {}", self.stage_names()?.join(", ")))),
+            _ => {
+                Err(invalid(format!("no stage '{name}'; the stages are {}", stage_names(plan.groups.len()).join(", "))))
+            }
         }
     }
 
@@ -219,7 +220,7 @@ impl FewShotRunner {
         let warmup_epochs = self.cfg.fewshot.warmup_epochs;
         self.warmup().train(&mut Nested { outer: progress, label: "warm-up".into() })?;
         self.log(&mut records, StageRecord { stage: "warmup".into(), epochs: warmup_epochs, pool: 0, scored: 0 })?;
-        parallel(&self.stage_names()?)?;
+        parallel(&stage_names(k))?;
         let mut grouped: BTreeMap<String, f64> = BTreeMap::new();
         for i in 0..k {
             let (scores, r) = self.group(&plan, i, progress)?;
@@ -259,6 +260,11 @@ impl FewShotRunner {
         write_atomic(&path, serde_json::to_string_pretty(&json).expect("json").as_bytes()).map_err(io(&path))?;
         Ok(out)
     }
+}
+
+/// The stages after the warm-up for `k` groups.
+fn stage_names(k: usize) -> Vec<String> {
+    (0..k).map(|i| format!("group-{i:02}")).chain(["k1".to_string()]).collect()
 }
 
 /// The scores of `archs` (in their order) as a scores CSV.

@@ -113,12 +113,9 @@ impl PruneRunner {
         let pool = space
             .resolve_list(&self.cfg.prune.archs, self.cfg.run.seed)
             .map_err(|e| invalid(format!("prune.archs: {e}")))?;
-        let distinct: BTreeSet<&String> = pool.iter().collect();
-        let pool: Vec<String> = {
-            let mut seen = BTreeSet::new();
-            pool.iter().filter(|a| seen.insert(*a)).cloned().collect()
-        };
-        if distinct.len() < 2 {
+        let mut seen = BTreeSet::new();
+        let pool: Vec<String> = pool.into_iter().filter(|a| seen.insert(a.clone())).collect();
+        if pool.len() < 2 {
             return Err(invalid(format!(
                 "prune.archs = '{}' names fewer than two architectures",
                 self.cfg.prune.archs
@@ -157,8 +154,8 @@ impl PruneRunner {
             progress.message(&format!("resumed after round {} ({} survivors)", records.len(), survivors.len()));
         }
         for round in records.len() + 1..=self.cfg.prune.rounds {
-            let record = self.round(round, &survivors, space.as_ref(), &reference, progress)?;
-            survivors = self.read_list(&self.survivors_file(round), space.as_ref())?;
+            let (record, kept) = self.round(round, &survivors, space.as_ref(), &reference, progress)?;
+            survivors = kept;
             records.push(record.clone());
             let lines: String = records.iter().map(|r| serde_json::to_string(r).expect("json") + "\n").collect();
             write_atomic(&self.files.log(), lines.as_bytes()).map_err(io(&self.files.log()))?;
@@ -174,7 +171,7 @@ impl PruneRunner {
         Ok(records)
     }
 
-    /// One round: scores (supernet method), the pruning step, its survivors file, its record.
+    /// One round: scores (supernet method), the pruning step, its survivors file; its record and survivors.
     fn round(
         &self,
         round: usize,
@@ -182,7 +179,7 @@ impl PruneRunner {
         space: &dyn RankSpace,
         reference: &Reference,
         progress: &mut dyn Progress<RoundRecord>,
-    ) -> Result<RoundRecord, TrainError> {
+    ) -> Result<(RoundRecord, Vec<String>), TrainError> {
         let p = &self.cfg.prune;
         let seed = self.cfg.run.seed;
         let (mut scores, mut train_s, mut score_s) = (BTreeMap::new(), 0.0, 0.0);
@@ -203,7 +200,7 @@ impl PruneRunner {
         };
         self.write_list(&self.survivors_file(round), &step.survivors)?;
         let best = best_survivor(&step.survivors, &scores, reference.truth.as_ref());
-        Ok(RoundRecord {
+        let record = RoundRecord {
             round,
             method: p.method,
             unit: p.unit,
@@ -217,7 +214,8 @@ impl PruneRunner {
             truth_after: reference.summary(&step.survivors),
             train_s,
             score_s,
-        })
+        };
+        Ok((record, step.survivors))
     }
 
     /// Trains (or finishes training) round `round`'s supernet on the survivors, starting from the

@@ -11,28 +11,38 @@ use crate::shard::{Mode, ShardArgs};
 use crate::signals::{self, StopOnSignal};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use crate::spaces::SpaceArg;
 use oxnas_core::config::{ConfigFile, TrainConfig};
-use oxnas_core::nb201::set::ArchSet;
-use oxnas_core::nb201::{Nb201Arch, Nb201Op};
+use oxnas_core::oneshot::RankSpace;
+use oxnas_core::rank::scores::csv_field;
 use oxnas_core::shard::{append_row, read_rows, ShardDir, ShardMeta};
 use oxnas_engine::rundir::RunFiles;
 use oxnas_engine::train::{Start, Trainer};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// NAS-Bench-201's rows are keyed by the benchmark index.
 pub const HEADER: &str = "index,arch_str,accuracy,top5,params,epochs";
+/// Spaces without benchmark indices key their rows by a hash of the canonical string (the first 8
+/// bytes of its MD5), which shards and resumed runs use to find the cells already trained.
+pub const KEYED_HEADER: &str = "key,arch_str,accuracy,top5,params,epochs";
 /// The header of files written before sharding: its wall-time column made every run's file differ,
 /// so merged shards could never equal a single run's file.
 const OLD_HEADER: &str = "index,arch_str,accuracy,top5,params,epochs,seconds";
 
 #[derive(Args)]
 pub struct GroundTruthArgs {
-    /// Cells to train: all, classes, sample:N, a file (one arch or index per line) or a comma list.
+    /// The space of the architectures.
+    #[arg(long, value_enum, default_value = "nb201")]
+    space: SpaceArg,
+    /// Architectures to train: sample:N, a file (one per line, or a CSV with an arch_str column) or
+    /// one architecture; NAS-Bench-201 also takes all, classes, indices and comma lists.
     #[arg(long)]
     archs: String,
-    /// Train preset for each cell (its model.arch is replaced by the cell).
-    #[arg(long, default_value = "cpu-smoke")]
-    preset: String,
+    /// Train preset for each architecture (its model.arch or model.genotype is replaced by it).
+    /// Default: the space's CPU recipe (cpu-smoke for nb201, cpu-<space> for the others).
+    #[arg(long)]
+    preset: Option<String>,
     /// Overrides for the training config. Repeatable.
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     sets: Vec<String>,
@@ -49,8 +59,8 @@ pub struct GroundTruthArgs {
     shard: ShardArgs,
 }
 
-/// Indices already in a ground-truth CSV (none if it does not exist).
-fn done_indices(csv: &Path) -> Result<BTreeSet<u64>> {
+/// Keys already in a ground-truth CSV (none if it does not exist).
+fn done_keys(csv: &Path, header: &str) -> Result<BTreeSet<u64>> {
     let first = std::fs::read_to_string(csv).ok().and_then(|t| t.lines().next().map(str::to_string));
     match first.as_deref().map(str::trim) {
         Some(OLD_HEADER) => bail!(
@@ -58,23 +68,54 @@ fn done_indices(csv: &Path) -> Result<BTreeSet<u64>> {
              drop that column to continue it: cut -d, -f1-6 {0} > new.csv && mv new.csv {0}",
             csv.display()
         ),
-        Some(h) if !h.is_empty() && h != HEADER => {
-            bail!("{} has header '{h}', not oxnas groundtruth's '{HEADER}'; choose another --out", csv.display())
+        Some(h) if !h.is_empty() && h != header => {
+            bail!("{} has header '{h}', not oxnas groundtruth's '{header}' for this space; choose another --out", csv.display())
         }
         _ => {}
     }
-    Ok(read_rows(csv, HEADER)?.into_iter().map(|(k, _)| k).collect())
+    Ok(read_rows(csv, header)?.into_iter().map(|(k, _)| k).collect())
+}
+
+/// An architecture to train: its canonical string and the key of its row.
+struct Target {
+    arch: String,
+    key: u64,
+}
+
+fn key_of(space: &dyn RankSpace, arch: &str) -> u64 {
+    use md5::Digest;
+    match space.index(arch) {
+        Some(i) => i as u64,
+        None => {
+            let digest = md5::Md5::digest(arch.as_bytes());
+            u64::from_be_bytes(digest[..8].try_into().expect("an MD5 digest has 16 bytes"))
+        }
+    }
+}
+
+/// The header of a space's ground-truth CSV.
+fn header_of(space: &dyn RankSpace) -> &'static str {
+    if space.arch_at(0).is_some() {
+        HEADER
+    } else {
+        KEYED_HEADER
+    }
 }
 
 pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
     let mode = a.shard.mode()?;
-    let set: ArchSet = a.archs.parse()?;
-    // A list may name a cell twice: it is trained and written once, in first-mention order.
+    let space = a.space.rank_space(16)?;
+    // A list may name an architecture twice: it is trained and written once, in first-mention order.
     let mut seen = BTreeSet::new();
-    let cells: Vec<Nb201Arch> =
-        set.resolve(&Nb201Op::ALL, a.sample_seed)?.into_iter().filter(|c| seen.insert(c.to_index())).collect();
+    let targets: Vec<Target> = space
+        .resolve_list(&a.archs, a.sample_seed)?
+        .into_iter()
+        .map(|arch| Target { key: key_of(space.as_ref(), &arch), arch })
+        .filter(|t| seen.insert(t.key))
+        .collect();
+    let header = header_of(space.as_ref());
     // Fail on a bad preset or override before training (or submitting) anything.
-    let base = TrainConfig::resolve(&a.preset, None, &a.sets)?;
+    let base = TrainConfig::resolve(preset(&a), None, &a.sets)?;
     let runs = a.runs_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.runs", a.out.display())));
     // Two jobs appending to one CSV would lose each other's rows: the CSV (or a shard's rows) and
     // its cells' runs belong to one process at a time, locked through a directory that is ours.
@@ -84,21 +125,22 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
             let _lock = oxnas_core::lock::Lock::dir(&runs)?;
             oxnas_core::fsutil::sweep_dead_temps_of(&a.out)
                 .with_context(|| format!("cleaning up beside {}", a.out.display()))?;
-            let done = done_indices(&a.out)?;
-            train_cells(&a, &cells, &a.out, &done, &runs)
+            let done = done_keys(&a.out, header)?;
+            train_all(&a, &targets, (&a.out, header), &done, &runs)
         }
         Mode::One(shard) => {
             let dir = ShardDir::for_output(&a.out);
-            let mine = &cells[shard.range(cells.len())];
+            let mine = &targets[shard.range(targets.len())];
             let meta = ShardMeta {
                 shard,
-                header: HEADER.into(),
-                keys: mine.iter().map(|c| c.to_index() as u64).collect(),
+                header: header.into(),
+                keys: mine.iter().map(|t| t.key).collect(),
                 settings: serde_json::json!({
                     "command": "groundtruth",
+                    "space": a.space.name(),
                     "archs": a.archs,
                     "sample_seed": a.sample_seed,
-                    "cells": cells.len(),
+                    "cells": targets.len(),
                     "config": base.to_toml(),
                 }),
             };
@@ -106,55 +148,74 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
             std::fs::create_dir_all(&lock_dir).with_context(|| format!("creating {}", lock_dir.display()))?;
             let _lock = oxnas_core::lock::Lock::dir(&lock_dir)?;
             let done = meta.begin(&dir)?;
-            train_cells(&a, mine, &dir.rows(shard), &done, &runs)
+            train_all(&a, mine, (&dir.rows(shard), header), &done, &runs)
         }
         Mode::All(n) => jobs::launch("groundtruth", &a.out, n, vec![], &a.shard.exec),
     }
 }
 
-/// Trains the cells not in `done`, appending a row to `out` after each.
-fn train_cells(a: &GroundTruthArgs, cells: &[Nb201Arch], out: &Path, done: &BTreeSet<u64>, runs: &Path) -> Result<()> {
-    let todo: Vec<&Nb201Arch> = cells.iter().filter(|c| !done.contains(&(c.to_index() as u64))).collect();
+fn preset(a: &GroundTruthArgs) -> &str {
+    a.preset.as_deref().unwrap_or(a.space.groundtruth_preset())
+}
+
+/// Trains the architectures not in `done`, appending a row to `out` after each.
+fn train_all(
+    a: &GroundTruthArgs,
+    targets: &[Target],
+    (out, header): (&Path, &str),
+    done: &BTreeSet<u64>,
+    runs: &Path,
+) -> Result<()> {
+    let todo: Vec<&Target> = targets.iter().filter(|t| !done.contains(&t.key)).collect();
     eprintln!(
-        "{} cells, {} already in {}, {} to train with preset '{}'",
-        cells.len(),
-        cells.len() - todo.len(),
+        "{} {} architectures, {} already in {}, {} to train with preset '{}'",
+        targets.len(),
+        a.space.name(),
+        targets.len() - todo.len(),
         out.display(),
         todo.len(),
-        a.preset
+        preset(a)
     );
-    for (k, cell) in todo.iter().enumerate() {
+    for (k, t) in todo.iter().enumerate() {
         if let Some(sig) = signals::requested() {
             bail!(
-                "stopped by {} before cell {}; the cells trained so far are in {}",
+                "stopped by {} before {}; the architectures trained so far are in {}",
                 signals::name(sig),
-                cell.to_index(),
+                t.arch,
                 out.display()
             );
         }
-        let index = cell.to_index();
-        let mut sets = vec!["model.space=\"nb201\"".to_string(), format!("model.arch=\"{cell}\"")];
-        sets.extend(a.sets.iter().cloned());
-        let cfg = TrainConfig::resolve(&a.preset, None, &sets)?;
-        let dir = runs.join(index.to_string());
-        let start = if RunFiles::train(&dir).last().exists() { Start::Resume } else { Start::Fresh(Box::new(cfg)) };
-        let started = std::time::Instant::now();
-        eprintln!("[{}/{}] cell {index} {cell}", k + 1, todo.len());
-        let summary = Trainer::new(&dir, start)?
-            .run(&mut StopOnSignal)
-            .with_context(|| format!("training cell {index} in {}", dir.display()))?;
-        let line = format!(
-            "{index},{cell},{:.4},{:.4},{},{}",
-            summary.final_eval.top1,
-            summary.final_eval.top5,
-            summary.params,
-            summary.history.len(),
-        );
-        // The whole (small) file is rewritten atomically: a kill can lose the cell being trained, never
-        // a finished result or the file itself.
-        append_row(out, HEADER, &line)?;
-        eprintln!("    test accuracy {:.2}% ({:.1} s)", summary.final_eval.top1, started.elapsed().as_secs_f64());
+        eprintln!("[{}/{}] {} {}", k + 1, todo.len(), t.key, t.arch);
+        train_one(a, t, (out, header), runs)?;
     }
     println!("ground truth: {}", out.display());
+    Ok(())
+}
+
+/// Trains one architecture standalone in its own run directory (resuming it if a killed job left
+/// one) and appends its row.
+fn train_one(a: &GroundTruthArgs, t: &Target, (out, header): (&Path, &str), runs: &Path) -> Result<()> {
+    let mut sets = a.space.model_sets(&t.arch);
+    sets.extend(a.sets.iter().cloned());
+    let cfg = TrainConfig::resolve(preset(a), None, &sets)?;
+    let dir = runs.join(t.key.to_string());
+    let start = if RunFiles::train(&dir).last().exists() { Start::Resume } else { Start::Fresh(Box::new(cfg)) };
+    let started = std::time::Instant::now();
+    let summary = Trainer::new(&dir, start)?
+        .run(&mut StopOnSignal)
+        .with_context(|| format!("training {} in {}", t.arch, dir.display()))?;
+    let line = format!(
+        "{},{},{:.4},{:.4},{},{}",
+        t.key,
+        csv_field(&t.arch),
+        summary.final_eval.top1,
+        summary.final_eval.top5,
+        summary.params,
+        summary.history.len(),
+    );
+    // The whole (small) file is rewritten atomically: a kill can lose the architecture being
+    // trained, never a finished result or the file itself.
+    append_row(out, header, &line)?;
+    eprintln!("    test accuracy {:.2}% ({:.1} s)", summary.final_eval.top1, started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -15,6 +15,7 @@ mod runs;
 mod search;
 mod shard;
 mod signals;
+mod spaces;
 mod slurm;
 mod supernet;
 mod sweep;

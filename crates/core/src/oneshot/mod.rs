@@ -134,25 +134,51 @@ fn default_list<S: RankSpace + ?Sized>(space: &S, spec: &str, seed: u64) -> Resu
     let path = std::path::Path::new(t);
     if path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| ListError(format!("{}: {e}", path.display())))?;
-        let mut out = vec![];
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.split('#').next().unwrap_or("").trim();
-            if !line.is_empty() {
-                out.push(
-                    space.canonical(line).map_err(|e| ListError(format!("{}, line {}: {e}", path.display(), i + 1)))?,
-                );
-            }
-        }
-        if out.is_empty() {
-            return Err(ListError(format!("{} names no architecture", path.display())));
-        }
-        return Ok(out);
+        return list_file(space, &text, &path.display().to_string());
     }
     space.canonical(t).map(|a| vec![a]).map_err(|e| {
         ListError(format!(
             "{e}; an architecture list is all, sample:N, a file with one architecture per line, or one architecture"
         ))
     })
+}
+
+/// The architectures of `spec` when it is a CSV file with an `arch_str` (or `arch`) column; `None`
+/// when it is something else.
+pub(crate) fn csv_list<S: RankSpace + ?Sized>(space: &S, spec: &str) -> Option<Result<Vec<String>, ListError>> {
+    let path = std::path::Path::new(spec.trim());
+    let text = std::fs::read_to_string(path).ok().filter(|_| path.is_file())?;
+    let header = text.lines().find(|l| !l.trim().is_empty())?;
+    let fields = crate::rank::scores::split_fields(header);
+    (fields.len() > 1 && fields.iter().any(|f| f == "arch_str" || f == "arch"))
+        .then(|| list_file(space, &text, &path.display().to_string()))
+}
+
+/// The architectures of a list file: one per line (`#` starts a comment), or a CSV whose header has
+/// an `arch_str` (or `arch`) column, such as the score and ground-truth tables oxnas writes.
+fn list_file<S: RankSpace + ?Sized>(space: &S, text: &str, file: &str) -> Result<Vec<String>, ListError> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
+    let column = lines.peek().and_then(|(_, h)| {
+        let fields = crate::rank::scores::split_fields(h);
+        fields.iter().position(|f| f == "arch_str" || f == "arch").filter(|_| fields.len() > 1)
+    });
+    if column.is_some() {
+        lines.next();
+    }
+    let mut out = vec![];
+    for (i, raw) in lines {
+        let entry = match column {
+            Some(c) => crate::rank::scores::split_fields(raw).get(c).cloned().unwrap_or_default(),
+            None => raw.split('#').next().unwrap_or("").trim().to_string(),
+        };
+        if !entry.is_empty() {
+            out.push(space.canonical(&entry).map_err(|e| ListError(format!("{file}, line {}: {e}", i + 1)))?);
+        }
+    }
+    if out.is_empty() {
+        return Err(ListError(format!("{file} names no architecture")));
+    }
+    Ok(out)
 }
 
 /// `n` distinct architectures drawn uniformly with `seed` (all of them, shuffled, when the space has
@@ -222,6 +248,13 @@ pub(crate) mod contract {
                 assert_eq!(space.choices(a).unwrap().len(), space.slots().len(), "{a}: one choice per slot");
             }
         }
+        // A CSV with an arch_str column (as oxnas writes scores and ground truth) lists its archs.
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("gt.csv");
+        let rows: String =
+            listed[..3].iter().map(|a| format!("7,{},90.5\n", crate::rank::scores::csv_field(a))).collect();
+        std::fs::write(&csv, format!("key,arch_str,accuracy\n{rows}")).unwrap();
+        assert_eq!(space.resolve_list(csv.to_str().unwrap(), 0).unwrap(), listed[..3].to_vec());
         let e = space.canonical("not an architecture").unwrap_err();
         assert_eq!(e.space, space.name());
     }

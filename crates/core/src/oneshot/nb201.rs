@@ -188,6 +188,9 @@ impl RankSpace for Nb201RankSpace {
     /// NAS-Bench-201's own list forms ([`ArchSet`]): also `classes` (one cell per isomorphism class),
     /// indices, and comma-separated lists; `sample:N` draws without replacement from the index order.
     fn resolve_list(&self, spec: &str, seed: u64) -> Result<Vec<String>, ListError> {
+        if let Some(listed) = super::csv_list(self, spec) {
+            return listed;
+        }
         let set: ArchSet = spec.parse().map_err(|e| ListError(format!("{e}")))?;
         let cells = set.resolve(&self.ops, seed).map_err(|e| ListError(format!("{e}")))?;
         Ok(cells.iter().map(Nb201Arch::to_string).collect())

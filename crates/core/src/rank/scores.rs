@@ -68,7 +68,7 @@ fn csv_lines(text: &str) -> impl Iterator<Item = Line> + '_ {
         .map(|(i, l)| Line { number: i + 1, fields: split_fields(l) })
 }
 
-fn split_fields(line: &str) -> Vec<String> {
+pub(crate) fn split_fields(line: &str) -> Vec<String> {
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).flexible(true).from_reader(line.as_bytes());
     match reader.records().next() {
@@ -79,7 +79,7 @@ fn split_fields(line: &str) -> Vec<String> {
 }
 
 /// A field as CSV writes it: quoted when it holds a comma, a quote or a line break.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -11,7 +11,15 @@ use std::collections::BTreeSet;
 use tch::{Device, Kind, Tensor};
 
 fn darts_cfg(ops: OpSet) -> DartsSupernetConfig {
-    DartsSupernetConfig { channels: 16, layers: 8, steps: 4, num_classes: 10, in_channels: 3, ops }
+    DartsSupernetConfig {
+        channels: 16,
+        layers: 8,
+        steps: 4,
+        num_classes: 10,
+        in_channels: 3,
+        ops,
+        track_running_stats: true,
+    }
 }
 
 fn nb201_cfg(track: bool) -> Nb201SupernetConfig {
@@ -109,6 +117,7 @@ fn darts_supernet_pruned_edges_and_gray_input() {
         num_classes: 10,
         in_channels: 1,
         ops: OpSet::sgas_es(),
+        track_running_stats: true,
     };
     let mut net = DartsSupernet::new(&cfg, Device::Cpu);
     // Node 0 of the normal cell: edges 0, 1. Decide edge 0 (sep_conv_3x3, column 3), prune edge 1.

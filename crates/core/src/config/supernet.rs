@@ -3,8 +3,9 @@
 //! its other keys are that space's.
 
 use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
+use crate::darts::OpSet;
 use crate::nb201::Nb201Op;
-use crate::oneshot::{Nb201RankSpace, RankSpace};
+use crate::oneshot::{DartsRankSpace, Nb201RankSpace, RankSpace};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -14,6 +15,7 @@ use std::str::FromStr;
 #[serde(tag = "space", rename_all = "kebab-case")]
 pub enum OneShotConfig {
     Nb201(Nb201OneShot),
+    Darts(DartsOneShot),
 }
 
 /// The same enum, with a required tag: what [`OneShotConfig`] deserialises through.
@@ -21,6 +23,7 @@ pub enum OneShotConfig {
 #[serde(tag = "space", rename_all = "kebab-case")]
 enum Tagged {
     Nb201(Nb201OneShot),
+    Darts(DartsOneShot),
 }
 
 impl<'de> Deserialize<'de> for OneShotConfig {
@@ -30,6 +33,7 @@ impl<'de> Deserialize<'de> for OneShotConfig {
         let tagged = Tagged::deserialize(toml::Value::Table(table)).map_err(serde::de::Error::custom)?;
         Ok(match tagged {
             Tagged::Nb201(c) => OneShotConfig::Nb201(c),
+            Tagged::Darts(c) => OneShotConfig::Darts(c),
         })
     }
 }
@@ -39,6 +43,7 @@ impl OneShotConfig {
     pub fn rank_space(&self) -> Result<Box<dyn RankSpace>, ConfigError> {
         match self {
             OneShotConfig::Nb201(c) => Ok(Box::new(Nb201RankSpace::with_ops(c.op_list()?))),
+            OneShotConfig::Darts(c) => Ok(Box::new(DartsRankSpace::new(c.op_set()?))),
         }
     }
 
@@ -46,6 +51,7 @@ impl OneShotConfig {
     pub fn paths_per_step(&self) -> usize {
         match self {
             OneShotConfig::Nb201(c) => c.paths_per_step,
+            OneShotConfig::Darts(c) => c.paths_per_step,
         }
     }
 
@@ -53,6 +59,7 @@ impl OneShotConfig {
     pub fn track_running_stats(&self) -> bool {
         match self {
             OneShotConfig::Nb201(c) => c.track_running_stats,
+            OneShotConfig::Darts(c) => c.track_running_stats,
         }
     }
 
@@ -61,6 +68,7 @@ impl OneShotConfig {
     pub fn with_running_stats(mut self) -> Self {
         match &mut self {
             OneShotConfig::Nb201(c) => c.track_running_stats = true,
+            OneShotConfig::Darts(c) => c.track_running_stats = true,
         }
         self
     }
@@ -68,6 +76,7 @@ impl OneShotConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         match self {
             OneShotConfig::Nb201(c) => c.validate(),
+            OneShotConfig::Darts(c) => c.validate(),
         }
     }
 }
@@ -126,6 +135,46 @@ impl Nb201OneShot {
     }
 }
 
+/// Single-path DARTS (CIFAR-10 space): the DARTS search network with each edge that a sampled
+/// genotype uses fixed to its op and every other edge pruned; cells have 4 nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DartsOneShot {
+    /// The edge candidates: `darts` (the 8 DARTS ops), `sgas-es` (the 5-op SGAS-es set), or a
+    /// comma-separated list. `none` is never sampled.
+    #[serde(default = "darts_ops")]
+    pub ops: String,
+    pub channels: i64,
+    pub layers: i64,
+    /// Running BN statistics in the cells (`--bn running` scoring needs them).
+    pub track_running_stats: bool,
+    /// Genotypes sampled (and back-propagated) per step; their gradients are averaged.
+    #[serde(default = "one")]
+    pub paths_per_step: usize,
+}
+
+fn darts_ops() -> String {
+    "darts".into()
+}
+
+impl DartsOneShot {
+    pub fn op_set(&self) -> Result<OpSet, ConfigError> {
+        self.ops.parse().map_err(|e| ConfigError::Invalid(format!("supernet.ops: {e}")))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.op_set()?;
+        if self.channels < 1 || self.layers < 3 || self.paths_per_step < 1 {
+            return Err(ConfigError::Invalid(
+                "supernet.channels and paths_per_step must be at least 1, and supernet.layers at least 3 \
+                 (two of the cells are reduction cells)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Ranking of a fixed sample of cells against a ground truth, tracked during training (τ per epoch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +203,8 @@ pub struct SupernetTrainConfig {
     pub run: RunConfig,
 }
 
-pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("supernet": "cpu-nb201", "nb201-cifar10");
+pub const SUPERNET_PRESETS: &[(&str, &str)] =
+    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10");
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
@@ -220,6 +270,30 @@ mod tests {
     }
 
     #[test]
+    fn darts_sections_name_an_op_set_and_refuse_other_spaces_keys() {
+        let c = SupernetTrainConfig::resolve("cpu-darts", None, &[]).unwrap();
+        let space = c.supernet.rank_space().unwrap();
+        assert_eq!(space.name(), "darts");
+        let set = |ops: &str| {
+            SupernetTrainConfig::resolve("cpu-darts", None, &[format!("supernet.ops=\"{ops}\"")])
+                .map(|c| match c.supernet {
+                    OneShotConfig::Darts(d) => d.op_set().unwrap().len(),
+                    other => panic!("{other:?}"),
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(set("sgas-es"), Ok(5));
+        assert_eq!(set("darts"), Ok(8));
+        assert!(set("sep_conv_7x7").unwrap_err().contains("supernet.ops: unknown DARTS op 'sep_conv_7x7'"));
+        let e = SupernetTrainConfig::resolve("cpu-darts", None, &["supernet.cells_per_stage=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cells_per_stage"), "{e}");
+        let e = SupernetTrainConfig::resolve("cpu-darts", None, &["track.sample=10".into()]).unwrap_err().to_string();
+        assert!(e.contains("the darts space has no embedded ground truth"), "{e}");
+    }
+
+    #[test]
     fn restricted_spaces_are_checked() {
         let c = SupernetTrainConfig::resolve(
             "cpu-nb201",
@@ -227,7 +301,7 @@ mod tests {
             &["supernet.ops=[\"skip_connect\",\"nor_conv_3x3\"]".into()],
         )
         .unwrap();
-        let OneShotConfig::Nb201(n) = &c.supernet;
+        let OneShotConfig::Nb201(n) = &c.supernet else { panic!("cpu-nb201 is an NB201 preset") };
         assert_eq!(n.op_list().unwrap(), vec![Nb201Op::SkipConnect, Nb201Op::NorConv3x3]);
         assert_eq!(c.supernet.rank_space().unwrap().enumerate().unwrap().len(), 64);
         let e = SupernetTrainConfig::resolve("cpu-nb201", None, &["supernet.ops=[\"conv\"]".into()])

@@ -7,6 +7,7 @@
 //! [`RankSpace`], so a new space is one implementation of this trait (and its network in the engine),
 //! not a `match` in each of those places.
 
+pub mod darts;
 pub mod nb101;
 pub mod nb201;
 pub mod proxyless;
@@ -15,6 +16,7 @@ use std::fmt;
 
 use rand_chacha::ChaCha8Rng;
 
+pub use darts::DartsRankSpace;
 pub use nb101::Nb101RankSpace;
 pub use nb201::Nb201RankSpace;
 pub use proxyless::ProxylessRankSpace;

@@ -7,11 +7,13 @@
 //! - [`report`]: [`RankReport`], every ranking figure for one (scores, truth) pairing plus a verdict.
 //! - [`bias`]: cell features (parameter-free ops, skips, depth, parameters) against score, truth and
 //!   rank error, to show which kinds of cells the supernet over- or under-rates.
+//! - [`nds`]: ground truth from the model records of "On Network Design Spaces" (NDS's `DARTS.json`).
 //! - [`collect`]: [`RankSummary`], the compact figures of one ranking run, and collecting those of
 //!   many runs (any spaces) into one table for `oxnas report ranking`.
 
 pub mod bias;
 pub mod collect;
+pub mod nds;
 pub mod report;
 pub mod scores;
 pub mod stats;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 
 pub use bias::{BiasOptions, BiasReport, FeatureBias, GroupMean};
 pub use collect::{CollectError, RankRun, RankSummary, SupernetTrace};
+pub use nds::{NdsError, NdsTruth};
 pub use report::{KValue, PercentValue, RankOptions, RankReport};
 pub use scores::{join, ArchScores, GroundTruth, Joined, JoinedRow, ScoreRow, TruthSource};
 pub use stats::Better;
@@ -102,8 +105,15 @@ pub enum RankError {
          give a CSV of `arch_str,accuracy` for that space (e.g. from `oxnas groundtruth`)"
     )]
     TruthSpace { truth: String, space: &'static str },
+    #[error(
+        "ground truth `{truth}` is an NDS model file, whose cells are DARTS genotypes, but the architectures are of \
+         the {space} space; rank DARTS scores with it (--space darts)"
+    )]
+    NdsSpace { truth: String, space: &'static str },
     #[error(transparent)]
     Arch(#[from] crate::oneshot::ArchError),
+    #[error(transparent)]
+    Nds(#[from] nds::NdsError),
 }
 
 /// Rejects NaN and infinities with the position of the first offender, so that a user can find the row.

@@ -473,17 +473,32 @@ fn truth_header(file: &str, header: &Line) -> Result<(Option<usize>, Option<usiz
 pub enum TruthSource {
     Column(Column),
     Csv(PathBuf),
+    /// An NDS model file (`nds:PATH`), for the DARTS space; see [`super::nds`].
+    Nds(PathBuf),
 }
 
 impl TruthSource {
     /// The ground truth for architectures of `space`; a table column is NAS-Bench-201's own.
     pub fn load(&self, space: &dyn RankSpace) -> Result<GroundTruth, RankError> {
+        self.load_noted(space).map(|(truth, _)| truth)
+    }
+
+    /// [`TruthSource::load`], with what a user should be told about the reading: for an NDS file,
+    /// how many records were kept, skipped (and why) and averaged.
+    pub fn load_noted(&self, space: &dyn RankSpace) -> Result<(GroundTruth, Option<String>), RankError> {
         match self {
             TruthSource::Column(_) if space.name() != "nb201" => {
                 Err(RankError::TruthSpace { truth: self.to_string(), space: space.name() })
             }
-            TruthSource::Column(c) => Ok(GroundTruth::from_column(*c)),
-            TruthSource::Csv(p) => GroundTruth::read_csv(p, space),
+            TruthSource::Column(c) => Ok((GroundTruth::from_column(*c), None)),
+            TruthSource::Csv(p) => Ok((GroundTruth::read_csv(p, space)?, None)),
+            TruthSource::Nds(_) if space.name() != "darts" => {
+                Err(RankError::NdsSpace { truth: self.to_string(), space: space.name() })
+            }
+            TruthSource::Nds(p) => {
+                let nds = super::nds::NdsTruth::read(p, space)?;
+                Ok((nds.ground_truth(), Some(nds.to_string())))
+            }
         }
     }
 }
@@ -494,6 +509,9 @@ impl FromStr for TruthSource {
     /// A table column name, else a path; only something that looks like a path (a separator or a
     /// `.csv` ending) is taken as one, so that a mistyped column name gets the list of columns.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("nds:") {
+            return Ok(TruthSource::Nds(PathBuf::from(path)));
+        }
         if let Ok(c) = s.parse::<Column>() {
             return Ok(TruthSource::Column(c));
         }
@@ -509,6 +527,7 @@ impl fmt::Display for TruthSource {
         match self {
             TruthSource::Column(c) => write!(f, "{c}"),
             TruthSource::Csv(p) => write!(f, "{}", p.display()),
+            TruthSource::Nds(p) => write!(f, "nds:{}", p.display()),
         }
     }
 }
@@ -798,6 +817,11 @@ mod tests {
             TruthSource::Column(Column::Cifar100Test200ep)
         );
         assert_eq!("runs/gt.csv".parse::<TruthSource>().unwrap(), TruthSource::Csv("runs/gt.csv".into()));
+        let nds = "nds:data/DARTS.json".parse::<TruthSource>().unwrap();
+        assert_eq!(nds, TruthSource::Nds("data/DARTS.json".into()));
+        assert_eq!(nds.to_string(), "nds:data/DARTS.json");
+        let e = nds.load(&nb201()).unwrap_err().to_string();
+        assert!(e.contains("nds:data/DARTS.json") && e.contains("nb201"), "{e}");
         let e = "cifar10".parse::<TruthSource>().unwrap_err();
         assert!(e.to_string().contains("cifar10_test_200ep"), "{e}");
         let gt = TruthSource::Column(Column::Cifar10Test200ep).load(&nb201()).unwrap();

@@ -6,6 +6,7 @@
 //! here (the network that runs one architecture's path). [`build`] is the one place that turns a
 //! space's config into its network.
 
+pub mod darts;
 pub mod fewshot;
 pub mod prune;
 pub mod score;
@@ -66,6 +67,14 @@ pub fn build(
                 in_channels,
                 track_running_stats: c.track_running_stats,
             },
+            device,
+        )),
+        OneShotConfig::Darts(c) => Box::new(darts::supernet(
+            c.op_set().expect("a validated config has a valid op set"),
+            c.channels,
+            c.layers,
+            c.track_running_stats,
+            (num_classes, in_channels),
             device,
         )),
     }

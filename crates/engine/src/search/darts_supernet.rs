@@ -19,6 +19,14 @@ pub struct DartsSupernetConfig {
     pub num_classes: i64,
     pub in_channels: i64,
     pub ops: OpSet,
+    /// BN running statistics in the cells; searches keep them (the reference's BN default), a
+    /// single-path supernet may leave them out (`[supernet] track_running_stats`).
+    #[serde(default = "yes")]
+    pub track_running_stats: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl DartsSupernetConfig {
@@ -48,7 +56,7 @@ impl SearchCell {
         reduction: bool,
         reduction_prev: bool,
     ) -> Self {
-        let bn = BnMode::SEARCH;
+        let bn = BnMode { track_running_stats: cfg.track_running_stats, ..BnMode::SEARCH };
         let pre0 = if reduction_prev {
             Pre0::Reduce(FactorizedReduce::new(&(p / "preprocess0"), c_pp, c, bn))
         } else {

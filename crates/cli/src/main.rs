@@ -37,7 +37,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Query the embedded NAS-Bench-201 table (15,625 cells).
+    /// Query the embedded NAS-Bench-201 table (15,625 cells), or import and query NAS-Bench-101.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Architectures: parameter counts and FLOPs, named genotypes.

@@ -241,8 +241,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
             println!("tracked sample vs {}: Kendall τ {t:+.3}, Spearman ρ {r:+.3}", trainer.cfg.track.truth);
         }
     }
-    println!("results: {} (supernet.jsonl, tau.png, checkpoints/last.safetensors)", dir.display());
-    println!("next: oxnas supernet score --run {} --archs classes", dir.display());
+    let curve = if dir.join("tau.png").exists() { ", tau.png" } else { "" };
+    println!("results: {} (supernet.jsonl{curve}, checkpoints/last.safetensors)", dir.display());
+    // Only NAS-Bench-201 is small enough to score whole (its isomorphism classes); the others sample.
+    let archs = match trainer.cfg.supernet {
+        oxnas_core::config::OneShotConfig::Nb201(_) => "classes",
+        _ => "sample:200",
+    };
+    println!("next: oxnas supernet score --run {} --archs {archs}", dir.display());
     Ok(())
 }
 
@@ -449,7 +455,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         println!("resumed: {} of {} cells were already scored by an interrupted run", run.resumed, run.distinct);
     }
     println!(
-        "scored {fresh} cells in {secs:.1} s ({:.1} cells/s); scores: {}",
+        "scored {fresh} architectures in {secs:.1} s ({:.1}/s); scores: {}",
         fresh as f64 / secs.max(1e-9),
         out.display()
     );
@@ -493,7 +499,8 @@ pub struct RankArgs {
     /// A scores CSV (from `oxnas supernet score`, or any `index,arch_str,score` table).
     #[arg(long)]
     scores: PathBuf,
-    /// Ground truth: a NAS-Bench-201 column (e.g. cifar10_test_200ep) or a CSV of arch_str/index and accuracy.
+    /// Ground truth: a NAS-Bench-201 column (e.g. cifar10_test_200ep), a CSV of arch_str/index and
+    /// accuracy, an NDS model file (nds:DARTS.json), or a NAS-Bench-101 table (nb101:TABLE[@EPOCHS]).
     #[arg(long, default_value = "cifar10_test_200ep")]
     truth: String,
     /// k values for precision@k (comma-separated; default 1,5,10,50,100, those above the number of
@@ -528,7 +535,7 @@ fn rank_ks(given: &Option<Vec<usize>>, n: usize) -> Result<Vec<usize>> {
 pub fn rank(a: RankArgs) -> Result<()> {
     let space = a.space.rank_space(a.channels)?;
     let scores = ArchScores::read_csv(&a.scores, space.as_ref())?;
-    let (truth, note) = a.truth.parse::<TruthSource>()?.load_noted(space.as_ref())?;
+    let (truth, note) = a.truth.parse::<TruthSource>()?.load_for(space.as_ref(), &scores)?;
     if let Some(note) = note {
         eprintln!("{note}");
     }

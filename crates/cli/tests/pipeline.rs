@@ -103,7 +103,7 @@ fn search_prints_ground_truth_and_survives_kill_9() {
     for bn in ["train", "recalibrate"] {
         let out = run(bn);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("scored 5 cells"));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("scored 5 architectures"));
         csvs.push(std::fs::read_to_string(&scores).unwrap());
     }
     assert_ne!(csvs[0], csvs[1], "recalibrated statistics should change the scores");
@@ -220,7 +220,7 @@ fn supernet_score_rank_and_groundtruth() {
         "--out",
         scores.to_str().unwrap(),
     ]);
-    assert!(out.contains("scored 40 cells"), "{out}");
+    assert!(out.contains("scored 40 architectures"), "{out}");
     let csv = std::fs::read_to_string(&scores).unwrap();
     assert_eq!(csv.lines().count(), 41, "header + 40 cells");
 

@@ -421,7 +421,7 @@ pub(crate) mod tests {
     use crate::nb101::metrics::EvaluationData;
     use crate::nb101::tfrecord::frame;
 
-    const README_STORED: &str = "31m33:111100/00001/0001/001/10/1";
+    pub const README_STORED: &str = "31m33:111100/00001/0001/001/10/1";
     const README_HASH: &str = "28cfc7874f6d200472e1a9dcd8650aa0";
     const SKIP_HASH: &str = "043721b9c7fe8c5fad811d47d83132ec";
 
@@ -449,13 +449,13 @@ pub(crate) mod tests {
         serde_json::to_vec(&serde_json::json!([hash, epochs, adjacency, cell.op_names().join(","), metrics])).unwrap()
     }
 
-    fn readme_run(k: usize) -> [f64; 4] {
+    pub fn readme_run(k: usize) -> [f64; 4] {
         // Values a float32 holds exactly, as the benchmark's do.
         [1_155.853_027_343_75 + k as f64, 1.0, 0.9375 - k as f64 / 64.0, 0.921_875 - k as f64 / 128.0]
     }
 
     /// 8 records: the README cell 3× at 108 epochs and 2× at 36, the skip cell 3× at 108.
-    fn sample_records() -> Vec<Vec<u8>> {
+    pub fn sample_records() -> Vec<Vec<u8>> {
         let readme = Cell::parse(README_STORED).unwrap();
         let skip = Cell::parse(":1").unwrap();
         let mut out = vec![];
@@ -469,12 +469,25 @@ pub(crate) mod tests {
         out
     }
 
-    fn file(records: &[Vec<u8>]) -> Vec<u8> {
+    pub fn file(records: &[Vec<u8>]) -> Vec<u8> {
         records.iter().flat_map(|r| frame(r)).collect()
     }
 
     fn import_err(bytes: &[u8]) -> String {
         build(bytes, Path::new("t.tfrecord")).unwrap_err().to_string()
+    }
+
+    /// The file `crates/core/tests/fixtures/nb101-sample.tfrecord` holds exactly these records, so
+    /// that the CLI's tests can import a real TFRecord file (OXNAS_WRITE_FIXTURES=1 rewrites it).
+    #[test]
+    fn the_checked_in_sample_file_is_these_records() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nb101-sample.tfrecord");
+        let bytes = file(&sample_records());
+        if std::env::var_os("OXNAS_WRITE_FIXTURES").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! - [`report`]: [`RankReport`], every ranking figure for one (scores, truth) pairing plus a verdict.
 //! - [`bias`]: cell features (parameter-free ops, skips, depth, parameters) against score, truth and
 //!   rank error, to show which kinds of cells the supernet over- or under-rates.
+//! - [`nb101_truth`]: ground truth from a NAS-Bench-101 table imported by `oxnas bench import nb101`.
 //! - [`nds`]: ground truth from the model records of "On Network Design Spaces" (NDS's `DARTS.json`).
 //! - [`collect`]: [`RankSummary`], the compact figures of one ranking run, and collecting those of
 //!   many runs (any spaces) into one table for `oxnas report ranking`.
 
 pub mod bias;
 pub mod collect;
+pub mod nb101_truth;
 pub mod nds;
 pub mod report;
 pub mod scores;
@@ -22,6 +24,7 @@ use std::path::PathBuf;
 
 pub use bias::{BiasOptions, BiasReport, FeatureBias, GroupMean};
 pub use collect::{CollectError, RankRun, RankSummary, SupernetTrace};
+pub use nb101_truth::{Nb101TruthError, Nb101TruthSpec};
 pub use nds::{NdsError, NdsTruth};
 pub use report::{KValue, PercentValue, RankOptions, RankReport};
 pub use scores::{join, ArchScores, GroundTruth, Joined, JoinedRow, ScoreRow, TruthSource};
@@ -93,7 +96,7 @@ pub enum RankError {
     DuplicateArch { arch: String, first: usize, second: usize },
     #[error("extra column name `{name}` cannot be written: {reason}")]
     BadExtraName { name: String, reason: &'static str },
-    #[error("unknown ground truth `{name}`: not a column of the NAS-Bench-201 table ({columns}) and not a path ending in .csv")]
+    #[error("unknown ground truth `{name}`: not a column of the NAS-Bench-201 table ({columns}), not a path ending in .csv, not nds:FILE or nb101:TABLE")]
     UnknownTruth { name: String, columns: String },
     #[error(
         "no exact parameter count for `{arch}`; the exact map must cover every joined architecture, or leave it \
@@ -114,6 +117,13 @@ pub enum RankError {
     Arch(#[from] crate::oneshot::ArchError),
     #[error(transparent)]
     Nds(#[from] nds::NdsError),
+    #[error(
+        "ground truth `{truth}` is a NAS-Bench-101 table, but the architectures are of the {space} space; rank \
+         NAS-Bench-101 scores with it (--space nb101)"
+    )]
+    Nb101Space { truth: String, space: &'static str },
+    #[error(transparent)]
+    Nb101(#[from] nb101_truth::Nb101TruthError),
 }
 
 /// Rejects NaN and infinities with the position of the first offender, so that a user can find the row.

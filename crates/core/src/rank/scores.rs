@@ -475,6 +475,8 @@ pub enum TruthSource {
     Csv(PathBuf),
     /// An NDS model file (`nds:PATH`), for the DARTS space; see [`super::nds`].
     Nds(PathBuf),
+    /// A NAS-Bench-101 table (`nb101:TABLE[@EPOCHS]`); see [`super::nb101_truth`].
+    Nb101(super::Nb101TruthSpec),
 }
 
 impl TruthSource {
@@ -499,7 +501,24 @@ impl TruthSource {
                 let nds = super::nds::NdsTruth::read(p, space)?;
                 Ok((nds.ground_truth(), Some(nds.to_string())))
             }
+            TruthSource::Nb101(spec) => Err(super::Nb101TruthError::NeedsCells { spec: spec.to_string() }.into()),
         }
+    }
+
+    /// [`TruthSource::load_noted`] for the architectures of a score table: sources that answer per
+    /// architecture (a NAS-Bench-101 table) look up only those.
+    pub fn load_for(
+        &self,
+        space: &dyn RankSpace,
+        scores: &ArchScores,
+    ) -> Result<(GroundTruth, Option<String>), RankError> {
+        let TruthSource::Nb101(spec) = self else { return self.load_noted(space) };
+        if space.name() != "nb101" {
+            return Err(RankError::Nb101Space { truth: self.to_string(), space: space.name() });
+        }
+        let (truth, note) =
+            spec.lookup(&crate::oneshot::Nb101RankSpace::default(), scores.rows.iter().map(|r| r.arch.as_str()))?;
+        Ok((truth, Some(note)))
     }
 }
 
@@ -511,6 +530,9 @@ impl FromStr for TruthSource {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if let Some(path) = s.strip_prefix("nds:") {
             return Ok(TruthSource::Nds(PathBuf::from(path)));
+        }
+        if let Some(spec) = s.strip_prefix("nb101:") {
+            return Ok(TruthSource::Nb101(super::Nb101TruthSpec::parse(spec)));
         }
         if let Ok(c) = s.parse::<Column>() {
             return Ok(TruthSource::Column(c));
@@ -528,6 +550,7 @@ impl fmt::Display for TruthSource {
             TruthSource::Column(c) => write!(f, "{c}"),
             TruthSource::Csv(p) => write!(f, "{}", p.display()),
             TruthSource::Nds(p) => write!(f, "nds:{}", p.display()),
+            TruthSource::Nb101(spec) => write!(f, "{spec}"),
         }
     }
 }

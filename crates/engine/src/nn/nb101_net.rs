@@ -13,6 +13,7 @@
 //! running statistics at decay 0.997 would still be mostly their initial values at evaluation.
 
 use super::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
+use super::ops::BnMode;
 use oxnas_core::nb101::model::vertex_channels;
 use oxnas_core::nb101::{Cell, Nb101Op, NetConfig};
 use serde::{Deserialize, Serialize};
@@ -65,9 +66,13 @@ pub struct ConvBnRelu {
 
 impl ConvBnRelu {
     pub fn new(p: &Path, c_in: i64, c_out: i64, kernel: i64) -> Self {
+        ConvBnRelu::with_bn(p, c_in, c_out, kernel, BnMode::EVAL)
+    }
+
+    pub fn with_bn(p: &Path, c_in: i64, c_out: i64, kernel: i64, bn: BnMode) -> Self {
         ConvBnRelu {
             conv: Conv2d::new(&(p / "conv"), ConvSpec::new(c_in, c_out, kernel).padding(kernel / 2)),
-            bn: BatchNorm2d::new(&(p / "bn"), c_out, true, true),
+            bn: BatchNorm2d::new(&(p / "bn"), c_out, bn.affine, bn.track_running_stats),
         }
     }
 

@@ -93,8 +93,11 @@ mod tests {
         assert_eq!(j["ops"][1].as_str(), Some("conv1x1-bn-relu"));
         // The JSON form of a cell that needs pruning gives the pruned cell.
         let mut m = c.model.clone();
-        m.arch = Some(r#"{"matrix": [[0,1,1],[0,0,1],[0,0,0]], "ops": ["input","maxpool3x3","output"]}"#.into());
-        assert_eq!(Architecture::from_config(&m).unwrap().reference_string(), "m:11/1");
+        m.arch = Some(
+            r#"{"matrix": [[0,1,1,0],[0,0,0,1],[0,0,0,0],[0,0,0,0]], "ops": ["input","maxpool3x3","conv3x3-bn-relu","output"]}"#
+                .into(),
+        );
+        assert_eq!(Architecture::from_config(&m).unwrap().reference_string(), "m:10/1");
         m.arch = None;
         assert!(Architecture::from_config(&m).unwrap_err().to_string().contains("model.arch is not set"));
     }

@@ -196,7 +196,7 @@ impl Nb101Network {
                 h = cell.forward_t(&h, train);
             }
         }
-        self.classifier.forward(&h.mean_dim([2i64, 3].as_slice(), false, None))
+        self.classifier.forward(&h.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
     }
 }
 

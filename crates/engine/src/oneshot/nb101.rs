@@ -135,7 +135,7 @@ impl Nb101Supernet {
             }
         }
         let h = self.post_bn.forward_t(&self.post_conv.forward(&h.relu()), train);
-        self.classifier.forward(&h.mean_dim([2i64, 3].as_slice(), false, None))
+        self.classifier.forward(&h.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
     }
 }
 

@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(a.space(), Space::Nb101);
         assert_eq!(a.reference_string(), "1333m:111010/00001/0001/100/01/1");
         let j = a.to_json();
-        assert_eq!((j["space"].as_str(), j["hash"].as_str()), (Some("nb101"), Some("28cfc7874f6d200472e1a9dcd8650aa0")));
+        assert_eq!(
+            (j["space"].as_str(), j["hash"].as_str()),
+            (Some("nb101"), Some("28cfc7874f6d200472e1a9dcd8650aa0"))
+        );
         assert_eq!(j["ops"][1].as_str(), Some("conv1x1-bn-relu"));
         // The JSON form of a cell that needs pruning gives the pruned cell.
         let mut m = c.model.clone();

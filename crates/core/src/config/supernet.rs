@@ -354,7 +354,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("only NAS-Bench-1Shot1 search space 1 is implemented"), "{e}");
-        let e = SupernetTrainConfig::resolve("cpu-nb101", None, &["supernet.channels=0".into()]).unwrap_err().to_string();
+        let e =
+            SupernetTrainConfig::resolve("cpu-nb101", None, &["supernet.channels=0".into()]).unwrap_err().to_string();
         assert!(e.contains("supernet.channels"), "{e}");
         let e = SupernetTrainConfig::resolve("cpu-nb101", None, &["supernet.layers=5".into()]).unwrap_err().to_string();
         assert!(e.contains("layers"), "{e}");

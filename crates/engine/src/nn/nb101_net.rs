@@ -120,8 +120,7 @@ pub struct Nb101Cell {
 impl Nb101Cell {
     pub fn new(p: &Path, cell: &Cell, c_in: i64, c_out: i64) -> Self {
         let n = cell.vertices();
-        let widths: Vec<i64> =
-            vertex_channels(cell, c_in as u64, c_out as u64).into_iter().map(|c| c as i64).collect();
+        let widths: Vec<i64> = vertex_channels(cell, c_in as u64, c_out as u64).into_iter().map(|c| c as i64).collect();
         let proj = (0..n)
             .map(|v| (v > 0 && cell.has_edge(0, v)).then(|| ConvBnRelu::new(&(p / "proj" / v), c_in, widths[v], 1)))
             .collect();
@@ -288,13 +287,7 @@ mod tests {
         let (vs, _) = build(&small(), "31m:1111/001/01/1");
         let mut names: Vec<String> = vs.variables().into_keys().filter(|n| n.starts_with("cells.0.")).collect();
         names.sort();
-        let expected = [
-            "bn.bias",
-            "bn.running_mean",
-            "bn.running_var",
-            "bn.weight",
-            "conv.weight",
-        ];
+        let expected = ["bn.bias", "bn.running_mean", "bn.running_var", "bn.weight", "conv.weight"];
         let mut want: Vec<String> = vec![];
         // Input feeds vertices 1, 2, 3 and the output (4); vertices 1 and 2 are convs, 3 a pool.
         for prefix in ["ops.1", "ops.2", "proj.1", "proj.2", "proj.3", "proj.4"] {

@@ -32,7 +32,8 @@ struct OneShotCell {
 impl OneShotCell {
     fn new(p: &Path, c_in: i64, c: i64, bn: BnMode) -> Self {
         let blocks = 1..=BLOCKS;
-        let mut proj: Vec<ConvBnRelu> = blocks.clone().map(|v| ConvBnRelu::with_bn(&(p / "proj" / v), c_in, c, 1, bn)).collect();
+        let mut proj: Vec<ConvBnRelu> =
+            blocks.clone().map(|v| ConvBnRelu::with_bn(&(p / "proj" / v), c_in, c, 1, bn)).collect();
         proj.push(ConvBnRelu::with_bn(&(p / "proj" / (VERTICES - 1)), c_in, c * BLOCKS as i64, 1, bn));
         let conv = |v: usize, name: &str, k: i64| ConvBnRelu::with_bn(&(p / "blocks" / v / name), c, c, k, bn);
         OneShotCell {
@@ -163,7 +164,8 @@ mod tests {
 
     fn tiny(track_running_stats: bool) -> Nb101Supernet {
         tch::manual_seed(0);
-        let cfg = Nb101OneShot { search_space: 1, channels: 2, cells_per_stack: 1, track_running_stats, paths_per_step: 1 };
+        let cfg =
+            Nb101OneShot { search_space: 1, channels: 2, cells_per_stack: 1, track_running_stats, paths_per_step: 1 };
         supernet(&cfg, (10, 1), Device::Cpu)
     }
 
@@ -235,13 +237,27 @@ mod tests {
             .weights()
             .variables()
             .into_iter()
-            .filter(|(n, t)| n.starts_with("cells.0.") && t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0)
+            .filter(|(n, t)| {
+                n.starts_with("cells.0.")
+                    && t.grad().defined()
+                    && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0
+            })
             .map(|(n, _)| n)
             .collect();
         let mut with_grad: Vec<&str> = with_grad.iter().map(|n| n.rsplit_once('.').unwrap().0).collect();
         with_grad.sort();
         with_grad.dedup();
-        assert_eq!(with_grad, ["cells.0.blocks.1.conv3x3.bn", "cells.0.blocks.1.conv3x3.conv", "cells.0.proj.1.bn", "cells.0.proj.1.conv", "cells.0.proj.5.bn", "cells.0.proj.5.conv"]);
+        assert_eq!(
+            with_grad,
+            [
+                "cells.0.blocks.1.conv3x3.bn",
+                "cells.0.blocks.1.conv3x3.conv",
+                "cells.0.proj.1.bn",
+                "cells.0.proj.1.conv",
+                "cells.0.proj.5.bn",
+                "cells.0.proj.5.conv"
+            ]
+        );
     }
 
     #[test]

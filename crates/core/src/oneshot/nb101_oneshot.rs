@@ -230,8 +230,9 @@ mod tests {
             })
             .collect();
         let cells = Nb101OneShotSpace::default().enumerate().unwrap().len();
-        eprintln!("search space 1: {} labelled graphs with ops, {cells} distinct cells", labelled.len());
-        assert!(cells < labelled.len());
+        // Regression values of this enumeration (no published figure counts the same thing): many
+        // labelled graphs are isomorphic, e.g. blocks 3 and 4 trading places.
+        assert_eq!((labelled.len(), cells), (3702, 2685));
     }
 
     #[test]

@@ -48,8 +48,8 @@ impl OneShotCell {
         let out = VERTICES - 1;
         let active = path.active();
         let mut values: Vec<Option<Tensor>> = vec![Some(x.shallow_clone())];
-        for v in 1..out {
-            if !active[v] {
+        for (v, &reaches_output) in active.iter().enumerate().take(out).skip(1) {
+            if !reaches_output {
                 // A loose end: nothing that reaches the output reads it.
                 values.push(None);
                 continue;

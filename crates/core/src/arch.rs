@@ -1,14 +1,17 @@
-//! An architecture of any search space, as a user writes it down: an NAS-Bench-201 arch string or a
-//! DARTS genotype. Searches produce one, `oxnas train` trains one.
+//! An architecture of any search space, as a user writes it down: an NAS-Bench-201 arch string, a
+//! DARTS genotype or a NAS-Bench-101 cell. Searches produce one, `oxnas train` trains one.
 
 use crate::config::{ConfigError, ModelConfig, Space};
 use crate::darts::{self, Genotype};
+use crate::nb101::Cell;
 use crate::nb201::Nb201Arch;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Architecture {
     Nb201(Nb201Arch),
     Darts(Genotype),
+    /// A pruned NAS-Bench-101 cell; the evaluation network repeats it in every position.
+    Nb101(Cell),
 }
 
 impl Architecture {
@@ -25,6 +28,10 @@ impl Architecture {
                     darts::resolve(s).map_err(|e| ConfigError::Invalid(format!("model.genotype: {e}")))?,
                 ))
             }
+            Space::Nb101 => {
+                let s = m.arch.as_deref().ok_or_else(|| missing("arch"))?;
+                Ok(Architecture::Nb101(Cell::parse(s).map_err(|e| ConfigError::Invalid(format!("model.arch: {e}")))?))
+            }
         }
     }
 
@@ -32,14 +39,17 @@ impl Architecture {
         match self {
             Architecture::Nb201(_) => Space::Nb201,
             Architecture::Darts(_) => Space::Darts,
+            Architecture::Nb101(_) => Space::Nb101,
         }
     }
 
-    /// The reference string form: an NB201 arch string or a DARTS `Genotype(...)` repr.
+    /// The reference string form: an NB201 arch string, a DARTS `Genotype(...)` repr, or an NB101
+    /// cell's short form (after pruning, in the vertex order it was given).
     pub fn reference_string(&self) -> String {
         match self {
             Architecture::Nb201(a) => a.to_string(),
             Architecture::Darts(g) => g.to_string(),
+            Architecture::Nb101(c) => c.short(),
         }
     }
 
@@ -56,6 +66,42 @@ impl Architecture {
                 v["space"] = "darts".into();
                 v
             }
+            Architecture::Nb101(c) => {
+                let mut v: serde_json::Value = serde_json::from_str(&c.to_json()).expect("a cell's JSON parses");
+                v["space"] = "nb101".into();
+                v["arch_str"] = c.short().into();
+                v["hash"] = c.module_hash().into();
+                v
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigFile, TrainConfig};
+
+    #[test]
+    fn nb101_cells_come_from_model_arch_in_either_form() {
+        let c = TrainConfig::resolve("cpu-nb101", None, &[]).unwrap();
+        let a = Architecture::from_config(&c.model).unwrap();
+        assert_eq!(a.space(), Space::Nb101);
+        assert_eq!(a.reference_string(), "1333m:111010/00001/0001/100/01/1");
+        let j = a.to_json();
+        assert_eq!(
+            (j["space"].as_str(), j["hash"].as_str()),
+            (Some("nb101"), Some("28cfc7874f6d200472e1a9dcd8650aa0"))
+        );
+        assert_eq!(j["ops"][1].as_str(), Some("conv1x1-bn-relu"));
+        // The JSON form of a cell that needs pruning gives the pruned cell.
+        let mut m = c.model.clone();
+        m.arch = Some(
+            r#"{"matrix": [[0,1,1,0],[0,0,0,1],[0,0,0,0],[0,0,0,0]], "ops": ["input","maxpool3x3","conv3x3-bn-relu","output"]}"#
+                .into(),
+        );
+        assert_eq!(Architecture::from_config(&m).unwrap().reference_string(), "m:10/1");
+        m.arch = None;
+        assert!(Architecture::from_config(&m).unwrap_err().to_string().contains("model.arch is not set"));
     }
 }

@@ -5,7 +5,7 @@
 use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::darts::OpSet;
 use crate::nb201::Nb201Op;
-use crate::oneshot::{DartsRankSpace, Nb201RankSpace, RankSpace};
+use crate::oneshot::{DartsRankSpace, Nb101OneShotSpace, Nb201RankSpace, RankSpace};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -16,6 +16,7 @@ use std::str::FromStr;
 pub enum OneShotConfig {
     Nb201(Nb201OneShot),
     Darts(DartsOneShot),
+    Nb101(Nb101OneShot),
 }
 
 /// The same enum, with a required tag: what [`OneShotConfig`] deserialises through.
@@ -24,6 +25,7 @@ pub enum OneShotConfig {
 enum Tagged {
     Nb201(Nb201OneShot),
     Darts(DartsOneShot),
+    Nb101(Nb101OneShot),
 }
 
 impl<'de> Deserialize<'de> for OneShotConfig {
@@ -34,6 +36,7 @@ impl<'de> Deserialize<'de> for OneShotConfig {
         Ok(match tagged {
             Tagged::Nb201(c) => OneShotConfig::Nb201(c),
             Tagged::Darts(c) => OneShotConfig::Darts(c),
+            Tagged::Nb101(c) => OneShotConfig::Nb101(c),
         })
     }
 }
@@ -44,6 +47,7 @@ impl OneShotConfig {
         match self {
             OneShotConfig::Nb201(c) => Ok(Box::new(Nb201RankSpace::with_ops(c.op_list()?))),
             OneShotConfig::Darts(c) => Ok(Box::new(DartsRankSpace::new(c.op_set()?))),
+            OneShotConfig::Nb101(_) => Ok(Box::new(Nb101OneShotSpace::default())),
         }
     }
 
@@ -52,6 +56,7 @@ impl OneShotConfig {
         match self {
             OneShotConfig::Nb201(c) => c.paths_per_step,
             OneShotConfig::Darts(c) => c.paths_per_step,
+            OneShotConfig::Nb101(c) => c.paths_per_step,
         }
     }
 
@@ -60,6 +65,7 @@ impl OneShotConfig {
         match self {
             OneShotConfig::Nb201(c) => c.track_running_stats,
             OneShotConfig::Darts(c) => c.track_running_stats,
+            OneShotConfig::Nb101(c) => c.track_running_stats,
         }
     }
 
@@ -69,6 +75,7 @@ impl OneShotConfig {
         match &mut self {
             OneShotConfig::Nb201(c) => c.track_running_stats = true,
             OneShotConfig::Darts(c) => c.track_running_stats = true,
+            OneShotConfig::Nb101(c) => c.track_running_stats = true,
         }
         self
     }
@@ -77,6 +84,7 @@ impl OneShotConfig {
         match self {
             OneShotConfig::Nb201(c) => c.validate(),
             OneShotConfig::Darts(c) => c.validate(),
+            OneShotConfig::Nb101(c) => c.validate(),
         }
     }
 }
@@ -175,6 +183,47 @@ impl DartsOneShot {
     }
 }
 
+/// Single-path NAS-Bench-101: search space 1 of NAS-Bench-1Shot1 (Zela et al. 2020), a one-shot
+/// net with four choice blocks of fixed width per cell (docs/nb101.md, "The one-shot supernet").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nb101OneShot {
+    /// NAS-Bench-1Shot1's search space number; only 1 is implemented.
+    #[serde(default = "space_one")]
+    pub search_space: u8,
+    /// Width of every choice block in the first stack (doubles in each later stack; the stem has it too).
+    pub channels: i64,
+    /// Cells per stack (3 stacks; NAS-Bench-1Shot1 uses 3, as the benchmark).
+    pub cells_per_stack: i64,
+    /// Running BN statistics (`--bn running` scoring needs them).
+    pub track_running_stats: bool,
+    /// Cells sampled (and back-propagated) per step; their gradients are averaged.
+    #[serde(default = "one")]
+    pub paths_per_step: usize,
+}
+
+fn space_one() -> u8 {
+    1
+}
+
+impl Nb101OneShot {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.search_space != 1 {
+            return Err(ConfigError::Invalid(format!(
+                "supernet.search_space = {}: only NAS-Bench-1Shot1 search space 1 is implemented (spaces 2 and \
+                 3 differ in the parents per vertex and the number of choice blocks)",
+                self.search_space
+            )));
+        }
+        if self.channels < 1 || self.cells_per_stack < 1 || self.paths_per_step < 1 {
+            return Err(ConfigError::Invalid(
+                "supernet.channels, cells_per_stack and paths_per_step must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Ranking of a fixed sample of cells against a ground truth, tracked during training (τ per epoch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,7 +253,7 @@ pub struct SupernetTrainConfig {
 }
 
 pub const SUPERNET_PRESETS: &[(&str, &str)] =
-    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10");
+    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-nb101", "nb101-cifar10");
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
@@ -291,6 +340,27 @@ mod tests {
         assert!(e.contains("cells_per_stage"), "{e}");
         let e = SupernetTrainConfig::resolve("cpu-darts", None, &["track.sample=10".into()]).unwrap_err().to_string();
         assert!(e.contains("the darts space has no embedded ground truth"), "{e}");
+    }
+
+    #[test]
+    fn nb101_sections_are_search_space_1() {
+        let c = SupernetTrainConfig::resolve("cpu-nb101", None, &[]).unwrap();
+        let OneShotConfig::Nb101(n) = &c.supernet else { panic!("cpu-nb101 is an NB101 preset") };
+        assert_eq!((n.search_space, n.cells_per_stack), (1, 1));
+        let space = c.supernet.rank_space().unwrap();
+        assert_eq!(space.name(), "nb101");
+        assert!(space.canonical("3:11/1").is_ok());
+        let e = SupernetTrainConfig::resolve("cpu-nb101", None, &["supernet.search_space=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only NAS-Bench-1Shot1 search space 1 is implemented"), "{e}");
+        let e =
+            SupernetTrainConfig::resolve("cpu-nb101", None, &["supernet.channels=0".into()]).unwrap_err().to_string();
+        assert!(e.contains("supernet.channels"), "{e}");
+        let e = SupernetTrainConfig::resolve("cpu-nb101", None, &["supernet.layers=5".into()]).unwrap_err().to_string();
+        assert!(e.contains("layers"), "{e}");
+        let e = SupernetTrainConfig::resolve("cpu-nb101", None, &["track.sample=10".into()]).unwrap_err().to_string();
+        assert!(e.contains("the nb101 space has no embedded ground truth"), "{e}");
     }
 
     #[test]

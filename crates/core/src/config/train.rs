@@ -9,15 +9,16 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub space: Space,
-    /// NAS-Bench-201 arch string (space = nb201).
+    /// NAS-Bench-201 arch string (space = nb201), or a NAS-Bench-101 cell (space = nb101): the official
+    /// JSON `{"matrix": ..., "ops": ...}` or the short form `OPS:ROWS` (docs/nb101.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
     /// DARTS genotype: a known name, a genotype string, or a file (space = darts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genotype: Option<String>,
-    /// Initial channels C.
+    /// Initial channels C (NB101: the stem's width, the first stack's channels).
     pub channels: i64,
-    /// NB201: cells per stage (N).
+    /// NB201: cells per stage (N). NB101: cells per stack (3 stacks; the benchmark has 3 cells each).
     #[serde(default = "default_cells_per_stage")]
     pub cells_per_stage: i64,
     /// DARTS: number of cells.
@@ -193,6 +194,7 @@ impl ConfigFile for TrainConfig {
                         .into(),
                 )
             }
+            Space::Nb101 => check_nb101_arch(m.arch.as_deref())?,
             _ => {}
         }
         if m.channels < 2 {
@@ -201,7 +203,7 @@ impl ConfigFile for TrainConfig {
         if m.space == Space::Darts && m.layers < 3 {
             return bad(format!("model.layers = {} must be at least 3", m.layers));
         }
-        if m.space == Space::Nb201 && m.cells_per_stage < 1 {
+        if matches!(m.space, Space::Nb201 | Space::Nb101) && m.cells_per_stage < 1 {
             return bad(format!("model.cells_per_stage = {} must be at least 1", m.cells_per_stage));
         }
         if !(0.0..1.0).contains(&m.drop_path) {
@@ -218,6 +220,20 @@ impl ConfigFile for TrainConfig {
         }
         self.optim.validate()
     }
+}
+
+/// `model.arch` of an NB101 model: present, and a valid cell.
+fn check_nb101_arch(arch: Option<&str>) -> Result<(), ConfigError> {
+    let arch = arch.ok_or_else(|| {
+        ConfigError::Invalid(
+            "model.space = nb101 needs model.arch (a NAS-Bench-101 cell: the official JSON \
+             {\"matrix\": [[...]], \"ops\": [\"input\", ..., \"output\"]} or the short form, e.g. \
+             '1333m:111010/00001/0001/100/01/1')"
+                .into(),
+        )
+    })?;
+    crate::nb101::Cell::parse(arch).map_err(|e| ConfigError::Invalid(format!("model.arch: {e}")))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -269,6 +285,25 @@ mod tests {
         assert!(err.contains("section.key=value"), "{err}");
         let err = TrainConfig::resolve("cpu-smoke", None, &["data.dataset=imagenet".into()]).unwrap_err().to_string();
         assert!(err.contains("imagenet"), "{err}");
+    }
+
+    #[test]
+    fn nb101_models_need_a_valid_cell() {
+        let c = TrainConfig::resolve("cpu-nb101", None, &[]).unwrap();
+        assert_eq!((c.model.space, c.model.channels, c.model.cells_per_stage), (Space::Nb101, 16, 1));
+        let json = r#"model.arch='{"matrix": [[0,1],[0,0]], "ops": ["input","output"]}'"#;
+        assert!(TrainConfig::resolve("cpu-nb101", None, &[json.into()]).is_ok());
+        let mut table = crate::config::preset_table("cpu-nb101", TRAIN_PRESETS).unwrap();
+        table["model"].as_table_mut().unwrap().remove("arch");
+        let err = crate::config::from_table::<TrainConfig>(table, "t").unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("model.space = nb101 needs model.arch"), "{err}");
+        // Ten edges after pruning: the cell's own error, under the key that holds it.
+        let bad = "model.arch='33333:111010/11100/1001/100/01/0'";
+        let err = TrainConfig::resolve("cpu-nb101", None, &[bad.into()]).unwrap_err().to_string();
+        assert!(err.contains("model.arch:") && err.contains("edges after pruning"), "{err}");
+        let err = TrainConfig::resolve("cpu-nb101", None, &["model.cells_per_stage=0".into()]).unwrap_err().to_string();
+        assert!(err.contains("model.cells_per_stage = 0"), "{err}");
+        assert_eq!("NAS-Bench-101".parse::<Space>().unwrap(), Space::Nb101);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod darts;
 pub mod nb101;
+pub mod nb101_oneshot;
 pub mod nb201;
 pub mod proxyless;
 
@@ -18,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use darts::DartsRankSpace;
 pub use nb101::Nb101RankSpace;
+pub use nb101_oneshot::Nb101OneShotSpace;
 pub use nb201::Nb201RankSpace;
 pub use proxyless::ProxylessRankSpace;
 

@@ -2,6 +2,7 @@
 
 pub mod darts_net;
 pub mod layers;
+pub mod nb101_net;
 pub mod nb201_net;
 pub mod ops;
 pub mod profile;
@@ -9,4 +10,5 @@ pub mod state_dict;
 
 pub use darts_net::{DartsNetConfig, DartsNetwork, DartsOutput, DropPath};
 pub use layers::count_macs;
+pub use nb101_net::{Nb101NetConfig, Nb101Network};
 pub use nb201_net::{Nb201NetConfig, Nb201Network};

@@ -8,6 +8,7 @@
 
 pub mod darts;
 pub mod fewshot;
+pub mod nb101;
 pub mod prune;
 pub mod score;
 pub mod score_run;
@@ -77,6 +78,7 @@ pub fn build(
             (num_classes, in_channels),
             device,
         )),
+        OneShotConfig::Nb101(c) => Box::new(nb101::supernet(c, (num_classes, in_channels), device)),
     }
 }
 

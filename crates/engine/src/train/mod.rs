@@ -2,6 +2,8 @@
 
 pub mod metrics;
 pub mod model;
+#[cfg(test)]
+mod nb101_runs;
 pub mod optim;
 pub mod trainer;
 

@@ -1,6 +1,6 @@
 //! Builds the evaluation network a `ModelConfig` describes, on a fresh VarStore.
 
-use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb201NetConfig, Nb201Network};
+use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb101NetConfig, Nb101Network, Nb201NetConfig, Nb201Network};
 use crate::EngineError;
 use oxnas_core::config::ModelConfig;
 use tch::{nn::VarStore, Device, Tensor};
@@ -12,6 +12,7 @@ pub use oxnas_core::arch::Architecture;
 pub enum Network {
     Nb201(Nb201Network),
     Darts(DartsNetwork),
+    Nb101(Nb101Network),
 }
 
 pub struct Model {
@@ -52,6 +53,16 @@ impl Model {
                 };
                 Network::Darts(cfg.init(&vs.root(), g)?)
             }
+            Architecture::Nb101(cell) => {
+                let cfg = Nb101NetConfig {
+                    stem_channels: m.channels,
+                    stacks: 3,
+                    cells_per_stack: m.cells_per_stage,
+                    num_classes,
+                    in_channels,
+                };
+                Network::Nb101(cfg.init(&vs.root(), cell))
+            }
         };
         Ok(Model { vs, net, arch })
     }
@@ -64,6 +75,7 @@ impl Model {
                 let out = n.forward_t(x, true, drop);
                 (out.logits, out.aux_logits)
             }
+            Network::Nb101(n) => (n.forward_t(x, true), None),
         }
     }
 
@@ -71,6 +83,7 @@ impl Model {
         match &self.net {
             Network::Nb201(n) => n.forward_t(x, false),
             Network::Darts(n) => n.predict(x),
+            Network::Nb101(n) => n.forward_t(x, false),
         }
     }
 

@@ -277,6 +277,15 @@ pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
                 .collect();
             vec![("NAS-Bench-201 cell".into(), vec!["in (0)".into(), "1".into(), "2".into(), "out (3)".into()], edges)]
         }
+        Architecture::Nb101(c) => {
+            let ops = c.op_names();
+            let last = ops.len() - 1;
+            let labels = ops.iter().enumerate().map(|(v, op)| format!("{v}: {op}")).collect();
+            let edges = (0..=last)
+                .flat_map(|i| (i + 1..=last).filter(move |&j| c.has_edge(i, j)).map(move |j| (i, j, String::new())))
+                .collect();
+            vec![("NAS-Bench-101 cell".into(), labels, edges)]
+        }
         Architecture::Darts(g) => {
             [("normal cell", &g.normal, &g.normal_concat), ("reduction cell", &g.reduce, &g.reduce_concat)]
                 .iter()

@@ -177,14 +177,14 @@ fn retrain(dir: &Path, outcome: &SearchOutcome, preset: &str, train_sets: &[Stri
 /// quoting so that any genotype text (quotes, backslashes from a file name) survives the round trip.
 fn architecture_sets(arch: &Architecture) -> Vec<String> {
     let quoted = |s: String| toml::Value::String(s).to_string();
-    match arch {
-        Architecture::Nb201(a) => {
-            vec!["model.space=\"nb201\"".to_string(), format!("model.arch={}", quoted(a.to_string()))]
-        }
-        Architecture::Darts(g) => {
-            vec!["model.space=\"darts\"".to_string(), format!("model.genotype={}", quoted(g.to_string()))]
-        }
-    }
+    let key = match arch {
+        Architecture::Darts(_) => "genotype",
+        _ => "arch",
+    };
+    vec![
+        format!("model.space={}", quoted(arch.space().name().into())),
+        format!("model.{key}={}", quoted(arch.reference_string())),
+    ]
 }
 
 #[cfg(test)]

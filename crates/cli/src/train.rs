@@ -43,7 +43,7 @@ impl ConfigArgs {
     fn resolve(&self) -> Result<TrainConfig> {
         let mut sets = Vec::new();
         if let Some(s) = self.space {
-            sets.push(format!("model.space=\"{}\"", if s == Space::Nb201 { "nb201" } else { "darts" }));
+            sets.push(format!("model.space=\"{}\"", s.name()));
         }
         if let Some(a) = &self.arch {
             let index = oxnas_core::bench::Nb201Table::embedded().resolve(a)?;
@@ -273,6 +273,8 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let reference = match cfg.model.space {
         Space::Darts => "quark0/darts cnn/model.py NetworkCIFAR",
         Space::Nb201 => "AutoDL-Projects xautodl/models/cell_infers/tiny_network.py TinyNetwork",
+        // The benchmark's model is TensorFlow; the names are oxnas's own hierarchy (docs/nb101.md).
+        Space::Nb101 => "oxnas's NAS-Bench-101 network (docs/nb101.md)",
     };
     println!(
         "wrote {} ({} tensors, state_dict names of {reference})",

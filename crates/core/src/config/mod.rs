@@ -59,6 +59,17 @@ pub enum Space {
     Nb101,
 }
 
+impl Space {
+    /// The name configs and command lines use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Nb201 => "nb201",
+            Space::Darts => "darts",
+            Space::Nb101 => "nb101",
+        }
+    }
+}
+
 impl std::str::FromStr for Space {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -56,6 +56,8 @@ pub(crate) fn positive(x: f64) -> bool {
 pub enum Space {
     Nb201,
     Darts,
+    /// The ProxylessNAS mobile space (`crate::proxyless`).
+    Proxyless,
 }
 
 impl std::str::FromStr for Space {
@@ -64,7 +66,8 @@ impl std::str::FromStr for Space {
         match s.to_ascii_lowercase().as_str() {
             "nb201" | "nas-bench-201" | "nasbench201" => Ok(Space::Nb201),
             "darts" => Ok(Space::Darts),
-            _ => Err(ConfigError::Invalid(format!("unknown space '{s}'; expected nb201 or darts"))),
+            "proxyless" | "proxylessnas" => Ok(Space::Proxyless),
+            _ => Err(ConfigError::Invalid(format!("unknown space '{s}'; expected nb201, darts or proxyless"))),
         }
     }
 }
@@ -114,7 +117,7 @@ impl TransformSpec {
 
 /// Training presets shipped in `configs/train/`, embedded so `oxnas` works from any directory.
 pub const TRAIN_PRESETS: &[(&str, &str)] =
-    presets!("train": "cpu-smoke", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar");
+    presets!("train": "cpu-smoke", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar", "cpu-proxyless");
 
 /// A run configuration: presets embedded in the binary, `--set` overrides, strict parsing, validation.
 /// `oxnas train`, `search` and `supernet train` each have one; the resolution rules are shared here.

@@ -9,13 +9,15 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub space: Space,
-    /// NAS-Bench-201 arch string (space = nb201).
+    /// NAS-Bench-201 arch string (space = nb201), or a ProxylessNAS subnet, 21 comma-separated block
+    /// choices such as `k3e3,k5e6,zero,...` (space = proxyless).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
     /// DARTS genotype: a known name, a genotype string, or a file (space = darts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genotype: Option<String>,
-    /// Initial channels C.
+    /// Initial channels C (nb201, darts; proxyless takes its widths from `width_mult` and refuses it).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub channels: i64,
     /// NB201: cells per stage (N).
     #[serde(default = "default_cells_per_stage")]
@@ -29,6 +31,13 @@ pub struct ModelConfig {
     /// DARTS: drop-path probability, ramped linearly from 0 over the epochs (as the reference does).
     #[serde(default)]
     pub drop_path: f64,
+    /// ProxylessNAS: width multiplier of every layer (unset = 1.0, the reference widths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_mult: Option<f64>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 fn default_cells_per_stage() -> i64 {
@@ -193,7 +202,11 @@ impl ConfigFile for TrainConfig {
                         .into(),
                 )
             }
+            Space::Proxyless => return self.validate_proxyless(),
             _ => {}
+        }
+        if m.width_mult.is_some() {
+            return bad("model.width_mult applies only to model.space = proxyless; remove it".into());
         }
         if m.channels < 2 {
             return bad(format!("model.channels = {} must be at least 2", m.channels));
@@ -210,6 +223,43 @@ impl ConfigFile for TrainConfig {
         if m.auxiliary_weight < 0.0 {
             return bad(format!("model.auxiliary_weight = {} must be >= 0", m.auxiliary_weight));
         }
+        self.validate_data_and_optim()
+    }
+}
+
+impl TrainConfig {
+    /// A ProxylessNAS subnet: `model.arch` parses against the backbone at `model.width_mult`; the
+    /// keys of the cell-based spaces are refused rather than silently ignored.
+    fn validate_proxyless(&self) -> Result<(), ConfigError> {
+        let m = &self.model;
+        let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        if m.arch.is_none() {
+            return bad(
+                "model.space = proxyless needs model.arch: 21 comma-separated block choices \
+                 (k3e3, k3e6, k5e3, k5e6, k7e3, k7e6 or zero), e.g. --arch 'k5e3,k3e3,zero,...'"
+                    .into(),
+            );
+        }
+        if m.genotype.is_some() {
+            return bad("model.genotype is a DARTS key; model.space = proxyless takes its subnet in model.arch".into());
+        }
+        if m.channels != 0 {
+            return bad(format!(
+                "model.channels = {} does not apply to model.space = proxyless (its widths are the reference's, \
+                 scaled by model.width_mult); remove it",
+                m.channels
+            ));
+        }
+        if m.auxiliary_weight != 0.0 || m.drop_path != 0.0 {
+            return bad("model.auxiliary_weight and model.drop_path are DARTS keys; proxyless has neither".into());
+        }
+        // Parsing checks the width multiplier and the subnet (count, names, where zero may go).
+        crate::arch::Architecture::from_config(m)?;
+        self.validate_data_and_optim()
+    }
+
+    fn validate_data_and_optim(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
         self.data.kind()?;
         self.data.train_transform.resolve()?;
         self.data.eval_transform.resolve()?;

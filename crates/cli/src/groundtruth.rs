@@ -9,9 +9,9 @@
 use crate::jobs;
 use crate::shard::{Mode, ShardArgs};
 use crate::signals::{self, StopOnSignal};
+use crate::spaces::SpaceArg;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use crate::spaces::SpaceArg;
 use oxnas_core::config::{ConfigFile, TrainConfig};
 use oxnas_core::oneshot::RankSpace;
 use oxnas_core::rank::scores::csv_field;

@@ -12,7 +12,7 @@ use oxnas_core::config::{
     ConfigFile, FewShotConfig, Nb201OneShot, OneShotConfig, SearchConfig, SupernetConfig, SupernetTrainConfig,
 };
 use oxnas_core::nb201::Nb201Op;
-use oxnas_core::oneshot::{Nb201RankSpace, RankSpace};
+use oxnas_core::oneshot::RankSpace;
 use oxnas_core::rank::bias::{BiasOptions, BiasReport};
 use oxnas_core::rank::collect::{RankSummary, SupernetTrace};
 use oxnas_core::rank::report::{RankOptions, RankReport};
@@ -504,8 +504,8 @@ pub struct RankArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,5,10")]
     percent: Vec<f64>,
     /// The space of the scored architectures (as `[supernet] space` names it).
-    #[arg(long, default_value = "nb201")]
-    space: String,
+    #[arg(long, value_enum, default_value = "nb201")]
+    space: crate::spaces::SpaceArg,
     /// Channel width for the bias report's approximate parameter counts (NAS-Bench-201).
     #[arg(long, default_value_t = 16)]
     channels: usize,
@@ -525,21 +525,13 @@ fn rank_ks(given: &Option<Vec<usize>>, n: usize) -> Result<Vec<usize>> {
     Ok(ks.clone())
 }
 
-/// The ranking view of a space named on the command line.
-fn rank_space(name: &str, channels: usize) -> Result<Box<dyn RankSpace>> {
-    match name {
-        "nb201" => Ok(Box::new(Nb201RankSpace { channels, ..Default::default() })),
-        // Engine-free so far: their score tables and truths come from elsewhere (e.g. NDS-style CSVs).
-        "nb101" => Ok(Box::new(oxnas_core::oneshot::Nb101RankSpace::default())),
-        "proxyless" => Ok(Box::new(oxnas_core::oneshot::ProxylessRankSpace::default())),
-        other => bail!("--space {other}: unknown space; the spaces oxnas ranks are: nb201, nb101, proxyless"),
-    }
-}
-
 pub fn rank(a: RankArgs) -> Result<()> {
-    let space = rank_space(&a.space, a.channels)?;
+    let space = a.space.rank_space(a.channels)?;
     let scores = ArchScores::read_csv(&a.scores, space.as_ref())?;
-    let truth = a.truth.parse::<TruthSource>()?.load(space.as_ref())?;
+    let (truth, note) = a.truth.parse::<TruthSource>()?.load_noted(space.as_ref())?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     let joined = join(&scores, &truth)?;
     let opts = RankOptions { ks: rank_ks(&a.k, joined.rows.len())?, percents: a.percent.clone(), ..Default::default() };
     let report = RankReport::from_joined(&joined, &opts)?;

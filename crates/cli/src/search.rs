@@ -184,6 +184,9 @@ fn architecture_sets(arch: &Architecture) -> Vec<String> {
         Architecture::Darts(g) => {
             vec!["model.space=\"darts\"".to_string(), format!("model.genotype={}", quoted(g.to_string()))]
         }
+        Architecture::Proxyless(s) => {
+            vec!["model.space=\"proxyless\"".to_string(), format!("model.arch={}", quoted(s.to_string()))]
+        }
     }
 }
 

@@ -93,6 +93,7 @@ fn row(seed: u64, outcome: &SearchOutcome) -> String {
             format!("{seed},{},{},{stop},{genotype}", r.index(), acc.join(","))
         }
         Architecture::Darts(_) => format!("{seed},,,,,{stop},{genotype}"),
+        Architecture::Proxyless(_) => format!("{seed},,,,,{stop},{genotype}"),
     }
 }
 

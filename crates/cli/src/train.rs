@@ -273,6 +273,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let reference = match cfg.model.space {
         Space::Darts => "quark0/darts cnn/model.py NetworkCIFAR",
         Space::Nb201 => "AutoDL-Projects xautodl/models/cell_infers/tiny_network.py TinyNetwork",
+        Space::Proxyless => "oxnas's ProxylessNAS network (its own names, not mit-han-lab/proxylessnas's)",
     };
     println!(
         "wrote {} ({} tensors, state_dict names of {reference})",

@@ -11,7 +11,7 @@
 //!   [`ProxylessNetwork::set_path`] switches between subnets.
 //!
 //! Names are hierarchical: `blocks.s1b1.k5e6.depthwise.weight`, `blocks.s1b1.k5e6.expand_bn.running_mean`,
-//! `stem.conv.weight`, `first_block.project.weight`, `feature_mix.bn.bias`, `classifier.weight`.
+//! `stem.conv.weight`, `first_block.project.weight`, `feature_mix.conv_bn.bias`, `classifier.weight`.
 
 use super::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::EngineError;

@@ -1,6 +1,6 @@
 //! Builds the evaluation network a `ModelConfig` describes, on a fresh VarStore.
 
-use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb201NetConfig, Nb201Network};
+use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb201NetConfig, Nb201Network, ProxylessNetConfig, ProxylessNetwork};
 use crate::EngineError;
 use oxnas_core::config::ModelConfig;
 use tch::{nn::VarStore, Device, Tensor};
@@ -12,6 +12,7 @@ pub use oxnas_core::arch::Architecture;
 pub enum Network {
     Nb201(Nb201Network),
     Darts(DartsNetwork),
+    Proxyless(ProxylessNetwork),
 }
 
 pub struct Model {
@@ -52,6 +53,15 @@ impl Model {
                 };
                 Network::Darts(cfg.init(&vs.root(), g)?)
             }
+            Architecture::Proxyless(s) => {
+                let cfg = ProxylessNetConfig {
+                    width_mult: m.width_mult.unwrap_or(1.0),
+                    num_classes,
+                    in_channels,
+                    track_running_stats: true,
+                };
+                Network::Proxyless(cfg.init(&vs.root(), s)?)
+            }
         };
         Ok(Model { vs, net, arch })
     }
@@ -64,6 +74,7 @@ impl Model {
                 let out = n.forward_t(x, true, drop);
                 (out.logits, out.aux_logits)
             }
+            Network::Proxyless(n) => (n.forward_t(x, true), None),
         }
     }
 
@@ -71,6 +82,7 @@ impl Model {
         match &self.net {
             Network::Nb201(n) => n.forward_t(x, false),
             Network::Darts(n) => n.predict(x),
+            Network::Proxyless(n) => n.forward_t(x, false),
         }
     }
 

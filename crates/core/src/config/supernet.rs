@@ -386,6 +386,42 @@ mod tests {
     }
 
     #[test]
+    fn proxyless_presets_count_features_on_their_data_and_check_the_width() {
+        let c = SupernetTrainConfig::resolve("cpu-proxyless", None, &[]).unwrap();
+        let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("cpu-proxyless is a proxyless preset") };
+        assert_eq!((p.width_mult, p.paths_per_step), (0.3, 1));
+        assert_eq!(
+            ImageInput::of(&c.data).unwrap(),
+            ImageInput { classes: 10, channels: 1, resolution: 28 }
+        );
+        let space = c.supernet.rank_space_on(&c.data).unwrap();
+        assert_eq!(space.name(), "proxyless");
+        assert!(space.params_note().contains("width 0.3, 10 classes, 1x28x28 input"), "{}", space.params_note());
+        // Without the data, features are counted at the reference's ImageNet input.
+        assert!(c.supernet.rank_space().unwrap().params_note().contains("1000 classes, 3x224x224"));
+        // Width 0.3 keeps the reference's zero positions, so its subnets are the standard space's.
+        let standard = ProxylessRankSpace::default();
+        assert_eq!(space.slots(), standard.slots());
+        let zeros = "k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3";
+        assert_eq!(space.canonical(zeros).unwrap(), standard.canonical(zeros).unwrap());
+        let last_skipped = format!("{}zero", zeros.strip_suffix("k3e3").unwrap());
+        assert!(space.canonical(&last_skipped).unwrap_err().to_string().contains("s6b1"), "s6b1 widens at 0.3 too");
+
+        let c = SupernetTrainConfig::resolve("proxyless-imagenet", None, &[]).unwrap();
+        let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("proxyless-imagenet is a proxyless preset") };
+        assert_eq!((p.width_mult, c.optim.epochs, c.optim.batch_size), (1.0, 120, 256));
+        assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 3, resolution: 32 });
+
+        let err = |set: &str| {
+            SupernetTrainConfig::resolve("cpu-proxyless", None, &[set.into()]).unwrap_err().to_string()
+        };
+        assert!(err("supernet.width_mult=0.0").contains("supernet.width_mult: width multiplier 0 must be a positive"));
+        assert!(err("supernet.paths_per_step=0").contains("supernet.paths_per_step must be at least 1"));
+        assert!(err("supernet.channels=8").contains("channels"));
+        assert!(err("track.sample=10").contains("the proxyless space has no embedded ground truth"));
+    }
+
+    #[test]
     fn restricted_spaces_are_checked() {
         let c = SupernetTrainConfig::resolve(
             "cpu-nb201",

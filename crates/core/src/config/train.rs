@@ -273,6 +273,7 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Architecture;
     use std::path::Path;
 
     #[test]
@@ -282,6 +283,47 @@ mod tests {
             let back: TrainConfig = toml::from_str(&cfg.to_toml()).unwrap();
             assert_eq!(back, cfg, "{name}");
         }
+    }
+
+    #[test]
+    fn proxyless_models_need_a_subnet_at_their_width_and_refuse_cell_keys() {
+        let c = TrainConfig::resolve("cpu-proxyless", None, &[]).unwrap();
+        assert_eq!((c.model.space, c.model.width_mult, c.model.channels), (Space::Proxyless, Some(0.3), 0));
+        let Architecture::Proxyless(s) = Architecture::from_config(&c.model).unwrap() else {
+            panic!("cpu-proxyless trains a proxyless subnet")
+        };
+        assert_eq!(s.active_blocks(), 19);
+        assert!(!c.to_toml().contains("channels"), "{}", c.to_toml());
+
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            TrainConfig::resolve("cpu-proxyless", None, &sets).unwrap_err().to_string()
+        };
+        let arch = c.model.arch.clone().unwrap();
+        let e = err(&[&format!("model.arch=\"{}\"", arch.replacen("k5e3", "zero", 1))]);
+        assert!(e.contains("model.arch: block 1 (s1b1): zero is not allowed here"), "{e}");
+        let e = err(&["model.arch=\"k3e3\""]);
+        assert!(e.contains("model.arch: a subnet is 21 comma-separated choices"), "{e}");
+        let e = err(&["model.channels=16"]);
+        assert!(e.contains("model.channels = 16 does not apply to model.space = proxyless"), "{e}");
+        let e = err(&["model.width_mult=-1.0"]);
+        assert!(e.contains("model.width_mult: width multiplier -1 must be a positive"), "{e}");
+        // At width 0.25 the 96-wide stage's first block (s4b1) keeps its width (24 -> 24) and may be
+        // skipped; at 1.0 it widens 80 -> 96.
+        let s4b1_zero = arch.split(',').enumerate().map(|(i, c)| if i == 12 { "zero" } else { c }).collect::<Vec<_>>();
+        let s4b1_zero = format!("model.arch=\"{}\"", s4b1_zero.join(","));
+        TrainConfig::resolve("cpu-proxyless", None, &[s4b1_zero.clone(), "model.width_mult=0.25".into()]).unwrap();
+        assert!(err(&[&s4b1_zero]).contains("block 13 (s4b1)"));
+
+        // Other presets switched to proxyless say what is missing or does not apply.
+        let mut no_arch = c.clone();
+        no_arch.model.arch = None;
+        let e = no_arch.validate().unwrap_err().to_string();
+        assert!(e.contains("model.space = proxyless needs model.arch"), "{e}");
+        let e = TrainConfig::resolve("cpu-smoke", None, &["model.space=\"proxyless\"".into()]).unwrap_err();
+        assert!(e.to_string().contains("model.channels = 8 does not apply"), "{e}");
+        let e = TrainConfig::resolve("cpu-smoke", None, &["model.width_mult=0.5".into()]).unwrap_err();
+        assert!(e.to_string().contains("model.width_mult applies only to model.space = proxyless"), "{e}");
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl ProxylessNetConfig {
     pub fn init_supernet(&self, p: &Path) -> Result<ProxylessNetwork, EngineError> {
         let backbone = self.backbone()?;
         let path = backbone.uniform_subnet(BlockChoice::K7E6, BlockChoice::K7E6);
-        Ok(ProxylessNetwork::new(p, self, backbone, &|_| BlockChoice::MBCONV.to_vec(), path))
+        Ok(ProxylessNetwork::new(p, self, backbone, &|_: usize| BlockChoice::MBCONV.to_vec(), path))
     }
 }
 

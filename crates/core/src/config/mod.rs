@@ -116,8 +116,7 @@ impl TransformSpec {
 }
 
 /// Training presets shipped in `configs/train/`, embedded so `oxnas` works from any directory.
-pub const TRAIN_PRESETS: &[(&str, &str)] =
-    presets!("train": "cpu-smoke", "cpu-darts", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar", "cpu-proxyless");
+pub const TRAIN_PRESETS: &[(&str, &str)] = presets!("train": "cpu-smoke", "cpu-darts", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar", "cpu-proxyless");
 
 /// A run configuration: presets embedded in the binary, `--set` overrides, strict parsing, validation.
 /// `oxnas train`, `search` and `supernet train` each have one; the resolution rules are shared here.

@@ -246,7 +246,9 @@ impl ProxylessOneShot {
     pub fn backbone_config(&self, input: Option<ImageInput>) -> ProxylessConfig {
         let base = ProxylessConfig { width_mult: self.width_mult, ..Default::default() };
         match input {
-            Some(i) => ProxylessConfig { classes: i.classes, in_channels: i.channels, resolution: i.resolution, ..base },
+            Some(i) => {
+                ProxylessConfig { classes: i.classes, in_channels: i.channels, resolution: i.resolution, ..base }
+            }
             None => base,
         }
     }
@@ -293,8 +295,7 @@ pub struct SupernetTrainConfig {
     pub run: RunConfig,
 }
 
-pub const SUPERNET_PRESETS: &[(&str, &str)] =
-    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-proxyless", "proxyless-imagenet");
+pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-proxyless", "proxyless-imagenet");
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
@@ -390,10 +391,7 @@ mod tests {
         let c = SupernetTrainConfig::resolve("cpu-proxyless", None, &[]).unwrap();
         let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("cpu-proxyless is a proxyless preset") };
         assert_eq!((p.width_mult, p.paths_per_step), (0.3, 1));
-        assert_eq!(
-            ImageInput::of(&c.data).unwrap(),
-            ImageInput { classes: 10, channels: 1, resolution: 28 }
-        );
+        assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 1, resolution: 28 });
         let space = c.supernet.rank_space_on(&c.data).unwrap();
         assert_eq!(space.name(), "proxyless");
         assert!(space.params_note().contains("width 0.3, 10 classes, 1x28x28 input"), "{}", space.params_note());
@@ -402,7 +400,8 @@ mod tests {
         // Width 0.3 keeps the reference's zero positions, so its subnets are the standard space's.
         let standard = ProxylessRankSpace::default();
         assert_eq!(space.slots(), standard.slots());
-        let zeros = "k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3";
+        let zeros =
+            "k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3";
         assert_eq!(space.canonical(zeros).unwrap(), standard.canonical(zeros).unwrap());
         let last_skipped = format!("{}zero", zeros.strip_suffix("k3e3").unwrap());
         assert!(space.canonical(&last_skipped).unwrap_err().to_string().contains("s6b1"), "s6b1 widens at 0.3 too");
@@ -412,9 +411,8 @@ mod tests {
         assert_eq!((p.width_mult, c.optim.epochs, c.optim.batch_size), (1.0, 120, 256));
         assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 3, resolution: 32 });
 
-        let err = |set: &str| {
-            SupernetTrainConfig::resolve("cpu-proxyless", None, &[set.into()]).unwrap_err().to_string()
-        };
+        let err =
+            |set: &str| SupernetTrainConfig::resolve("cpu-proxyless", None, &[set.into()]).unwrap_err().to_string();
         assert!(err("supernet.width_mult=0.0").contains("supernet.width_mult: width multiplier 0 must be a positive"));
         assert!(err("supernet.paths_per_step=0").contains("supernet.paths_per_step must be at least 1"));
         assert!(err("supernet.channels=8").contains("channels"));

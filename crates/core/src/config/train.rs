@@ -234,11 +234,9 @@ impl TrainConfig {
         let m = &self.model;
         let bad = |msg: String| Err(ConfigError::Invalid(msg));
         if m.arch.is_none() {
-            return bad(
-                "model.space = proxyless needs model.arch: 21 comma-separated block choices \
+            return bad("model.space = proxyless needs model.arch: 21 comma-separated block choices \
                  (k3e3, k3e6, k5e3, k5e6, k7e3, k7e6 or zero), e.g. --arch 'k5e3,k3e3,zero,...'"
-                    .into(),
-            );
+                .into());
         }
         if m.genotype.is_some() {
             return bad("model.genotype is a DARTS key; model.space = proxyless takes its subnet in model.arch".into());

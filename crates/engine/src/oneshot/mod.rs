@@ -8,8 +8,8 @@
 
 pub mod darts;
 pub mod fewshot;
-pub mod prune;
 pub mod proxyless;
+pub mod prune;
 pub mod score;
 pub mod score_run;
 pub mod stage;

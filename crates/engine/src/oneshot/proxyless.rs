@@ -103,7 +103,8 @@ mod tests {
     fn supernet_holds_all_six_choices_per_block_and_bn_stats_follow_the_flag() {
         let with = tiny(true);
         let names: Vec<String> = with.weights().variables().into_keys().collect();
-        let s2b3: Vec<&String> = names.iter().filter(|n| n.ends_with(".depthwise.weight") && n.contains("s2b3")).collect();
+        let s2b3: Vec<&String> =
+            names.iter().filter(|n| n.ends_with(".depthwise.weight") && n.contains("s2b3")).collect();
         assert_eq!(s2b3.len(), 6, "{s2b3:?}");
         assert!(names.iter().any(|n| n == "blocks.s2b3.k7e6.expand_bn.running_mean"));
         let without = tiny(false);

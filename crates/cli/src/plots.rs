@@ -305,6 +305,8 @@ pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
                 })
                 .collect()
         }
+        // A ProxylessNAS subnet is a chain of blocks, not a cell: nothing to draw.
+        Architecture::Proxyless(_) => return Ok(()),
     };
     let mut dot = String::new();
     for (title, labels, edges) in &cells {

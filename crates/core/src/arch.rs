@@ -1,10 +1,12 @@
 //! An architecture of any search space, as a user writes it down: an NAS-Bench-201 arch string, a
-//! DARTS genotype or a NAS-Bench-101 cell. Searches produce one, `oxnas train` trains one.
+//! DARTS genotype, a NAS-Bench-101 cell or a ProxylessNAS subnet. Searches produce one, `oxnas train`
+//! trains one.
 
 use crate::config::{ConfigError, ModelConfig, Space};
 use crate::darts::{self, Genotype};
 use crate::nb101::Cell;
 use crate::nb201::Nb201Arch;
+use crate::proxyless::{ProxylessConfig, Subnet};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Architecture {
@@ -12,6 +14,8 @@ pub enum Architecture {
     Darts(Genotype),
     /// A pruned NAS-Bench-101 cell; the evaluation network repeats it in every position.
     Nb101(Cell),
+    /// A subnet of the ProxylessNAS mobile backbone at the config's width multiplier.
+    Proxyless(Subnet),
 }
 
 impl Architecture {
@@ -32,6 +36,16 @@ impl Architecture {
                 let s = m.arch.as_deref().ok_or_else(|| missing("arch"))?;
                 Ok(Architecture::Nb101(Cell::parse(s).map_err(|e| ConfigError::Invalid(format!("model.arch: {e}")))?))
             }
+            Space::Proxyless => {
+                let s = m.arch.as_deref().ok_or_else(|| missing("arch"))?;
+                let backbone = proxyless_config(m)
+                    .backbone()
+                    .map_err(|e| ConfigError::Invalid(format!("model.width_mult: {e}")))?;
+                // Where `zero` may go depends on the widths, so the subnet is checked at this width.
+                Ok(Architecture::Proxyless(
+                    backbone.parse_subnet(s).map_err(|e| ConfigError::Invalid(format!("model.arch: {e}")))?,
+                ))
+            }
         }
     }
 
@@ -40,16 +54,19 @@ impl Architecture {
             Architecture::Nb201(_) => Space::Nb201,
             Architecture::Darts(_) => Space::Darts,
             Architecture::Nb101(_) => Space::Nb101,
+            Architecture::Proxyless(_) => Space::Proxyless,
         }
     }
 
-    /// The reference string form: an NB201 arch string, a DARTS `Genotype(...)` repr, or an NB101
-    /// cell's short form (after pruning, in the vertex order it was given).
+    /// The reference string form: an NB201 arch string, a DARTS `Genotype(...)` repr, an NB101 cell's
+    /// short form (after pruning, in the vertex order it was given), or a ProxylessNAS subnet's
+    /// canonical choices (`k3e3,k5e6,zero,...`).
     pub fn reference_string(&self) -> String {
         match self {
             Architecture::Nb201(a) => a.to_string(),
             Architecture::Darts(g) => g.to_string(),
             Architecture::Nb101(c) => c.short(),
+            Architecture::Proxyless(s) => s.to_string(),
         }
     }
 
@@ -73,8 +90,21 @@ impl Architecture {
                 v["hash"] = c.module_hash().into();
                 v
             }
+            Architecture::Proxyless(s) => serde_json::json!({
+                "space": "proxyless",
+                "subnet": s.to_string(),
+                "choices": s.choices().iter().map(|c| c.name()).collect::<Vec<_>>(),
+                "reference_names": s.choices().iter().map(|c| c.reference_name()).collect::<Vec<_>>(),
+            }),
         }
     }
+}
+
+/// The ProxylessNAS backbone a model config builds: the reference stages at `model.width_mult`.
+/// Classes, input channels and resolution come from the data; they change no block's shape, so the
+/// reference's are kept here.
+pub fn proxyless_config(m: &ModelConfig) -> ProxylessConfig {
+    ProxylessConfig { width_mult: m.width_mult.unwrap_or(1.0), ..Default::default() }
 }
 
 #[cfg(test)]

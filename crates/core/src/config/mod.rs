@@ -57,6 +57,8 @@ pub enum Space {
     Nb201,
     Darts,
     Nb101,
+    /// The ProxylessNAS mobile space (`crate::proxyless`).
+    Proxyless,
 }
 
 impl Space {
@@ -66,6 +68,7 @@ impl Space {
             Space::Nb201 => "nb201",
             Space::Darts => "darts",
             Space::Nb101 => "nb101",
+            Space::Proxyless => "proxyless",
         }
     }
 }
@@ -77,7 +80,8 @@ impl std::str::FromStr for Space {
             "nb201" | "nas-bench-201" | "nasbench201" => Ok(Space::Nb201),
             "darts" => Ok(Space::Darts),
             "nb101" | "nas-bench-101" | "nasbench101" => Ok(Space::Nb101),
-            _ => Err(ConfigError::Invalid(format!("unknown space '{s}'; expected nb201, darts or nb101"))),
+            "proxyless" | "proxylessnas" => Ok(Space::Proxyless),
+            _ => Err(ConfigError::Invalid(format!("unknown space '{s}'; expected nb201, darts, nb101 or proxyless"))),
         }
     }
 }
@@ -126,7 +130,7 @@ impl TransformSpec {
 }
 
 /// Training presets shipped in `configs/train/`, embedded so `oxnas` works from any directory.
-pub const TRAIN_PRESETS: &[(&str, &str)] = presets!("train": "cpu-smoke", "cpu-darts", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar", "cpu-nb101");
+pub const TRAIN_PRESETS: &[(&str, &str)] = presets!("train": "cpu-smoke", "cpu-darts", "fashion-mnist", "emnist-balanced", "cifar10", "nb201-cifar", "cpu-nb101", "cpu-proxyless");
 
 /// A run configuration: presets embedded in the binary, `--set` overrides, strict parsing, validation.
 /// `oxnas train`, `search` and `supernet train` each have one; the resolution rules are shared here.

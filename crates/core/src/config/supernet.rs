@@ -5,7 +5,8 @@
 use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::darts::OpSet;
 use crate::nb201::Nb201Op;
-use crate::oneshot::{DartsRankSpace, Nb101OneShotSpace, Nb201RankSpace, RankSpace};
+use crate::oneshot::{DartsRankSpace, Nb101OneShotSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace};
+use crate::proxyless::ProxylessConfig;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -17,6 +18,7 @@ pub enum OneShotConfig {
     Nb201(Nb201OneShot),
     Darts(DartsOneShot),
     Nb101(Nb101OneShot),
+    Proxyless(ProxylessOneShot),
 }
 
 /// The same enum, with a required tag: what [`OneShotConfig`] deserialises through.
@@ -26,6 +28,7 @@ enum Tagged {
     Nb201(Nb201OneShot),
     Darts(DartsOneShot),
     Nb101(Nb101OneShot),
+    Proxyless(ProxylessOneShot),
 }
 
 impl<'de> Deserialize<'de> for OneShotConfig {
@@ -37,17 +40,31 @@ impl<'de> Deserialize<'de> for OneShotConfig {
             Tagged::Nb201(c) => OneShotConfig::Nb201(c),
             Tagged::Darts(c) => OneShotConfig::Darts(c),
             Tagged::Nb101(c) => OneShotConfig::Nb101(c),
+            Tagged::Proxyless(c) => OneShotConfig::Proxyless(c),
         })
     }
 }
 
 impl OneShotConfig {
-    /// The space's engine-free half: sampling, canonical strings, bias features.
+    /// The space's engine-free half: sampling, canonical strings, bias features. Without the data,
+    /// the proxyless space counts its `params` and `flops` features at the reference's ImageNet input
+    /// (1000 classes, 3x224x224; its `params_note` says so); [`OneShotConfig::rank_space_on`] counts
+    /// them at the data's. Sampling and canonical strings are the same either way.
     pub fn rank_space(&self) -> Result<Box<dyn RankSpace>, ConfigError> {
         match self {
             OneShotConfig::Nb201(c) => Ok(Box::new(Nb201RankSpace::with_ops(c.op_list()?))),
             OneShotConfig::Darts(c) => Ok(Box::new(DartsRankSpace::new(c.op_set()?))),
             OneShotConfig::Nb101(_) => Ok(Box::new(Nb101OneShotSpace::default())),
+            OneShotConfig::Proxyless(c) => Ok(Box::new(c.rank_space(None)?)),
+        }
+    }
+
+    /// [`OneShotConfig::rank_space`] with features counted on `data`'s images (classes, channels and
+    /// the side of the evaluation transform's output).
+    pub fn rank_space_on(&self, data: &DataConfig) -> Result<Box<dyn RankSpace>, ConfigError> {
+        match self {
+            OneShotConfig::Proxyless(c) => Ok(Box::new(c.rank_space(Some(ImageInput::of(data)?))?)),
+            other => other.rank_space(),
         }
     }
 
@@ -57,6 +74,7 @@ impl OneShotConfig {
             OneShotConfig::Nb201(c) => c.paths_per_step,
             OneShotConfig::Darts(c) => c.paths_per_step,
             OneShotConfig::Nb101(c) => c.paths_per_step,
+            OneShotConfig::Proxyless(c) => c.paths_per_step,
         }
     }
 
@@ -66,6 +84,7 @@ impl OneShotConfig {
             OneShotConfig::Nb201(c) => c.track_running_stats,
             OneShotConfig::Darts(c) => c.track_running_stats,
             OneShotConfig::Nb101(c) => c.track_running_stats,
+            OneShotConfig::Proxyless(c) => c.track_running_stats,
         }
     }
 
@@ -76,6 +95,7 @@ impl OneShotConfig {
             OneShotConfig::Nb201(c) => c.track_running_stats = true,
             OneShotConfig::Darts(c) => c.track_running_stats = true,
             OneShotConfig::Nb101(c) => c.track_running_stats = true,
+            OneShotConfig::Proxyless(c) => c.track_running_stats = true,
         }
         self
     }
@@ -85,6 +105,7 @@ impl OneShotConfig {
             OneShotConfig::Nb201(c) => c.validate(),
             OneShotConfig::Darts(c) => c.validate(),
             OneShotConfig::Nb101(c) => c.validate(),
+            OneShotConfig::Proxyless(c) => c.validate(),
         }
     }
 }
@@ -202,6 +223,23 @@ pub struct Nb101OneShot {
     pub paths_per_step: usize,
 }
 
+/// Single-path ProxylessNAS (mobile space, Cai, Zhu & Han 2019): one network holding every block's
+/// six MBConv choices; each step runs the blocks' sampled choices (or skips a block on `zero`).
+/// Classes, input channels and resolution come from `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxylessOneShot {
+    /// Scales every width (1.0 = the reference's). Where `zero` may go depends on the widths: at
+    /// 0.25 or 0.35 the 96-wide stage's first block keeps its width and may be skipped too.
+    pub width_mult: f64,
+    /// Running BN statistics in every choice of every searchable block (`--bn running` scoring
+    /// needs them); the fixed layers always keep theirs.
+    pub track_running_stats: bool,
+    /// Subnets sampled (and back-propagated) per step; their gradients are averaged.
+    #[serde(default = "one")]
+    pub paths_per_step: usize,
+}
+
 fn space_one() -> u8 {
     1
 }
@@ -219,6 +257,60 @@ impl Nb101OneShot {
             return Err(ConfigError::Invalid(
                 "supernet.channels, cells_per_stack and paths_per_step must be at least 1".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+/// What a network sees of the data: classes, image channels and side (square images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInput {
+    pub classes: usize,
+    pub channels: usize,
+    pub resolution: usize,
+}
+
+impl ImageInput {
+    /// The images the evaluation transform gives (training crops keep the same side).
+    pub fn of(data: &DataConfig) -> Result<ImageInput, ConfigError> {
+        let kind = data.kind()?;
+        let (c, h, w) = kind.image_shape();
+        let (channels, h, w) = data
+            .eval_transform
+            .resolve()?
+            .output_shape(c, h, w)
+            .map_err(|e| ConfigError::Invalid(format!("data.eval_transform: {e}")))?;
+        if h != w {
+            return Err(ConfigError::Invalid(format!(
+                "data.eval_transform gives {h}x{w} images; the proxyless backbone is counted on square ones \
+                 (add a resize or a square crop)"
+            )));
+        }
+        Ok(ImageInput { classes: kind.num_classes(), channels, resolution: h })
+    }
+}
+
+impl ProxylessOneShot {
+    /// The backbone's configuration on `input` (the reference's ImageNet input without one).
+    pub fn backbone_config(&self, input: Option<ImageInput>) -> ProxylessConfig {
+        let base = ProxylessConfig { width_mult: self.width_mult, ..Default::default() };
+        match input {
+            Some(i) => {
+                ProxylessConfig { classes: i.classes, in_channels: i.channels, resolution: i.resolution, ..base }
+            }
+            None => base,
+        }
+    }
+
+    pub fn rank_space(&self, input: Option<ImageInput>) -> Result<ProxylessRankSpace, ConfigError> {
+        ProxylessRankSpace::new(self.backbone_config(input))
+            .map_err(|e| ConfigError::Invalid(format!("supernet.width_mult: {e}")))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.rank_space(None)?;
+        if self.paths_per_step < 1 {
+            return Err(ConfigError::Invalid("supernet.paths_per_step must be at least 1".into()));
         }
         Ok(())
     }
@@ -253,7 +345,8 @@ pub struct SupernetTrainConfig {
 }
 
 pub const SUPERNET_PRESETS: &[(&str, &str)] =
-    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-nb101", "nb101-cifar10");
+    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-nb101", "nb101-cifar10",
+        "cpu-proxyless", "proxyless-imagenet");
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
@@ -262,6 +355,8 @@ impl ConfigFile for SupernetTrainConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.supernet.validate()?;
+        // The data must give the space an input it can count features on (square images).
+        self.supernet.rank_space_on(&self.data)?;
         self.data.kind()?;
         self.data.train_transform.resolve()?;
         self.data.eval_transform.resolve()?;
@@ -361,6 +456,39 @@ mod tests {
         assert!(e.contains("layers"), "{e}");
         let e = SupernetTrainConfig::resolve("cpu-nb101", None, &["track.sample=10".into()]).unwrap_err().to_string();
         assert!(e.contains("the nb101 space has no embedded ground truth"), "{e}");
+    }
+
+    #[test]
+    fn proxyless_presets_count_features_on_their_data_and_check_the_width() {
+        let c = SupernetTrainConfig::resolve("cpu-proxyless", None, &[]).unwrap();
+        let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("cpu-proxyless is a proxyless preset") };
+        assert_eq!((p.width_mult, p.paths_per_step), (0.3, 1));
+        assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 1, resolution: 28 });
+        let space = c.supernet.rank_space_on(&c.data).unwrap();
+        assert_eq!(space.name(), "proxyless");
+        assert!(space.params_note().contains("width 0.3, 10 classes, 1x28x28 input"), "{}", space.params_note());
+        // Without the data, features are counted at the reference's ImageNet input.
+        assert!(c.supernet.rank_space().unwrap().params_note().contains("1000 classes, 3x224x224"));
+        // Width 0.3 keeps the reference's zero positions, so its subnets are the standard space's.
+        let standard = ProxylessRankSpace::default();
+        assert_eq!(space.slots(), standard.slots());
+        let zeros =
+            "k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3";
+        assert_eq!(space.canonical(zeros).unwrap(), standard.canonical(zeros).unwrap());
+        let last_skipped = format!("{}zero", zeros.strip_suffix("k3e3").unwrap());
+        assert!(space.canonical(&last_skipped).unwrap_err().to_string().contains("s6b1"), "s6b1 widens at 0.3 too");
+
+        let c = SupernetTrainConfig::resolve("proxyless-imagenet", None, &[]).unwrap();
+        let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("proxyless-imagenet is a proxyless preset") };
+        assert_eq!((p.width_mult, c.optim.epochs, c.optim.batch_size), (1.0, 120, 256));
+        assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 3, resolution: 32 });
+
+        let err =
+            |set: &str| SupernetTrainConfig::resolve("cpu-proxyless", None, &[set.into()]).unwrap_err().to_string();
+        assert!(err("supernet.width_mult=0.0").contains("supernet.width_mult: width multiplier 0 must be a positive"));
+        assert!(err("supernet.paths_per_step=0").contains("supernet.paths_per_step must be at least 1"));
+        assert!(err("supernet.channels=8").contains("channels"));
+        assert!(err("track.sample=10").contains("the proxyless space has no embedded ground truth"));
     }
 
     #[test]

@@ -9,14 +9,18 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub space: Space,
-    /// NAS-Bench-201 arch string (space = nb201), or a NAS-Bench-101 cell (space = nb101): the official
-    /// JSON `{"matrix": ..., "ops": ...}` or the short form `OPS:ROWS` (docs/nb101.md).
+    /// NAS-Bench-201 arch string (space = nb201), a NAS-Bench-101 cell (space = nb101: the official
+    /// JSON `{"matrix": ..., "ops": ...}` or the short form `OPS:ROWS`, docs/nb101.md), or a
+    /// ProxylessNAS subnet, 21 comma-separated block choices such as `k3e3,k5e6,zero,...` (space =
+    /// proxyless).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
     /// DARTS genotype: a known name, a genotype string, or a file (space = darts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genotype: Option<String>,
-    /// Initial channels C (NB101: the stem's width, the first stack's channels).
+    /// Initial channels C (nb201, darts; NB101: the stem's width, the first stack's channels;
+    /// proxyless takes its widths from `width_mult` and refuses it).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub channels: i64,
     /// NB201: cells per stage (N). NB101: cells per stack (3 stacks; the benchmark has 3 cells each).
     #[serde(default = "default_cells_per_stage")]
@@ -30,6 +34,13 @@ pub struct ModelConfig {
     /// DARTS: drop-path probability, ramped linearly from 0 over the epochs (as the reference does).
     #[serde(default)]
     pub drop_path: f64,
+    /// ProxylessNAS: width multiplier of every layer (unset = 1.0, the reference widths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_mult: Option<f64>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 fn default_cells_per_stage() -> i64 {
@@ -195,7 +206,11 @@ impl ConfigFile for TrainConfig {
                 )
             }
             Space::Nb101 => check_nb101_arch(m.arch.as_deref())?,
+            Space::Proxyless => return self.validate_proxyless(),
             _ => {}
+        }
+        if m.width_mult.is_some() {
+            return bad("model.width_mult applies only to model.space = proxyless; remove it".into());
         }
         if m.channels < 2 {
             return bad(format!("model.channels = {} must be at least 2", m.channels));
@@ -212,6 +227,41 @@ impl ConfigFile for TrainConfig {
         if m.auxiliary_weight < 0.0 {
             return bad(format!("model.auxiliary_weight = {} must be >= 0", m.auxiliary_weight));
         }
+        self.validate_data_and_optim()
+    }
+}
+
+impl TrainConfig {
+    /// A ProxylessNAS subnet: `model.arch` parses against the backbone at `model.width_mult`; the
+    /// keys of the cell-based spaces are refused rather than silently ignored.
+    fn validate_proxyless(&self) -> Result<(), ConfigError> {
+        let m = &self.model;
+        let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        if m.arch.is_none() {
+            return bad("model.space = proxyless needs model.arch: 21 comma-separated block choices \
+                 (k3e3, k3e6, k5e3, k5e6, k7e3, k7e6 or zero), e.g. --arch 'k5e3,k3e3,zero,...'"
+                .into());
+        }
+        if m.genotype.is_some() {
+            return bad("model.genotype is a DARTS key; model.space = proxyless takes its subnet in model.arch".into());
+        }
+        if m.channels != 0 {
+            return bad(format!(
+                "model.channels = {} does not apply to model.space = proxyless (its widths are the reference's, \
+                 scaled by model.width_mult); remove it",
+                m.channels
+            ));
+        }
+        if m.auxiliary_weight != 0.0 || m.drop_path != 0.0 {
+            return bad("model.auxiliary_weight and model.drop_path are DARTS keys; proxyless has neither".into());
+        }
+        // Parsing checks the width multiplier and the subnet (count, names, where zero may go).
+        crate::arch::Architecture::from_config(m)?;
+        self.validate_data_and_optim()
+    }
+
+    fn validate_data_and_optim(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
         self.data.kind()?;
         self.data.train_transform.resolve()?;
         self.data.eval_transform.resolve()?;
@@ -239,6 +289,7 @@ fn check_nb101_arch(arch: Option<&str>) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Architecture;
     use std::path::Path;
 
     #[test]
@@ -248,6 +299,47 @@ mod tests {
             let back: TrainConfig = toml::from_str(&cfg.to_toml()).unwrap();
             assert_eq!(back, cfg, "{name}");
         }
+    }
+
+    #[test]
+    fn proxyless_models_need_a_subnet_at_their_width_and_refuse_cell_keys() {
+        let c = TrainConfig::resolve("cpu-proxyless", None, &[]).unwrap();
+        assert_eq!((c.model.space, c.model.width_mult, c.model.channels), (Space::Proxyless, Some(0.3), 0));
+        let Architecture::Proxyless(s) = Architecture::from_config(&c.model).unwrap() else {
+            panic!("cpu-proxyless trains a proxyless subnet")
+        };
+        assert_eq!(s.active_blocks(), 19);
+        assert!(!c.to_toml().contains("channels"), "{}", c.to_toml());
+
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            TrainConfig::resolve("cpu-proxyless", None, &sets).unwrap_err().to_string()
+        };
+        let arch = c.model.arch.clone().unwrap();
+        let e = err(&[&format!("model.arch=\"{}\"", arch.replacen("k5e3", "zero", 1))]);
+        assert!(e.contains("model.arch: block 1 (s1b1): zero is not allowed here"), "{e}");
+        let e = err(&["model.arch=\"k3e3\""]);
+        assert!(e.contains("model.arch: a subnet is 21 comma-separated choices"), "{e}");
+        let e = err(&["model.channels=16"]);
+        assert!(e.contains("model.channels = 16 does not apply to model.space = proxyless"), "{e}");
+        let e = err(&["model.width_mult=-1.0"]);
+        assert!(e.contains("model.width_mult: width multiplier -1 must be a positive"), "{e}");
+        // At width 0.25 the 96-wide stage's first block (s4b1) keeps its width (24 -> 24) and may be
+        // skipped; at 1.0 it widens 80 -> 96.
+        let s4b1_zero = arch.split(',').enumerate().map(|(i, c)| if i == 12 { "zero" } else { c }).collect::<Vec<_>>();
+        let s4b1_zero = format!("model.arch=\"{}\"", s4b1_zero.join(","));
+        TrainConfig::resolve("cpu-proxyless", None, &[s4b1_zero.clone(), "model.width_mult=0.25".into()]).unwrap();
+        assert!(err(&[&s4b1_zero]).contains("block 13 (s4b1)"));
+
+        // Other presets switched to proxyless say what is missing or does not apply.
+        let mut no_arch = c.clone();
+        no_arch.model.arch = None;
+        let e = no_arch.validate().unwrap_err().to_string();
+        assert!(e.contains("model.space = proxyless needs model.arch"), "{e}");
+        let e = TrainConfig::resolve("cpu-smoke", None, &["model.space=\"proxyless\"".into()]).unwrap_err();
+        assert!(e.to_string().contains("model.channels = 8 does not apply"), "{e}");
+        let e = TrainConfig::resolve("cpu-smoke", None, &["model.width_mult=0.5".into()]).unwrap_err();
+        assert!(e.to_string().contains("model.width_mult applies only to model.space = proxyless"), "{e}");
     }
 
     #[test]

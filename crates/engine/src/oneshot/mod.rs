@@ -9,6 +9,7 @@
 pub mod darts;
 pub mod fewshot;
 pub mod nb101;
+pub mod proxyless;
 pub mod prune;
 pub mod score;
 pub mod score_run;
@@ -79,6 +80,20 @@ pub fn build(
             device,
         )),
         OneShotConfig::Nb101(c) => Box::new(nb101::supernet(c, (num_classes, in_channels), device)),
+        // The network's weights do not depend on the image side, so the data's resolution is not
+        // needed here (only the rank space's FLOPs feature uses it).
+        OneShotConfig::Proxyless(c) => Box::new(
+            proxyless::ProxylessSupernet::new(
+                &crate::nn::ProxylessNetConfig {
+                    width_mult: c.width_mult,
+                    num_classes,
+                    in_channels,
+                    track_running_stats: c.track_running_stats,
+                },
+                device,
+            )
+            .expect("a validated config has a positive width multiplier, and the data classes and channels"),
+        ),
     }
 }
 

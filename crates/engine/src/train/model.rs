@@ -1,6 +1,9 @@
 //! Builds the evaluation network a `ModelConfig` describes, on a fresh VarStore.
 
-use crate::nn::{DartsNetConfig, DartsNetwork, DropPath, Nb101NetConfig, Nb101Network, Nb201NetConfig, Nb201Network};
+use crate::nn::{
+    DartsNetConfig, DartsNetwork, DropPath, Nb101NetConfig, Nb101Network, Nb201NetConfig, Nb201Network, ProxylessNetConfig,
+    ProxylessNetwork,
+};
 use crate::EngineError;
 use oxnas_core::config::ModelConfig;
 use tch::{nn::VarStore, Device, Tensor};
@@ -13,6 +16,7 @@ pub enum Network {
     Nb201(Nb201Network),
     Darts(DartsNetwork),
     Nb101(Nb101Network),
+    Proxyless(ProxylessNetwork),
 }
 
 pub struct Model {
@@ -63,6 +67,15 @@ impl Model {
                 };
                 Network::Nb101(cfg.init(&vs.root(), cell))
             }
+            Architecture::Proxyless(s) => {
+                let cfg = ProxylessNetConfig {
+                    width_mult: m.width_mult.unwrap_or(1.0),
+                    num_classes,
+                    in_channels,
+                    track_running_stats: true,
+                };
+                Network::Proxyless(cfg.init(&vs.root(), s)?)
+            }
         };
         Ok(Model { vs, net, arch })
     }
@@ -76,6 +89,7 @@ impl Model {
                 (out.logits, out.aux_logits)
             }
             Network::Nb101(n) => (n.forward_t(x, true), None),
+            Network::Proxyless(n) => (n.forward_t(x, true), None),
         }
     }
 
@@ -84,6 +98,7 @@ impl Model {
             Network::Nb201(n) => n.forward_t(x, false),
             Network::Darts(n) => n.predict(x),
             Network::Nb101(n) => n.forward_t(x, false),
+            Network::Proxyless(n) => n.forward_t(x, false),
         }
     }
 

@@ -344,8 +344,7 @@ pub struct SupernetTrainConfig {
     pub run: RunConfig,
 }
 
-pub const SUPERNET_PRESETS: &[(&str, &str)] =
-    presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-nb101", "nb101-cifar10",
+pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-nb101", "nb101-cifar10",
         "cpu-proxyless", "proxyless-imagenet");
 
 impl ConfigFile for SupernetTrainConfig {

@@ -1,8 +1,8 @@
 //! Builds the evaluation network a `ModelConfig` describes, on a fresh VarStore.
 
 use crate::nn::{
-    DartsNetConfig, DartsNetwork, DropPath, Nb101NetConfig, Nb101Network, Nb201NetConfig, Nb201Network, ProxylessNetConfig,
-    ProxylessNetwork,
+    DartsNetConfig, DartsNetwork, DropPath, Nb101NetConfig, Nb101Network, Nb201NetConfig, Nb201Network,
+    ProxylessNetConfig, ProxylessNetwork,
 };
 use crate::EngineError;
 use oxnas_core::config::ModelConfig;

@@ -199,7 +199,12 @@ fn train_one(a: &GroundTruthArgs, t: &Target, (out, header): (&Path, &str), runs
     sets.extend(a.sets.iter().cloned());
     let cfg = TrainConfig::resolve(preset(a), None, &sets)?;
     let dir = runs.join(t.key.to_string());
-    let start = if RunFiles::train(&dir).last().exists() { Start::Resume } else { Start::Fresh(Box::new(cfg)) };
+    let start = if RunFiles::train(&dir).last().exists() {
+        eprintln!("    resuming {} from its last checkpoint", dir.display());
+        Start::Resume
+    } else {
+        Start::Fresh(Box::new(cfg))
+    };
     let started = std::time::Instant::now();
     let summary = Trainer::new(&dir, start)?
         .run(&mut StopOnSignal)

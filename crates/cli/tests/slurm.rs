@@ -153,7 +153,8 @@ fn slurm_groundtruth_array_merges_and_survives_scancel_and_resubmit() {
         .flatten()
         .find(|e| e.file_name().to_string_lossy() == format!("shard-1-job{a2}.out"));
     let log = std::fs::read_to_string(log.expect("the resubmitted task's log").path()).unwrap();
-    assert!(log.contains("resumed") || log.contains("[1/1] cell 6111"), "{log}");
+    assert!(log.contains("[1/1] 6111 |"), "{log}");
+    assert!(log.contains("resuming") && log.contains("cut.csv.runs/6111"), "the cancelled cell resumes: {log}");
 }
 
 #[test]

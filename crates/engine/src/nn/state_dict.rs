@@ -35,7 +35,9 @@ pub fn export(vs: &VarStore, batches: i64) -> Vec<(String, Tensor)> {
 /// same shape, and nothing but BN counters may be left over.
 pub fn import(vs: &VarStore, tensors: &BTreeMap<String, Tensor>) -> Result<(), StateDictError> {
     let vars = vs.variables();
-    let missing: Vec<String> = vars.keys().filter(|k| !tensors.contains_key(*k)).cloned().collect();
+    let mut missing: Vec<String> = vars.keys().filter(|k| !tensors.contains_key(*k)).cloned().collect();
+    // Sorted, so that the examples the error names are the same on every run.
+    missing.sort();
     if !missing.is_empty() {
         return Err(StateDictError::Missing(missing));
     }

@@ -177,13 +177,10 @@ fn retrain(dir: &Path, outcome: &SearchOutcome, preset: &str, train_sets: &[Stri
 /// quoting so that any genotype text (quotes, backslashes from a file name) survives the round trip.
 fn architecture_sets(arch: &Architecture) -> Vec<String> {
     let quoted = |s: String| toml::Value::String(s).to_string();
-    let key = match arch {
-        Architecture::Darts(_) => "genotype",
-        _ => "arch",
-    };
+    let space = arch.space();
     vec![
-        format!("model.space={}", quoted(arch.space().name().into())),
-        format!("model.{key}={}", quoted(arch.reference_string())),
+        format!("model.space={}", quoted(space.name().into())),
+        format!("model.{}={}", space.arch_key(), quoted(arch.reference_string())),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! work on any space: its ranking view, and how `oxnas train` is told to build one of its architectures.
 
 use anyhow::Result;
+use oxnas_core::config::Space;
 use oxnas_core::oneshot::{Nb101RankSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -35,12 +36,9 @@ impl SpaceArg {
 
     /// The `--set` overrides that make a train config build `arch` (a canonical string) of this space.
     pub fn model_sets(self, arch: &str) -> Vec<String> {
-        let key = match self {
-            SpaceArg::Darts => "genotype",
-            _ => "arch",
-        };
+        let space: Space = self.name().parse().expect("every --space names a model space");
         let value = toml::Value::String(arch.to_string());
-        vec![format!("model.space=\"{}\"", self.name()), format!("model.{key}={value}")]
+        vec![format!("model.space=\"{}\"", space.name()), format!("model.{}={value}", space.arch_key())]
     }
 
     /// The train preset `oxnas groundtruth` uses when none is given: a short CPU recipe of this space

@@ -30,6 +30,17 @@ fn darts_supernet(out: &Path, epochs: usize) -> Vec<String> {
     args
 }
 
+/// `groundtruth --space SPACE` on CPU with one thread for the architectures in `archs`, into `out`.
+fn groundtruth_args(space: &str, archs: &Path, sets: &[&str], out: &Path) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["groundtruth", "--space", space, "--archs", archs.to_str().unwrap()].map(String::from).to_vec();
+    for s in sets.iter().chain(&["run.device=\"cpu\"", "run.threads=1"]) {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    args.extend(["--out".to_string(), out.display().to_string()]);
+    args
+}
+
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
@@ -83,30 +94,13 @@ fn darts_single_path_study_resumes_scores_and_ranks() {
     let gt = dir.path().join("gt.csv");
     let two = dir.path().join("two.csv");
     std::fs::write(&two, csv.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
-    let gt_args = [
-        "groundtruth",
-        "--space",
+    let gt_args = groundtruth_args(
         "darts",
-        "--archs",
-        two.to_str().unwrap(),
-        "--set",
-        "run.device=\"cpu\"",
-        "--set",
-        "optim.epochs=1",
-        "--set",
-        "model.channels=2",
-        "--set",
-        "model.layers=3",
-        "--set",
-        "data.train_limit=64",
-        "--set",
-        "data.test_limit=32",
-        "--set",
-        "run.threads=1",
-        "--out",
-        gt.to_str().unwrap(),
-    ];
-    ok(&gt_args);
+        &two,
+        &["optim.epochs=1", "model.channels=2", "model.layers=3", "data.train_limit=64", "data.test_limit=32"],
+        &gt,
+    );
+    ok(&strs(&gt_args));
     let truth = std::fs::read_to_string(&gt).unwrap();
     assert_eq!(truth.lines().next(), Some("key,arch_str,accuracy,top5,params,epochs"), "{truth}");
     assert_eq!(truth.lines().count(), 3, "{truth}");
@@ -218,13 +212,9 @@ fn tiny_study(space: &str, supernet_sets: &[&str], model_sets: &[&str]) {
     let csv = std::fs::read_to_string(&scores).unwrap();
     std::fs::write(&two, csv.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
     let gt = dir.path().join("gt.csv");
-    let mut args: Vec<String> =
-        ["groundtruth", "--space", space, "--archs", two.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
-    for s in model_sets.iter().chain(&["optim.epochs=1", "data.test_limit=32", "run.device=\"cpu\""]).chain(&common) {
-        args.extend(["--set".into(), s.to_string()]);
-    }
-    args.extend(["--out".into(), gt.display().to_string()]);
-    ok(&strs(&args));
+    let sets: Vec<&str> =
+        model_sets.iter().chain(&["optim.epochs=1", "data.test_limit=32"]).chain(&common).copied().collect();
+    ok(&strs(&groundtruth_args(space, &two, &sets, &gt)));
     let truth = std::fs::read_to_string(&gt).unwrap();
     assert_eq!(truth.lines().count(), 3, "{space}: {truth}");
     // At toy size every network may sit at chance, and ranking refuses all-equal values; the files'

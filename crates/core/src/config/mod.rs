@@ -71,6 +71,14 @@ impl Space {
             Space::Proxyless => "proxyless",
         }
     }
+
+    /// The `[model]` key that names an architecture of this space.
+    pub fn arch_key(self) -> &'static str {
+        match self {
+            Space::Darts => "genotype",
+            _ => "arch",
+        }
+    }
 }
 
 impl std::str::FromStr for Space {

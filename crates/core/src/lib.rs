@@ -2,6 +2,7 @@
 //!
 //! - [`nb201`]: the NAS-Bench-201 cell space (ops, arch strings, isomorphism classes).
 //! - [`darts`]: the DARTS CNN space (ops, op subsets, `Genotype` in the reference string form).
+//! - [`darts_rnn`]: the DARTS recurrent-cell space (ops, `RnnGenotype`, language-model sizes).
 //! - [`bench`]: the NAS-Bench-201 ground-truth table, embedded in compact form.
 //! - [`data`]: dataset readers (IDX, CIFAR), the embedded Fashion-MNIST subset, the seeded loader and
 //!   augmentations on raw bytes.
@@ -12,6 +13,7 @@ pub mod arch;
 pub mod bench;
 pub mod config;
 pub mod darts;
+pub mod darts_rnn;
 pub mod data;
 pub mod fsutil;
 pub mod lock;
@@ -20,6 +22,7 @@ pub mod nb101;
 pub mod nb201;
 pub mod oneshot;
 pub mod proxyless;
+pub(crate) mod pyrepr;
 pub mod prune;
 pub mod rank;
 pub mod rng;

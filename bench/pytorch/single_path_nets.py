@@ -41,8 +41,10 @@ from proxyless import CHOICES, STAGES, make_divisible  # noqa: E402
 
 # Trainable weights (BN running statistics excluded) of oxnas's supernets at the CPU presets' sizes,
 # 10 classes, 1x28x28 input, summed from `oxnas supernet train` checkpoints (debug build of main
-# b0502a6, cpu-X presets with --set data.train_limit=256).
+# b0502a6, cpu-X presets with --set data.train_limit=256); NB201 C=16 N=5 from supernets.py's check.
 OXNAS_WEIGHTS = {
+    ("nb201", 8, 1): 99906,
+    ("nb201", 16, 5): 1692538,
     ("darts", 8, 5, "darts"): 393778,
     ("nb101", 8, 1): 81058,
     ("proxyless", 0.3): 1805522,
@@ -363,7 +365,8 @@ def build(space, channels=None, cells=None, ops="darts", width_mult=0.3):
 
 def expected_weights(space, channels, cells, ops, width_mult):
     """oxnas's weight count for these sizes when it is recorded above, else None."""
-    key = {"darts": ("darts", channels, cells, ops), "nb101": ("nb101", channels, cells),
+    key = {"nb201": ("nb201", channels, cells), "darts": ("darts", channels, cells, ops),
+           "nb101": ("nb101", channels, cells),
            "proxyless": ("proxyless", width_mult)}.get(space)
     return OXNAS_WEIGHTS.get(key)
 

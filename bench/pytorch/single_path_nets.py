@@ -159,11 +159,16 @@ def nb101_active(parents):
     return active
 
 
-def nb101_cells():
-    """The distinct cells (by NAS-Bench-101 module hash of the pruned cell) and, for each, the first
-    configuration that spells it: what oxnas's Nb101OneShotSpace samples from and runs."""
+def nb101_hash(matrix, ops):
+    """NAS-Bench-101 module hash of a cell (ops: conv3x3 / conv1x1 / maxpool3x3 per inner vertex)."""
     from nb101_golden import C1, C3, MP, module_hash
     label = {"conv3x3": C3, "conv1x1": C1, "maxpool3x3": MP}
+    return module_hash(matrix, ["input"] + [label[o] for o in ops] + ["output"])[0]
+
+
+def nb101_catalogue():
+    """{module hash: the first configuration that spells the cell} over the distinct cells (by hash
+    of the pruned cell): what oxnas's Nb101OneShotSpace samples from and runs."""
     first, hashes = {}, {}
     for ops, parents in nb101_configurations():
         # Configurations that differ only in loose ends share a pruned cell: hash each labelled graph once.
@@ -172,8 +177,13 @@ def nb101_cells():
                  tuple(o if active[b + 1] else None for b, o in enumerate(ops)))
         if graph not in hashes:
             matrix = [[1 if v > u and has_edge(parents, u, v) else 0 for v in range(VERTICES)] for u in range(VERTICES)]
-            hashes[graph] = module_hash(matrix, ["input"] + [label[o] for o in ops] + ["output"])[0]
+            hashes[graph] = nb101_hash(matrix, ops)
         first.setdefault(hashes[graph], (ops, parents))
+    return first
+
+
+def nb101_cells():
+    first = nb101_catalogue()
     return [first[h] for h in sorted(first)]
 
 

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import cross_entropy, start  # noqa: E402
 from single_path import DEFAULTS, held_out  # noqa: E402
-from single_path_nets import (DARTS_OPS, SGAS_ES_OPS, NB101_OPS, build, nb101_catalogue,  # noqa: E402
+from single_path_nets import (DARTS_OPS, SGAS_ES_OPS, build, nb101_catalogue,  # noqa: E402
                               nb101_hash)
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

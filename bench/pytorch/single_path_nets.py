@@ -41,7 +41,8 @@ from proxyless import CHOICES, STAGES, make_divisible  # noqa: E402
 
 # Trainable weights (BN running statistics excluded) of oxnas's supernets at the CPU presets' sizes,
 # 10 classes, 1x28x28 input, summed from `oxnas supernet train` checkpoints (debug build of main
-# b0502a6, cpu-X presets with --set data.train_limit=256); NB201 C=16 N=5 from supernets.py's check.
+# b0502a6, cpu-X presets with --set data.train_limit=256; cpu-darts at channels = 8, 5 layers, op set
+# darts); NB201 C=16 N=5 from supernets.py's check.
 OXNAS_WEIGHTS = {
     ("nb201", 8, 1): 99906,
     ("nb201", 16, 5): 1692538,

@@ -3,7 +3,8 @@
 Workloads (WORKLOADS, space-separated; default all, in this order):
   search       bilevel search-step throughput, NB201 and DARTS (SGAS-es 5-op) supernets, batch 64
   hessian      seconds per λmax, full Hessian and Lanczos, NB201 (30 α) and DARTS 5-op (140 α)
-  single_path  single-path supernet training (img/s) and scoring (cells/s), NB201 C=16 N=5
+  single_path  single-path supernet training (img/s) and scoring (archs/s): per space of SP_SPACES (default
+               nb201: the NB201 sizes of SP_CONFIGS; darts, nb101, proxyless: the cpu-X presets' sizes)
   table        NAS-Bench-201 table: oxnas's embedded decode vs Python csv (and pandas if importable)
   loader       data loader images/s: oxnas Loader vs a torch DataLoader with per-image torch transforms
   demo         the README's main job, `oxnas search --preset cpu-demo`, wall time and max RSS
@@ -39,6 +40,10 @@ OXNAS_DARTS_FULL = os.environ.get("OXNAS_DARTS_FULL", "0") == "1"
 SP_STEPS = int(os.environ.get("SP_STEPS", "32"))
 SCORE_CELLS = int(os.environ.get("SCORE_CELLS", "200"))
 SP_CONFIGS = os.environ.get("SP_CONFIGS", "16x5:500 8x1:256").split()
+# Spaces of the single_path workload, each optionally with the held-out images per scored arch
+# (darts:256); nb201 runs every size of SP_CONFIGS, the others their cpu-X preset's size.
+SP_SPACES = os.environ.get("SP_SPACES", "nb201").split()
+SP_EVAL_IMAGES = int(os.environ.get("SP_EVAL_IMAGES", "500"))
 HESSIAN_SPACES = os.environ.get("HESSIAN_SPACES", "nb201 darts").split()
 HESSIAN_REPS = int(os.environ.get("HESSIAN_REPS", "1"))
 ALPHA_GRADS = os.environ.get("ALPHA_GRADS", "backward alphas").split()
@@ -173,53 +178,120 @@ def w_hessian():
                 f()
 
 
+# The cpu-X presets' supernet sizes, set explicitly on both sides so that an edited preset cannot
+# make the two measure different networks: (oxnas --set overrides, single_path.py arguments, title).
+SP_PRESETS = {
+    "darts": (['supernet.channels=8', 'supernet.layers=5', 'supernet.ops="darts"'],
+              ["--channels", "8", "--cells", "5", "--ops", "darts"],
+              "DARTS C=8, 5 cells, 8-op set `darts`, BN affine=False with running stats (`cpu-darts`)"),
+    "nb101": (["supernet.channels=8", "supernet.cells_per_stack=1"], ["--channels", "8", "--cells", "1"],
+              "NB101 (NAS-Bench-1Shot1 space 1) C=8, 1 cell per stack (`cpu-nb101`)"),
+    "proxyless": (["supernet.width_mult=0.3"], ["--width-mult", "0.3"],
+                  "ProxylessNAS mobile backbone, width 0.3, six MBConvs per block (`cpu-proxyless`)"),
+}
+
+
+def sp_runs():
+    """(space, tag, oxnas --set overrides, single_path.py arguments, name) of every single-path run."""
+    runs = []
+    for entry in SP_SPACES:
+        space, _, images = entry.partition(":")
+        if space == "nb201":
+            # One entry per supernet size: CxN:eval_images. 16x5 is the NB201 skeleton; 8x1:256 is the
+            # small supernet of the cpu-nb201 preset as examples/rank-fashion-mnist.sh scores all classes.
+            for conf in SP_CONFIGS:
+                size, eval_images = conf.split(":")
+                channels, cells = (int(v) for v in size.split("x"))
+                tag = dict(channels=channels, cells_per_stage=cells, eval_images=int(eval_images))
+                sets = ["supernet.channels=%d" % channels, "supernet.cells_per_stage=%d" % cells]
+                runs.append(("nb201", tag, sets, ["--channels", str(channels), "--cells", str(cells)],
+                             "%dx%d" % (channels, cells)))
+        elif space in SP_PRESETS:
+            sets, args, _ = SP_PRESETS[space]
+            tag = dict(space=space, eval_images=int(images or SP_EVAL_IMAGES))
+            runs.append((space, tag, sets, ["--space", space] + args, space))
+        else:
+            sys.exit("bench: SP_SPACES has %r; the spaces are nb201, %s" % (space, ", ".join(SP_PRESETS)))
+    return runs
+
+
 def w_single_path():
-    # One entry per supernet size: CxN:eval_images. 16x5 is the NB201 skeleton; 8x1:256 is the small
-    # supernet of the cpu-nb201 preset as examples/rank-fashion-mnist.sh scores all 6,466 classes.
-    for conf in SP_CONFIGS:
-        size, eval_images = conf.split(":")
-        channels, cells = (int(v) for v in size.split("x"))
-        for rep in range(1, SP_REPS + 1):
-            sp_rep(rep, channels, cells, int(eval_images))
+    for rep in range(1, SP_REPS + 1):
+        for run in sp_runs():
+            sp_rep(rep, *run)
 
 
-def sp_rep(rep, channels, cells, eval_images):
+def checkpoint_weights(run_dir):
+    """Trainable weights in an oxnas supernet checkpoint (the `w.` tensors without BN running
+    statistics), or None without the safetensors package."""
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        return None
+    n = 0
+    with safe_open(os.path.join(run_dir, "checkpoints", "last.safetensors"), "np") as f:
+        for k in f.keys():
+            if k.startswith("w.") and not k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                shape = f.get_slice(k).get_shape()
+                size = 1
+                for d in shape:
+                    size *= d
+                n += size
+    return n
+
+
+OXNAS_WEIGHTS = {}  # run name -> oxnas's weight count, for the PyTorch side's check
+
+
+def score_rate(out):
+    """(archs scored, seconds) from `oxnas supernet score`'s summary line (either wording)."""
+    m = re.search(r"scored (\d+) (?:cells|architectures) in ([\d.]+) s", out)
+    if not m:
+        sys.exit("bench: no 'scored N architectures in S s' line in oxnas's output:\n" + out[-2000:])
+    return int(m.group(1)), float(m.group(2))
+
+
+def sp_rep(rep, space, tag, sets, pt_args, base):
     limit = 2 * SP_STEPS * BATCH
-    tag = dict(channels=channels, cells_per_stage=cells, eval_images=eval_images)
-    name = "%dx%d-%d" % (channels, cells, rep)
+    eval_images = tag["eval_images"]
+    name = "%s-%d" % (base, rep)
 
     def ox():
         d = os.path.join(OUT, "oxnas-supernet-" + name)
-        cmd = [OXNAS, "supernet", "train", "--preset", "cpu-nb201", "--device", "cpu", "--out", d, "--epochs", "1",
-               "--set", "supernet.channels=%d" % channels, "--set", "supernet.cells_per_stage=%d" % cells,
-               "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
-               "--set", "track.sample=0", "--set", "run.threads=%d" % THREADS]
+        cmd = [OXNAS, "supernet", "train", "--preset", "cpu-" + space, "--device", "cpu", "--out", d, "--epochs", "1"]
+        for s in sets + ["data.train_limit=%d" % limit, "optim.batch_size=%d" % BATCH, "track.sample=0",
+                         "run.threads=%d" % THREADS]:
+            cmd += ["--set", s]
         _, _, load = measure("oxnas-supernet-train-" + name, cmd, fresh=d)
         with open(os.path.join(d, "supernet.jsonl")) as f:
             e = json.loads(f.readline())
+        weights = checkpoint_weights(d)
+        OXNAS_WEIGHTS[base] = weights
         record(dict(tag, workload="single_path_train", framework="oxnas", rep=rep, steps=SP_STEPS,
-                    images_per_s=e["images_per_s"], **load))
+                    images_per_s=e["images_per_s"], weights=weights, **load))
         scores = os.path.join(OUT, "scores-%s.csv" % name)
         # A killed earlier attempt leaves scores.partial from a supernet that has since been retrained:
-        # start clean so that every cell is scored (and timed) in this run.
+        # start clean so that every arch is scored (and timed) in this run.
         for f in (scores, scores + ".partial", scores + ".partial.json"):
             if os.path.exists(f):
                 os.remove(f)
         cmd = [OXNAS, "supernet", "score", "--run", d, "--archs", "sample:%d" % SCORE_CELLS, "--bn", "train",
                "--eval-images", str(eval_images), "--device", "cpu", "--threads", str(THREADS), "--out", scores]
         out, err, load = measure("oxnas-supernet-score-" + name, cmd)
-        m = re.search(r"scored (\d+) cells in ([\d.]+) s \(([\d.]+) cells/s\)", out)
+        n, secs = score_rate(out)
         imgs = re.search(r"on (\d+) held-out images", err)
-        record(dict(tag, workload="single_path_score", framework="oxnas", rep=rep, cells=int(m.group(1)),
-                    score_s=float(m.group(2)), cells_per_s=float(m.group(1)) / float(m.group(2)),
-                    score_images=int(imgs.group(1)) if imgs else None, **load))
+        record(dict(tag, workload="single_path_score", framework="oxnas", rep=rep, cells=n, score_s=secs,
+                    cells_per_s=n / max(secs, 1e-9), score_images=int(imgs.group(1)) if imgs else None, **load))
 
     def pt():
-        cmd = [PY, "bench/pytorch/single_path.py", "--channels", str(channels), "--cells", str(cells),
-               "--warmup", "2", "--steps", str(SP_STEPS - 2), "--batch-size", str(BATCH),
-               "--score-cells", str(SCORE_CELLS), "--eval-images", str(eval_images), "--threads", str(THREADS)]
+        cmd = [PY, "bench/pytorch/single_path.py"] + pt_args + [
+            "--warmup", "2", "--steps", str(SP_STEPS - 2), "--batch-size", str(BATCH),
+            "--score-cells", str(SCORE_CELLS), "--eval-images", str(eval_images), "--threads", str(THREADS)]
+        if OXNAS_WEIGHTS.get(base):
+            cmd += ["--expect-weights", str(OXNAS_WEIGHTS[base])]
         out, _, load = measure("pytorch-single-path-" + name, cmd)
         r = last_json(out)
+        r.pop("space", None)  # nb201 rows are keyed by size, as before; the others carry their tag's space
         r.update(tag, rep=rep, **load)
         record(dict(r, workload="single_path_train", images_per_s=r["train_images_per_s"]))
         record(dict(r, workload="single_path_score", cells=r["score_cells"]))
@@ -334,15 +406,14 @@ def summary():
             if parts:
                 notes.append("%s: λmax full vs Lanczos, relative difference: %s" % (space, ", ".join(parts)))
         lines += [""] + ["- " + n for n in notes] + [""]
-    for conf in SP_CONFIGS:
-        size, eval_images = conf.split(":")
-        channels, cells = (int(v) for v in size.split("x"))
-        tag = dict(channels=channels, cells_per_stage=cells, eval_images=int(eval_images))
+    for space, tag, _, _, _ in sp_runs():
         ox, pt = pick(workload="single_path_train", framework="oxnas", **tag), pick(workload="single_path_train", framework="pytorch", **tag)
         oxs, pts = pick(workload="single_path_score", framework="oxnas", **tag), pick(workload="single_path_score", framework="pytorch", **tag)
         if not (ox or pt):
             continue
-        lines += ["### Single-path supernet (NB201 C=%d N=%d, BN affine=False with running stats), %d threads" % (channels, cells, THREADS), "",
+        title = ("NB201 C=%d N=%d, BN affine=False with running stats" % (tag["channels"], tag["cells_per_stage"])
+                 if space == "nb201" else SP_PRESETS[space][2])
+        lines += ["### Single-path supernet (%s), %d threads" % (title, THREADS), "",
                   "| what | oxnas | PyTorch | ratio oxnas/PyTorch |", "|---|---|---|---|"]
         if ox and pt:
             lines.append("| train, img/s (batch 64, %d steps, all steps) | %s | %s | %.2f |" % (
@@ -352,9 +423,15 @@ def summary():
                 fmt(pt, "train_images_per_s"), avg(ox, "images_per_s") / avg(pt, "train_images_per_s")))
             lines.append("| train, max RSS MB | %s | %s | |" % (fmt(ox, "max_rss_mb", "%.0f"), fmt(pt, "max_rss_mb", "%.0f")))
         if oxs and pts:
-            lines.append("| score, cells/s (%d cells, %s held-out images each, BN train) | %s | %s | %.2f |" % (
-                SCORE_CELLS, oxs[0].get("score_images"), fmt(oxs, "cells_per_s", "%.2f"), fmt(pts, "cells_per_s", "%.2f"),
-                avg(oxs, "cells_per_s") / avg(pts, "cells_per_s")))
+            lines.append("| score, archs/s (%d archs, %s / %s held-out images each, BN train) | %s | %s | %.2f |" % (
+                SCORE_CELLS, oxs[0].get("score_images"), pts[0].get("score_images"), fmt(oxs, "cells_per_s", "%.2f"),
+                fmt(pts, "cells_per_s", "%.2f"), avg(oxs, "cells_per_s") / avg(pts, "cells_per_s")))
+        w_ox = sorted({r.get("weights") for r in ox} - {None})
+        w_pt = sorted({r.get("weights") for r in pt} - {None})
+        if w_ox or w_pt:
+            same = w_ox == w_pt and len(w_ox) == 1
+            lines.append("| weights | %s | %s | %s |" % (", ".join(map(str, w_ox)) or "-", ", ".join(map(str, w_pt)) or "-",
+                                                       "equal" if same else "**MISMATCH**"))
         lines.append("")
     if pick(workload="table"):
         lines += ["### NAS-Bench-201 table (15,625 cells, all columns)", "", "| loader | load s (min / median) | held in memory | one arch-string lookup |", "|---|---|---|---|"]

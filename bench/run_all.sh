@@ -14,7 +14,10 @@
 #   HESSIAN_SPACES ["nb201 darts"]  HESSIAN_REPS [1]  DARTS_FULL_ROWS [10]: PyTorch computes this
 #     many of the 140 DARTS Hessian rows and extrapolates (0 = all, ≈15 min)  OXNAS_DARTS_FULL [0]:
 #     1 also runs oxnas's full DARTS Hessian (≈15+ min on 2 cores)                     (hessian)
-#   SP_STEPS [32]  SP_REPS [1]  SCORE_CELLS [200]  SP_CONFIGS ["16x5:500 8x1:256"] (CxN:eval images) (single_path)
+#   SP_STEPS [32]  SP_REPS [1]  SCORE_CELLS [200]  SP_SPACES ["nb201"]: any of nb201 darts nb101
+#     proxyless, e.g. "darts nb101 proxyless" (the cpu-X presets' sizes; darts:256 for 256 held-out
+#     images per arch)  SP_EVAL_IMAGES [500] (darts, nb101, proxyless)
+#     SP_CONFIGS ["16x5:500 8x1:256"] (nb201 sizes, CxN:eval images)                      (single_path)
 #   PANDAS_PYTHON [unset: pandas skipped] a python with pandas, for the table baseline
 #   BENCH_OUT [a new /tmp/oxnas-searchbench.XXXXXX]: raw rows in results.jsonl, logs, run directories
 # `bench/run_all.py --summary` (with BENCH_OUT set) re-prints the tables from results.jsonl.

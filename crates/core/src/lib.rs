@@ -6,6 +6,7 @@
 //! - [`bench`]: the NAS-Bench-201 ground-truth table, embedded in compact form.
 //! - [`data`]: dataset readers (IDX, CIFAR), the embedded Fashion-MNIST subset, the seeded loader and
 //!   augmentations on raw bytes.
+//! - [`text`]: word-level language-model corpora in the Penn Treebank form, batching and BPTT windows.
 //! - [`proxyless`]: the ProxylessNAS mobile space (backbone, subnets, exact params and FLOPs).
 //! - [`space`] and [`search::policy`]: search spaces and decision policies as pluggable pieces.
 
@@ -28,4 +29,5 @@ pub mod rank;
 pub mod rng;
 pub mod search;
 pub mod shard;
+pub mod text;
 pub mod space;

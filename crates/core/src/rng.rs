@@ -19,6 +19,8 @@ pub enum Stream {
     /// Pruning: a round's supernet seed (step 0), its scoring sample (step 1), the random baseline's
     /// removals (step 2); the round number is the epoch.
     Pruning = 8,
+    /// The length of each BPTT window of a language-model epoch (the batch number is the step).
+    SeqLen = 9,
 }
 
 /// The seed of one stream: (run seed, epoch, step, purpose) mixed by the SplitMix64 finaliser,
@@ -42,10 +44,16 @@ mod tests {
         // Values recomputed by hand from the formula (SplitMix64 finaliser over the packed key).
         assert_eq!(stream_seed(0, 0, 0, Stream::AlphaBatches), 7_960_286_522_194_355_700);
         assert_eq!(stream_seed(3, 1, 2, Stream::TrackedSample), 15_254_314_765_767_331_289);
-        let all =
-            [Stream::DropPath, Stream::AlphaBatches, Stream::PathSampling, Stream::TrackedSample, Stream::Pruning];
+        let all = [
+            Stream::DropPath,
+            Stream::AlphaBatches,
+            Stream::PathSampling,
+            Stream::TrackedSample,
+            Stream::Pruning,
+            Stream::SeqLen,
+        ];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|&s| stream_seed(3, 1, 2, s)).collect();
-        assert_eq!(seeds.len(), 5);
+        assert_eq!(seeds.len(), all.len());
         assert_eq!(Stream::AlphaBatches as u64, 2);
         assert_eq!(Stream::TrackedSample as u64, 7);
     }

@@ -7,6 +7,7 @@ pub mod nb201_net;
 pub mod ops;
 pub mod profile;
 pub mod proxyless_net;
+pub mod rnn_lm;
 pub mod state_dict;
 
 pub use darts_net::{DartsNetConfig, DartsNetwork, DartsOutput, DropPath};
@@ -14,3 +15,4 @@ pub use layers::count_macs;
 pub use nb101_net::{Nb101NetConfig, Nb101Network};
 pub use nb201_net::{Nb201NetConfig, Nb201Network};
 pub use proxyless_net::{ProxylessNetConfig, ProxylessNetwork};
+pub use rnn_lm::{Dropouts, LmOutput, RnnLm, RnnLmConfig};

@@ -1,0 +1,272 @@
+//! The DARTS recurrent language model (Liu et al. 2019; quark0/darts `rnn/model.py`): a word
+//! embedding, one DARTS recurrent cell unrolled over the sequence, and a decoder that shares the
+//! embedding matrix. The cell is described in `oxnas_core::darts_rnn`; this module runs it.
+//!
+//! Regularisation follows the reference (after Merity et al.'s AWD-LSTM), active in training only:
+//! - embedding dropout: whole rows of the embedding matrix (words) dropped, `dropoute`;
+//! - locked ("variational") dropout, one mask per sequence shared by all time steps: on the embedded
+//!   input (`dropouti`) and on the cell output before the decoder (`dropout`);
+//! - inside the cell, one mask per sequence on `x_t` (`dropoutx`) and on every state a node reads,
+//!   `h_{t-1}` included (`dropouth`).
+//!
+//! Parameter names are the reference's state-dict keys: `encoder.weight`, `decoder.bias`,
+//! `rnns.0._W0`, `rnns.0._Ws.{i}`; the decoder's weight is `encoder.weight` itself, counted once.
+
+use oxnas_core::darts_rnn::{RnnGenotype, RnnOp};
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::Path, Kind, Tensor};
+
+/// The reference initialises every weight uniformly in ±0.04 and the decoder bias at 0.
+const INIT_RANGE: f64 = 0.04;
+
+/// Dropout probabilities (not keep probabilities), as the reference's flags name them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dropouts {
+    /// `dropout`: locked dropout on the cell output.
+    pub output: f64,
+    /// `dropouth`: on the states a node reads.
+    pub hidden: f64,
+    /// `dropoutx`: on the cell input `x_t`.
+    pub x: f64,
+    /// `dropouti`: locked dropout on the embedded input.
+    pub input: f64,
+    /// `dropoute`: embedding rows.
+    pub embedding: f64,
+}
+
+impl Dropouts {
+    /// The reference's evaluation-model defaults (`rnn/train.py`).
+    pub const EVAL: Dropouts = Dropouts { output: 0.75, hidden: 0.25, x: 0.75, input: 0.2, embedding: 0.1 };
+    /// The reference's search defaults (`rnn/train_search.py`).
+    pub const SEARCH: Dropouts = Dropouts { output: 0.75, hidden: 0.25, x: 0.75, input: 0.2, embedding: 0.0 };
+    pub const NONE: Dropouts = Dropouts { output: 0.0, hidden: 0.0, x: 0.0, input: 0.0, embedding: 0.0 };
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RnnLmConfig {
+    pub vocab: i64,
+    /// Embedding and hidden size (equal: the decoder reads the hidden state through the embedding).
+    pub hidden: i64,
+    pub dropouts: Dropouts,
+}
+
+impl RnnLmConfig {
+    pub fn init(&self, p: &Path, genotype: &RnnGenotype) -> RnnLm {
+        RnnLm::new(p, self, genotype)
+    }
+}
+
+/// What one forward pass gives.
+#[derive(Debug)]
+pub struct LmOutput {
+    /// `[T, B, vocab]` log-probabilities of the next word.
+    pub log_probs: Tensor,
+    /// `[1, B, hidden]`: the last state, to carry into the next window.
+    pub hidden: Tensor,
+    /// `[T, B, hidden]`: cell outputs before the output dropout (the reference's slowness penalty
+    /// reads these).
+    pub raw: Tensor,
+}
+
+/// Per-sequence dropout masks of the cell (absent in evaluation).
+struct CellMasks {
+    x: Tensor,
+    h: Tensor,
+}
+
+#[derive(Debug)]
+pub struct DartsRnnCell {
+    w0: Tensor,
+    ws: Vec<Tensor>,
+    recurrent: Vec<(RnnOp, usize)>,
+    concat: Vec<usize>,
+    hidden: i64,
+}
+
+impl DartsRnnCell {
+    pub fn new(p: &Path, input: i64, hidden: i64, genotype: &RnnGenotype) -> Self {
+        let init = nn::Init::Uniform { lo: -INIT_RANGE, up: INIT_RANGE };
+        let w0 = p.var("_W0", &[input + hidden, 2 * hidden], init);
+        let ws_path = p / "_Ws";
+        let ws = (0..genotype.steps()).map(|i| ws_path.var(&i.to_string(), &[hidden, 2 * hidden], init)).collect();
+        DartsRnnCell { w0, ws, recurrent: genotype.recurrent.clone(), concat: genotype.concat.clone(), hidden }
+    }
+
+    /// Unrolls the cell over `inputs` (`[T, B, input]`) from `h0` (`[1, B, hidden]`).
+    fn forward(&self, inputs: &Tensor, h0: &Tensor, masks: Option<&CellMasks>) -> Tensor {
+        let mut h = h0.get(0);
+        let mut outputs = Vec::with_capacity(inputs.size()[0] as usize);
+        for t in 0..inputs.size()[0] {
+            h = self.step(&inputs.get(t), &h, masks);
+            outputs.push(h.shallow_clone());
+        }
+        Tensor::stack(&outputs, 0)
+    }
+
+    fn step(&self, x: &Tensor, h_prev: &Tensor, masks: Option<&CellMasks>) -> Tensor {
+        let xh = match masks {
+            Some(m) => Tensor::cat(&[x * &m.x, h_prev * &m.h], -1),
+            None => Tensor::cat(&[x, h_prev], -1),
+        };
+        let s0 = highway(h_prev, &xh.mm(&self.w0), self.hidden, RnnOp::Tanh);
+        let mut states = vec![s0];
+        for (i, &(op, pred)) in self.recurrent.iter().enumerate() {
+            let s_prev = &states[pred];
+            let read = match masks {
+                Some(m) => s_prev * &m.h,
+                None => s_prev.shallow_clone(),
+            };
+            let next = highway(s_prev, &read.mm(&self.ws[i]), self.hidden, op);
+            states.push(next);
+        }
+        let chosen: Vec<&Tensor> = self.concat.iter().map(|&i| &states[i]).collect();
+        Tensor::stack(&chosen, -1).mean_dim(-1, false, Kind::Float)
+    }
+}
+
+/// `s + sigmoid(c) * (f(h) - s)` with `[c, h]` the two halves of `ch`: every node's update.
+fn highway(s: &Tensor, ch: &Tensor, hidden: i64, op: RnnOp) -> Tensor {
+    let parts = ch.split(hidden, -1);
+    let (c, h) = (parts[0].sigmoid(), activation(&parts[1], op));
+    s + c * (h - s)
+}
+
+pub(crate) fn activation(h: &Tensor, op: RnnOp) -> Tensor {
+    match op {
+        RnnOp::Tanh => h.tanh(),
+        RnnOp::Relu => h.relu(),
+        RnnOp::Sigmoid => h.sigmoid(),
+        RnnOp::Identity => h.shallow_clone(),
+        // A genotype never holds `none` (RnnGenotype validates); as an op it contributes nothing.
+        RnnOp::None => h.zeros_like(),
+    }
+}
+
+#[derive(Debug)]
+pub struct RnnLm {
+    encoder: Tensor,
+    decoder_bias: Tensor,
+    cell: DartsRnnCell,
+    cfg: RnnLmConfig,
+}
+
+impl RnnLm {
+    pub fn new(p: &Path, cfg: &RnnLmConfig, genotype: &RnnGenotype) -> Self {
+        let init = nn::Init::Uniform { lo: -INIT_RANGE, up: INIT_RANGE };
+        let encoder = (p / "encoder").var("weight", &[cfg.vocab, cfg.hidden], init);
+        let decoder_bias = (p / "decoder").var("bias", &[cfg.vocab], nn::Init::Const(0.0));
+        let cell = DartsRnnCell::new(&(p / "rnns" / "0"), cfg.hidden, cfg.hidden, genotype);
+        RnnLm { encoder, decoder_bias, cell, cfg: cfg.clone() }
+    }
+
+    pub fn init_hidden(&self, batch: i64) -> Tensor {
+        Tensor::zeros([1, batch, self.cfg.hidden], (Kind::Float, self.encoder.device()))
+    }
+
+    /// `input`: `[T, B]` token ids; `hidden`: `[1, B, hidden]`.
+    pub fn forward_t(&self, input: &Tensor, hidden: &Tensor, train: bool) -> LmOutput {
+        let d = if train { self.cfg.dropouts } else { Dropouts::NONE };
+        let batch = input.size()[1];
+        let weight = match d.embedding {
+            p if p > 0.0 => &self.encoder * keep_mask(&[self.cfg.vocab, 1], p, &self.encoder),
+            _ => self.encoder.shallow_clone(),
+        };
+        let emb = locked(&Tensor::embedding(&weight, input, -1, false, false), d.input);
+        let masks = train.then(|| CellMasks {
+            x: keep_mask(&[batch, self.cfg.hidden], d.x, &self.encoder),
+            h: keep_mask(&[batch, self.cfg.hidden], d.hidden, &self.encoder),
+        });
+        let raw = self.cell.forward(&emb, hidden, masks.as_ref());
+        let last = raw.get(-1).unsqueeze(0);
+        let out = locked(&raw, d.output);
+        let logits = out.view([-1, self.cfg.hidden]).matmul(&self.encoder.tr()) + &self.decoder_bias;
+        let log_probs = logits.log_softmax(-1, Kind::Float).view([-1, batch, self.cfg.vocab]);
+        LmOutput { log_probs, hidden: last, raw }
+    }
+}
+
+/// Bernoulli(1 - p) / (1 - p) of `shape`, on `like`'s device: dropout's scaled keep mask.
+fn keep_mask(shape: &[i64], p: f64, like: &Tensor) -> Tensor {
+    let ones = Tensor::ones(shape, (Kind::Float, like.device()));
+    if p <= 0.0 {
+        return ones;
+    }
+    ones.bernoulli_p(1.0 - p) / (1.0 - p)
+}
+
+/// Locked dropout: one mask per sequence (`[1, B, D]`), the same at every time step.
+fn locked(x: &Tensor, p: f64) -> Tensor {
+    if p <= 0.0 {
+        return x.shallow_clone();
+    }
+    let s = x.size();
+    x * keep_mask(&[1, s[1], s[2]], p, x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxnas_core::darts_rnn::{cost::LmSize, resolve};
+    use tch::{nn::VarStore, Device};
+
+    fn lm(vocab: i64, hidden: i64, name: &str) -> (VarStore, RnnLm) {
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = RnnLmConfig { vocab, hidden, dropouts: Dropouts::EVAL };
+        let model = cfg.init(&vs.root(), &resolve(name).unwrap());
+        (vs, model)
+    }
+
+    #[test]
+    fn parameters_equal_the_counts_derived_in_core() {
+        for name in ["DARTS_V2", "DARTS_V1", "ENAS"] {
+            let (vs, _) = lm(97, 24, name);
+            let count: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+            let g = resolve(name).unwrap();
+            assert_eq!(count as u64, LmSize::new(97, 24, 24).unwrap().eval_params(&g), "{name}");
+        }
+        let (vs, _) = lm(10, 4, "DARTS_V2");
+        let mut names: Vec<String> = vs.variables().into_keys().collect();
+        names.sort();
+        let mut want = vec!["decoder.bias".to_string(), "encoder.weight".into(), "rnns.0._W0".into()];
+        want.extend((0..8).map(|i| format!("rnns.0._Ws.{i}")));
+        want.sort();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn shapes_and_eval_determinism() {
+        let (_vs, m) = lm(50, 16, "DARTS_V2");
+        let input = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6]).view([3, 2]);
+        let h = m.init_hidden(2);
+        let a = m.forward_t(&input, &h, false);
+        assert_eq!(a.log_probs.size(), [3, 2, 50]);
+        assert_eq!((a.hidden.size(), a.raw.size()), (vec![1, 2, 16], vec![3, 2, 16]));
+        let total = a.log_probs.exp().sum_dim_intlist(-1, false, Kind::Float);
+        assert!(total.allclose(&Tensor::ones([3, 2], (Kind::Float, Device::Cpu)), 1e-5, 1e-5, false));
+        let b = m.forward_t(&input, &h, false);
+        assert!(a.log_probs.equal(&b.log_probs));
+        // Carrying the state: two windows of 1 step equal one window of 2 steps.
+        let first = m.forward_t(&input.narrow(0, 0, 1), &h, false);
+        let second = m.forward_t(&input.narrow(0, 1, 1), &first.hidden, false);
+        let both = m.forward_t(&input.narrow(0, 0, 2), &h, false);
+        assert!(second.log_probs.allclose(&both.log_probs.narrow(0, 1, 1), 1e-6, 1e-6, false));
+    }
+
+    #[test]
+    fn training_dropout_is_random_and_backpropagates() {
+        let (vs, m) = lm(30, 8, "DARTS_V1");
+        let input = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6, 7, 8]).view([4, 2]);
+        let h = m.init_hidden(2);
+        tch::manual_seed(0);
+        let a = m.forward_t(&input, &h, true);
+        let b = m.forward_t(&input, &h, true);
+        assert!(!a.log_probs.equal(&b.log_probs), "dropout masks differ between calls");
+        let loss = a.log_probs.view([-1, 30]).nll_loss(&input.view([-1]));
+        loss.backward();
+        for (name, t) in vs.variables() {
+            assert!(t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "{name}");
+        }
+    }
+}

@@ -269,4 +269,42 @@ mod tests {
             assert!(t.grad().defined() && t.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "{name}");
         }
     }
+
+    /// The reference model's own outputs (bench/pytorch/darts_rnn_golden.py ran quark0/darts
+    /// `rnn/model.py` in evaluation mode): same weights, same tokens, two windows with the state
+    /// carried between them.
+    #[test]
+    fn forward_matches_the_reference_model() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let golden: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("darts_rnn_golden.json")).unwrap()).unwrap();
+        let params = &golden["params"];
+        assert_eq!(params["DARTS_V2_ptb_850"], LmSize::PTB_EVAL.eval_params(&resolve("DARTS_V2").unwrap()));
+        assert_eq!(params["DARTS_V1_ptb_850"], LmSize::PTB_EVAL.eval_params(&resolve("DARTS_V1").unwrap()));
+        assert_eq!(params["search_ptb_300"], LmSize::PTB_SEARCH.search_params());
+
+        let (mut vs, m) = lm(20, 16, "DARTS_V2");
+        let weights = Tensor::read_safetensors(fixtures.join("darts_rnn_v2_v20_h16.safetensors")).unwrap();
+        let weights: std::collections::HashMap<String, Tensor> = weights.into_iter().collect();
+        assert!(weights["decoder.weight"].equal(&weights["encoder.weight"]), "the reference ties them");
+        vs.freeze();
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                var.copy_(&weights[&name]);
+            }
+        });
+        let rows: Vec<Vec<i64>> = serde_json::from_value(golden["tokens"].clone()).unwrap();
+        let tokens = Tensor::from_slice2(&rows);
+        let mut hidden = m.init_hidden(3);
+        let mut start = 0;
+        for (w, len) in [4i64, 2].into_iter().enumerate() {
+            let out = m.forward_t(&tokens.narrow(0, start, len), &hidden, false);
+            let want: Vec<Vec<Vec<f32>>> = serde_json::from_value(golden["log_probs"][w].clone()).unwrap();
+            let want = Tensor::from_slice(&want.concat().concat()).view([len, 3, 20]);
+            let diff = (&out.log_probs - &want).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "window {w}: max |difference| {diff}");
+            hidden = out.hidden;
+            start += len;
+        }
+    }
 }

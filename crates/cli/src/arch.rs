@@ -26,6 +26,8 @@ pub enum InfoSpace {
     Darts,
     Nb101,
     Proxyless,
+    /// The DARTS recurrent cell of a Penn Treebank language model.
+    DartsRnn,
 }
 
 #[derive(Args)]
@@ -36,9 +38,22 @@ pub struct InfoArgs {
     /// API's JSON {"matrix": ..., "ops": ...} or the short form of docs/nb101.md (nb101); a ProxylessNAS
     /// subnet, 21 comma-separated block choices such as k3e6 or zero (proxyless).
     arch: Option<String>,
-    /// DARTS genotype: a name (DARTS_V2, FashionMNIST_1, ...), a genotype string, or a file (space darts).
+    /// DARTS genotype: a name (DARTS_V2, FashionMNIST_1, ...), a genotype string, or a file (space
+    /// darts); a recurrent genotype by name (DARTS_V1, DARTS_V2, ENAS), string or file (darts-rnn).
     #[arg(long)]
     genotype: Option<String>,
+    /// darts-rnn: count the search model's weights (mixed ops on every edge) instead of a genotype's.
+    #[arg(long, conflicts_with = "genotype")]
+    supernet: bool,
+    /// darts-rnn: vocabulary size (Penn Treebank: 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    vocab: usize,
+    /// darts-rnn: hidden size (default 850 for a genotype, 300 with --supernet, as the reference).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// darts-rnn: embedding size (default: the hidden size, which the tied decoder requires).
+    #[arg(long)]
+    embedding: Option<usize>,
     /// Initial channels (default: 16 for nb201, 36 for darts).
     #[arg(long)]
     channels: Option<i64>,
@@ -145,6 +160,35 @@ fn proxyless_info(a: &InfoArgs) -> Result<()> {
     print_counts(a, &subnet.to_string(), cost.params, cost.flops, serde_json::json!({}))
 }
 
+fn darts_rnn_info(a: &InfoArgs) -> Result<()> {
+    use oxnas_core::darts_rnn::{self, cost::LmSize, NAMES};
+    let default_hidden = if a.supernet { LmSize::PTB_SEARCH.hidden } else { LmSize::PTB_EVAL.hidden };
+    let hidden = a.hidden.unwrap_or(default_hidden);
+    let size = LmSize::new(a.vocab, a.embedding.unwrap_or(hidden), hidden)?;
+    let (model, params) = if a.supernet {
+        ("search model (all 8 nodes, mixed ops on every predecessor edge)".to_string(), size.search_params())
+    } else {
+        let Some(spec) = a.genotype.as_deref() else {
+            bail!("space darts-rnn needs --genotype NAME|STRING|FILE (names: {}) or --supernet", NAMES.join(", "));
+        };
+        let g = darts_rnn::resolve(spec)?;
+        (g.to_string(), size.eval_params(&g))
+    };
+    if a.json {
+        let v = serde_json::json!({ "arch": model, "params": params, "vocab": size.vocab,
+            "embedding": size.embedding, "hidden": size.hidden, "supernet": a.supernet });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{model}");
+        println!(
+            "vocab {}, embedding {}, hidden {} (decoder tied to the embedding, counted once)",
+            size.vocab, size.embedding, size.hidden
+        );
+        println!("params      {params:>12}  ({:.3} M)", params as f64 / 1e6);
+    }
+    Ok(())
+}
+
 fn info(a: InfoArgs) -> Result<()> {
     positive("classes", a.classes, 1)?;
     positive("in-channels", a.in_channels, 1)?;
@@ -152,6 +196,7 @@ fn info(a: InfoArgs) -> Result<()> {
     let (profile, arch_text, extra) = match a.space {
         InfoSpace::Nb101 => return nb101_info(&a),
         InfoSpace::Proxyless => return proxyless_info(&a),
+        InfoSpace::DartsRnn => return darts_rnn_info(&a),
         InfoSpace::Nb201 => {
             let Some(s) = a.arch.as_deref() else {
                 bail!("space nb201 needs an arch string or index, e.g. oxnas arch info --space nb201 '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|'");

@@ -245,6 +245,46 @@ fn arch_info_counts_nb101_and_proxyless_cells() {
     assert!(e.contains("21"), "{e}");
 }
 
+/// `arch info --space darts-rnn`: the reference code's own counts (quark0/darts `rnn/`, logged as
+/// `sum(p.nelement())`; bench/pytorch/darts_rnn_golden.py): 22,960,000 for DARTS_V2 at 850 on PTB's
+/// 10,000 words (the paper's "23M"), 4,810,000 for the search model at 300; and the errors.
+#[test]
+fn arch_info_counts_darts_rnn_models() {
+    let v = common::json(&[
+        "arch",
+        "info",
+        "--space",
+        "darts-rnn",
+        "--genotype",
+        "DARTS_V2",
+        "--vocab",
+        "10000",
+        "--hidden",
+        "850",
+        "--json",
+    ]);
+    assert_eq!((v["params"].as_u64(), v["embedding"].as_u64()), (Some(22_960_000), Some(850)));
+    assert!(v["arch"].as_str().unwrap().starts_with("Genotype(recurrent=[('sigmoid', 0), ('relu', 1)"), "{v}");
+    let v = common::json(&["arch", "info", "--space", "darts-rnn", "--supernet", "--json"]);
+    assert_eq!((v["params"].as_u64(), v["hidden"].as_u64()), (Some(4_810_000), Some(300)));
+    let e = common::fails(&["arch", "info", "--space", "darts-rnn", "--genotype", "DARTS_V2", "--embedding", "400"]);
+    assert!(e.contains("embedding size 400 differs from hidden size 850"), "{e}");
+    let e = common::fails(&["arch", "info", "--space", "darts-rnn", "--genotype", "FashionMNIST_1"]);
+    assert!(e.contains("not a known recurrent genotype name"), "{e}");
+    let cnn = "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2], reduce=[('max_pool_3x3', 0), ('dil_conv_5x5', 1)], reduce_concat=[2])";
+    let e = common::fails(&["arch", "info", "--space", "darts-rnn", "--genotype", cnn]);
+    assert!(e.contains("this is a DARTS CNN genotype"), "{e}");
+    let e = common::fails(&[
+        "arch",
+        "info",
+        "--space",
+        "darts-rnn",
+        "--genotype",
+        "Genotype(recurrent=[('relu', 1)], concat=[1])",
+    ]);
+    assert!(e.contains("recurrent[0] takes node 1"), "{e}");
+}
+
 /// `oxnas rank --space proxyless` on scores and a truth of one's own (quoted, comma-separated subnets),
 /// and a score CSV of another space refused by name.
 #[test]

@@ -12,10 +12,12 @@ without changing what it computes in evaluation mode:
 Writes into DIR (default crates/engine/tests/fixtures):
 - darts_rnn_v2_v20_h16.safetensors: the reference model's state dict (torch.manual_seed(0) init)
   for DARTS_V2, vocabulary 20, embedding = hidden = 16;
+- darts_rnn_search_v20_h16.safetensors: the same for the search model (seed 1), α under `alpha`;
 - darts_rnn_golden.json: its evaluation-mode log-probabilities for two consecutive windows of a fixed
   token sequence (the state carried from the first to the second), and the parameter counts
   (`sum(p.nelement() for p in model.parameters())`, as the reference's training scripts log them)
-  of the evaluation models at PTB size and of the search model at search size.
+  of the evaluation models at PTB size and of the search model at search size; the search model's
+  log-probabilities and the genotype its `genotype()` derives from α.
 """
 import argparse
 import json
@@ -68,6 +70,23 @@ def main():
     state = {k: v.clone().contiguous() for k, v in lm.state_dict().items()}
     save_file(state, os.path.join(a.out, "darts_rnn_v2_v20_h16.safetensors"))
 
+    # The search model: α drawn at full scale (not the reference's 1e-3) so the mixture is far from
+    # uniform, and BN running statistics randomised so that evaluation-mode BN is not the identity.
+    torch.manual_seed(1)
+    search = model_search.RNNModelSearch(20, 16, 16, 16, 0.75, 0.25, 0.75, 0.2, 0.0)
+    search.weights.data.copy_(torch.randn(36, 5))
+    bn = search.rnns[0].bn
+    bn.running_mean.copy_(torch.randn(16) * 0.1)
+    bn.running_var.copy_(torch.rand(16) + 0.5)
+    search.eval()
+    with torch.no_grad():
+        h0 = search.init_hidden(3)
+        s_first, s_h1 = search(tokens[:4], h0)
+        s_second, _ = search(tokens[4:], s_h1)
+    s_state = {k: v.clone().contiguous() for k, v in search.state_dict().items()}
+    s_state["alpha"] = search.weights.detach().clone()
+    save_file(s_state, os.path.join(a.out, "darts_rnn_search_v20_h16.safetensors"))
+
     counts = {}
     for name in ["DARTS_V1", "DARTS_V2"]:
         g = getattr(genotypes, name)
@@ -79,6 +98,9 @@ def main():
         "windows": [4, 2],
         "log_probs": [first.tolist(), second.tolist()],
         "state_dict_keys": sorted(state),
+        "search_log_probs": [s_first.tolist(), s_second.tolist()],
+        "search_state_dict_keys": sorted(s_state),
+        "search_genotype": str(search.genotype()),
         "params": counts,
     }
     with open(os.path.join(a.out, "darts_rnn_golden.json"), "w") as f:

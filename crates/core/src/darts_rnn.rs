@@ -16,6 +16,7 @@
 //! - [`cost`]: parameter counts of the evaluation and search language models.
 
 pub mod cost;
+pub mod derive;
 mod genotype;
 mod named;
 

@@ -134,7 +134,10 @@ impl RnnGenotype {
         let read = || -> Result<RawRnnGenotype, SyntaxError> {
             let (reader, values) = read_call(text, "Genotype", &["recurrent", "concat"])?;
             let [recurrent, concat] = <[_; 2]>::try_from(values).unwrap_or_else(|_| unreachable!("two fields"));
-            Ok(RawRnnGenotype { recurrent: reader.pairs("recurrent", recurrent)?, concat: reader.concat("concat", concat)? })
+            Ok(RawRnnGenotype {
+                recurrent: reader.pairs("recurrent", recurrent)?,
+                concat: reader.concat("concat", concat)?,
+            })
         };
         match read() {
             Ok(raw) => RnnGenotype::from_raw(raw),
@@ -241,10 +244,10 @@ mod tests {
     #[test]
     fn invalid_cells_name_the_problem() {
         let with = |from: &str, to: &str| V2.replace(from, to).parse::<RnnGenotype>().unwrap_err();
-        assert_eq!(with("('relu', 1), ('relu', 1)", "('relu', 1), ('elu', 1)"), RnnGenotypeError::UnknownOp {
-            pos: 2,
-            op: "elu".into()
-        });
+        assert_eq!(
+            with("('relu', 1), ('relu', 1)", "('relu', 1), ('elu', 1)"),
+            RnnGenotypeError::UnknownOp { pos: 2, op: "elu".into() }
+        );
         assert_eq!(with("('sigmoid', 0)", "('none', 0)"), RnnGenotypeError::NoneOp { pos: 0 });
         let e = with("('sigmoid', 0)", "('sigmoid', 1)");
         assert_eq!(e, RnnGenotypeError::PredOutOfRange { pos: 0, pred: 1 });

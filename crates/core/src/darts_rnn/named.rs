@@ -94,6 +94,9 @@ mod tests {
         assert!(e.starts_with(&format!("read '{}' as a recurrent genotype file", file.display())), "{e}");
         assert!(e.contains("recurrent[0] takes node 3"), "{e}");
         let e = resolve("DARTS_V3").unwrap_err().to_string();
-        assert!(e.contains("'DARTS_V3' is not a known recurrent genotype name (DARTS_V1, DARTS_V2, DARTS, ENAS)"), "{e}");
+        assert!(
+            e.contains("'DARTS_V3' is not a known recurrent genotype name (DARTS_V1, DARTS_V2, DARTS, ENAS)"),
+            "{e}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Path, Kind, Tensor};
 
 /// The reference initialises every weight uniformly in ±0.04 and the decoder bias at 0.
-const INIT_RANGE: f64 = 0.04;
+pub(crate) const INIT_RANGE: f64 = 0.04;
 
 /// Dropout probabilities (not keep probabilities), as the reference's flags name them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -71,9 +71,16 @@ pub struct LmOutput {
 }
 
 /// Per-sequence dropout masks of the cell (absent in evaluation).
-struct CellMasks {
-    x: Tensor,
-    h: Tensor,
+pub struct CellMasks {
+    pub x: Tensor,
+    pub h: Tensor,
+}
+
+/// A recurrent cell the language model can unroll: the evaluation cell of a genotype, or the search
+/// cell whose edges mix every op.
+pub trait RecurrentCell {
+    /// The cell over `inputs` (`[T, B, input]`) from `h0` (`[1, B, hidden]`): `[T, B, hidden]`.
+    fn unroll(&self, inputs: &Tensor, h0: &Tensor, masks: Option<&CellMasks>, train: bool) -> Tensor;
 }
 
 #[derive(Debug)]
@@ -94,24 +101,8 @@ impl DartsRnnCell {
         DartsRnnCell { w0, ws, recurrent: genotype.recurrent.clone(), concat: genotype.concat.clone(), hidden }
     }
 
-    /// Unrolls the cell over `inputs` (`[T, B, input]`) from `h0` (`[1, B, hidden]`).
-    fn forward(&self, inputs: &Tensor, h0: &Tensor, masks: Option<&CellMasks>) -> Tensor {
-        let mut h = h0.get(0);
-        let mut outputs = Vec::with_capacity(inputs.size()[0] as usize);
-        for t in 0..inputs.size()[0] {
-            h = self.step(&inputs.get(t), &h, masks);
-            outputs.push(h.shallow_clone());
-        }
-        Tensor::stack(&outputs, 0)
-    }
-
     fn step(&self, x: &Tensor, h_prev: &Tensor, masks: Option<&CellMasks>) -> Tensor {
-        let xh = match masks {
-            Some(m) => Tensor::cat(&[x * &m.x, h_prev * &m.h], -1),
-            None => Tensor::cat(&[x, h_prev], -1),
-        };
-        let s0 = highway(h_prev, &xh.mm(&self.w0), self.hidden, RnnOp::Tanh);
-        let mut states = vec![s0];
+        let mut states = vec![initial_state(x, h_prev, &self.w0, self.hidden, masks)];
         for (i, &(op, pred)) in self.recurrent.iter().enumerate() {
             let s_prev = &states[pred];
             let read = match masks {
@@ -124,6 +115,33 @@ impl DartsRnnCell {
         let chosen: Vec<&Tensor> = self.concat.iter().map(|&i| &states[i]).collect();
         Tensor::stack(&chosen, -1).mean_dim(-1, false, Kind::Float)
     }
+}
+
+impl RecurrentCell for DartsRnnCell {
+    fn unroll(&self, inputs: &Tensor, h0: &Tensor, masks: Option<&CellMasks>, _train: bool) -> Tensor {
+        unroll_with(inputs, h0, |x, h| self.step(x, h, masks))
+    }
+}
+
+/// The time loop every cell shares: `step(x_t, h_{t-1})` gives `h_t`; the outputs are stacked.
+pub fn unroll_with(inputs: &Tensor, h0: &Tensor, mut step: impl FnMut(&Tensor, &Tensor) -> Tensor) -> Tensor {
+    let mut h = h0.get(0);
+    let mut outputs = Vec::with_capacity(inputs.size()[0] as usize);
+    for t in 0..inputs.size()[0] {
+        h = step(&inputs.get(t), &h);
+        outputs.push(h.shallow_clone());
+    }
+    Tensor::stack(&outputs, 0)
+}
+
+/// Node 0: the highway update of `h_{t-1}` from `[x_t, h_{t-1}]` (masked in training) through `W0`,
+/// with tanh as the candidate's activation.
+pub fn initial_state(x: &Tensor, h_prev: &Tensor, w0: &Tensor, hidden: i64, masks: Option<&CellMasks>) -> Tensor {
+    let xh = match masks {
+        Some(m) => Tensor::cat(&[x * &m.x, h_prev * &m.h], -1),
+        None => Tensor::cat(&[x, h_prev], -1),
+    };
+    highway(h_prev, &xh.mm(w0), hidden, RnnOp::Tanh)
 }
 
 /// `s + sigmoid(c) * (f(h) - s)` with `[c, h]` the two halves of `ch`: every node's update.
@@ -144,20 +162,28 @@ pub(crate) fn activation(h: &Tensor, op: RnnOp) -> Tensor {
     }
 }
 
-#[derive(Debug)]
-pub struct RnnLm {
+/// The language model around a recurrent cell `C`.
+pub struct RnnLm<C = DartsRnnCell> {
     encoder: Tensor,
     decoder_bias: Tensor,
-    cell: DartsRnnCell,
+    pub cell: C,
     cfg: RnnLmConfig,
 }
 
-impl RnnLm {
+impl RnnLm<DartsRnnCell> {
     pub fn new(p: &Path, cfg: &RnnLmConfig, genotype: &RnnGenotype) -> Self {
+        RnnLm::with_cell(p, cfg, |cell_path| DartsRnnCell::new(cell_path, cfg.hidden, cfg.hidden, genotype))
+    }
+}
+
+impl<C: RecurrentCell> RnnLm<C> {
+    /// The embedding and decoder under `p`, the cell (built by `cell`) under `p/rnns/0`, as the
+    /// reference names them.
+    pub fn with_cell(p: &Path, cfg: &RnnLmConfig, cell: impl FnOnce(&Path) -> C) -> Self {
         let init = nn::Init::Uniform { lo: -INIT_RANGE, up: INIT_RANGE };
         let encoder = (p / "encoder").var("weight", &[cfg.vocab, cfg.hidden], init);
         let decoder_bias = (p / "decoder").var("bias", &[cfg.vocab], nn::Init::Const(0.0));
-        let cell = DartsRnnCell::new(&(p / "rnns" / "0"), cfg.hidden, cfg.hidden, genotype);
+        let cell = cell(&(p / "rnns" / "0"));
         RnnLm { encoder, decoder_bias, cell, cfg: cfg.clone() }
     }
 
@@ -178,7 +204,7 @@ impl RnnLm {
             x: keep_mask(&[batch, self.cfg.hidden], d.x, &self.encoder),
             h: keep_mask(&[batch, self.cfg.hidden], d.hidden, &self.encoder),
         });
-        let raw = self.cell.forward(&emb, hidden, masks.as_ref());
+        let raw = self.cell.unroll(&emb, hidden, masks.as_ref(), train);
         let last = raw.get(-1).unsqueeze(0);
         let out = locked(&raw, d.output);
         let logits = out.view([-1, self.cfg.hidden]).matmul(&self.encoder.tr()) + &self.decoder_bias;

@@ -12,6 +12,7 @@ pub mod hessian;
 pub mod mixed_op;
 pub mod nb201_supernet;
 pub mod record;
+pub mod rnn_supernet;
 pub mod search_loop;
 pub mod sharpness;
 pub mod space;

@@ -18,7 +18,11 @@ pub(crate) struct SyntaxError {
 
 /// Reads `head(field=value, ...)` with exactly the named `fields`, each given once, positionally or by
 /// keyword. Returns the reader (for converting the values with positions) and one value per field.
-pub(crate) fn read_call<'a>(text: &'a str, head: &str, fields: &[&str]) -> Result<(Parser<'a>, Vec<Spanned>), SyntaxError> {
+pub(crate) fn read_call<'a>(
+    text: &'a str,
+    head: &str,
+    fields: &[&str],
+) -> Result<(Parser<'a>, Vec<Spanned>), SyntaxError> {
     let mut parser = Parser { src: text, pos: 0, depth: 0 };
     let values = parser.call(head, fields)?;
     Ok((parser, values))
@@ -28,9 +32,7 @@ pub(crate) fn read_call<'a>(text: &'a str, head: &str, fields: &[&str]) -> Resul
 /// `range(2, 600000000)` is an error instead of an allocation.
 const MAX_RANGE_LEN: usize = 1024;
 
-pub(super) 
-
-enum Value {
+pub(super) enum Value {
     Str(String),
     Int(usize),
     Seq(Vec<Spanned>),

@@ -168,11 +168,11 @@ fn tokenize(
 fn find_split(dir: &Path, split: &'static str) -> Result<PathBuf, TextError> {
     let names = [format!("ptb.{split}.txt"), format!("{split}.txt")];
     let tried: Vec<String> = names.iter().flat_map(|n| [n.clone(), format!("{n}.gz")]).collect();
-    tried
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| TextError::Missing { dir: dir.to_path_buf(), split, tried })
+    tried.iter().map(|name| dir.join(name)).find(|p| p.is_file()).ok_or_else(|| TextError::Missing {
+        dir: dir.to_path_buf(),
+        split,
+        tried,
+    })
 }
 
 /// The bytes as text, gunzipped first when they start with the gzip magic.
@@ -184,7 +184,8 @@ fn read_text(path: &Path, bytes: Vec<u8>) -> Result<String, TextError> {
     } else {
         bytes
     };
-    String::from_utf8(bytes).map_err(|e| TextError::NotUtf8 { path: path.to_path_buf(), at: e.utf8_error().valid_up_to() })
+    String::from_utf8(bytes)
+        .map_err(|e| TextError::NotUtf8 { path: path.to_path_buf(), at: e.utf8_error().valid_up_to() })
 }
 
 fn io(path: &Path, source: std::io::Error) -> TextError {

@@ -8,6 +8,7 @@
 //! not a `match` in each of those places.
 
 pub mod darts;
+pub mod darts_rnn;
 pub mod nb101;
 pub mod nb101_oneshot;
 pub mod nb201;
@@ -18,6 +19,7 @@ use std::fmt;
 use rand_chacha::ChaCha8Rng;
 
 pub use darts::DartsRankSpace;
+pub use darts_rnn::DartsRnnRankSpace;
 pub use nb101::Nb101RankSpace;
 pub use nb101_oneshot::Nb101OneShotSpace;
 pub use nb201::Nb201RankSpace;

@@ -516,11 +516,33 @@ pub struct RankArgs {
     /// Channel width for the bias report's approximate parameter counts (NAS-Bench-201).
     #[arg(long, default_value_t = 16)]
     channels: usize,
+    /// Which end of the score column is good: `lower` for a loss or a perplexity.
+    #[arg(long, value_enum, default_value = "higher")]
+    score_better: BetterArg,
+    /// Which end of the truth column is good: `lower` for an error rate or a perplexity.
+    #[arg(long, value_enum, default_value = "higher")]
+    truth_better: BetterArg,
     /// Where the plots and report files go (default: next to the scores, <scores>.rank/).
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+}
+
+/// `--score-better` / `--truth-better`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BetterArg {
+    Higher,
+    Lower,
+}
+
+impl From<BetterArg> for oxnas_core::rank::Better {
+    fn from(b: BetterArg) -> Self {
+        match b {
+            BetterArg::Higher => oxnas_core::rank::Better::Higher,
+            BetterArg::Lower => oxnas_core::rank::Better::Lower,
+        }
+    }
 }
 
 /// The k values for precision@k: the defaults that fit `n` cells, or the user's, each in 1..=n.
@@ -540,9 +562,17 @@ pub fn rank(a: RankArgs) -> Result<()> {
         eprintln!("{note}");
     }
     let joined = join(&scores, &truth)?;
-    let opts = RankOptions { ks: rank_ks(&a.k, joined.rows.len())?, percents: a.percent.clone(), ..Default::default() };
+    let (score_better, truth_better) = (a.score_better.into(), a.truth_better.into());
+    let opts = RankOptions {
+        ks: rank_ks(&a.k, joined.rows.len())?,
+        percents: a.percent.clone(),
+        score_better,
+        truth_better,
+        ..Default::default()
+    };
     let report = RankReport::from_joined(&joined, &opts)?;
-    let bias = BiasReport::compute(&joined.rows, space.as_ref(), &BiasOptions::default())?;
+    let bias_opts = BiasOptions { score_better, truth_better, ..Default::default() };
+    let bias = BiasReport::compute(&joined.rows, space.as_ref(), &bias_opts)?;
     // The supernet that produced the scores, for `oxnas report ranking`: its log lies beside them
     // when `supernet score` wrote to its default place.
     let trace = SupernetTrace::beside(&a.scores)?;

@@ -317,6 +317,19 @@ fn rank_handles_proxyless_tables_and_refuses_other_spaces() {
     ]);
     assert_eq!(v["rank"]["n"], 12);
     assert!(v["bias"].to_string().contains("zero_count"), "the space's own features");
+    // A lower-is-better truth (a perplexity falling as the score rises): full agreement once the
+    // direction is given, full disagreement when it is not.
+    let ppl = dir.path().join("ppl.csv");
+    let rows: String = (0..12).map(|i| format!("\"{}\",{}\n", subnet(i), 100.0 - i as f64)).collect();
+    std::fs::write(&ppl, format!("arch_str,perplexity\n{rows}")).unwrap();
+    let tau = |extra: &[&str]| {
+        let mut args = vec!["rank", "--space", "proxyless", "--scores", s.to_str().unwrap()];
+        args.extend(["--truth", ppl.to_str().unwrap(), "--json"]);
+        args.extend(extra);
+        common::json(&args)["rank"]["kendall_tau_b"].as_f64().unwrap()
+    };
+    let (agree, disagree) = (tau(&["--truth-better", "lower"]), tau(&[]));
+    assert!((agree - 1.0).abs() < 1e-12 && (disagree + 1.0).abs() < 1e-12, "{agree} {disagree}");
     let nb201 = dir.path().join("nb201.csv");
     std::fs::write(&nb201, "arch_str,score\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1\n").unwrap();
     let e = common::fails(&[

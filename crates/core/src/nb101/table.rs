@@ -613,6 +613,7 @@ pub(crate) mod tests {
 mod scale {
     //! A size and speed measurement on a generated file, not a check (run by hand):
     //! `cargo test --release -p oxnas-core --lib nb101::table::scale -- --ignored --nocapture`
+    //! (`NB101_SCALE_CELLS=300000` for a file closer to the official one's 423,624 cells).
     use super::tests::{metrics_b64, record};
     use super::*;
     use crate::nb101::tfrecord::frame;
@@ -621,7 +622,7 @@ mod scale {
     #[test]
     #[ignore]
     fn import_and_query_at_scale() {
-        let cells = 50_000;
+        let cells: usize = std::env::var("NB101_SCALE_CELLS").map_or(50_000, |v| v.parse().expect("a cell count"));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let mut seen = std::collections::HashSet::new();
         let mut bytes = vec![];

@@ -13,6 +13,7 @@
 //! `rnns.0._W0`, `rnns.0._Ws.{i}`; the decoder's weight is `encoder.weight` itself, counted once.
 
 use oxnas_core::darts_rnn::{RnnGenotype, RnnOp};
+use oxnas_core::text::Columns;
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Path, Kind, Tensor};
 
@@ -213,6 +214,30 @@ impl<C: RecurrentCell> RnnLm<C> {
     }
 }
 
+/// Mean negative log-likelihood per target token of `lm` over `columns` (evaluation mode, windows of
+/// `bptt` rows from a zero state, the state carried between windows): the log of the perplexity.
+///
+/// The reference's `evaluate` divides the window-length-weighted sum by the number of rows rather than
+/// the number of target rows (one fewer), which understates the loss by a factor (rows - 1) / rows;
+/// this is the exact per-token mean.
+pub fn mean_nll<C: RecurrentCell>(lm: &RnnLm<C>, columns: &Columns, bptt: usize) -> f64 {
+    let device = lm.encoder.device();
+    let batch = columns.batch() as i64;
+    let ids = |v: &[u32]| Tensor::from_slice(&v.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(device);
+    tch::no_grad(|| {
+        let (mut hidden, mut sum, mut count) = (lm.init_hidden(batch), 0.0, 0usize);
+        for w in columns.eval_windows(bptt) {
+            let input = ids(&w.inputs).view([w.len as i64, batch]);
+            let out = lm.forward_t(&input, &hidden, false);
+            let nll = out.log_probs.view([-1, lm.cfg.vocab]).nll_loss(&ids(&w.targets));
+            sum += nll.double_value(&[]) * (w.len * columns.batch()) as f64;
+            count += w.len * columns.batch();
+            hidden = out.hidden;
+        }
+        sum / count as f64
+    })
+}
+
 /// Bernoulli(1 - p) / (1 - p) of `shape`, on `like`'s device: dropout's scaled keep mask.
 fn keep_mask(shape: &[i64], p: f64, like: &Tensor) -> Tensor {
     let ones = Tensor::ones(shape, (Kind::Float, like.device()));
@@ -332,5 +357,21 @@ mod tests {
             hidden = out.hidden;
             start += len;
         }
+    }
+
+    /// With every weight zero the model predicts the uniform distribution, so the mean NLL is
+    /// ln(vocab) exactly and the perplexity is the vocabulary size.
+    #[test]
+    fn mean_nll_of_a_uniform_model_is_log_vocab() {
+        let (vs, m) = lm(13, 8, "DARTS_V2");
+        let tokens: Vec<u32> = (0..300).map(|i| (i % 13) as u32).collect();
+        let cols = Columns::new(&tokens, 4).unwrap();
+        tch::no_grad(|| {
+            for (_, mut t) in vs.variables() {
+                let _ = t.zero_();
+            }
+        });
+        let nll = mean_nll(&m, &cols, 7);
+        assert!((nll - 13f64.ln()).abs() < 1e-6, "{nll}");
     }
 }

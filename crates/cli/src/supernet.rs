@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum SupernetCommand {
-    /// Train a single-path (uniformly sampled) supernet over the NAS-Bench-201 space.
+    /// Train a single-path (uniformly sampled) supernet over a space (NB201, DARTS, NB101, ProxylessNAS).
     Train(TrainArgs),
     /// Score cells with the supernet's inherited weights on held-out data.
     Score(Box<ScoreArgs>),
@@ -257,9 +257,11 @@ pub struct ScoreArgs {
     /// A run directory of `oxnas supernet train`, or of `oxnas search` on the NB201 space.
     #[arg(long)]
     run: PathBuf,
-    /// Cells to score: all, classes (one per isomorphism class), sample:N, a file, or a comma list.
-    #[arg(long, default_value = "classes")]
-    archs: String,
+    /// Architectures to score: sample:N, all (spaces that can list themselves), classes (NB201: one per
+    /// isomorphism class), a file or CSV, or one architecture. Default: classes on NB201, sample:200
+    /// elsewhere.
+    #[arg(long)]
+    archs: Option<String>,
     /// BN statistics when scoring: train (each evaluation batch's own), running (as trained), or
     /// recalibrate (reset and re-estimate per cell on --recal-batches training batches).
     #[arg(long, default_value = "train")]
@@ -355,13 +357,14 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         s.supernet = s.supernet.with_running_stats();
     }
     let space = s.supernet.rank_space()?;
+    let archs = a.archs.clone().unwrap_or_else(|| space.default_archs().to_string());
     if a.eval_images == 0 {
         bail!("--eval-images 0 would score every cell on no images; give a positive number (e.g. 1000)");
     }
     if a.bn == BnScoring::Recalibrate && a.recal_batches == 0 {
         bail!("--bn recalibrate with --recal-batches 0 re-estimates BN statistics from nothing; give a positive number (e.g. 10)");
     }
-    let tag: String = a.archs.replace(['/', ':', ',', '|', '~', '+'], "_").chars().take(40).collect();
+    let tag: String = archs.replace(['/', ':', ',', '|', '~', '+'], "_").chars().take(40).collect();
     let out = a.out.clone().unwrap_or_else(|| a.run.join(format!("scores-{tag}-{}.csv", a.bn.name())));
     // Fail before hours of scoring, not after: the result must be writable where asked.
     if out.is_dir() {
@@ -375,12 +378,12 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     }
     let mode = a.shard.mode()?;
     if let Mode::All(n) = mode {
-        space.resolve_list(&a.archs, a.sample_seed)?;
+        space.resolve_list(&archs, a.sample_seed)?;
         return crate::jobs::launch("supernet-score", &out, n, vec![], &a.shard.exec);
     }
     let device = a.device.resolve()?;
     oxnas_engine::run::set_threads(a.threads, "--threads");
-    let cells = space.resolve_list(&a.archs, a.sample_seed)?;
+    let cells = space.resolve_list(&archs, a.sample_seed)?;
     let data = load_data(&s.data)?;
     let kind = s.data.kind()?;
     let (classes, channels) = (kind.num_classes() as i64, kind.image_shape().0 as i64);
@@ -417,7 +420,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     });
     let (out, cells) = match mode {
         Mode::One(shard) => {
-            let job = serde_json::json!({ "command": "supernet score", "scoring": settings, "archs": a.archs, "sample_seed": a.sample_seed });
+            let job = serde_json::json!({ "command": "supernet score", "scoring": settings, "archs": archs, "sample_seed": a.sample_seed });
             match shard_block(&out, shard, space.as_ref(), &cells, job)? {
                 Some(block) => block,
                 None => return Ok(()),

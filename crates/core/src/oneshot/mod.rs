@@ -94,6 +94,12 @@ pub trait RankSpace: Send + Sync {
     /// What the [`PARAMS`] feature counts, for reports ("approximate, one cell at C=16").
     fn params_note(&self) -> String;
 
+    /// What `supernet score` scores when no `--archs` is given: a list [`RankSpace::resolve_list`]
+    /// accepts. A sample of 200 unless the space has a better whole-space list.
+    fn default_archs(&self) -> &'static str {
+        "sample:200"
+    }
+
     /// The independent decisions an architecture is made of (NB201: the op of each of its six
     /// edges), named for reports. Empty for spaces that are not a product of per-slot choices; op
     /// pruning and few-shot splits need at least one.
@@ -263,5 +269,6 @@ pub(crate) mod contract {
         assert_eq!(space.resolve_list(csv.to_str().unwrap(), 0).unwrap(), listed[..3].to_vec());
         let e = space.canonical("not an architecture").unwrap_err();
         assert_eq!(e.space, space.name());
+        assert!(!space.resolve_list(space.default_archs(), 0).unwrap().is_empty(), "the default list resolves");
     }
 }

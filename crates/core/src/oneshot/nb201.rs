@@ -156,6 +156,11 @@ impl RankSpace for Nb201RankSpace {
         Some(self.cells().iter().map(Nb201Arch::to_string).collect())
     }
 
+    /// One cell per isomorphism class (6,466 of the full space): every distinct network once.
+    fn default_archs(&self) -> &'static str {
+        "classes"
+    }
+
     fn index(&self, canonical: &str) -> Option<usize> {
         canonical.parse::<Nb201Arch>().ok().map(|a| a.to_index())
     }

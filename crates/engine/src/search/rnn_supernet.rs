@@ -80,7 +80,7 @@ impl SearchRnnCell {
         x: &Tensor,
         h_prev: &Tensor,
         masks: Option<&CellMasks>,
-        mixed: &[Option<Tensor>],
+        node_weights: &[Tensor],
         train: bool,
     ) -> Tensor {
         let s0 = self.bn(&initial_state(x, h_prev, &self.w0, self.hidden, masks), train);
@@ -93,7 +93,7 @@ impl SearchRnnCell {
             let ch = read.matmul(w_i);
             let parts = ch.split(self.hidden, -1);
             let c = parts[0].sigmoid();
-            let weights = self.node_weights(mixed, i);
+            let weights = &node_weights[i];
             let mut s = states.get(0).zeros_like();
             for op in RnnOp::REAL {
                 let unweighted = &states + &c * (activation(&parts[1], op) - &states);
@@ -114,9 +114,10 @@ fn one_hot(op: usize, device: tch::Device) -> Tensor {
 
 impl RecurrentCell for SearchRnnCell {
     fn unroll(&self, inputs: &Tensor, h0: &Tensor, masks: Option<&CellMasks>, train: bool) -> Tensor {
-        // softmax(α) once per window: every time step mixes with the same weights.
+        // softmax(α) and each node's edge weights once per window: every time step mixes with the same.
         let mixed = self.arch.weights();
-        unroll_with(inputs, h0, |x, h| self.step(x, h, masks, &mixed, train))
+        let node_weights: Vec<Tensor> = (0..STEPS).map(|i| self.node_weights(&mixed, i)).collect();
+        unroll_with(inputs, h0, |x, h| self.step(x, h, masks, &node_weights, train))
     }
 }
 

@@ -1,0 +1,41 @@
+# The steps every examples/rank-<space>.sh runs, sourced by them (not run on its own). Needs $space
+# (as `--space` names it); the supernet and train presets are cpu-$space, the run directory
+# runs/rank-$space, the binary $OX (default ./oxnas). Extra `groundtruth` arguments go in gt_args.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+out="runs/rank-$space"
+ox="${OX:-./oxnas}"
+gt_args=("${gt_args[@]+"${gt_args[@]}"}")
+
+# Supernet, 200 sampled architectures scored, and the first 16 of them trained standalone as our own
+# ground truth (noisy, but the task the supernet saw), re-scored with train-mode and recalibrated BN.
+study_scores_and_truth() {
+  mkdir -p "$out"
+  if [ -f "$out/supernet/checkpoints/last.safetensors" ]; then
+    $ox supernet train --resume "$out/supernet" || true
+  else
+    $ox supernet train --preset "cpu-$space" --out "$out/supernet"
+  fi
+  $ox supernet score --run "$out/supernet" --archs sample:200 --sample-seed 1 --bn train --eval-images 256 \
+    --out "$out/scores-200.csv"
+  head -n 17 "$out/scores-200.csv" > "$out/gt-list.csv"
+  $ox groundtruth --space "$space" --archs "$out/gt-list.csv" --preset "cpu-$space" "${gt_args[@]}" \
+    --out "$out/groundtruth.csv"
+  $ox supernet score --run "$out/supernet" --archs "$out/groundtruth.csv" --bn train --eval-images 500 \
+    --out "$out/scores-sample.csv"
+  $ox supernet score --run "$out/supernet" --archs "$out/groundtruth.csv" --bn recalibrate --recal-batches 10 \
+    --eval-images 500 --out "$out/scores-sample-recal.csv"
+}
+
+# τ / ρ / precision@k and the bias report, for both BN modes. $1 names the architectures ("genotypes").
+study_rank() {
+  echo "== 16 $1: supernet (train-mode BN) vs our own Fashion-MNIST ground truth =="
+  $ox rank --space "$space" --scores "$out/scores-sample.csv" --truth "$out/groundtruth.csv" -k 1,3,5 --percent 10,25
+  echo "== the same with BN recalibrated per architecture =="
+  $ox rank --space "$space" --scores "$out/scores-sample-recal.csv" --truth "$out/groundtruth.csv" -k 1,3,5 --percent 10,25
+}
+
+study_report() {
+  echo "== all rankings in one table (Markdown, PNG and a self-contained HTML page) =="
+  $ox report ranking "$out" --out "$out/report"
+}

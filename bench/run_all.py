@@ -7,6 +7,8 @@ Workloads (WORKLOADS, space-separated; default all, in this order):
                nb201: the NB201 sizes of SP_CONFIGS; darts, nb101, proxyless: the cpu-X presets' sizes)
   table        NAS-Bench-201 table: oxnas's embedded decode vs Python csv (and pandas if importable)
   loader       data loader images/s: oxnas Loader vs a torch DataLoader with per-image torch transforms
+  lm           language-model retraining tokens/s, one epoch of the cpu-darts-rnn preset (DARTS_V2 cell,
+               hidden 96, batch 64, bptt 35, embedded KJV corpus) vs bench/pytorch/lm_train.py; LM_REPS
   demo         the README's main job, `oxnas search --preset cpu-demo`, wall time and max RSS
 
 Every timed run waits for an idle machine first and records the CPU other processes used meanwhile
@@ -35,6 +37,7 @@ NB201_STEPS = int(os.environ.get("NB201_STEPS", "8"))
 DARTS_STEPS = int(os.environ.get("DARTS_STEPS", "4"))
 DARTS_REPS = int(os.environ.get("DARTS_REPS", "1"))
 SP_REPS = int(os.environ.get("SP_REPS", "1"))
+LM_REPS = int(os.environ.get("LM_REPS", "1"))
 DARTS_FULL_ROWS = int(os.environ.get("DARTS_FULL_ROWS", "10"))
 OXNAS_DARTS_FULL = os.environ.get("OXNAS_DARTS_FULL", "0") == "1"
 SP_STEPS = int(os.environ.get("SP_STEPS", "32"))
@@ -47,7 +50,7 @@ SP_EVAL_IMAGES = int(os.environ.get("SP_EVAL_IMAGES", "500"))
 HESSIAN_SPACES = os.environ.get("HESSIAN_SPACES", "nb201 darts").split()
 HESSIAN_REPS = int(os.environ.get("HESSIAN_REPS", "1"))
 ALPHA_GRADS = os.environ.get("ALPHA_GRADS", "backward alphas").split()
-WORKLOADS = os.environ.get("WORKLOADS", "search hessian single_path table loader demo").split()
+WORKLOADS = os.environ.get("WORKLOADS", "search hessian single_path table loader lm demo").split()
 PANDAS_PYTHON = os.environ.get("PANDAS_PYTHON", "")
 OUT = os.environ.get("BENCH_OUT") or tempfile.mkdtemp(prefix="oxnas-searchbench.")
 os.makedirs(OUT, exist_ok=True)
@@ -186,8 +189,10 @@ SP_PRESETS = {
               "DARTS C=8, 5 cells, 8-op set `darts`, BN affine=False with running stats (`cpu-darts`)"),
     "nb101": (["supernet.channels=8", "supernet.cells_per_stack=1"], ["--channels", "8", "--cells", "1"],
               "NB101 (NAS-Bench-1Shot1 space 1) C=8, 1 cell per stack (`cpu-nb101`)"),
-    "proxyless": (["supernet.width_mult=0.3"], ["--width-mult", "0.3"],
-                  "ProxylessNAS mobile backbone, width 0.3, six MBConvs per block (`cpu-proxyless`)"),
+    "proxyless": (['supernet.width_mult=0.3', 'supernet.stage_openers="k3e6"', "supernet.zero_init_residual=true"],
+                  ["--width-mult", "0.3", "--stage-openers", "k3e6", "--zero-init-residual"],
+                  "ProxylessNAS mobile backbone, width 0.3, six MBConvs per residual block, stage openers k3e6 "
+                  "(`cpu-proxyless`)"),
 }
 
 
@@ -323,6 +328,42 @@ def w_loader():
             record(dict(json.loads(line), workload="loader", **load))
 
 
+# The cpu-darts-rnn preset's sizes, set explicitly on both sides so that an edited preset cannot make
+# the two train different models: (preset key, lm_train.py flag, value).
+LM_SIZES = (("model.hidden", "--hidden", 96), ("optim.batch_size", "--batch-size", 64), ("optim.bptt", "--bptt", 35))
+
+
+def w_lm():
+    for rep in range(1, LM_REPS + 1):
+        def ox():
+            d = os.path.join(OUT, "oxnas-lm-%d" % rep)
+            cmd = [OXNAS, "lm", "train", "--preset", "cpu-darts-rnn", "--device", "cpu", "--out", d, "--epochs", "1",
+                   "--set", "run.threads=%d" % THREADS]
+            for key, _, value in LM_SIZES:
+                cmd += ["--set", "%s=%d" % (key, value)]
+            _, _, load = measure("oxnas-lm-%d" % rep, cmd, fresh=d)
+            with open(os.path.join(d, "metrics.jsonl")) as f:
+                e = json.loads(f.readline())
+            params = None
+            if os.path.exists(os.path.join(d, "summary.json")):
+                params = json.load(open(os.path.join(d, "summary.json"))).get("params")
+            record(dict(workload="lm", framework="oxnas", rep=rep, tokens_per_s=e["tokens_per_s"],
+                        train_loss=e["train_loss"], epoch_time_s=e["epoch_time_s"], params=params, **load))
+
+        def pt():
+            cmd = [PY, "bench/pytorch/lm_train.py", "--threads", str(THREADS)]
+            for _, flag, value in LM_SIZES:
+                cmd += [flag, str(value)]
+            out, _, load = measure("pytorch-lm-%d" % rep, cmd)
+            r = last_json(out)
+            r.pop("losses_first10", None)
+            r.update(workload="lm", rep=rep, **load)
+            record(r)
+
+        for f in ((ox, pt) if rep % 2 else (pt, ox)):
+            f()
+
+
 def w_demo():
     d = os.path.join(OUT, "oxnas-cpu-demo")
     _, err, load = measure("oxnas-cpu-demo", ["/usr/bin/time", "-v", OXNAS, "search", "--preset", "cpu-demo", "--out", d],
@@ -455,6 +496,27 @@ def summary():
             if ox and pt:
                 lines.append("| %s | %.0f | %.0f | %.1f |" % (t, ox[0]["images_per_s_median"], pt[0]["images_per_s_median"],
                                                           ox[0]["images_per_s_median"] / pt[0]["images_per_s_median"]))
+        lines.append("")
+    ox, pt = pick(workload="lm", framework="oxnas"), pick(workload="lm", framework="pytorch")
+    if ox or pt:
+        lines += ["### Language-model retraining, one epoch of `cpu-darts-rnn` (DARTS_V2 cell, hidden 96, batch 64, "
+                  "bptt 35, embedded KJV corpus, %d threads), tokens/s" % THREADS, "",
+                  "| what | oxnas | PyTorch | ratio oxnas/PyTorch |", "|---|---|---|---|"]
+        ratio = lambda key_pt: "%.2f" % (avg(ox, "tokens_per_s") / avg(pt, key_pt)) if ox and pt else "-"
+        lines.append("| train, tokens/s (every window of the epoch) | %s | %s | %s |" % (
+            fmt(ox, "tokens_per_s") if ox else "-", fmt(pt, "tokens_per_s") if pt else "-", ratio("tokens_per_s")))
+        if pt:
+            lines.append("| train, tokens/s (PyTorch after the first window) | | %s | %s |" % (
+                fmt(pt, "tokens_per_s_after_first"), ratio("tokens_per_s_after_first")))
+        lines.append("| train loss, mean NLL per token (different random streams) | %s | %s | |" % (
+            fmt(ox, "train_loss", "%.3f") if ox else "-", fmt(pt, "train_loss", "%.3f") if pt else "-"))
+        lines.append("| max RSS MB (oxnas: whole run, evaluation included) | %s | %s | |" % (
+            fmt(ox, "max_rss_mb", "%.0f") if ox else "-", fmt(pt, "max_rss_mb", "%.0f") if pt else "-"))
+        p_ox = sorted({r.get("params") for r in ox} - {None})
+        p_pt = sorted({r.get("params") for r in pt} - {None})
+        if p_ox or p_pt:
+            lines.append("| weights | %s | %s | %s |" % (", ".join(map(str, p_ox)) or "-", ", ".join(map(str, p_pt)) or "-",
+                                                       "equal" if p_ox == p_pt and len(p_ox) == 1 else "**MISMATCH**"))
         lines.append("")
     for r in pick(workload="demo"):
         lines += ["### `oxnas search --preset cpu-demo` (README main job)", "",

@@ -75,7 +75,8 @@ def main():
     ops = s.get("ops", "darts")
     channels = s.get("channels")
     cells = s.get("layers") or s.get("cells_per_stage") or s.get("cells_per_stack")
-    sp = build(a.space, channels, cells, ops, s.get("width_mult", 0.3))
+    sp = build(a.space, channels, cells, ops, s.get("width_mult", 0.3), s.get("stage_openers"),
+               s.get("zero_init_residual", False))
     from safetensors.torch import load_file
     tensors = load_file(os.path.join(a.run, "checkpoints", "last.safetensors"))
     state = {k[2:]: v for k, v in tensors.items() if k.startswith("w.")}

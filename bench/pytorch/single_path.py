@@ -62,6 +62,8 @@ def parse_args():
     ap.add_argument("--cells", type=int, help="nb201 cells per stage, darts layers, nb101 cells per stack")
     ap.add_argument("--ops", default="darts", choices=["darts", "sgas-es"], help="darts op set")
     ap.add_argument("--width-mult", type=float, default=0.3, help="proxyless width multiplier")
+    ap.add_argument("--stage-openers", help="proxyless: the choice every stage's first block is fixed to (k3e6)")
+    ap.add_argument("--zero-init-residual", action="store_true", help="proxyless: γ = 0 at residual blocks' last BN")
     ap.add_argument("--weight-decay", type=float, help="default: the space's preset")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--steps", type=int, default=30, help="timed train steps after the warm-up")
@@ -107,7 +109,7 @@ def main():
     a = parse_args()
     total = a.warmup + a.steps
     images, labels, train_idx, held_idx = start(a.threads, a.seed, a.train_limit or 2 * total * a.batch_size)
-    sp = build(a.space, a.channels, a.cells, a.ops, a.width_mult)
+    sp = build(a.space, a.channels, a.cells, a.ops, a.width_mult, a.stage_openers, a.zero_init_residual)
     net = sp.net
     net.train()
     weights = net.weights()
@@ -156,7 +158,7 @@ def main():
 
     w = a.warmup
     ours = count_weights(net)
-    expect = a.expect_weights or expected_weights(a.space, a.channels, a.cells, a.ops, a.width_mult)
+    expect = a.expect_weights or expected_weights(a.space, a.channels, a.cells, a.ops, a.width_mult, a.stage_openers)
     print(json.dumps({
         "framework": "pytorch", "space": a.space,
         "train_images_per_s": sum(seen[w:]) / sum(times[w:]) if a.steps else None,

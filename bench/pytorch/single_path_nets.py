@@ -311,7 +311,9 @@ class ProxylessSupernet(nn.Module):
     where `zero` skips the block), 1x1 feature mix + BN + ReLU6, global pooling, linear. Widths as
     bench/pytorch/proxyless.py (make_divisible; the feature mix stays 1280 below width 1)."""
 
-    def __init__(self, width_mult=0.3, classes=10, in_channels=1):
+    def __init__(self, width_mult=0.3, classes=10, in_channels=1, stage_openers=None, zero_init_residual=False):
+        """`stage_openers`: the choice every block without a shortcut holds and runs (oxnas's
+        `supernet.stage_openers`); `zero_init_residual`: γ = 0 at every residual MBConv's last BN."""
         super().__init__()
         stem = make_divisible(32 * width_mult)
         self.stem = nn.Module()
@@ -325,12 +327,17 @@ class ProxylessSupernet(nn.Module):
             out = make_divisible(w * width_mult)
             for b in range(n):
                 st = stride if b == 0 else 1
-                self.blocks["s%db%d" % (s + 1, b + 1)] = nn.ModuleDict(
-                    (name, MbConv(width, out, k, e, st)) for name, (k, e) in
-                    ((name, v) for name, v in CHOICES.items() if v is not None))
                 keeps = st == 1 and width == out
+                allowed = [c for c in CHOICES if CHOICES[c] is not None or keeps]
+                if stage_openers and not keeps:
+                    allowed = [stage_openers]
+                self.blocks["s%db%d" % (s + 1, b + 1)] = nn.ModuleDict(
+                    (name, MbConv(width, out, *CHOICES[name], st)) for name in allowed if CHOICES[name] is not None)
+                if zero_init_residual and keeps:
+                    for op in self.blocks["s%db%d" % (s + 1, b + 1)].values():
+                        nn.init.zeros_(op.project_bn.weight)
                 self.shortcut.append(keeps)
-                self.allowed.append([c for c in CHOICES if CHOICES[c] is not None or keeps])
+                self.allowed.append(allowed)
                 width = out
         last = make_divisible(1280 * width_mult) if width_mult > 1.0 else 1280
         self.feature_mix = nn.Module()
@@ -352,8 +359,8 @@ class ProxylessSupernet(nn.Module):
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
 
-def proxyless(width_mult):
-    net = ProxylessSupernet(width_mult)
+def proxyless(width_mult, stage_openers=None, zero_init_residual=False):
+    net = ProxylessSupernet(width_mult, stage_openers=stage_openers, zero_init_residual=zero_init_residual)
 
     def sample(rng):
         return tuple(a[rng.integers(len(a))] for a in net.allowed)
@@ -362,7 +369,7 @@ def proxyless(width_mult):
 
 
 # ------------------------------------------------------------------------------------------ build
-def build(space, channels=None, cells=None, ops="darts", width_mult=0.3):
+def build(space, channels=None, cells=None, ops="darts", width_mult=0.3, stage_openers=None, zero_init_residual=False):
     if space == "nb201":
         return nb201(channels, cells)
     if space == "darts":
@@ -370,15 +377,17 @@ def build(space, channels=None, cells=None, ops="darts", width_mult=0.3):
     if space == "nb101":
         return nb101(channels, cells)
     if space == "proxyless":
-        return proxyless(width_mult)
+        return proxyless(width_mult, stage_openers, zero_init_residual)
     raise ValueError("unknown space %r (nb201, darts, nb101, proxyless)" % space)
 
 
-def expected_weights(space, channels, cells, ops, width_mult):
+def expected_weights(space, channels, cells, ops, width_mult, stage_openers=None):
     """oxnas's weight count for these sizes when it is recorded above, else None."""
     key = {"nb201": ("nb201", channels, cells), "darts": ("darts", channels, cells, ops),
            "nb101": ("nb101", channels, cells),
            "proxyless": ("proxyless", width_mult)}.get(space)
+    if space == "proxyless" and stage_openers:
+        return None  # recorded for the full space only
     return OXNAS_WEIGHTS.get(key)
 
 

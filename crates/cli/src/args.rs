@@ -29,6 +29,15 @@ pub struct Overrides {
 impl Overrides {
     /// The flags as `section.key=value` overrides, the explicit `--set`s last so they win.
     pub fn sets(&self) -> Vec<String> {
+        self.overrides(true)
+    }
+
+    /// [`Overrides::sets`] for a text corpus, whose `[data]` has a directory but no image source.
+    pub fn text_sets(&self) -> Vec<String> {
+        self.overrides(false)
+    }
+
+    fn overrides(&self, image_source: bool) -> Vec<String> {
         let mut out = vec![];
         if let Some(e) = self.epochs {
             out.push(format!("optim.epochs={e}"));
@@ -41,7 +50,9 @@ impl Overrides {
         }
         if let Some(d) = &self.data_dir {
             out.push(format!("data.data_dir={}", toml_string(&d.display().to_string())));
-            out.push("data.source=\"auto\"".into());
+            if image_source {
+                out.push("data.source=\"auto\"".into());
+            }
         }
         out.extend(self.sets.iter().cloned());
         out

@@ -7,6 +7,7 @@ mod data;
 mod groundtruth;
 mod hessian;
 mod jobs;
+mod lm;
 mod plots;
 mod progress;
 mod prune;
@@ -52,6 +53,9 @@ enum Command {
     Hessian(hessian::HessianArgs),
     /// Retrain an architecture from scratch and evaluate it (or continue a run with --resume).
     Train(train::TrainArgs),
+    /// Language models: retrain a DARTS recurrent cell on the embedded corpus or Penn Treebank.
+    #[command(subcommand)]
+    Lm(lm::LmCommand),
     /// Evaluate a run's checkpoint on the test split: top-1/top-5, per-class accuracy, confusion matrix.
     Eval(train::EvalArgs),
     /// Write a run's weights with the reference PyTorch implementation's state_dict names.
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Search(_)
             | Command::Train(_)
+            | Command::Lm(_)
             | Command::Supernet(_)
             | Command::Prune(_)
             | Command::Groundtruth(_)
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Search(a) => search::search(a),
         Command::Hessian(a) => hessian::hessian(a),
         Command::Train(a) => train::train(a),
+        Command::Lm(c) => lm::run(c),
         Command::Eval(a) => train::eval(a),
         Command::Export(a) => train::export(a),
         Command::Import(a) => train::import(a),
@@ -119,13 +125,16 @@ fn main() -> ExitCode {
         Command::Merge(a) => jobs::merge(a),
         Command::Jobs(c) => jobs::run_command(c),
         Command::Presets => {
-            use oxnas_core::config::{FEWSHOT_PRESETS, PRUNE_PRESETS, SEARCH_PRESETS, SUPERNET_PRESETS, TRAIN_PRESETS};
+            use oxnas_core::config::{
+                FEWSHOT_PRESETS, LM_PRESETS, PRUNE_PRESETS, SEARCH_PRESETS, SUPERNET_PRESETS, TRAIN_PRESETS,
+            };
             let lists = [
                 ("search", "search", SEARCH_PRESETS),
                 ("train", "train", TRAIN_PRESETS),
                 ("supernet train", "supernet", SUPERNET_PRESETS),
                 ("prune", "prune", PRUNE_PRESETS),
                 ("supernet fewshot", "fewshot", FEWSHOT_PRESETS),
+                ("lm train", "lm", LM_PRESETS),
             ];
             for (what, dir, list) in lists {
                 println!("{what} presets (oxnas {what} --preset NAME; files in configs/{dir}/):");

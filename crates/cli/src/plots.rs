@@ -566,3 +566,48 @@ pub fn tau_curves(series: &[(String, Vec<(usize, f64)>)], caption: &str, png: &P
     std::fs::rename(&tmp, png)?;
     Ok(())
 }
+
+/// Train, validation and test perplexity against epoch, from a language-model run's
+/// metrics.jsonl; the epochs trained with averaged SGD are shaded.
+pub fn perplexity_curves(metrics: &Path, png: &Path) -> Result<()> {
+    register_font();
+    let text = std::fs::read_to_string(metrics).with_context(|| format!("reading {}", metrics.display()))?;
+    let h: Vec<oxnas_engine::lm::LmEpoch> =
+        text.lines().filter(|l| !l.trim().is_empty()).map(serde_json::from_str).collect::<Result<_, _>>()?;
+    if h.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<f64> =
+        h.iter().flat_map(|m| [m.train_ppl, m.valid_ppl, m.test_ppl]).filter(|v| v.is_finite()).collect();
+    let (lo, hi) = bounds(&all);
+    let tmp = png.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (800, 450)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let x_max = h.last().map_or(1, |m| m.epoch + 1) as f64;
+        let mut c = ChartBuilder::on(&root)
+            .caption("perplexity (shaded: averaged SGD)", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.5..x_max + 0.5, lo..hi)?;
+        c.configure_mesh().x_desc("epoch").y_desc("perplexity").draw()?;
+        if let Some(first) = h.iter().find(|m| m.averaging) {
+            let from = first.epoch as f64 + 0.5;
+            c.draw_series(std::iter::once(Rectangle::new([(from, lo), (x_max + 0.5, hi)], BLACK.mix(0.06).filled())))?;
+        }
+        type Pick = fn(&oxnas_engine::lm::LmEpoch) -> f64;
+        for (name, color, f) in [
+            ("train", BLUE, (|m| m.train_ppl) as Pick),
+            ("validation", RED, |m| m.valid_ppl),
+            ("test", GREEN, |m| m.test_ppl),
+        ] {
+            let series: Vec<(f64, f64)> = h.iter().map(|m| (m.epoch as f64 + 1.0, f(m))).collect();
+            line_with_dots(&mut c, &series, name, color.to_rgba())?;
+        }
+        legend(&mut c, SeriesLabelPosition::UpperRight)?;
+        root.present()?;
+    }
+    std::fs::rename(&tmp, png)?;
+    Ok(())
+}

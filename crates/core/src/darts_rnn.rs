@@ -17,9 +17,11 @@
 
 pub mod cost;
 pub mod derive;
+mod dropouts;
 mod genotype;
 mod named;
 
+pub use dropouts::Dropouts;
 pub use genotype::{RnnGenotype, RnnGenotypeError};
 pub use named::{resolve, NAMES};
 

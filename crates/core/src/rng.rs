@@ -21,6 +21,8 @@ pub enum Stream {
     Pruning = 8,
     /// The length of each BPTT window of a language-model epoch (the batch number is the step).
     SeqLen = 9,
+    /// libtorch's generator, reseeded before each language-model training window (dropout masks).
+    LmDropout = 10,
 }
 
 /// The seed of one stream: (run seed, epoch, step, purpose) mixed by the SplitMix64 finaliser,
@@ -51,6 +53,7 @@ mod tests {
             Stream::TrackedSample,
             Stream::Pruning,
             Stream::SeqLen,
+            Stream::LmDropout,
         ];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|&s| stream_seed(3, 1, 2, s)).collect();
         assert_eq!(seeds.len(), all.len());

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod device;
 pub mod error;
+pub mod lm;
 pub mod nn;
 pub mod oneshot;
 pub mod progress;

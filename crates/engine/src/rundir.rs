@@ -19,6 +19,8 @@ pub enum RunKind {
     Prune,
     /// Few-shot supernets (`oxnas supernet fewshot`): a warm-up and one supernet run per group inside.
     FewShot,
+    /// A recurrent cell retrained as a language model (`oxnas lm train`).
+    Lm,
 }
 
 impl RunKind {
@@ -30,6 +32,7 @@ impl RunKind {
             RunKind::Supernet => "supernet run",
             RunKind::Prune => "pruning run",
             RunKind::FewShot => "few-shot run",
+            RunKind::Lm => "language-model run",
         }
     }
 
@@ -41,12 +44,13 @@ impl RunKind {
             RunKind::Supernet => "oxnas supernet train",
             RunKind::Prune => "oxnas prune",
             RunKind::FewShot => "oxnas supernet fewshot",
+            RunKind::Lm => "oxnas lm train",
         }
     }
 
     fn log(self) -> &'static str {
         match self {
-            RunKind::Train => "metrics.jsonl",
+            RunKind::Train | RunKind::Lm => "metrics.jsonl",
             RunKind::Search => "search.jsonl",
             RunKind::Supernet => "supernet.jsonl",
             RunKind::Prune => "prune.jsonl",
@@ -62,6 +66,8 @@ impl RunKind {
             Some(RunKind::Prune)
         } else if table.contains_key("fewshot") {
             Some(RunKind::FewShot)
+        } else if table.get("optim").and_then(|o| o.get("bptt")).is_some() {
+            Some(RunKind::Lm)
         } else if table.contains_key("model") {
             Some(RunKind::Train)
         } else if table.contains_key("track") {
@@ -98,6 +104,10 @@ impl RunFiles {
     /// A few-shot run (`oxnas supernet fewshot`): per-stage records in fewshot.jsonl.
     pub fn fewshot(dir: &Path) -> Self {
         RunFiles { dir: dir.to_path_buf(), kind: RunKind::FewShot }
+    }
+    /// A language-model run (`oxnas lm train`): per-epoch perplexities in metrics.jsonl.
+    pub fn lm(dir: &Path) -> Self {
+        RunFiles { dir: dir.to_path_buf(), kind: RunKind::Lm }
     }
     /// A single-path supernet (`oxnas supernet train`): per-epoch records in supernet.jsonl.
     pub fn supernet(dir: &Path) -> Self {

@@ -10,11 +10,13 @@ macro_rules! presets {
     };
 }
 
+mod lm;
 mod search;
 mod sharing;
 mod supernet;
 mod train;
 
+pub use lm::*;
 pub use search::*;
 pub use sharing::*;
 pub use supernet::*;

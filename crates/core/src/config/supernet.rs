@@ -6,7 +6,7 @@ use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::darts::OpSet;
 use crate::nb201::Nb201Op;
 use crate::oneshot::{DartsRankSpace, Nb101OneShotSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace};
-use crate::proxyless::ProxylessConfig;
+use crate::proxyless::{BlockChoice, ProxylessConfig};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -238,6 +238,16 @@ pub struct ProxylessOneShot {
     /// Subnets sampled (and back-propagated) per step; their gradients are averaged.
     #[serde(default = "one")]
     pub paths_per_step: usize,
+    /// Fix every stage's first block (the six blocks without a shortcut) to this choice, and search
+    /// only the other 15. Unset = search all 21 blocks, as the reference does. Scoring and sampling
+    /// then stay inside that subspace.
+    #[serde(default)]
+    pub stage_openers: Option<BlockChoice>,
+    /// Start the last BN scale (γ) of every residual block's MBConvs at zero, so that each residual
+    /// block begins as the identity (Goyal et al. 2017, "Accurate, Large Minibatch SGD"). With
+    /// 15 random choices per step, a supernet at small width otherwise stays at chance.
+    #[serde(default)]
+    pub zero_init_residual: bool,
 }
 
 fn space_one() -> u8 {
@@ -304,7 +314,9 @@ impl ProxylessOneShot {
 
     pub fn rank_space(&self, input: Option<ImageInput>) -> Result<ProxylessRankSpace, ConfigError> {
         ProxylessRankSpace::new(self.backbone_config(input))
-            .map_err(|e| ConfigError::Invalid(format!("supernet.width_mult: {e}")))
+            .map_err(|e| ConfigError::Invalid(format!("supernet.width_mult: {e}")))?
+            .with_stage_openers(self.stage_openers)
+            .map_err(|e| ConfigError::Invalid(format!("supernet.stage_openers: {e}")))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -462,6 +474,7 @@ mod tests {
         let c = SupernetTrainConfig::resolve("cpu-proxyless", None, &[]).unwrap();
         let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("cpu-proxyless is a proxyless preset") };
         assert_eq!((p.width_mult, p.paths_per_step), (0.3, 1));
+        assert_eq!((p.stage_openers, p.zero_init_residual), (Some(BlockChoice::K3E6), true));
         assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 1, resolution: 28 });
         let space = c.supernet.rank_space_on(&c.data).unwrap();
         assert_eq!(space.name(), "proxyless");
@@ -472,10 +485,15 @@ mod tests {
         let standard = ProxylessRankSpace::default();
         assert_eq!(space.slots(), standard.slots());
         let zeros =
-            "k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3,zero,zero,zero,k3e3";
+            "k3e6,zero,zero,zero,k3e6,zero,zero,zero,k3e6,zero,zero,zero,k3e6,zero,zero,zero,k3e6,zero,zero,zero,k3e6";
         assert_eq!(space.canonical(zeros).unwrap(), standard.canonical(zeros).unwrap());
-        let last_skipped = format!("{}zero", zeros.strip_suffix("k3e3").unwrap());
+        let last_skipped = format!("{}zero", zeros.strip_suffix("k3e6").unwrap());
         assert!(space.canonical(&last_skipped).unwrap_err().to_string().contains("s6b1"), "s6b1 widens at 0.3 too");
+        // The preset searches 15 blocks: another opener is outside its subspace (the standard space has it).
+        let other_opener = zeros.replacen("k3e6", "k5e3", 1);
+        assert!(standard.canonical(&other_opener).is_ok());
+        let e = space.canonical(&other_opener).unwrap_err().to_string();
+        assert!(e.contains("block s1b1 runs k5e3, but this supernet fixes every stage-opening block to k3e6"), "{e}");
 
         let c = SupernetTrainConfig::resolve("proxyless-imagenet", None, &[]).unwrap();
         let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("proxyless-imagenet is a proxyless preset") };
@@ -488,6 +506,9 @@ mod tests {
         assert!(err("supernet.paths_per_step=0").contains("supernet.paths_per_step must be at least 1"));
         assert!(err("supernet.channels=8").contains("channels"));
         assert!(err("track.sample=10").contains("the proxyless space has no embedded ground truth"));
+        assert!(err("supernet.stage_openers=\"zero\"")
+            .contains("supernet.stage_openers: stage-opening blocks cannot be zero"));
+        assert!(err("supernet.stage_openers=\"k9e6\"").contains("unknown block choice 'k9e6'"));
     }
 
     #[test]

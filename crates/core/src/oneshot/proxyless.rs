@@ -3,7 +3,7 @@
 //! and depth.
 
 use super::{ArchError, Feature, RankSpace};
-use crate::proxyless::{Backbone, ConfigError, ProxylessConfig, Subnet};
+use crate::proxyless::{Backbone, BlockChoice, ConfigError, ProxylessConfig, Subnet};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -12,6 +12,9 @@ use rand_chacha::ChaCha8Rng;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxylessRankSpace {
     backbone: Backbone,
+    /// Set when every stage's first block (the blocks without a shortcut) is fixed to one choice
+    /// and only the residual blocks are searched; see [`ProxylessRankSpace::with_stage_openers`].
+    stage_openers: Option<BlockChoice>,
 }
 
 impl Default for ProxylessRankSpace {
@@ -48,7 +51,34 @@ const FEATURES: [Feature; 6] = [
 
 impl ProxylessRankSpace {
     pub fn new(config: ProxylessConfig) -> Result<Self, ConfigError> {
-        Ok(ProxylessRankSpace { backbone: config.backbone()? })
+        Ok(ProxylessRankSpace { backbone: config.backbone()?, stage_openers: None })
+    }
+
+    /// The subspace whose stage-opening blocks (each stage's first block: it changes the width or
+    /// the resolution, so it has no shortcut and cannot be `zero`) all run `choice`; the other 15
+    /// blocks are searched as before. A small single-path supernet learns in this subspace where it
+    /// does not in the whole space (docs/ranking.md).
+    pub fn with_stage_openers(self, choice: Option<BlockChoice>) -> Result<Self, ConfigError> {
+        if choice == Some(BlockChoice::Zero) {
+            return Err(ConfigError::ZeroOpener);
+        }
+        Ok(ProxylessRankSpace { stage_openers: choice, ..self })
+    }
+
+    /// The choice every stage-opening block is fixed to, if any.
+    pub fn stage_openers(&self) -> Option<BlockChoice> {
+        self.stage_openers
+    }
+
+    /// The choices block `i` may take in this space.
+    fn block_choices(&self, i: usize) -> &'static [BlockChoice] {
+        match self.stage_openers {
+            Some(c) if !self.backbone.blocks[i].zero_allowed => {
+                let at = BlockChoice::ALL.iter().position(|&x| x == c).expect("ALL lists every choice");
+                &BlockChoice::ALL[at..=at]
+            }
+            _ => self.backbone.allowed_choices(i),
+        }
     }
 
     pub fn backbone(&self) -> &Backbone {
@@ -56,19 +86,28 @@ impl ProxylessRankSpace {
     }
 
     pub fn parse(&self, text: &str) -> Result<Subnet, ArchError> {
-        self.backbone.parse_subnet(text).map_err(|e| ArchError {
-            space: "proxyless",
-            text: text.to_string(),
-            reason: e.to_string(),
-        })
+        let error = |reason: String| ArchError { space: "proxyless", text: text.to_string(), reason };
+        let subnet = self.backbone.parse_subnet(text).map_err(|e| error(e.to_string()))?;
+        if let Some(fixed) = self.stage_openers {
+            let opener =
+                self.backbone.blocks.iter().zip(subnet.choices()).find(|(b, &c)| !b.zero_allowed && c != fixed);
+            if let Some((b, c)) = opener {
+                return Err(error(format!(
+                    "block {} runs {c}, but this supernet fixes every stage-opening block to {fixed} \
+                     (supernet.stage_openers) and has trained no other choice there",
+                    b.name
+                )));
+            }
+        }
+        Ok(subnet)
     }
 
     /// A subnet drawn uniformly: each block independently and uniformly over the choices it allows
-    /// (seven where `zero` is allowed, six elsewhere).
+    /// (seven where `zero` is allowed, six elsewhere, one where the stage openers are fixed).
     pub fn sample_subnet(&self, rng: &mut ChaCha8Rng) -> Subnet {
         let choices = (0..self.backbone.blocks.len())
             .map(|i| {
-                let allowed = self.backbone.allowed_choices(i);
+                let allowed = self.block_choices(i);
                 allowed[rng.random_range(0..allowed.len())]
             })
             .collect();
@@ -112,8 +151,9 @@ impl RankSpace for ProxylessRankSpace {
 
     fn params_note(&self) -> String {
         let c = &self.backbone.config;
+        let fixed = self.stage_openers.map_or(String::new(), |o| format!("; stage openers fixed to {o}"));
         format!(
-            "exact, whole network at width {}, {} classes, {}x{}x{} input",
+            "exact, whole network at width {}, {} classes, {}x{}x{} input{fixed}",
             c.width_mult, c.classes, c.in_channels, c.resolution, c.resolution
         )
     }
@@ -168,6 +208,45 @@ mod tests {
         let e = s.canonical("k3e3,zero").unwrap_err();
         assert_eq!(e.space, "proxyless");
         assert!(e.to_string().starts_with("'k3e3,zero' is not a proxyless architecture: a subnet is 21"), "{e}");
+    }
+
+    #[test]
+    fn fixed_stage_openers_restrict_sampling_and_parsing() {
+        let s = ProxylessRankSpace::new(ProxylessConfig::for_input(10, 1, 28))
+            .unwrap()
+            .with_stage_openers(Some(BlockChoice::K3E6))
+            .unwrap();
+        super::super::contract::check(&s);
+        let openers: Vec<usize> = (0..21).filter(|&i| !s.backbone().blocks[i].zero_allowed).collect();
+        assert_eq!(openers, [0, 4, 8, 12, 16, 20]);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut seen_residual = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let sub = s.sample_subnet(&mut rng);
+            for (i, c) in sub.choices().iter().enumerate() {
+                if openers.contains(&i) {
+                    assert_eq!(*c, BlockChoice::K3E6);
+                } else {
+                    seen_residual.insert(*c);
+                }
+            }
+        }
+        assert_eq!(seen_residual.len(), 7, "the residual blocks keep all seven choices");
+        // MOBILE opens s1 with k5e3: outside this subspace, named precisely.
+        let e = s.canonical(MOBILE).unwrap_err();
+        assert!(e
+            .reason
+            .starts_with("block s1b1 runs k5e3, but this supernet fixes every stage-opening block to k3e6"));
+        let inside = MOBILE
+            .split(',')
+            .enumerate()
+            .map(|(i, c)| if openers.contains(&i) { "k3e6" } else { c })
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(s.canonical(&inside).unwrap(), inside);
+        assert!(s.params_note().ends_with("; stage openers fixed to k3e6"));
+        let e = ProxylessRankSpace::default().with_stage_openers(Some(BlockChoice::Zero)).unwrap_err();
+        assert!(e.to_string().contains("stage-opening blocks cannot be zero"), "{e}");
     }
 
     #[test]

@@ -86,6 +86,11 @@ pub enum ConfigError {
     Stride { stage: usize, stride: usize },
     #[error("the backbone needs at least one stage of searchable blocks")]
     NoStages,
+    #[error(
+        "stage-opening blocks cannot be zero: they change the width or the resolution, so there is no shortcut \
+         to pass the input through (pick an MBConv such as k3e6)"
+    )]
+    ZeroOpener,
 }
 
 /// The reference's width rounding (it follows the TensorFlow MobileNet code): the nearest multiple

@@ -1,6 +1,7 @@
 //! What one searchable block of the backbone does: an MBConv with a kernel size and an expansion
 //! ratio, or nothing (`zero`, the block is skipped and its input passes through).
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// The candidate ops of a searchable block, in the reference's candidate order (kernel-major, then
@@ -98,6 +99,21 @@ impl BlockChoice {
     }
 }
 
+/// Configs name a choice as the command line does (`k3e6`, or the reference's `3x3_MBConv6`).
+impl<'de> Deserialize<'de> for BlockChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        BlockChoice::parse(&text)
+            .ok_or_else(|| de::Error::custom(format!("unknown block choice '{text}' (one of {CHOICE_LIST})")))
+    }
+}
+
+impl Serialize for BlockChoice {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl fmt::Display for BlockChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -122,6 +138,19 @@ mod tests {
         assert_eq!(BlockChoice::parse("3x3_MBConv1"), None);
         assert_eq!(BlockChoice::parse("k3e1"), None);
         assert_eq!(BlockChoice::parse(""), None);
+    }
+
+    #[test]
+    fn serde_uses_the_command_line_names() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Holder {
+            c: BlockChoice,
+        }
+        let h: Holder = serde_json::from_str(r#"{"c": "3x3_MBConv6"}"#).unwrap();
+        assert_eq!(h.c, BlockChoice::K3E6);
+        assert_eq!(serde_json::to_string(&h).unwrap(), r#"{"c":"k3e6"}"#);
+        let e = serde_json::from_str::<Holder>(r#"{"c": "k9e6"}"#).unwrap_err().to_string();
+        assert!(e.starts_with("unknown block choice 'k9e6' (one of k3e3, k3e6,"), "{e}");
     }
 
     #[test]

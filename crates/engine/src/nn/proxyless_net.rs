@@ -15,7 +15,7 @@
 
 use super::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::EngineError;
-use oxnas_core::proxyless::{Backbone, BlockChoice, ProxylessConfig, Subnet};
+use oxnas_core::proxyless::{Backbone, BlockChoice, ConfigError, ProxylessConfig, Subnet};
 use serde::{Deserialize, Serialize};
 use tch::{nn::Path, Tensor};
 
@@ -67,13 +67,34 @@ impl ProxylessNetConfig {
         Ok(ProxylessNetwork::new(p, self, backbone, &built, subnet))
     }
 
-    /// The single-path supernet: every block holds all six MBConvs. Its path starts as the
-    /// all-`k7e6` subnet (the largest), until [`ProxylessNetwork::set_path`] changes it.
-    pub fn init_supernet(&self, p: &Path) -> Result<ProxylessNetwork, EngineError> {
+    /// The single-path supernet: every block holds all six MBConvs (a stage opener only its fixed
+    /// choice when `opts.stage_openers` is set). Its path starts as the all-`k7e6` subnet (the
+    /// largest, with the fixed openers), until [`ProxylessNetwork::set_path`] changes it.
+    pub fn init_supernet(&self, p: &Path, opts: SupernetOptions) -> Result<ProxylessNetwork, EngineError> {
+        if opts.stage_openers.is_some_and(BlockChoice::is_zero) {
+            return Err(EngineError::Config(format!("proxyless: {}", ConfigError::ZeroOpener)));
+        }
         let backbone = self.backbone()?;
-        let path = backbone.uniform_subnet(BlockChoice::K7E6, BlockChoice::K7E6);
-        Ok(ProxylessNetwork::new(p, self, backbone, &|_: usize| BlockChoice::MBCONV.to_vec(), path))
+        let openers: Vec<Option<BlockChoice>> =
+            backbone.blocks.iter().map(|b| opts.stage_openers.filter(|_| !b.zero_allowed)).collect();
+        let choices = openers.iter().map(|o| o.unwrap_or(BlockChoice::K7E6)).collect();
+        let path = backbone.subnet(choices).expect("no block is zero, and fixed openers are never zero");
+        let built = |i: usize| openers[i].map_or(BlockChoice::MBCONV.to_vec(), |c| vec![c]);
+        let net = ProxylessNetwork::new(p, self, backbone, &built, path);
+        if opts.zero_init_residual {
+            net.zero_residual_gammas();
+        }
+        Ok(net)
     }
+}
+
+/// How a single-path supernet departs from the plain one (every block searched, default init).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SupernetOptions {
+    /// Every stage-opening block (no shortcut) holds and runs only this choice.
+    pub stage_openers: Option<BlockChoice>,
+    /// Every residual MBConv's last BN starts with γ = 0, so its block starts as the identity.
+    pub zero_init_residual: bool,
 }
 
 /// `subnet` checked against `backbone` (a subnet parsed at another width may put `zero` where this
@@ -233,6 +254,22 @@ impl ProxylessNetwork {
         &self.backbone
     }
 
+    /// Sets γ of the last BN of every residual block's MBConvs to 0: each residual block then starts
+    /// as the identity (its shortcut), the initialisation of Goyal et al. 2017.
+    pub fn zero_residual_gammas(&self) {
+        let gammas = self
+            .blocks
+            .iter()
+            .filter(|b| b.shortcut)
+            .flat_map(|b| &b.choices)
+            .filter_map(|(_, op)| op.project.bn.weight.as_ref());
+        tch::no_grad(|| {
+            for g in gammas {
+                let _ = g.shallow_clone().zero_();
+            }
+        });
+    }
+
     /// The subnet that runs.
     pub fn path(&self) -> &Subnet {
         &self.path
@@ -383,7 +420,7 @@ mod tests {
         for (in_channels, side) in [(1, 28), (3, 32)] {
             let vs = VarStore::new(Device::Cpu);
             let c = cfg(0.3, 10, in_channels);
-            let net = c.init_supernet(&vs.root()).unwrap();
+            let net = c.init_supernet(&vs.root(), SupernetOptions::default()).unwrap();
             let x = Tensor::randn([2, in_channels, side, side], (Kind::Float, Device::Cpu));
             assert_eq!(net.forward_t(&x, true).size(), [2, 10]);
             // The first stage's output side: 28 -> 14 -> 7, 32 -> 16 -> 8.
@@ -397,7 +434,7 @@ mod tests {
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
         let c = cfg(0.3, 10, 1);
-        let mut net = c.init_supernet(&vs.root()).unwrap();
+        let mut net = c.init_supernet(&vs.root(), SupernetOptions::default()).unwrap();
         let b = c.backbone().unwrap();
         // s1b2 (block 2) skipped: the features after two blocks equal those after one.
         let s = b.parse_subnet(&MOBILE.replacen("k3e3", "zero", 1)).unwrap();

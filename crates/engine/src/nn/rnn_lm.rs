@@ -12,37 +12,16 @@
 //! Parameter names are the reference's state-dict keys: `encoder.weight`, `decoder.bias`,
 //! `rnns.0._W0`, `rnns.0._Ws.{i}`; the decoder's weight is `encoder.weight` itself, counted once.
 
+pub use oxnas_core::darts_rnn::Dropouts;
 use oxnas_core::darts_rnn::{RnnGenotype, RnnOp};
 use oxnas_core::text::Columns;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tch::{nn, nn::Path, Kind, Tensor};
+use tch::{nn, nn::Path, Device, Kind, Tensor};
 
 /// The reference initialises every weight uniformly in ±0.04 and the decoder bias at 0.
 pub(crate) const INIT_RANGE: f64 = 0.04;
-
-/// Dropout probabilities (not keep probabilities), as the reference's flags name them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Dropouts {
-    /// `dropout`: locked dropout on the cell output.
-    pub output: f64,
-    /// `dropouth`: on the states a node reads.
-    pub hidden: f64,
-    /// `dropoutx`: on the cell input `x_t`.
-    pub x: f64,
-    /// `dropouti`: locked dropout on the embedded input.
-    pub input: f64,
-    /// `dropoute`: embedding rows.
-    pub embedding: f64,
-}
-
-impl Dropouts {
-    /// The reference's evaluation-model defaults (`rnn/train.py`).
-    pub const EVAL: Dropouts = Dropouts { output: 0.75, hidden: 0.25, x: 0.75, input: 0.2, embedding: 0.1 };
-    /// The reference's search defaults (`rnn/train_search.py`).
-    pub const SEARCH: Dropouts = Dropouts { output: 0.75, hidden: 0.25, x: 0.75, input: 0.2, embedding: 0.0 };
-    pub const NONE: Dropouts = Dropouts { output: 0.0, hidden: 0.0, x: 0.0, input: 0.0, embedding: 0.0 };
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,22 +171,30 @@ impl<C: RecurrentCell> RnnLm<C> {
         Tensor::zeros([1, batch, self.cfg.hidden], (Kind::Float, self.encoder.device()))
     }
 
-    /// `input`: `[T, B]` token ids; `hidden`: `[1, B, hidden]`.
-    pub fn forward_t(&self, input: &Tensor, hidden: &Tensor, train: bool) -> LmOutput {
-        let d = if train { self.cfg.dropouts } else { Dropouts::NONE };
-        let batch = input.size()[1];
-        let weight = match d.embedding {
-            p if p > 0.0 => &self.encoder * keep_mask(&[self.cfg.vocab, 1], p, &self.encoder),
-            _ => self.encoder.shallow_clone(),
+    /// `input`: `[T, B]` token ids; `hidden`: `[1, B, hidden]`. With [`Dropout::Seed`] the model is in
+    /// training mode, its masks drawn from that seed.
+    pub fn forward_t(&self, input: &Tensor, hidden: &Tensor, dropout: Dropout) -> LmOutput {
+        let (d, mut masks) = match dropout {
+            Dropout::Off => (Dropouts::NONE, None),
+            Dropout::Seed(seed) => (self.cfg.dropouts, Some(MaskDraw::new(seed, self.encoder.device()))),
         };
-        let emb = locked(&Tensor::embedding(&weight, input, -1, false, false), d.input);
-        let masks = train.then(|| CellMasks {
-            x: keep_mask(&[batch, self.cfg.hidden], d.x, &self.encoder),
-            h: keep_mask(&[batch, self.cfg.hidden], d.hidden, &self.encoder),
+        let (batch, h) = (input.size()[1], self.cfg.hidden);
+        let mut mask = |shape: &[i64], p: f64| masks.as_mut().and_then(|m| m.keep_mask(shape, p));
+        let weight = match mask(&[self.cfg.vocab, 1], d.embedding) {
+            Some(m) => &self.encoder * m,
+            None => self.encoder.shallow_clone(),
+        };
+        let emb = Tensor::embedding(&weight, input, -1, false, false);
+        let emb = apply(&emb, mask(&[1, batch, h], d.input));
+        let train = dropout != Dropout::Off;
+        let ones = || Tensor::ones([batch, h], (Kind::Float, self.encoder.device()));
+        let cell_masks = train.then(|| CellMasks {
+            x: mask(&[batch, h], d.x).unwrap_or_else(ones),
+            h: mask(&[batch, h], d.hidden).unwrap_or_else(ones),
         });
-        let raw = self.cell.unroll(&emb, hidden, masks.as_ref(), train);
+        let raw = self.cell.unroll(&emb, hidden, cell_masks.as_ref(), train);
         let last = raw.get(-1).unsqueeze(0);
-        let out = locked(&raw, d.output);
+        let out = apply(&raw, mask(&[1, batch, h], d.output));
         let logits = out.view([-1, self.cfg.hidden]).matmul(&self.encoder.tr()) + &self.decoder_bias;
         let log_probs = logits.log_softmax(-1, Kind::Float).view([-1, batch, self.cfg.vocab]);
         LmOutput { log_probs, hidden: last, raw }
@@ -228,7 +215,7 @@ pub fn mean_nll<C: RecurrentCell>(lm: &RnnLm<C>, columns: &Columns, bptt: usize)
         let (mut hidden, mut sum, mut count) = (lm.init_hidden(batch), 0.0, 0usize);
         for w in columns.eval_windows(bptt) {
             let input = ids(&w.inputs).view([w.len as i64, batch]);
-            let out = lm.forward_t(&input, &hidden, false);
+            let out = lm.forward_t(&input, &hidden, Dropout::Off);
             let nll = out.log_probs.view([-1, lm.cfg.vocab]).nll_loss(&ids(&w.targets));
             sum += nll.double_value(&[]) * (w.len * columns.batch()) as f64;
             count += w.len * columns.batch();
@@ -238,22 +225,44 @@ pub fn mean_nll<C: RecurrentCell>(lm: &RnnLm<C>, columns: &Columns, bptt: usize)
     })
 }
 
-/// Bernoulli(1 - p) / (1 - p) of `shape`, on `like`'s device: dropout's scaled keep mask.
-fn keep_mask(shape: &[i64], p: f64, like: &Tensor) -> Tensor {
-    let ones = Tensor::ones(shape, (Kind::Float, like.device()));
-    if p <= 0.0 {
-        return ones;
-    }
-    ones.bernoulli_p(1.0 - p) / (1.0 - p)
+/// Where a forward pass's dropout masks come from: none (evaluation), or a seed. Masks are drawn on
+/// the host from that seed and copied to the model's device, so that a training window computes the
+/// same on every device and whatever else uses libtorch's global generator meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropout {
+    Off,
+    Seed(u64),
 }
 
-/// Locked dropout: one mask per sequence (`[1, B, D]`), the same at every time step.
-fn locked(x: &Tensor, p: f64) -> Tensor {
-    if p <= 0.0 {
-        return x.shallow_clone();
+/// The masks of one forward pass, in a fixed order: embedding rows, input, `x_t`, states, output.
+struct MaskDraw {
+    rng: ChaCha8Rng,
+    device: Device,
+}
+
+impl MaskDraw {
+    fn new(seed: u64, device: Device) -> Self {
+        MaskDraw { rng: ChaCha8Rng::seed_from_u64(seed), device }
     }
-    let s = x.size();
-    x * keep_mask(&[1, s[1], s[2]], p, x)
+
+    /// Bernoulli(1 - p) / (1 - p) of `shape`, dropout's scaled keep mask; `None` when `p` is 0.
+    fn keep_mask(&mut self, shape: &[i64], p: f64) -> Option<Tensor> {
+        if p <= 0.0 {
+            return None;
+        }
+        let n: i64 = shape.iter().product();
+        let (keep, scale) = (1.0 - p, (1.0 / (1.0 - p)) as f32);
+        let values: Vec<f32> = (0..n).map(|_| if self.rng.random::<f64>() < keep { scale } else { 0.0 }).collect();
+        Some(Tensor::from_slice(&values).view(shape).to_device(self.device))
+    }
+}
+
+/// `x` times a locked (`[1, B, D]`: one per sequence, the same at every step) mask, if any.
+fn apply(x: &Tensor, mask: Option<Tensor>) -> Tensor {
+    match mask {
+        Some(m) => x * m,
+        None => x.shallow_clone(),
+    }
 }
 
 #[cfg(test)]
@@ -291,17 +300,17 @@ mod tests {
         let (_vs, m) = lm(50, 16, "DARTS_V2");
         let input = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6]).view([3, 2]);
         let h = m.init_hidden(2);
-        let a = m.forward_t(&input, &h, false);
+        let a = m.forward_t(&input, &h, Dropout::Off);
         assert_eq!(a.log_probs.size(), [3, 2, 50]);
         assert_eq!((a.hidden.size(), a.raw.size()), (vec![1, 2, 16], vec![3, 2, 16]));
         let total = a.log_probs.exp().sum_dim_intlist(-1, false, Kind::Float);
         assert!(total.allclose(&Tensor::ones([3, 2], (Kind::Float, Device::Cpu)), 1e-5, 1e-5, false));
-        let b = m.forward_t(&input, &h, false);
+        let b = m.forward_t(&input, &h, Dropout::Off);
         assert!(a.log_probs.equal(&b.log_probs));
         // Carrying the state: two windows of 1 step equal one window of 2 steps.
-        let first = m.forward_t(&input.narrow(0, 0, 1), &h, false);
-        let second = m.forward_t(&input.narrow(0, 1, 1), &first.hidden, false);
-        let both = m.forward_t(&input.narrow(0, 0, 2), &h, false);
+        let first = m.forward_t(&input.narrow(0, 0, 1), &h, Dropout::Off);
+        let second = m.forward_t(&input.narrow(0, 1, 1), &first.hidden, Dropout::Off);
+        let both = m.forward_t(&input.narrow(0, 0, 2), &h, Dropout::Off);
         assert!(second.log_probs.allclose(&both.log_probs.narrow(0, 1, 1), 1e-6, 1e-6, false));
     }
 
@@ -310,10 +319,11 @@ mod tests {
         let (vs, m) = lm(30, 8, "DARTS_V1");
         let input = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6, 7, 8]).view([4, 2]);
         let h = m.init_hidden(2);
-        tch::manual_seed(0);
-        let a = m.forward_t(&input, &h, true);
-        let b = m.forward_t(&input, &h, true);
-        assert!(!a.log_probs.equal(&b.log_probs), "dropout masks differ between calls");
+        let a = m.forward_t(&input, &h, Dropout::Seed(1));
+        let b = m.forward_t(&input, &h, Dropout::Seed(2));
+        assert!(!a.log_probs.equal(&b.log_probs), "dropout masks differ between seeds");
+        tch::manual_seed(9); // the masks do not come from libtorch's generator
+        assert!(m.forward_t(&input, &h, Dropout::Seed(1)).log_probs.equal(&a.log_probs), "one seed, one mask");
         let loss = a.log_probs.view([-1, 30]).nll_loss(&input.view([-1]));
         loss.backward();
         for (name, t) in vs.variables() {
@@ -349,7 +359,7 @@ mod tests {
         let mut hidden = m.init_hidden(3);
         let mut start = 0;
         for (w, len) in [4i64, 2].into_iter().enumerate() {
-            let out = m.forward_t(&tokens.narrow(0, start, len), &hidden, false);
+            let out = m.forward_t(&tokens.narrow(0, start, len), &hidden, Dropout::Off);
             let want: Vec<Vec<Vec<f32>>> = serde_json::from_value(golden["log_probs"][w].clone()).unwrap();
             let want = Tensor::from_slice(&want.concat().concat()).view([len, 3, 20]);
             let diff = (&out.log_probs - &want).abs().max().double_value(&[]);

@@ -90,9 +90,13 @@ pub fn build(
                     in_channels,
                     track_running_stats: c.track_running_stats,
                 },
+                crate::nn::ProxylessSupernetOptions {
+                    stage_openers: c.stage_openers,
+                    zero_init_residual: c.zero_init_residual,
+                },
                 device,
             )
-            .expect("a validated config has a positive width multiplier, and the data classes and channels"),
+            .expect("a validated config has a positive width multiplier, non-zero stage openers, and the data classes and channels"),
         ),
     }
 }

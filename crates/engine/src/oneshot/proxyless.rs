@@ -2,7 +2,7 @@
 //! ([`ProxylessNetwork`] built as a supernet), running one subnet at a time.
 
 use super::SinglePathNet;
-use crate::nn::{ProxylessNetConfig, ProxylessNetwork};
+use crate::nn::{ProxylessNetConfig, ProxylessNetwork, ProxylessSupernetOptions};
 use crate::EngineError;
 use oxnas_core::oneshot::{ArchError, ProxylessRankSpace};
 use tch::nn::VarStore;
@@ -17,10 +17,11 @@ pub struct ProxylessSupernet {
 }
 
 impl ProxylessSupernet {
-    pub fn new(cfg: &ProxylessNetConfig, device: Device) -> Result<Self, EngineError> {
+    pub fn new(cfg: &ProxylessNetConfig, opts: ProxylessSupernetOptions, device: Device) -> Result<Self, EngineError> {
         let vs = VarStore::new(device);
-        let net = cfg.init_supernet(&vs.root())?;
+        let net = cfg.init_supernet(&vs.root(), opts)?;
         let space = ProxylessRankSpace::new(net.backbone().config.clone())
+            .and_then(|s| s.with_stage_openers(opts.stage_openers))
             .map_err(|e| EngineError::Config(format!("proxyless: {e}")))?;
         Ok(ProxylessSupernet { vs, net, space })
     }
@@ -54,6 +55,7 @@ impl SinglePathNet for ProxylessSupernet {
 mod tests {
     use super::*;
     use oxnas_core::oneshot::RankSpace;
+    use oxnas_core::proxyless::BlockChoice;
     use rand::SeedableRng;
     use tch::Kind;
 
@@ -67,7 +69,7 @@ mod tests {
     fn tiny(track_running_stats: bool) -> ProxylessSupernet {
         tch::manual_seed(0);
         let cfg = ProxylessNetConfig { width_mult: 0.3, num_classes: 10, in_channels: 1, track_running_stats };
-        ProxylessSupernet::new(&cfg, Device::Cpu).unwrap()
+        ProxylessSupernet::new(&cfg, ProxylessSupernetOptions::default(), Device::Cpu).unwrap()
     }
 
     #[test]
@@ -113,6 +115,44 @@ mod tests {
         // The fixed layers keep theirs.
         assert!(names.iter().any(|n| n == "stem.conv_bn.running_mean"));
         assert!(names.iter().any(|n| n == "feature_mix.conv_bn.running_var"));
+    }
+
+    #[test]
+    fn fixed_openers_and_zero_init_residual_blocks() {
+        tch::manual_seed(0);
+        let cfg = ProxylessNetConfig { width_mult: 0.3, num_classes: 10, in_channels: 1, track_running_stats: true };
+        let opts = ProxylessSupernetOptions { stage_openers: Some(BlockChoice::K3E6), zero_init_residual: true };
+        let mut net = ProxylessSupernet::new(&cfg, opts, Device::Cpu).unwrap();
+        let vars = net.weights().variables();
+        let opener_ops: Vec<&String> =
+            vars.keys().filter(|n| n.starts_with("blocks.s2b1.") && n.ends_with(".depthwise.weight")).collect();
+        assert_eq!(opener_ops, ["blocks.s2b1.k3e6.depthwise.weight"]);
+        // Residual blocks start as the identity: γ = 0 on every choice's projection BN, so subnets that
+        // differ only there compute the same function; the openers' γ keep their usual 1.
+        assert_eq!(vars["blocks.s2b2.k5e3.project_bn.weight"].abs().sum(Kind::Float).double_value(&[]), 0.0);
+        assert_eq!(vars["blocks.s2b1.k3e6.project_bn.weight"].min().double_value(&[]), 1.0);
+        assert_eq!(vars["blocks.s2b2.k5e3.expand_bn.weight"].min().double_value(&[]), 1.0);
+        let space = ProxylessRankSpace::new(net.net().backbone().config.clone())
+            .unwrap()
+            .with_stage_openers(Some(BlockChoice::K3E6))
+            .unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let x = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+        net.set_path(&space.sample(&mut rng)).unwrap();
+        let a = net.forward_t(&x, true);
+        net.set_path(&space.sample(&mut rng)).unwrap();
+        assert!(net.forward_t(&x, true).allclose(&a, 1e-6, 1e-6, false));
+        // An opener outside the fixed choice is refused by name.
+        let e = net.set_path(&MOBILE.replace("k5e3", "k3e6")).unwrap_err();
+        assert!(e.reason.contains("fixes every stage-opening block to k3e6"), "{e}");
+        let e = ProxylessSupernet::new(
+            &cfg,
+            ProxylessSupernetOptions { stage_openers: Some(BlockChoice::Zero), zero_init_residual: false },
+            Device::Cpu,
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("stage-opening blocks cannot be zero"), "{e}");
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl RecurrentCell for SearchRnnCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::rnn_lm::{Dropouts, RnnLm, RnnLmConfig};
+    use crate::nn::rnn_lm::{Dropout, Dropouts, RnnLm, RnnLmConfig};
     use oxnas_core::darts_rnn::{cost::LmSize, derive::derive};
     use std::collections::HashMap;
     use tch::{nn::VarStore, Device};
@@ -166,7 +166,7 @@ mod tests {
         let tokens = Tensor::from_slice2(&rows);
         let (mut hidden, mut start) = (lm.init_hidden(3), 0);
         for (w, len) in [4i64, 2].into_iter().enumerate() {
-            let out = tch::no_grad(|| lm.forward_t(&tokens.narrow(0, start, len), &hidden, false));
+            let out = tch::no_grad(|| lm.forward_t(&tokens.narrow(0, start, len), &hidden, Dropout::Off));
             let want: Vec<Vec<Vec<f32>>> = serde_json::from_value(golden["search_log_probs"][w].clone()).unwrap();
             let want = Tensor::from_slice(&want.concat().concat()).view([len, 3, 20]);
             let diff = (&out.log_probs - &want).abs().max().double_value(&[]);
@@ -204,8 +204,8 @@ mod tests {
         }
         let tokens = Tensor::from_slice(&[1i64, 5, 7, 2, 9, 3]).view([3, 2]);
         let h = lm.init_hidden(2);
-        let a = tch::no_grad(|| lm.forward_t(&tokens, &h, false));
-        let b = tch::no_grad(|| eval.forward_t(&tokens, &h, false));
+        let a = tch::no_grad(|| lm.forward_t(&tokens, &h, Dropout::Off));
+        let b = tch::no_grad(|| eval.forward_t(&tokens, &h, Dropout::Off));
         let diff = (&a.log_probs - &b.log_probs).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "max |difference| {diff}");
     }

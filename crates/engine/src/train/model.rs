@@ -74,7 +74,11 @@ impl Model {
                     in_channels,
                     track_running_stats: true,
                 };
-                Network::Proxyless(cfg.init(&vs.root(), s)?)
+                let net = cfg.init(&vs.root(), s)?;
+                if m.zero_init_residual {
+                    net.zero_residual_gammas();
+                }
+                Network::Proxyless(net)
             }
         };
         Ok(Model { vs, net, arch })

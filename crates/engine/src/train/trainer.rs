@@ -35,6 +35,8 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
+    Text(#[from] oxnas_core::text::TextError),
+    #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -123,8 +125,8 @@ pub struct TrainSummary {
 }
 
 /// How a run starts: a fresh directory, or continuing the run already in it.
-pub enum Start {
-    Fresh(Box<TrainConfig>),
+pub enum Start<C = TrainConfig> {
+    Fresh(Box<C>),
     Resume,
 }
 

@@ -1,0 +1,126 @@
+//! `oxnas lm train` as a user runs it: a language model on a corpus in Penn Treebank form, killed with
+//! SIGKILL and resumed to the same metrics, and the errors for bad genotypes and corpora.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A PTB-form corpus of `lines` 10-word lines per split, drawn from 40 words with a little structure
+/// (each word tends to be followed by the next one), so that a model has something to learn.
+fn corpus(dir: &Path, lines: usize) -> PathBuf {
+    let data = dir.join("ptb");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut state = 7u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    for split in ["train", "valid", "test"] {
+        let n = if split == "train" { lines } else { lines / 4 };
+        let mut text = String::new();
+        for _ in 0..n {
+            let mut w = next() % 40;
+            for _ in 0..10 {
+                text.push_str(&format!("w{w} "));
+                w = if next() % 3 == 0 { next() % 40 } else { (w + 1) % 40 };
+            }
+            text.push('\n');
+        }
+        std::fs::write(data.join(format!("ptb.{split}.txt")), text).unwrap();
+    }
+    data
+}
+
+fn lm_args(data: &Path, epochs: usize, out: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["lm", "train", "--device", "cpu", "--data-dir"].map(String::from).to_vec();
+    args.push(data.display().to_string());
+    for s in ["model.hidden=12", "optim.batch_size=8", "optim.bptt=10", "optim.test_batch_size=4", "run.threads=1"] {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    args.extend(["--epochs".to_string(), epochs.to_string(), "--out".to_string(), out.display().to_string()]);
+    args
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    lines_without_times(&run.join("metrics.jsonl"))
+        .into_iter()
+        .map(|mut v| {
+            v["tokens_per_s"] = 0.into();
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn lm_train_learns_survives_kill_9_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(dir.path(), 600);
+    let full = dir.path().join("full");
+    let out = ok(&strs(&lm_args(&data, 6, &full)));
+    assert!(out.contains("test perplexity"), "{out}");
+    let m = metrics(&full);
+    assert_eq!(m.len(), 6);
+    // 40 words: a uniform guess has perplexity 40 (plus <eos>); the structure brings it well below.
+    let last = m[5]["valid_ppl"].as_f64().unwrap();
+    assert!(last < 30.0 && last < m[0]["valid_ppl"].as_f64().unwrap(), "{m:?}");
+    for f in ["genotype.txt", "genotype.json", "curves.png", "summary.json", "checkpoints/best.safetensors"] {
+        assert!(full.join(f).is_file(), "{f} is missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["vocab"], 41, "40 words and <eos>");
+
+    let cut = dir.path().join("cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnas"))
+        .args(lm_args(&data, 6, &cut))
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = cut.join("checkpoints/last.safetensors");
+    let start = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(start.elapsed().as_secs() < 300, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(metrics(&cut).len() < 6, "the run finished before the kill");
+    ok(&["lm", "train", "--resume", cut.to_str().unwrap()]);
+    assert_eq!(metrics(&cut), m, "the resumed run differs from the uninterrupted one");
+    let msg = fails(&["train", "--resume", cut.to_str().unwrap()]);
+    assert!(msg.contains("language-model run") && msg.contains("oxnas lm train --resume"), "{msg}");
+}
+
+#[test]
+fn lm_train_refuses_bad_genotypes_and_corpora_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    let msg =
+        fails(&["lm", "train", "--genotype", "Genotype(recurrent=[('swish', 0)], concat=range(1, 2))", "--out", o]);
+    assert!(msg.contains("model.genotype") && msg.contains("swish"), "{msg}");
+    let msg = fails(&["lm", "train", "--genotype", "DARTS_V9", "--out", o]);
+    assert!(msg.contains("model.genotype") && msg.contains("DARTS_V2"), "{msg}");
+    let cnn = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)], normal_concat=[2], \
+               reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2])";
+    let msg = fails(&["lm", "train", "--genotype", cnn, "--out", o]);
+    assert!(msg.contains("CNN") || msg.contains("convolutional"), "{msg}");
+    let msg = fails(&["lm", "train", "--data-dir", dir.path().join("none").to_str().unwrap(), "--out", o]);
+    assert!(msg.contains("no train file in") && msg.contains("ptb.train.txt"), "{msg}");
+    let data = corpus(dir.path(), 40);
+    std::fs::write(data.join("ptb.test.txt"), "").unwrap();
+    let msg =
+        fails(&["lm", "train", "--data-dir", data.to_str().unwrap(), "--out", dir.path().join("r2").to_str().unwrap()]);
+    assert!(msg.contains("ptb.test.txt") && msg.contains("holds no words"), "{msg}");
+    let msg = fails(&["lm", "train", "--set", "optim.momentum=0.9", "--out", o]);
+    assert!(msg.contains("momentum"), "{msg}");
+}

@@ -12,11 +12,21 @@ use oxnas_engine::nn::{DartsNetConfig, Nb201NetConfig};
 pub enum ArchCommand {
     /// Parameter count and FLOPs (multiply-accumulates of convs and linears, one image) of an evaluation network.
     Info(InfoArgs),
-    /// The DARTS-space genotypes known by name, in the reference string form.
+    /// The genotypes known by name, in the reference string form: DARTS CNN cells, or with
+    /// `--space darts-rnn` the recurrent cells.
     Genotypes {
+        #[arg(long, value_enum, default_value = "darts")]
+        space: GenotypeSpace,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The spaces whose genotypes have names.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenotypeSpace {
+    Darts,
+    DartsRnn,
 }
 
 /// The spaces `arch info` knows.
@@ -86,24 +96,37 @@ fn positive(name: &str, v: i64, min: i64) -> Result<()> {
 
 pub fn run(cmd: ArchCommand) -> Result<()> {
     match cmd {
-        ArchCommand::Genotypes { json } => {
-            let all: Vec<(String, Genotype)> = Genotype::names()
-                .iter()
-                .map(|n| (n.to_string(), Genotype::named(n).expect("listed names resolve")))
-                .collect();
-            if json {
-                let map: serde_json::Map<String, serde_json::Value> =
-                    all.iter().map(|(n, g)| (n.clone(), serde_json::to_value(g).expect("json"))).collect();
-                println!("{}", serde_json::to_string_pretty(&map)?);
-            } else {
-                for (n, g) in all {
-                    println!("{n} = {g}");
-                }
-            }
-            Ok(())
+        ArchCommand::Genotypes { space: GenotypeSpace::Darts, json } => print_named(
+            Genotype::names().iter().map(|n| (n.to_string(), Genotype::named(n).expect("listed names resolve"))),
+            json,
+        ),
+        ArchCommand::Genotypes { space: GenotypeSpace::DartsRnn, json } => {
+            use oxnas_core::darts_rnn::{RnnGenotype, NAMES};
+            print_named(
+                NAMES.iter().map(|n| (n.to_string(), RnnGenotype::named(n).expect("listed names resolve"))),
+                json,
+            )
         }
         ArchCommand::Info(a) => info(a),
     }
+}
+
+/// `NAME = genotype` lines, or one JSON object by name.
+fn print_named<G: std::fmt::Display + serde::Serialize>(
+    all: impl Iterator<Item = (String, G)>,
+    json: bool,
+) -> Result<()> {
+    let all: Vec<(String, G)> = all.collect();
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            all.iter().map(|(n, g)| Ok((n.clone(), serde_json::to_value(g)?))).collect::<Result<_>>()?;
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else {
+        for (n, g) in all {
+            println!("{n} = {g}");
+        }
+    }
+    Ok(())
 }
 
 /// Prints a space's analytic counts (the engine-free spaces: NAS-Bench-101 and ProxylessNAS).

@@ -124,3 +124,19 @@ fn lm_train_refuses_bad_genotypes_and_corpora_clearly() {
     let msg = fails(&["lm", "train", "--set", "optim.momentum=0.9", "--out", o]);
     assert!(msg.contains("momentum"), "{msg}");
 }
+
+#[test]
+fn arch_genotypes_lists_both_darts_spaces() {
+    let cnn = ok(&["arch", "genotypes"]);
+    assert!(cnn.contains("DARTS_V2 = Genotype(normal=[('sep_conv_3x3', 0)"), "{cnn}");
+    let rnn = ok(&["arch", "genotypes", "--space", "darts-rnn"]);
+    // The reference's rnn/genotypes.py DARTS_V2, printed as Python prints it.
+    assert!(rnn.contains(
+        "DARTS_V2 = Genotype(recurrent=[('sigmoid', 0), ('relu', 1), ('relu', 1), ('identity', 1), ('tanh', 2), \
+         ('sigmoid', 5), ('tanh', 3), ('relu', 5)], concat=range(1, 9))"
+    ));
+    assert_eq!(rnn.lines().count(), 4, "{rnn}");
+    let v = json(&["arch", "genotypes", "--space", "darts-rnn", "--json"]);
+    assert_eq!(v["ENAS"]["concat"], serde_json::json!([2, 5, 6, 9, 10, 11]));
+    assert_eq!(v["DARTS_V1"]["recurrent"][0], serde_json::json!(["relu", 0]));
+}

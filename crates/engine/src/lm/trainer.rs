@@ -14,6 +14,7 @@ use crate::progress::Progress;
 use crate::run::{set_threads, stream_seed, Stream};
 use crate::rundir::{self, RunFiles};
 use crate::train::optim::clip_grads;
+use crate::train::trainer::{diverged, write_log};
 use crate::train::{Start, TrainError};
 use crate::DeviceChoice;
 use oxnas_core::config::{ConfigError, ConfigFile, LmTrainConfig};
@@ -312,13 +313,7 @@ impl LmTrainer {
     }
 
     fn diverged(&self, what: String, state: &RunState) -> TrainError {
-        let kept = match state.history.last() {
-            Some(m) => {
-                format!("The last good checkpoint (epoch {}) is kept in {}.", m.epoch + 1, self.files.last().display())
-            }
-            None => "No epoch had completed, so there is no checkpoint.".to_string(),
-        };
-        TrainError::Diverged { what, kept }
+        diverged(what, state.history.last().map(|m| m.epoch), &self.files)
     }
 
     /// Metrics, then last.safetensors (current weights and averages), then best.safetensors when
@@ -340,8 +335,7 @@ impl LmTrainer {
         let weights = || -> Vec<(String, Tensor)> {
             s.vs.variables().into_iter().map(|(k, v)| (format!("model.{k}"), v)).collect()
         };
-        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-        write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
+        write_log(&self.files, &state.history)?;
         let mut last = weights();
         last.extend(averages);
         checkpoint::save(&self.files.last(), &last, &meta)?;
@@ -374,8 +368,7 @@ impl LmTrainer {
         crate::nn::state_dict::import(vs, &weights)
             .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
         opt.load_state(state.asgd, &tensors).map_err(|why| TrainError::Resume { dir, why })?;
-        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-        write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
+        write_log(&self.files, &state.history)?;
         Ok(state)
     }
 

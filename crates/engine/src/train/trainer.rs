@@ -57,6 +57,23 @@ pub enum TrainError {
     Split(#[from] oxnas_core::prune::SplitError),
 }
 
+/// The divergence error, naming the checkpoint that survives it: the last completed epoch's
+/// (`last_epoch`, 0-based), if any.
+pub(crate) fn diverged(what: String, last_epoch: Option<usize>, files: &RunFiles) -> TrainError {
+    let kept = match last_epoch {
+        Some(e) => format!("The last good checkpoint (epoch {}) is kept in {}.", e + 1, files.last().display()),
+        None => "No epoch had completed, so there is no checkpoint.".to_string(),
+    };
+    TrainError::Diverged { what, kept }
+}
+
+/// Writes one JSON line per epoch record to the run's log, replacing it (a resumed run rewrites the
+/// log from its checkpoint, so the two always agree).
+pub(crate) fn write_log<T: serde::Serialize>(files: &RunFiles, history: &[T]) -> Result<(), TrainError> {
+    let lines: String = history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
+    write_atomic(&files.log(), lines.as_bytes()).map_err(io_err(&files.log()))
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.display().to_string(), source }
 }
@@ -291,15 +308,8 @@ impl Trainer {
         Err(self.diverged(format!("the test loss became {} at epoch {}", eval.loss, epoch + 1), state))
     }
 
-    /// The divergence error, naming the checkpoint that survives it.
     fn diverged(&self, what: String, state: &RunState) -> TrainError {
-        let kept = match state.history.last() {
-            Some(m) => {
-                format!("The last good checkpoint (epoch {}) is kept in {}.", m.epoch + 1, self.files.last().display())
-            }
-            None => "No epoch had completed, so there is no checkpoint.".to_string(),
-        };
-        TrainError::Diverged { what, kept }
+        diverged(what, state.history.last().map(|m| m.epoch), &self.files)
     }
 
     fn checkpoint(&self, model: &Model, opt: &Sgd, state: &RunState, best: bool) -> Result<(), TrainError> {
@@ -314,8 +324,7 @@ impl Trainer {
         meta.insert("oxnas.arch".to_string(), model.arch.reference_string());
         // Metrics first, checkpoint second: after a crash between the two, resume rewrites the metrics
         // file from the checkpoint's history, so both always agree once a run continues.
-        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-        write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
+        write_log(&self.files, &state.history)?;
         checkpoint::save(&self.files.last(), &tensors, &meta)?;
         if best {
             checkpoint::save(&self.files.best(), &tensors, &meta)?;
@@ -351,8 +360,7 @@ impl Trainer {
             OptimizerState::Load => opt.load_state(&tensors),
             OptimizerState::Reset => progress.message(RESET_NOTICE),
         }
-        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-        write_atomic(&self.files.log(), lines.as_bytes()).map_err(io_err(&self.files.log()))?;
+        write_log(&self.files, &state.history)?;
         Ok(state)
     }
 

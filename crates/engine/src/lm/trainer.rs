@@ -13,8 +13,8 @@ use crate::nn::{mean_nll, Dropout, RnnLm, RnnLmConfig};
 use crate::progress::Progress;
 use crate::run::{set_threads, stream_seed, Stream};
 use crate::rundir::{self, RunFiles};
-use crate::train::optim::clip_grads;
-use crate::train::trainer::{diverged, write_log};
+use crate::train::optim::{clip_grads, grads_of};
+use crate::train::trainer::{diverged, import_model_weights, io_err, load_last, write_log};
 use crate::train::{Start, TrainError};
 use crate::DeviceChoice;
 use oxnas_core::config::{ConfigError, ConfigFile, LmTrainConfig};
@@ -299,11 +299,7 @@ impl LmTrainer {
             let change = out.raw.narrow(0, 1, steps - 1) - out.raw.narrow(0, 0, steps - 1);
             loss += change.pow_tensor_scalar(2).mean(tch::Kind::Float) * o.temporal_reg;
         }
-        let params: Vec<Tensor> = opt.params().iter().map(|(_, p)| p.shallow_clone()).collect();
-        let grads: Vec<Option<Tensor>> = Tensor::run_backward(&[&loss], &params, false, false)
-            .into_iter()
-            .map(|g| g.defined().then_some(g))
-            .collect();
+        let grads = grads_of(&loss, opt.params());
         if o.grad_clip > 0.0 {
             clip_grads(&grads, o.grad_clip);
         }
@@ -349,24 +345,10 @@ impl LmTrainer {
     }
 
     fn restore(&self, vs: &VarStore, opt: &mut NtAsgd) -> Result<RunState, TrainError> {
+        let (tensors, meta) = load_last(&self.files)?;
+        let state: RunState = checkpoint::state(&self.files.last(), &meta, "oxnas.run_state", "language-model run")?;
+        import_model_weights(vs, &tensors, &self.files)?;
         let dir = self.files.dir.display().to_string();
-        let last = self.files.last();
-        if !last.exists() {
-            return Err(TrainError::Resume {
-                dir,
-                why:
-                    "no checkpoints/last.safetensors: the run never finished an epoch; start it again without --resume"
-                        .into(),
-            });
-        }
-        let (tensors, meta) = checkpoint::load(&last)?;
-        let state: RunState = checkpoint::state(&last, &meta, "oxnas.run_state", "language-model run")?;
-        let weights: BTreeMap<String, Tensor> = tensors
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone())))
-            .collect();
-        crate::nn::state_dict::import(vs, &weights)
-            .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
         opt.load_state(state.asgd, &tensors).map_err(|why| TrainError::Resume { dir, why })?;
         write_log(&self.files, &state.history)?;
         Ok(state)
@@ -387,10 +369,6 @@ impl LmTrainer {
         let text = serde_json::to_string_pretty(&json).expect("json");
         write_atomic(&self.files.summary(), text.as_bytes()).map_err(io_err(&self.files.summary()))
     }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.display().to_string(), source }
 }
 
 #[cfg(test)]

@@ -51,8 +51,7 @@ impl Sgd {
     /// no weight decay and no momentum update, and whether a parameter was reached never has to be
     /// remembered across steps (or checkpoints).
     pub fn grads(&self, loss: &Tensor) -> Vec<Option<Tensor>> {
-        let params: Vec<Tensor> = self.params.iter().map(|(_, p)| p.shallow_clone()).collect();
-        Tensor::run_backward(&[loss], &params, false, false).into_iter().map(|g| g.defined().then_some(g)).collect()
+        grads_of(loss, &self.params)
     }
 
     /// One step with the `.grad()` of each parameter (undefined ones skipped).
@@ -101,6 +100,12 @@ impl Sgd {
             *buf = state.get(&format!("momentum.{n}")).map(|t| t.to_device(p.device()).detach());
         }
     }
+}
+
+/// Gradients of `loss` for each of `params` (in order), `None` where the loss does not reach one.
+pub fn grads_of(loss: &Tensor, params: &[(String, Tensor)]) -> Vec<Option<Tensor>> {
+    let params: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
+    Tensor::run_backward(&[loss], &params, false, false).into_iter().map(|g| g.defined().then_some(g)).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -67,6 +67,32 @@ pub(crate) fn diverged(what: String, last_epoch: Option<usize>, files: &RunFiles
     TrainError::Diverged { what, kept }
 }
 
+/// The last checkpoint of a run being resumed, or the error saying that it never finished an epoch.
+pub(crate) fn load_last(files: &RunFiles) -> Result<checkpoint::Loaded, TrainError> {
+    if !files.last().exists() {
+        return Err(TrainError::Resume {
+            dir: files.dir.display().to_string(),
+            why: "no checkpoints/last.safetensors: the run never finished an epoch; start it again without --resume"
+                .into(),
+        });
+    }
+    Ok(checkpoint::load(&files.last())?)
+}
+
+/// Loads a checkpoint's `model.*` tensors into `vs` (every variable must be there, with its shape).
+pub(crate) fn import_model_weights(
+    vs: &tch::nn::VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    files: &RunFiles,
+) -> Result<(), TrainError> {
+    let weights: BTreeMap<String, Tensor> = tensors
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone())))
+        .collect();
+    crate::nn::state_dict::import(vs, &weights)
+        .map_err(|e| TrainError::Resume { dir: files.dir.display().to_string(), why: e.to_string() })
+}
+
 /// Writes one JSON line per epoch record to the run's log, replacing it (a resumed run rewrites the
 /// log from its checkpoint, so the two always agree).
 pub(crate) fn write_log<T: serde::Serialize>(files: &RunFiles, history: &[T]) -> Result<(), TrainError> {
@@ -74,7 +100,7 @@ pub(crate) fn write_log<T: serde::Serialize>(files: &RunFiles, history: &[T]) ->
     write_atomic(&files.log(), lines.as_bytes()).map_err(io_err(&files.log()))
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.display().to_string(), source }
 }
 
@@ -338,24 +364,10 @@ impl Trainer {
         opt: &mut Sgd,
         progress: &mut dyn Progress<EpochMetrics>,
     ) -> Result<RunState, TrainError> {
-        let dir = self.files.dir.display().to_string();
-        if !self.files.last().exists() {
-            return Err(TrainError::Resume {
-                dir,
-                why:
-                    "no checkpoints/last.safetensors: the run never finished an epoch; start it again without --resume"
-                        .into(),
-            });
-        }
-        let (tensors, meta) = checkpoint::load(&self.files.last())?;
+        let (tensors, meta) = load_last(&self.files)?;
         let last = self.files.last();
         let state: RunState = checkpoint::state(&last, &meta, "oxnas.run_state", "training run")?;
-        let weights: BTreeMap<String, Tensor> = tensors
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix("model.").map(|n| (n.to_string(), v.shallow_clone())))
-            .collect();
-        crate::nn::state_dict::import(&model.vs, &weights)
-            .map_err(|e| TrainError::Resume { dir: dir.clone(), why: e.to_string() })?;
+        import_model_weights(&model.vs, &tensors, &self.files)?;
         match checkpoint::optimizer_state(&last, &tensors, &meta, self.reset_optimizer)? {
             OptimizerState::Load => opt.load_state(&tensors),
             OptimizerState::Reset => progress.message(RESET_NOTICE),

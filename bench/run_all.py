@@ -9,6 +9,8 @@ Workloads (WORKLOADS, space-separated; default all, in this order):
   loader       data loader images/s: oxnas Loader vs a torch DataLoader with per-image torch transforms
   lm           language-model retraining tokens/s, one epoch of the cpu-darts-rnn preset (DARTS_V2 cell,
                hidden 96, batch 64, bptt 35, embedded KJV corpus) vs bench/pytorch/lm_train.py; LM_REPS
+  lm_search    recurrent search step tokens/s, one epoch of the cpu-darts-rnn search preset (argmax, λmax
+               off) vs bench/pytorch/lm_search.py on the reference and the α-only path; LM_REPS
   demo         the README's main job, `oxnas search --preset cpu-demo`, wall time and max RSS
 
 Every timed run waits for an idle machine first and records the CPU other processes used meanwhile
@@ -50,7 +52,7 @@ SP_EVAL_IMAGES = int(os.environ.get("SP_EVAL_IMAGES", "500"))
 HESSIAN_SPACES = os.environ.get("HESSIAN_SPACES", "nb201 darts").split()
 HESSIAN_REPS = int(os.environ.get("HESSIAN_REPS", "1"))
 ALPHA_GRADS = os.environ.get("ALPHA_GRADS", "backward alphas").split()
-WORKLOADS = os.environ.get("WORKLOADS", "search hessian single_path table loader lm demo").split()
+WORKLOADS = os.environ.get("WORKLOADS", "search hessian single_path table loader lm lm_search demo").split()
 PANDAS_PYTHON = os.environ.get("PANDAS_PYTHON", "")
 OUT = os.environ.get("BENCH_OUT") or tempfile.mkdtemp(prefix="oxnas-searchbench.")
 os.makedirs(OUT, exist_ok=True)
@@ -364,6 +366,39 @@ def w_lm():
             f()
 
 
+# The cpu-darts-rnn search preset's sizes, set on both sides: (preset key, lm_search.py flag, value).
+LM_SEARCH_SIZES = (("supernet.hidden", "--hidden", 32), ("optim.batch_size", "--batch-size", 256), ("data.bptt", "--bptt", 35))
+
+
+def w_lm_search():
+    for rep in range(1, LM_REPS + 1):
+        def ox():
+            d = os.path.join(OUT, "oxnas-lm-search-%d" % rep)
+            cmd = [OXNAS, "search", "--preset", "cpu-darts-rnn", "--device", "cpu", "--out", d, "--epochs", "1",
+                   "--set", "decision.policy=\"argmax\"", "--set", "hessian.mode=\"off\"",
+                   "--set", "run.threads=%d" % THREADS]
+            for key, _, value in LM_SEARCH_SIZES:
+                cmd += ["--set", "%s=%d" % (key, value)]
+            _, _, load = measure("oxnas-lm-search-%d" % rep, cmd, fresh=d)
+            with open(os.path.join(d, "search.jsonl")) as f:
+                e = json.loads(f.readline())
+            record(dict(workload="lm_search", framework="oxnas", rep=rep, tokens_per_s=e["tokens_per_s"],
+                        train_loss=e["train_loss"], epoch_time_s=e["epoch_time_s"], **load))
+
+        def pt(path):
+            cmd = [PY, "bench/pytorch/lm_search.py", "--threads", str(THREADS), "--alpha-path", path]
+            for _, flag, value in LM_SEARCH_SIZES:
+                cmd += [flag, str(value)]
+            out, _, load = measure("pytorch-lm-search-%s-%d" % (path, rep), cmd)
+            r = last_json(out)
+            r.update(workload="lm_search", rep=rep, **load)
+            record(r)
+
+        runs = (ox, lambda: pt("reference"), lambda: pt("alpha-only"))
+        for f in (runs if rep % 2 else runs[::-1]):
+            f()
+
+
 def w_demo():
     d = os.path.join(OUT, "oxnas-cpu-demo")
     _, err, load = measure("oxnas-cpu-demo", ["/usr/bin/time", "-v", OXNAS, "search", "--preset", "cpu-demo", "--out", d],
@@ -496,6 +531,17 @@ def summary():
             if ox and pt:
                 lines.append("| %s | %.0f | %.0f | %.1f |" % (t, ox[0]["images_per_s_median"], pt[0]["images_per_s_median"],
                                                           ox[0]["images_per_s_median"] / pt[0]["images_per_s_median"]))
+        lines.append("")
+    ox = pick(workload="lm_search", framework="oxnas")
+    if ox:
+        lines += ["### Recurrent search step, one epoch of `cpu-darts-rnn` with argmax and λmax off (36-edge mixed "
+                  "cell, hidden 32, batch 256, bptt 35, first order, embedded KJV corpus, %d threads), tokens/s" % THREADS, "",
+                  "| PyTorch path | oxnas | PyTorch | ratio oxnas/PyTorch |", "|---|---|---|---|"]
+        for path in ("reference", "alpha-only"):
+            pt = pick(workload="lm_search", framework="pytorch", alpha_path=path)
+            if pt:
+                lines.append("| %s | %s | %s | %.2f |" % (path, fmt(ox, "tokens_per_s"), fmt(pt, "tokens_per_s"),
+                                                        avg(ox, "tokens_per_s") / avg(pt, "tokens_per_s")))
         lines.append("")
     ox, pt = pick(workload="lm", framework="oxnas"), pick(workload="lm", framework="pytorch")
     if ox or pt:

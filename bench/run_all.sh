@@ -10,7 +10,7 @@
 # Environment (defaults in brackets); see bench/run_all.py for what each workload runs:
 #   BENCH_PYTHON [.bench-venv/bin/python]  OXNAS [target/release/oxnas, built through ./oxnas first]
 #   THREADS [2]  REPS [2]  RETRIES [1]  WAIT_IDLE [0.3]  MAX_WAIT [300]
-#   WORKLOADS ["search hessian single_path table loader lm demo"]
+#   WORKLOADS ["search hessian single_path table loader lm lm_search demo"]
 #   NB201_STEPS [8]  DARTS_STEPS [4]  DARTS_REPS [1]  ALPHA_GRADS ["backward alphas"]   (search)
 #   HESSIAN_SPACES ["nb201 darts"]  HESSIAN_REPS [1]  DARTS_FULL_ROWS [10]: PyTorch computes this
 #     many of the 140 DARTS Hessian rows and extrapolates (0 = all, ≈15 min)  OXNAS_DARTS_FULL [0]:
@@ -19,7 +19,7 @@
 #     proxyless, e.g. "darts nb101 proxyless" (the cpu-X presets' sizes; darts:256 for 256 held-out
 #     images per arch)  SP_EVAL_IMAGES [500] (darts, nb101, proxyless)
 #     SP_CONFIGS ["16x5:500 8x1:256"] (nb201 sizes, CxN:eval images)                      (single_path)
-#   LM_REPS [1]: one-epoch cpu-darts-rnn trainings per side                                    (lm)
+#   LM_REPS [1]: one-epoch cpu-darts-rnn trainings / searches per side                  (lm, lm_search)
 #   PANDAS_PYTHON [unset: pandas skipped] a python with pandas, for the table baseline
 #   BENCH_OUT [a new /tmp/oxnas-searchbench.XXXXXX]: raw rows in results.jsonl, logs, run directories
 # `bench/run_all.py --summary` (with BENCH_OUT set) re-prints the tables from results.jsonl.

@@ -10,7 +10,7 @@ use oxnas_core::config::{ConfigFile, LmTrainConfig};
 use oxnas_engine::lm::{LmEpoch, LmTrainer};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::train::Start;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum LmCommand {
@@ -58,10 +58,15 @@ fn train(a: LmTrainArgs) -> Result<()> {
         Some(dir) => (dir.clone(), Start::Resume),
         None => (a.out.clone().unwrap_or_else(|| default_dir("lm", &a.preset)), Start::Fresh(Box::new(resolve(&a)?))),
     };
-    let trainer = LmTrainer::new(&dir, start)?;
+    train_and_report(&dir, start)
+}
+
+/// Trains (or continues) the language model in `dir` and prints its test perplexity.
+pub(crate) fn train_and_report(dir: &Path, start: Start<LmTrainConfig>) -> Result<()> {
+    let trainer = LmTrainer::new(dir, start)?;
     eprintln!("run directory: {}", dir.display());
     eprintln!("genotype: {}", trainer.genotype());
-    let mut reporter = LmReporter { bar: EpochBar::default(), epochs: 0, dir: dir.clone() };
+    let mut reporter = LmReporter { bar: EpochBar::default(), epochs: 0, dir: dir.to_path_buf() };
     let s = trainer.run(&mut reporter)?;
     println!(
         "test perplexity {:.2} (validation {:.2}) at epoch {}, the best of {} by validation; {} parameters, {} words",

@@ -170,25 +170,34 @@ pub fn lambda_plot(trace: &[SearchEpoch], png: &Path) -> Result<()> {
             Circle::new((x, l), 4, if rb { RGBColor(160, 160, 160).filled() } else { BLUE.filled() })
         }))?;
 
+        // Classifier supernets log accuracy, language models perplexity.
+        let valid: Vec<(f64, f64)> =
+            trace.iter().filter_map(|e| e.valid_acc.or(e.valid_ppl).map(|v| (e.iteration as f64 + 1.0, v))).collect();
+        let text = trace.iter().any(|e| e.valid_ppl.is_some());
+        let (caption, quality, top) = match text {
+            false => ("validation accuracy (%) and skip-connection edges", "valid acc %", 100.0),
+            true => (
+                "validation perplexity and identity edges",
+                "valid ppl",
+                valid.iter().map(|v| v.1).fold(1.0, f64::max) * 1.05,
+            ),
+        };
         let mut c = ChartBuilder::on(&bottom)
-            .caption("validation accuracy (%) and skip-connection edges", ("sans-serif", 16))
+            .caption(caption, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(60)
             .right_y_label_area_size(40)
-            .build_cartesian_2d(0.5..n + 0.5, 0.0..100.0)?
+            .build_cartesian_2d(0.5..n + 0.5, 0.0..top)?
             .set_secondary_coord(
                 0.5..n + 0.5,
                 0.0..(trace.iter().map(|e| e.skip_count).max().unwrap_or(1).max(1) as f64 + 1.0),
             );
-        c.configure_mesh().x_desc("executed epoch").y_desc("valid acc %").draw()?;
+        c.configure_mesh().x_desc("executed epoch").y_desc(quality).draw()?;
         c.configure_secondary_axes().y_desc("skip edges").draw()?;
-        c.draw_series(LineSeries::new(
-            trace.iter().map(|e| (e.iteration as f64 + 1.0, e.valid_acc)),
-            GREEN.stroke_width(2),
-        ))?
-        .label("valid acc")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
+        c.draw_series(LineSeries::new(valid, GREEN.stroke_width(2)))?
+            .label(quality)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN.stroke_width(2)));
         c.draw_secondary_series(LineSeries::new(
             trace.iter().map(|e| (e.iteration as f64 + 1.0, e.skip_count as f64)),
             MAGENTA.stroke_width(2),
@@ -253,6 +262,9 @@ pub fn alpha_plot(trace: &[SearchEpoch], png: &Path) -> Result<()> {
 /// Column names, recovered from the decisions when present, else positional.
 fn op_names(trace: &[SearchEpoch]) -> Vec<String> {
     let ops = trace[0].alphas[0].probs[0].len();
+    if trace[0].alphas[0].cell == "recurrent" {
+        return oxnas_core::darts_rnn::RnnOp::ALL.iter().map(|o| o.name().to_string()).collect();
+    }
     if ops == 5 && trace[0].alphas.len() == 1 {
         return oxnas_core::nb201::Nb201Op::ALL.iter().map(|o| o.name().to_string()).collect();
     }
@@ -304,6 +316,17 @@ pub fn cell_diagram(arch: &Architecture, dir: &Path) -> Result<()> {
                     (title.to_string(), labels, edges)
                 })
                 .collect()
+        }
+        Architecture::DartsRnn(g) => {
+            // Node 0 is the initial state from [x_t, h_{t-1}]; h_t averages the concat nodes.
+            let mut labels: Vec<String> = vec!["0: x_t, h_{t-1}".into()];
+            labels.extend((1..=g.recurrent.len()).map(|i| i.to_string()));
+            labels.push("h_t".into());
+            let out = labels.len() - 1;
+            let mut edges: Vec<(usize, usize, String)> =
+                g.recurrent.iter().enumerate().map(|(i, (op, pred))| (*pred, i + 1, op.name().to_string())).collect();
+            edges.extend(g.concat.iter().map(|&c| (c, out, String::new())));
+            vec![("recurrent cell".into(), labels, edges)]
         }
         // A ProxylessNAS subnet is a chain of blocks, not a cell: nothing to draw.
         Architecture::Proxyless(_) => return Ok(()),

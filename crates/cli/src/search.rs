@@ -9,7 +9,7 @@ use crate::shard::ShardArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use oxnas_core::bench::{Column, Nb201Table};
-use oxnas_core::config::{ConfigFile, SearchConfig, TrainConfig};
+use oxnas_core::config::{ConfigFile, LmTrainConfig, SearchConfig, SearchData, TrainConfig};
 use oxnas_core::shard::SeedList;
 use oxnas_engine::progress::Progress;
 use oxnas_engine::search::{Search, SearchEpoch, SearchOutcome, SearchStart};
@@ -62,12 +62,11 @@ impl Progress<SearchEpoch> for Reporter {
         self.bar.finish();
         let lambda = e.lambda_max.map(|l| format!("  λmax {l:.4}")).unwrap_or_default();
         eprintln!(
-            "epoch {:>3} (phase {})  lr {:.4}  train acc {:6.2}%  valid acc {:6.2}%{lambda}  skip edges {}  {:.1}s",
+            "epoch {:>3} (phase {})  lr {:.4}  {}{lambda}  skip edges {}  {:.1}s",
             e.epoch + 1,
             e.phase,
             e.lr,
-            e.train_acc,
-            e.valid_acc,
+            quality(e),
             e.skip_count,
             e.epoch_time_s
         );
@@ -87,6 +86,28 @@ impl Progress<SearchEpoch> for Reporter {
     }
 }
 
+/// The search config of the command line, `extra` overrides last. `--data-dir` sets an image
+/// dataset's source too, and only the directory of a text corpus.
+pub fn resolve(a: &SearchArgs, extra: &[String]) -> Result<SearchConfig> {
+    let config = a.overrides.config.as_deref();
+    let base = SearchConfig::resolve(&a.preset, config, &a.overrides.sets)?;
+    let mut sets = match base.data {
+        SearchData::Images(_) => a.overrides.sets(),
+        SearchData::Text(_) => a.overrides.text_sets(),
+    };
+    sets.extend(extra.iter().cloned());
+    Ok(SearchConfig::resolve(&a.preset, config, &sets)?)
+}
+
+/// Accuracies for a classifier supernet, perplexities for a language model.
+fn quality(e: &SearchEpoch) -> String {
+    match (e.train_acc, e.valid_acc, e.train_ppl, e.valid_ppl) {
+        (Some(t), Some(v), _, _) => format!("train acc {t:6.2}%  valid acc {v:6.2}%"),
+        (_, _, Some(t), Some(v)) => format!("train ppl {t:8.2}  valid ppl {v:8.2}"),
+        _ => format!("train loss {:.4}  valid loss {:.4}", e.train_loss, e.valid_loss),
+    }
+}
+
 pub fn search(a: SearchArgs) -> Result<()> {
     if let Some(seeds) = &a.seeds {
         return crate::sweep::sweep(&a, seeds);
@@ -97,14 +118,26 @@ pub fn search(a: SearchArgs) -> Result<()> {
     let (dir, start) = match &a.resume {
         Some(d) => (d.clone(), SearchStart::Resume),
         None => {
-            let sets = a.overrides.sets();
-            let cfg = SearchConfig::resolve(&a.preset, a.overrides.config.as_deref(), &sets)?;
+            let cfg = resolve(&a, &[])?;
             (a.out.clone().unwrap_or_else(|| default_dir("search", &a.preset)), SearchStart::Fresh(Box::new(cfg)))
         }
     };
     if let Some(p) = &a.then_train {
         // Fail before hours of search, not after: the retraining preset must exist.
-        TrainConfig::resolve(p, None, &[]).with_context(|| format!("--then-train {p}"))?;
+        let text = match &start {
+            SearchStart::Fresh(cfg) => matches!(cfg.data, SearchData::Text(_)),
+            SearchStart::Resume => {
+                let path = dir.join("config.toml");
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let cfg = SearchConfig::from_toml_str(&text, &path.display().to_string())?;
+                matches!(cfg.data, SearchData::Text(_))
+            }
+        };
+        match text {
+            true => LmTrainConfig::resolve(p, None, &[]).map(|_| ()),
+            false => TrainConfig::resolve(p, None, &[]).map(|_| ()),
+        }
+        .with_context(|| format!("--then-train {p} (a recurrent search retrains with an `oxnas lm train` preset)"))?;
     }
     let outcome = run_and_report(&dir, start, a.reset_optimizer)?;
 
@@ -153,8 +186,17 @@ pub(crate) fn run_and_report(dir: &Path, start: SearchStart, reset_optimizer: bo
     Ok(outcome)
 }
 
-/// `--then-train`: retrains the found architecture in <dir>/retrain.
+/// `--then-train`: retrains the found architecture in <dir>/retrain (a recurrent cell as a language
+/// model).
 fn retrain(dir: &Path, outcome: &SearchOutcome, preset: &str, train_sets: &[String]) -> Result<()> {
+    if let Architecture::DartsRnn(g) = &outcome.architecture {
+        let mut sets = vec![format!("model.genotype={}", crate::args::toml_string(&g.to_string()))];
+        sets.extend(train_sets.iter().cloned());
+        let cfg = LmTrainConfig::resolve(preset, None, &sets)?;
+        let out = dir.join("retrain");
+        eprintln!("retraining the found cell as a language model with preset '{preset}' in {}", out.display());
+        return crate::lm::train_and_report(&out, Start::Fresh(Box::new(cfg)));
+    }
     let mut sets = architecture_sets(&outcome.architecture);
     sets.extend(train_sets.iter().cloned());
     let cfg = TrainConfig::resolve(preset, None, &sets)?;

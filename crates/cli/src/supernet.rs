@@ -319,7 +319,11 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     let c = SearchConfig::from_toml_str(&text, &origin)
         .with_context(|| format!("{origin} is neither a supernet nor a search config"))?;
     let SupernetConfig::Nb201(s) = &c.supernet else {
-        bail!("scoring a search run needs the NAS-Bench-201 space; {} searched the DARTS space", run.display());
+        bail!(
+            "scoring a search run needs the NAS-Bench-201 space; {} searched the {} space",
+            run.display(),
+            c.supernet.space().kind().name()
+        );
     };
     // A search supernet runs one cell's path when every edge is fixed to that cell's op.
     let supernet = OneShotConfig::Nb201(Nb201OneShot {
@@ -331,10 +335,10 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     });
     Ok(ScoreSetup {
         supernet,
-        portion: c.split.train_portion,
+        portion: c.split.as_ref().context("an image search config has a [split] section")?.train_portion,
         eval_batch: c.run.eval_batch_size,
         seed: c.run.seed,
-        data: c.data,
+        data: c.data.images()?.clone(),
         checkpoint,
     })
 }

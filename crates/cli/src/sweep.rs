@@ -10,7 +10,7 @@ use crate::shard::Mode;
 use crate::signals;
 use anyhow::{bail, Result};
 use oxnas_core::bench::{Column, Nb201Table};
-use oxnas_core::config::{ConfigFile, SearchConfig};
+use oxnas_core::config::ConfigFile;
 use oxnas_core::shard::{append_row, read_rows, SeedList, ShardDir, ShardMeta};
 use oxnas_engine::rundir::RunFiles;
 use oxnas_engine::search::{SearchOutcome, SearchStart};
@@ -24,7 +24,7 @@ pub const HEADER: &str =
 pub fn sweep(a: &SearchArgs, seeds: &SeedList) -> Result<()> {
     let mode = a.shard.mode()?;
     // Fail on a bad preset or override before searching (or submitting) anything.
-    let base = SearchConfig::resolve(&a.preset, a.overrides.config.as_deref(), &a.overrides.sets())?;
+    let base = crate::search::resolve(a, &[])?;
     let out = a.out.clone().unwrap_or_else(|| default_dir("sweep", &a.preset));
     let summary = out.join("seeds.csv");
     match mode {
@@ -70,9 +70,7 @@ fn run_seeds(a: &SearchArgs, seeds: &[u64], out: &Path, rows: &Path, done: &BTre
         let start = if RunFiles::search(&dir).last().exists() {
             SearchStart::Resume
         } else {
-            let mut sets = a.overrides.sets();
-            sets.push(format!("run.seed={seed}"));
-            SearchStart::Fresh(Box::new(SearchConfig::resolve(&a.preset, a.overrides.config.as_deref(), &sets)?))
+            SearchStart::Fresh(Box::new(crate::search::resolve(a, &[format!("run.seed={seed}")])?))
         };
         eprintln!("seed {seed}");
         let outcome = run_and_report(&dir, start, false)?;

@@ -276,6 +276,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
         // The benchmark's model is TensorFlow; the names are oxnas's own hierarchy (docs/nb101.md).
         Space::Nb101 => "oxnas's NAS-Bench-101 network (docs/nb101.md)",
         Space::Proxyless => "oxnas's ProxylessNAS network (its own names, not mit-han-lab/proxylessnas's)",
+        Space::DartsRnn => "quark0/darts rnn/model.py RNNModel",
     };
     println!(
         "wrote {} ({} tensors, state_dict names of {reference})",

@@ -140,3 +140,54 @@ fn arch_genotypes_lists_both_darts_spaces() {
     assert_eq!(v["ENAS"]["concat"], serde_json::json!([2, 5, 6, 9, 10, 11]));
     assert_eq!(v["DARTS_V1"]["recurrent"][0], serde_json::json!(["relu", 0]));
 }
+
+/// The recurrent pipeline as a user runs it: SGAS on the recurrent cell (one node per decision), the
+/// genotype, and `--then-train` retraining it as a language model to a test perplexity.
+#[test]
+fn search_then_retrain_a_recurrent_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(dir.path(), 100);
+    let run = dir.path().join("search");
+    let mut args: Vec<String> =
+        ["search", "--preset", "cpu-darts-rnn", "--device", "cpu", "--data-dir"].map(String::from).to_vec();
+    args.push(data.display().to_string());
+    for s in [
+        "supernet.hidden=8",
+        "optim.batch_size=8",
+        "data.bptt=10",
+        "run.eval_batch_size=4",
+        "run.threads=1",
+        "hessian.iters=5",
+    ] {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    args.extend(["--out".to_string(), run.display().to_string(), "--then-train".into(), "cpu-darts-rnn".into()]);
+    for s in ["model.hidden=12", "optim.batch_size=8", "optim.bptt=10", "optim.test_batch_size=4", "optim.epochs=2"] {
+        args.extend(["--train-set".to_string(), s.to_string()]);
+    }
+    let out = ok(&strs(&args));
+    let genotype = std::fs::read_to_string(run.join("genotype.txt")).unwrap();
+    assert!(genotype.starts_with("Genotype(recurrent=[(") && genotype.contains("concat=range(1, 9)"), "{genotype}");
+    assert!(out.contains(genotype.trim()) && out.contains("test perplexity"), "{out}");
+    let trace = lines_without_times(&run.join("search.jsonl"));
+    assert_eq!(trace.len(), 10);
+    let decided: usize = trace.iter().map(|e| e["decisions"].as_array().unwrap().len()).sum();
+    assert_eq!(decided, 8, "one decision per node");
+    assert!(trace.iter().all(|e| e["valid_ppl"].as_f64().is_some() && e["lambda_max"].as_f64().is_some()));
+    let retrained = std::fs::read_to_string(run.join("retrain/genotype.txt")).unwrap();
+    assert_eq!(retrained, genotype, "the retraining trains the found cell");
+    assert_eq!(metrics(&run.join("retrain")).len(), 2);
+    assert!(run.join("cell.png").is_file() && run.join("lambda.png").is_file());
+
+    // An image key in a text search is named, before anything runs.
+    let e = fails(&[
+        "search",
+        "--preset",
+        "cpu-darts-rnn",
+        "--set",
+        "data.dataset=\"cifar10\"",
+        "--out",
+        &dir.path().join("x").display().to_string(),
+    ]);
+    assert!(e.contains("both `dataset` (images) and `bptt` (text)"), "{e}");
+}

@@ -1,9 +1,10 @@
 //! An architecture of any search space, as a user writes it down: an NAS-Bench-201 arch string, a
-//! DARTS genotype, a NAS-Bench-101 cell or a ProxylessNAS subnet. Searches produce one, `oxnas train`
+//! DARTS genotype, a NAS-Bench-101 cell, a ProxylessNAS subnet or a DARTS recurrent cell. Searches produce one, `oxnas train`
 //! trains one.
 
 use crate::config::{ConfigError, ModelConfig, Space};
 use crate::darts::{self, Genotype};
+use crate::darts_rnn::RnnGenotype;
 use crate::nb101::Cell;
 use crate::nb201::Nb201Arch;
 use crate::proxyless::{ProxylessConfig, Subnet};
@@ -16,6 +17,8 @@ pub enum Architecture {
     Nb101(Cell),
     /// A subnet of the ProxylessNAS mobile backbone at the config's width multiplier.
     Proxyless(Subnet),
+    /// A DARTS recurrent cell (trained as a language model by `oxnas lm train`).
+    DartsRnn(RnnGenotype),
 }
 
 impl Architecture {
@@ -46,6 +49,7 @@ impl Architecture {
                     backbone.parse_subnet(s).map_err(|e| ConfigError::Invalid(format!("model.arch: {e}")))?,
                 ))
             }
+            Space::DartsRnn => Err(ConfigError::Invalid(LM_TRAINING.into())),
         }
     }
 
@@ -55,6 +59,7 @@ impl Architecture {
             Architecture::Darts(_) => Space::Darts,
             Architecture::Nb101(_) => Space::Nb101,
             Architecture::Proxyless(_) => Space::Proxyless,
+            Architecture::DartsRnn(_) => Space::DartsRnn,
         }
     }
 
@@ -67,6 +72,7 @@ impl Architecture {
             Architecture::Darts(g) => g.to_string(),
             Architecture::Nb101(c) => c.short(),
             Architecture::Proxyless(s) => s.to_string(),
+            Architecture::DartsRnn(g) => g.to_string(),
         }
     }
 
@@ -96,9 +102,18 @@ impl Architecture {
                 "choices": s.choices().iter().map(|c| c.name()).collect::<Vec<_>>(),
                 "reference_names": s.choices().iter().map(|c| c.reference_name()).collect::<Vec<_>>(),
             }),
+            Architecture::DartsRnn(g) => {
+                let mut v = serde_json::to_value(g).expect("genotype serialises");
+                v["space"] = "darts-rnn".into();
+                v
+            }
         }
     }
 }
+
+/// Why `oxnas train` refuses a recurrent cell.
+pub const LM_TRAINING: &str = "model.space = darts-rnn: a recurrent cell is trained as a language model, \
+    with `oxnas lm train --genotype NAME|STRING|FILE` (presets cpu-darts-rnn, darts-rnn-ptb)";
 
 /// The ProxylessNAS backbone a model config builds: the reference stages at `model.width_mult`.
 /// Classes, input channels and resolution come from the data; they change no block's shape, so the

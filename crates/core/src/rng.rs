@@ -23,6 +23,8 @@ pub enum Stream {
     SeqLen = 9,
     /// libtorch's generator, reseeded before each language-model training window (dropout masks).
     LmDropout = 10,
+    /// Dropout masks of a recurrent search step; the step is `window * 8 + forward pass`.
+    LmSearchDropout = 11,
 }
 
 /// The seed of one stream: (run seed, epoch, step, purpose) mixed by the SplitMix64 finaliser,
@@ -54,6 +56,7 @@ mod tests {
             Stream::Pruning,
             Stream::SeqLen,
             Stream::LmDropout,
+            Stream::LmSearchDropout,
         ];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|&s| stream_seed(3, 1, 2, s)).collect();
         assert_eq!(seeds.len(), all.len());

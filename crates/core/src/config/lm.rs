@@ -121,16 +121,7 @@ impl ConfigFile for LmTrainConfig {
         if m.hidden < 1 {
             return bad("model.hidden must be at least 1");
         }
-        let d = m.dropouts;
-        for (name, p) in
-            [("output", d.output), ("hidden", d.hidden), ("x", d.x), ("input", d.input), ("embedding", d.embedding)]
-        {
-            if !(0.0..1.0).contains(&p) {
-                return Err(ConfigError::Invalid(format!(
-                    "model.dropouts.{name} = {p}: a dropout probability is in [0, 1) (0 = off)"
-                )));
-            }
-        }
+        m.dropouts.validate("model.dropouts")?;
         if o.epochs < 1 || o.batch_size < 1 || o.eval_batch_size < 1 || o.test_batch_size < 1 {
             return bad("optim.epochs, batch_size, eval_batch_size and test_batch_size must be at least 1");
         }

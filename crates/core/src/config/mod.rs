@@ -61,6 +61,9 @@ pub enum Space {
     Nb101,
     /// The ProxylessNAS mobile space (`crate::proxyless`).
     Proxyless,
+    /// The DARTS recurrent cell of a language model (`crate::darts_rnn`).
+    #[serde(rename = "darts-rnn")]
+    DartsRnn,
 }
 
 impl Space {
@@ -71,13 +74,14 @@ impl Space {
             Space::Darts => "darts",
             Space::Nb101 => "nb101",
             Space::Proxyless => "proxyless",
+            Space::DartsRnn => "darts-rnn",
         }
     }
 
     /// The `[model]` key that names an architecture of this space.
     pub fn arch_key(self) -> &'static str {
         match self {
-            Space::Darts => "genotype",
+            Space::Darts | Space::DartsRnn => "genotype",
             _ => "arch",
         }
     }
@@ -91,7 +95,10 @@ impl std::str::FromStr for Space {
             "darts" => Ok(Space::Darts),
             "nb101" | "nas-bench-101" | "nasbench101" => Ok(Space::Nb101),
             "proxyless" | "proxylessnas" => Ok(Space::Proxyless),
-            _ => Err(ConfigError::Invalid(format!("unknown space '{s}'; expected nb201, darts, nb101 or proxyless"))),
+            "darts-rnn" | "darts_rnn" => Ok(Space::DartsRnn),
+            _ => Err(ConfigError::Invalid(format!(
+                "unknown space '{s}'; expected nb201, darts, nb101, proxyless or darts-rnn"
+            ))),
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use super::{positive, ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
 use crate::darts::OpSet;
+use crate::darts_rnn::Dropouts;
 use crate::search::{Criterion, LambdaRule};
-use crate::space::{DartsSpace, Nb201Space, SearchSpace};
+use crate::space::{DartsRnnSpace, DartsSpace, Nb201Space, SearchSpace};
 use serde::{Deserialize, Serialize};
 
 /// The supernet of a search: which space, and its size. A tagged enum, so each space takes only its
@@ -14,6 +15,97 @@ use serde::{Deserialize, Serialize};
 pub enum SupernetConfig {
     Nb201(Nb201SupernetConfig),
     Darts(DartsSupernetConfig),
+    /// The DARTS recurrent cell inside its search language model; it trains on a text corpus.
+    #[serde(rename = "darts-rnn")]
+    DartsRnn(DartsRnnSupernetConfig),
+}
+
+/// The search language model of quark0/darts `rnn/model_search.py`: embedding, the 36-edge mixed
+/// recurrent cell and a decoder tied to the embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DartsRnnSupernetConfig {
+    /// Embedding and hidden size (300 in the reference search; the tied decoder needs them equal).
+    pub hidden: usize,
+    /// The reference search turns embedding dropout off and keeps the evaluation model's others.
+    #[serde(default = "search_dropouts")]
+    pub dropouts: Dropouts,
+    /// Weight of the temporal activation penalty (TAR, "slowness") on the cell outputs in the w loss
+    /// (the reference search's `--beta`, 1e-3). The α loss is the plain NLL, as in the reference.
+    #[serde(default)]
+    pub temporal_reg: f64,
+    /// Weight of the activation penalty (AR) on the dropped cell outputs (`--alpha`, 0 in search).
+    #[serde(default)]
+    pub activation_reg: f64,
+}
+
+fn search_dropouts() -> Dropouts {
+    Dropouts::SEARCH
+}
+
+/// What the supernet trains on: labelled images (the CNN spaces, `[data] dataset = ...`) or a
+/// word-level corpus (the recurrent space, `[data] bptt = ...`). The section's keys tell which.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SearchData {
+    Images(DataConfig),
+    Text(TextSearchData),
+}
+
+/// The corpus of a recurrent search. w trains on the train split, α on the validation split (as the
+/// reference does: PTB's own validation text, not a share of train), and the end-of-epoch validation
+/// pass reads the validation split at `run.eval_batch_size` columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSearchData {
+    /// A directory with `ptb.train.txt`, `ptb.valid.txt`, `ptb.test.txt`; the embedded corpus when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Window length: 35 rows, or 17 with probability 0.05 (the reference search's rule, without the
+    /// retraining's normal jitter).
+    pub bptt: usize,
+}
+
+impl<'de> Deserialize<'de> for SearchData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(d)?;
+        let images = value.get("dataset").is_some();
+        let text = value.get("bptt").is_some();
+        let err = |e: toml::de::Error| D::Error::custom(format!("data: {}", e.message()));
+        match (images, text) {
+            (true, false) => DataConfig::deserialize(value).map(SearchData::Images).map_err(err),
+            (false, true) => TextSearchData::deserialize(value).map(SearchData::Text).map_err(err),
+            (true, true) => Err(D::Error::custom(
+                "data has both `dataset` (images) and `bptt` (text); keep the one the supernet's space reads",
+            )),
+            (false, false) => Err(D::Error::custom(
+                "data needs `dataset` (an image dataset, for nb201 and darts) or `bptt` (a text corpus, for darts-rnn)",
+            )),
+        }
+    }
+}
+
+impl SearchData {
+    /// The image dataset; an error for a text corpus.
+    pub fn images(&self) -> Result<&DataConfig, ConfigError> {
+        match self {
+            SearchData::Images(d) => Ok(d),
+            SearchData::Text(_) => Err(ConfigError::Invalid(
+                "this search reads a text corpus ([data] bptt = ...), but its space trains on images".into(),
+            )),
+        }
+    }
+
+    /// The text corpus; an error for an image dataset.
+    pub fn text(&self) -> Result<&TextSearchData, ConfigError> {
+        match self {
+            SearchData::Text(d) => Ok(d),
+            SearchData::Images(_) => Err(ConfigError::Invalid(
+                "this search reads an image dataset ([data] dataset = ...), but its space trains on text".into(),
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +165,7 @@ impl SupernetConfig {
         match self {
             SupernetConfig::Nb201(c) => c.channels,
             SupernetConfig::Darts(c) => c.channels,
+            SupernetConfig::DartsRnn(c) => c.hidden as i64,
         }
     }
 
@@ -81,6 +174,7 @@ impl SupernetConfig {
         match self {
             SupernetConfig::Nb201(_) => Box::new(Nb201Space),
             SupernetConfig::Darts(c) => Box::new(DartsSpace { ops: c.ops.clone(), steps: c.steps }),
+            SupernetConfig::DartsRnn(_) => Box::new(DartsRnnSpace),
         }
     }
 }
@@ -271,8 +365,11 @@ pub struct SearchConfig {
     #[serde(default)]
     pub preset: String,
     pub supernet: SupernetConfig,
-    pub data: DataConfig,
-    pub split: SplitConfig,
+    pub data: SearchData,
+    /// How the image training set is shared between w and α; a text search has no split (w trains on
+    /// the corpus's train split, α on its validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitConfig>,
     /// Weight optimiser; `epochs` is the cosine schedule's length and the longest the search may run.
     pub optim: OptimConfig,
     pub arch: ArchOptimConfig,
@@ -284,6 +381,19 @@ pub struct SearchConfig {
     pub early_stop: Option<LambdaRule>,
     #[serde(default)]
     pub run: RunConfig,
+}
+
+fn validate_rnn_supernet(r: &DartsRnnSupernetConfig) -> Result<(), ConfigError> {
+    if r.hidden < 1 {
+        return Err(ConfigError::Invalid("supernet.hidden must be at least 1".into()));
+    }
+    r.dropouts.validate("supernet.dropouts")?;
+    if ![r.temporal_reg, r.activation_reg].iter().all(|v| v.is_finite() && *v >= 0.0) {
+        return Err(ConfigError::Invalid(
+            "supernet.temporal_reg and supernet.activation_reg must be finite and >= 0".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn rule_or_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LambdaRule>, D::Error> {
@@ -340,6 +450,9 @@ pub const SEARCH_PRESETS: &[(&str, &str)] = presets!("search":
     "sgas-cri1-darts",
     "sgas-cri2-darts",
     "sgas-es-fashion-mnist",
+    "darts-v1-ptb",
+    "darts-v2-ptb",
+    "cpu-darts-rnn",
 );
 
 impl ConfigFile for SearchConfig {
@@ -350,13 +463,8 @@ impl ConfigFile for SearchConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_supernet()?;
-        self.data.kind()?;
-        self.data.train_transform.resolve()?;
-        self.data.eval_transform.resolve()?;
+        self.validate_data()?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if !(self.split.train_portion > 0.0 && self.split.train_portion < 1.0) {
-            return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
-        }
         self.optim.validate()?;
         let a = &self.arch;
         let lr_ok = a.lr.is_finite() && a.lr > 0.0;
@@ -373,8 +481,44 @@ impl ConfigFile for SearchConfig {
 }
 
 impl SearchConfig {
+    /// The data the space reads, and a split exactly when it is an image dataset.
+    fn validate_data(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let text_space = matches!(self.supernet, SupernetConfig::DartsRnn(_));
+        match (&self.data, &self.split, text_space) {
+            (SearchData::Images(d), Some(split), false) => {
+                d.kind()?;
+                d.train_transform.resolve()?;
+                d.eval_transform.resolve()?;
+                if !(split.train_portion > 0.0 && split.train_portion < 1.0) {
+                    return bad(format!(
+                        "split.train_portion = {} must be strictly between 0 and 1",
+                        split.train_portion
+                    ));
+                }
+                Ok(())
+            }
+            (SearchData::Images(_), None, false) => {
+                bad("an image search needs [split] train_portion (the share of train that trains w)".into())
+            }
+            (SearchData::Text(t), None, true) => match t.bptt {
+                2.. => Ok(()),
+                _ => bad(format!("data.bptt = {} must be at least 2", t.bptt)),
+            },
+            (SearchData::Text(_), Some(_), true) => bad(
+                "a darts-rnn search trains w on the corpus's train split and α on its validation split; remove [split]"
+                    .into(),
+            ),
+            (SearchData::Images(_), _, true) => self.data.text().map(|_| ()),
+            (SearchData::Text(_), _, false) => self.data.images().map(|_| ()),
+        }
+    }
+
     fn validate_supernet(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let SupernetConfig::DartsRnn(r) = &self.supernet {
+            return validate_rnn_supernet(r);
+        }
         if self.supernet.channels() < 2 {
             return bad(format!("supernet.channels = {} must be at least 2", self.supernet.channels()));
         }
@@ -455,7 +599,7 @@ mod tests {
         assert_eq!(s.ops, OpSet::sgas_es());
         assert_eq!((d.frequency, d.post_train, d.criterion), (15, 5, Criterion::Cri1));
         assert_eq!(c.early_stop, Some(LambdaRule { window: 3, delta: 4, factor: 1.3, start_epoch: 0 }));
-        assert_eq!((c.split.train_portion, c.run.seed, c.optim.epochs), (0.5, 2, 125));
+        assert_eq!((c.split.unwrap().train_portion, c.run.seed, c.optim.epochs), (0.5, 2, 125));
         assert_eq!(c.arch.order, Order::First);
         assert_eq!(c.hessian, HessianConfig::Full { every: 1 });
     }
@@ -479,15 +623,19 @@ mod tests {
             ("sgas-cri2-darts", "cifar-train"),
             ("sgas-es-fashion-mnist", "fashion-mnist-train"),
         ];
-        assert_eq!(expected.len(), SEARCH_PRESETS.len(), "every preset is listed here");
+        let images = SEARCH_PRESETS
+            .iter()
+            .filter(|(n, _)| matches!(SearchConfig::resolve(n, None, &[]).unwrap().data, SearchData::Images(_)));
+        assert_eq!(expected.len(), images.count(), "every image preset is listed here");
         for (name, want) in expected {
             let c = SearchConfig::resolve(name, None, &[]).unwrap();
+            let SearchData::Images(data) = &c.data else { panic!("{name} reads images") };
             let named = |t: &crate::config::TransformSpec| match t {
                 crate::config::TransformSpec::Named(n) => n.clone(),
                 other => panic!("{name}: expected a named transform, got {other:?}"),
             };
-            assert_eq!(named(&c.data.eval_transform), want, "{name}: α half");
-            assert_eq!(named(&c.data.train_transform), want, "{name}: both halves use one transform");
+            assert_eq!(named(&data.eval_transform), want, "{name}: α half");
+            assert_eq!(named(&data.train_transform), want, "{name}: both halves use one transform");
         }
     }
 
@@ -574,6 +722,42 @@ mod tests {
         assert!(e.contains("names no rule"), "{e}");
         let e = resolve_err("darts-es-nb201", &["early_stop.windw=3"]);
         assert!(e.contains("windw"), "{e}");
+    }
+
+    /// quark0/darts `rnn/train_search.py` defaults, first and second order.
+    #[test]
+    fn the_ptb_presets_have_the_reference_search_recipe() {
+        for (name, order) in [("darts-v1-ptb", Order::First), ("darts-v2-ptb", Order::Second)] {
+            let c = SearchConfig::resolve(name, None, &[]).unwrap();
+            let SupernetConfig::DartsRnn(m) = &c.supernet else { panic!("{name}: {:?}", c.supernet) };
+            assert_eq!((m.hidden, m.temporal_reg, m.activation_reg, m.dropouts), (300, 1e-3, 0.0, Dropouts::SEARCH));
+            let SearchData::Text(t) = &c.data else { panic!("{name} reads text") };
+            let o = &c.optim;
+            assert_eq!((t.bptt, o.batch_size, o.epochs, c.run.eval_batch_size, c.run.seed), (35, 256, 50, 10, 3));
+            assert_eq!((o.lr, o.lr_min, o.momentum, o.weight_decay, o.grad_clip), (20.0, 20.0, 0.0, 5e-7, 0.25));
+            let a = &c.arch;
+            assert_eq!((a.lr, a.beta1, a.beta2, a.weight_decay, a.order), (3e-3, 0.9, 0.999, 1e-3, order));
+            assert_eq!((a.step_order, c.split.is_none()), (StepOrder::AlphaFirst, true));
+            assert_eq!(c.supernet.space().kind(), crate::config::Space::DartsRnn);
+        }
+    }
+
+    #[test]
+    fn a_text_search_and_an_image_search_keep_their_own_data() {
+        let e = resolve_err("cpu-darts-rnn", &["split.train_portion=0.5"]);
+        assert!(e.contains("remove [split]"), "{e}");
+        let e = resolve_err("cpu-darts-rnn", &["data.dataset=\"cifar10\""]);
+        assert!(e.contains("both `dataset` (images) and `bptt` (text)"), "{e}");
+        let e = resolve_err("cpu-darts-rnn", &["data.bptt=1"]);
+        assert!(e.contains("data.bptt = 1 must be at least 2"), "{e}");
+        let e = resolve_err("cpu-darts-rnn", &["data.source=\"auto\""]);
+        assert!(e.contains("unknown field `source`"), "{e}");
+        let e = resolve_err("cpu-darts-rnn", &["supernet.dropouts.x=1.5"]);
+        assert!(e.contains("supernet.dropouts.x = 1.5"), "{e}");
+        let e = resolve_err("cpu-darts-rnn", &["supernet.space=\"nb201\"", "supernet.channels=4"]);
+        assert!(e.contains("reads a text corpus") && e.contains("trains on images"), "{e}");
+        let e = resolve_err("cpu-demo", &["supernet.space=\"darts-rnn\"", "supernet.hidden=8"]);
+        assert!(e.contains("reads an image dataset") && e.contains("trains on text"), "{e}");
     }
 
     #[test]

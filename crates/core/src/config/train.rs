@@ -212,6 +212,7 @@ impl ConfigFile for TrainConfig {
             }
             Space::Nb101 => check_nb101_arch(m.arch.as_deref())?,
             Space::Proxyless => return self.validate_proxyless(),
+            Space::DartsRnn => return bad(crate::arch::LM_TRAINING.into()),
             _ => {}
         }
         if m.width_mult.is_some() || m.zero_init_residual {

@@ -26,4 +26,19 @@ impl Dropouts {
     /// The reference's search defaults (`rnn/train_search.py`).
     pub const SEARCH: Dropouts = Dropouts { output: 0.75, hidden: 0.25, x: 0.75, input: 0.2, embedding: 0.0 };
     pub const NONE: Dropouts = Dropouts { output: 0.0, hidden: 0.0, x: 0.0, input: 0.0, embedding: 0.0 };
+
+    /// Every probability in [0, 1); the error names `section.<key>`.
+    pub fn validate(&self, section: &str) -> Result<(), crate::config::ConfigError> {
+        let d = self;
+        for (name, p) in
+            [("output", d.output), ("hidden", d.hidden), ("x", d.x), ("input", d.input), ("embedding", d.embedding)]
+        {
+            if !(0.0..1.0).contains(&p) {
+                return Err(crate::config::ConfigError::Invalid(format!(
+                    "{section}.{name} = {p}: a dropout probability is in [0, 1) (0 = off)"
+                )));
+            }
+        }
+        Ok(())
+    }
 }

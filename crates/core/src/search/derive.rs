@@ -44,6 +44,8 @@ pub enum DeriveError {
     Alpha { cell: &'static str, source: MatrixError },
     #[error("derived genotype is invalid: {0}")]
     Genotype(#[from] GenotypeError),
+    #[error("{0}")]
+    Recurrent(String),
 }
 
 /// Row-wise softmax; the row maximum is subtracted first so that large α cannot overflow `exp`.

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 
 use crate::darts::{DartsOp, Genotype, GenotypeError, OpSet, SpaceError};
+use crate::darts_rnn::{RnnGenotype, RnnGenotypeError, RnnOp};
 use crate::nb201::{Nb201Arch, Nb201Op};
 
 use super::derive::{check_matrix, first_argmax, MatrixError};
@@ -54,6 +55,8 @@ pub enum SgasError {
     InvalidState { reason: String },
     #[error("derived genotype is invalid: {0}")]
     Genotype(#[from] GenotypeError),
+    #[error("derived recurrent genotype is invalid: {0}")]
+    RnnGenotype(#[from] RnnGenotypeError),
 }
 
 /// The SGAS edge score.
@@ -230,6 +233,12 @@ impl SgasCellState {
     pub fn darts(ops: &OpSet, steps: usize, history_size: usize) -> Result<Self, SgasError> {
         ops.require_none_first()?;
         Self::new(CellTopology::darts(steps)?, ops.len(), history_size)
+    }
+
+    /// The DARTS recurrent cell (quark0/darts `rnn/`): 8 nodes, 5 op columns with `none` first.
+    /// Keeping one input per node makes each SGAS decision fix a whole node, its input and its op.
+    pub fn recurrent(history_size: usize) -> Result<Self, SgasError> {
+        Self::new(CellTopology::recurrent(crate::darts_rnn::STEPS)?, RnnOp::ALL.len(), history_size)
     }
 
     /// The NAS-Bench-201 cell (5 ops, `none` at column 0).
@@ -430,8 +439,9 @@ impl SgasCellState {
     }
 
     fn require_darts(&self, ops: &OpSet) -> Result<usize, SgasError> {
-        let CellTopology::Darts { steps } = self.topology else {
-            return Err(SgasError::WrongSpace { actual: "NAS-Bench-201", wanted: "a DARTS genotype" });
+        let steps = match self.topology {
+            CellTopology::Darts { steps } => steps,
+            other => return Err(SgasError::WrongSpace { actual: other.name(), wanted: "a DARTS genotype" }),
         };
         if ops.len() != self.num_ops {
             return Err(SgasError::OpSetMismatch { state: self.num_ops, set: ops.to_string(), set_len: ops.len() });
@@ -497,9 +507,7 @@ impl SgasCellState {
     fn require_nb201(&self) -> Result<(), SgasError> {
         match self.topology {
             CellTopology::Nb201 => Ok(()),
-            CellTopology::Darts { .. } => {
-                Err(SgasError::WrongSpace { actual: "DARTS", wanted: "a NAS-Bench-201 arch" })
-            }
+            other => Err(SgasError::WrongSpace { actual: other.name(), wanted: "a NAS-Bench-201 arch" }),
         }
     }
 
@@ -528,6 +536,34 @@ impl SgasCellState {
             *op = Nb201Op::from_index(column).unwrap_or(Nb201Op::None);
         }
         Ok(Nb201Arch::new(ops))
+    }
+
+    /// The recurrent cell, mid-search or final: a node with a decided edge keeps that (op, input);
+    /// an undecided node takes the input whose strongest real op weighs most in `probs`, with that
+    /// op, which is how DARTS derives its recurrent genotype (ties go to the earlier input and op).
+    pub fn recurrent_genotype(&self, probs: &[Vec<f64>]) -> Result<RnnGenotype, SgasError> {
+        let CellTopology::Recurrent { steps } = self.topology else {
+            return Err(SgasError::WrongSpace { actual: self.topology.name(), wanted: "a recurrent genotype" });
+        };
+        self.check_probs(probs)?;
+        let strongest = |e: usize| first_argmax(&probs[e], 1..self.num_ops).unwrap_or(1);
+        let mut recurrent = Vec::with_capacity(steps);
+        for node in 0..steps {
+            let range = self.topology.edges_of_node(node);
+            let decided = range.clone().find_map(|e| self.selected[e].filter(|&k| k > 0).map(|k| (k, e)));
+            let (column, edge) = decided.unwrap_or_else(|| {
+                let best = range.clone().fold(range.start, |b, e| {
+                    if probs[e][strongest(e)] > probs[b][strongest(b)] {
+                        e
+                    } else {
+                        b
+                    }
+                });
+                (strongest(best), best)
+            });
+            recurrent.push((RnnOp::ALL[column], edge - range.start));
+        }
+        Ok(RnnGenotype::new(recurrent, (1..=steps).collect())?)
     }
 
     /// Checks the invariants a state built by this module always has.

@@ -9,7 +9,7 @@ use std::ops::Range;
 /// Why a cell layout was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopologyError {
-    #[error("a DARTS cell needs at least one intermediate node (steps >= 1), got steps = 0")]
+    #[error("a DARTS cell (CNN or recurrent) needs at least one intermediate node (steps >= 1), got steps = 0")]
     ZeroSteps,
     #[error(
         "α has {found} rows (edges), but a DARTS cell with {steps} steps has {expected}; \
@@ -31,6 +31,9 @@ pub enum CellTopology {
     Darts { steps: usize },
     /// Nodes 1..=3, node `k` takes inputs `0..k` (edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2).
     Nb201,
+    /// The DARTS recurrent cell: node `i` reads one of the `i + 1` earlier states (the initial state
+    /// and the nodes before it), so SGAS keeps one input per node.
+    Recurrent { steps: usize },
 }
 
 /// Unchecked twin of [`CellTopology`], so that a checkpoint with `steps: 0` is refused on load.
@@ -39,6 +42,7 @@ pub enum CellTopology {
 enum RawTopology {
     Darts { steps: usize },
     Nb201,
+    Recurrent { steps: usize },
 }
 
 impl TryFrom<RawTopology> for CellTopology {
@@ -48,6 +52,7 @@ impl TryFrom<RawTopology> for CellTopology {
         match raw {
             RawTopology::Darts { steps } => CellTopology::darts(steps),
             RawTopology::Nb201 => Ok(CellTopology::Nb201),
+            RawTopology::Recurrent { steps } => CellTopology::recurrent(steps),
         }
     }
 }
@@ -61,6 +66,13 @@ impl CellTopology {
     }
 
     /// The DARTS layout whose edge count is `num_edges`, checked against `steps`.
+    pub fn recurrent(steps: usize) -> Result<Self, TopologyError> {
+        if steps == 0 {
+            return Err(TopologyError::ZeroSteps);
+        }
+        Ok(CellTopology::Recurrent { steps })
+    }
+
     pub fn darts_checked(steps: usize, num_edges: usize) -> Result<Self, TopologyError> {
         let topology = Self::darts(steps)?;
         if topology.num_edges() != num_edges {
@@ -72,7 +84,7 @@ impl CellTopology {
     /// Nodes that have incoming edges.
     pub fn num_nodes(&self) -> usize {
         match *self {
-            CellTopology::Darts { steps } => steps,
+            CellTopology::Darts { steps } | CellTopology::Recurrent { steps } => steps,
             CellTopology::Nb201 => 3,
         }
     }
@@ -89,7 +101,7 @@ impl CellTopology {
         }
         match self {
             CellTopology::Darts { .. } => node + 2,
-            CellTopology::Nb201 => node + 1,
+            CellTopology::Nb201 | CellTopology::Recurrent { .. } => node + 1,
         }
     }
 
@@ -114,6 +126,7 @@ impl CellTopology {
     pub fn kept_inputs(&self) -> Option<usize> {
         match self {
             CellTopology::Darts { .. } => Some(2),
+            CellTopology::Recurrent { .. } => Some(1),
             CellTopology::Nb201 => None,
         }
     }
@@ -127,10 +140,19 @@ impl CellTopology {
     }
 
     /// Rows before `node`: DARTS Σ_{k<i}(k+2) = i(i+3)/2, NAS-Bench-201 Σ_{k<i}(k+1) = i(i+1)/2.
+    /// The cell's family, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CellTopology::Darts { .. } => "DARTS",
+            CellTopology::Nb201 => "NAS-Bench-201",
+            CellTopology::Recurrent { .. } => "DARTS recurrent",
+        }
+    }
+
     fn first_edge(&self, node: usize) -> usize {
         match self {
             CellTopology::Darts { .. } => node * (node + 3) / 2,
-            CellTopology::Nb201 => node * (node + 1) / 2,
+            CellTopology::Nb201 | CellTopology::Recurrent { .. } => node * (node + 1) / 2,
         }
     }
 }
@@ -167,7 +189,7 @@ mod tests {
 
     #[test]
     fn every_edge_maps_back_into_its_node_range() {
-        for t in [CellTopology::darts(5).unwrap(), CellTopology::Nb201] {
+        for t in [CellTopology::darts(5).unwrap(), CellTopology::Nb201, CellTopology::recurrent(8).unwrap()] {
             for e in 0..t.num_edges() {
                 let (node, input) = t.edge(e).unwrap();
                 let range = t.edges_of_node(node);
@@ -175,6 +197,17 @@ mod tests {
                 assert!(input < t.fan_in(node));
             }
         }
+    }
+
+    /// quark0/darts `rnn/model_search.py` numbers α rows node by node: node i's i + 1 predecessors
+    /// (the initial state, then nodes 1..i) take rows i(i+1)/2 .. i(i+1)/2 + i, 36 rows for 8 nodes.
+    #[test]
+    fn recurrent_cell_keeps_one_input_per_node_in_the_reference_row_order() {
+        let t = CellTopology::recurrent(8).unwrap();
+        assert_eq!(t.num_edges(), 36);
+        assert_eq!((t.edges_of_node(0), t.edges_of_node(1), t.edges_of_node(7)), (0..1, 1..3, 28..36));
+        assert_eq!((t.edge(35), t.kept_inputs(), t.num_decisions()), (Some((7, 7)), Some(1), 8));
+        assert_eq!(CellTopology::recurrent(0), Err(TopologyError::ZeroSteps));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! one variant in [`crate::config::SupernetConfig`] (docs/architecture.md lists the files).
 
 pub mod darts;
+pub mod darts_rnn;
 pub mod nb201;
 
 use crate::arch::Architecture;
@@ -15,6 +16,7 @@ use crate::search::{DeriveError, EdgeState, SgasCellState, SgasError};
 use serde::{Deserialize, Serialize};
 
 pub use self::darts::DartsSpace;
+pub use self::darts_rnn::DartsRnnSpace;
 pub use self::nb201::Nb201Space;
 
 /// α of one cell type at the end of an epoch: raw values and their per-edge softmax.

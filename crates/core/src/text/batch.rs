@@ -8,6 +8,8 @@
 //! Training windows vary in length so that the boundaries move between epochs: usually around `bptt`,
 //! with probability 0.05 around `bptt / 2`, drawn from a normal with standard deviation 5, at least 5
 //! and at most `bptt + max_delta` tokens (quark0/darts `rnn/train.py`, after Merity et al. 2018).
+//! The reference search (`rnn/train_search.py`) keeps only the first draw: `bptt` or `bptt / 2`
+//! rounded down, with no normal jitter ([`SeqLen::spread`] 0).
 //! Each length comes from its own keyed stream (seed, epoch, window number), so a resumed epoch draws
 //! the same windows.
 
@@ -95,12 +97,14 @@ impl Columns {
 }
 
 /// The training window lengths of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeqLen {
     pub bptt: usize,
     /// How far past `bptt` a drawn length may go (the reference's `max_seq_len_delta`, 20).
     pub max_delta: usize,
     pub seed: u64,
+    /// Standard deviation of the normal jitter around the centre: 5 in retraining, 0 in search.
+    pub spread: f64,
 }
 
 impl SeqLen {
@@ -108,7 +112,8 @@ impl SeqLen {
     pub fn draw(&self, epoch: usize, window: usize) -> usize {
         let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(self.seed, epoch, window, Stream::SeqLen));
         let centre = if rng.random::<f64>() < 0.95 { self.bptt as f64 } else { self.bptt as f64 / 2.0 };
-        let drawn = (centre + 5.0 * standard_normal(&mut rng)).trunc();
+        let jitter = if self.spread > 0.0 { self.spread * standard_normal(&mut rng) } else { 0.0 };
+        let drawn = (centre + jitter).trunc();
         // `int()` of a negative value is negative; the floor of 5 applies first, as in the reference.
         let len = if drawn < 5.0 { 5 } else { drawn as usize };
         len.min(self.bptt + self.max_delta)
@@ -155,7 +160,7 @@ mod tests {
 
     #[test]
     fn training_lengths_follow_the_reference_distribution() {
-        let s = SeqLen { bptt: 35, max_delta: 20, seed: 7 };
+        let s = SeqLen { bptt: 35, max_delta: 20, seed: 7, spread: 5.0 };
         let draws: Vec<usize> = (0..20_000).map(|i| s.draw(3, i)).collect();
         assert!(draws.iter().all(|&l| (5..=55).contains(&l)));
         // 95% around 35, 5% around 17.5: the mean is 0.95 * 34.5 + 0.05 * 17 = 33.625 (trunc takes
@@ -168,15 +173,25 @@ mod tests {
         // Keyed: the same (seed, epoch, window) gives the same length, another epoch other lengths.
         assert_eq!(s.draw(3, 17), draws[17]);
         assert_ne!((0..50).map(|i| s.draw(4, i)).collect::<Vec<_>>(), draws[..50].to_vec());
-        let tight = SeqLen { bptt: 6, max_delta: 0, seed: 1 };
+        let tight = SeqLen { bptt: 6, max_delta: 0, seed: 1, spread: 5.0 };
         assert!((0..1000).all(|i| (5..=6).contains(&tight.draw(0, i))));
+    }
+
+    /// The search's rule: `int(bptt)` of 35, or of 17.5 with probability 0.05, nothing else.
+    #[test]
+    fn search_lengths_are_bptt_or_half_of_it() {
+        let s = SeqLen { bptt: 35, max_delta: 20, seed: 7, spread: 0.0 };
+        let draws: Vec<usize> = (0..20_000).map(|i| s.draw(0, i)).collect();
+        assert!(draws.iter().all(|&l| l == 35 || l == 17), "{:?}", &draws[..20]);
+        let half = draws.iter().filter(|&&l| l == 17).count() as f64 / draws.len() as f64;
+        assert!((half - 0.05).abs() < 0.005, "{half}");
     }
 
     #[test]
     fn training_windows_tile_the_columns() {
         let tokens: Vec<u32> = (0..2_000).collect();
         let c = Columns::new(&tokens, 4).unwrap(); // 500 rows
-        let w = c.train_windows(&SeqLen { bptt: 35, max_delta: 20, seed: 0 }, 0);
+        let w = c.train_windows(&SeqLen { bptt: 35, max_delta: 20, seed: 0, spread: 5.0 }, 0);
         assert_eq!(w[0].0, 0);
         for pair in w.windows(2) {
             assert_eq!(pair[0].0 + pair[0].1, pair[1].0);

@@ -256,7 +256,7 @@ impl LmTrainer {
         progress: &mut dyn Progress<LmEpoch>,
     ) -> Result<(f64, usize), TrainError> {
         let (o, seed) = (&self.cfg.optim, self.cfg.run.seed);
-        let lengths = SeqLen { bptt: o.bptt, max_delta: o.max_seq_len_delta, seed };
+        let lengths = SeqLen { bptt: o.bptt, max_delta: o.max_seq_len_delta, seed, spread: 5.0 };
         let windows = s.train.train_windows(&lengths, epoch);
         progress.epoch_start(epoch, o.epochs, windows.len());
         let mut hidden = s.lm.init_hidden(s.train.batch() as i64);
@@ -277,7 +277,7 @@ impl LmTrainer {
         Ok((nll_sum / tokens.max(1) as f64, tokens))
     }
 
-    /// One SGD step on the window of `len` rows at `start`: the NLL, plus TAR on the cell outputs.
+    /// One SGD step on the window of `len` rows at `start`: the NLL, plus the AR and TAR penalties.
     /// Returns the NLL and the state to carry on.
     fn train_window(
         &self,
@@ -293,12 +293,10 @@ impl LmTrainer {
         let input = ids(&w.inputs).view([w.len as i64, s.train.batch() as i64]);
         let out = s.lm.forward_t(&input, &hidden.detach(), dropout);
         let nll = out.log_probs.view([-1, s.corpus.vocab.len() as i64]).nll_loss(&ids(&w.targets));
-        let mut loss = nll.shallow_clone();
-        if o.temporal_reg > 0.0 {
-            let steps = out.raw.size()[0];
-            let change = out.raw.narrow(0, 1, steps - 1) - out.raw.narrow(0, 0, steps - 1);
-            loss += change.pow_tensor_scalar(2).mean(tch::Kind::Float) * o.temporal_reg;
-        }
+        let loss = match out.penalties(o.activation_reg, o.temporal_reg) {
+            Some(p) => &nll + p,
+            None => nll.shallow_clone(),
+        };
         let grads = grads_of(&loss, opt.params());
         if o.grad_clip > 0.0 {
             clip_grads(&grads, o.grad_clip);

@@ -48,6 +48,26 @@ pub struct LmOutput {
     /// `[T, B, hidden]`: cell outputs before the output dropout (the reference's slowness penalty
     /// reads these).
     pub raw: Tensor,
+    /// `[T, B, hidden]`: the same after the output dropout (the activation penalty reads these).
+    pub dropped: Tensor,
+}
+
+impl LmOutput {
+    /// AWD-LSTM's two activation penalties, as the DARTS recurrent scripts add them to the w loss:
+    /// `ar · mean(dropped²)` (activation regularisation) and `tar · mean((raw_t − raw_{t−1})²)`
+    /// (temporal activation regularisation, "slowness"). `None` when both weights are 0.
+    pub fn penalties(&self, ar: f64, tar: f64) -> Option<Tensor> {
+        let mut terms = vec![];
+        if ar > 0.0 {
+            terms.push(self.dropped.pow_tensor_scalar(2).mean(Kind::Float) * ar);
+        }
+        let steps = self.raw.size()[0];
+        if tar > 0.0 && steps > 1 {
+            let change = self.raw.narrow(0, 1, steps - 1) - self.raw.narrow(0, 0, steps - 1);
+            terms.push(change.pow_tensor_scalar(2).mean(Kind::Float) * tar);
+        }
+        terms.into_iter().reduce(|a, b| a + b)
+    }
 }
 
 /// Per-sequence dropout masks of the cell (absent in evaluation).
@@ -197,7 +217,7 @@ impl<C: RecurrentCell> RnnLm<C> {
         let out = apply(&raw, mask(&[1, batch, h], d.output));
         let logits = out.view([-1, self.cfg.hidden]).matmul(&self.encoder.tr()) + &self.decoder_bias;
         let log_probs = logits.log_softmax(-1, Kind::Float).view([-1, batch, self.cfg.vocab]);
-        LmOutput { log_probs, hidden: last, raw }
+        LmOutput { log_probs, hidden: last, raw, dropped: out }
     }
 }
 

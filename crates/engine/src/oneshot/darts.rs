@@ -3,7 +3,7 @@
 //! its two chosen inputs' ops, as in the evaluation network's cell.
 
 use super::SinglePathNet;
-use crate::search::{DartsSupernet, DartsSupernetConfig, EdgeState, Supernet};
+use crate::search::{DartsSupernet, DartsSupernetConfig, EdgeState, ImageSupernet, Supernet};
 use oxnas_core::darts::{CellKind, DartsOp, OpSet};
 use oxnas_core::oneshot::darts::{DartsRankSpace, STEPS};
 use oxnas_core::oneshot::ArchError;
@@ -51,7 +51,7 @@ impl SinglePathNet for DartsSupernet {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        Supernet::forward_t(self, x, train)
+        ImageSupernet::forward_t(self, x, train)
     }
 
     fn weights(&self) -> &VarStore {

@@ -16,7 +16,7 @@ pub mod score_run;
 pub mod stage;
 pub mod train;
 
-use crate::search::{EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use crate::search::{EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, Supernet};
 use oxnas_core::config::OneShotConfig;
 use oxnas_core::nb201::Nb201Arch;
 use oxnas_core::oneshot::ArchError;
@@ -42,7 +42,7 @@ impl SinglePathNet for Nb201Supernet {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        Supernet::forward_t(self, x, train)
+        ImageSupernet::forward_t(self, x, train)
     }
 
     fn weights(&self) -> &VarStore {

@@ -3,7 +3,7 @@
 //! use BN without affine parameters, and pooling ops are followed by such a BN.
 
 use super::mixed_op::MixedOp;
-use super::supernet::{ArchCell, Supernet};
+use super::supernet::{ArchCell, ImageSupernet, Supernet};
 use crate::nn::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::ops::{BnMode, FactorizedReduce, ReluConvBn};
 use oxnas_core::darts::OpSet;
@@ -144,7 +144,7 @@ impl DartsSupernet {
     }
 }
 
-impl Supernet for DartsSupernet {
+impl ImageSupernet for DartsSupernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let w_normal = self.arch[0].weights();
         let w_reduce = self.arch[1].weights();
@@ -157,7 +157,9 @@ impl Supernet for DartsSupernet {
         }
         self.classifier.forward(&s1.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
     }
+}
 
+impl Supernet for DartsSupernet {
     fn weights(&self) -> &VarStore {
         &self.vs
     }

@@ -1,14 +1,16 @@
 //! Differentiable search on tch: supernets, the bilevel loop, the Hessian probe.
 //!
-//! - [`search_loop`]: the loop (mechanics only); [`epoch`]: one epoch of bilevel training;
-//!   [`state`]: checkpoints; [`record`]: the `search.jsonl` record.
-//! - [`space`]: a space's config → its supernet ([`nb201_supernet`], [`darts_supernet`]).
+//! - [`search_loop`]: the loop (mechanics only); [`state`]: checkpoints; [`record`]: the
+//!   `search.jsonl` record.
+//! - [`workload`]: what one kind of supernet trains on: [`image_workload`] (NB201 and DARTS CNN
+//!   supernets, built by [`space`]: [`nb201_supernet`], [`darts_supernet`]) and [`text_workload`]
+//!   (the DARTS recurrent supernet, [`rnn_supernet`]).
 //! - [`architect`]: the α step; [`hessian`]: λmax; [`sharpness`]: λmax of a saved checkpoint (`oxnas hessian`).
 
 pub mod architect;
 pub mod darts_supernet;
-pub mod epoch;
 pub mod hessian;
+pub mod image_workload;
 pub mod mixed_op;
 pub mod nb201_supernet;
 pub mod record;
@@ -18,14 +20,16 @@ pub mod sharpness;
 pub mod space;
 pub mod state;
 pub mod supernet;
+pub mod text_workload;
+pub mod workload;
 
 pub use darts_supernet::{DartsSupernet, DartsSupernetConfig};
-pub use epoch::evaluate_supernet;
+pub use image_workload::evaluate_supernet;
 pub use nb201_supernet::{Nb201Supernet, Nb201SupernetConfig};
 pub use record::{DecisionRecord, SearchEpoch};
 pub use search_loop::{Search, SearchError, SearchOutcome, SearchStart};
 pub use space::build_supernet;
-pub use supernet::{ArchCell, EdgeState, Supernet};
+pub use supernet::{ArchCell, EdgeState, ImageSupernet, Supernet};
 
 /// A tiny search and an interrupting progress reporter, shared by the search tests.
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! skeleton with a mixed op on every cell edge, one α (6 edges × 5 ops) shared by all cells.
 
 use super::mixed_op::MixedOp;
-use super::supernet::{ArchCell, Supernet};
+use super::supernet::{ArchCell, ImageSupernet, Supernet};
 use crate::nn::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::nb201_net::ResNetBasicBlock;
 use crate::nn::ops::BnMode;
@@ -101,7 +101,7 @@ impl Nb201Supernet {
     }
 }
 
-impl Supernet for Nb201Supernet {
+impl ImageSupernet for Nb201Supernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let weights = self.arch[0].weights();
         let mut h = self.stem_bn.forward_t(&self.stem_conv.forward(x), train);
@@ -114,7 +114,9 @@ impl Supernet for Nb201Supernet {
         let h = self.last_bn.forward_t(&h, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         self.classifier.forward(&h)
     }
+}
 
+impl Supernet for Nb201Supernet {
     fn weights(&self) -> &VarStore {
         &self.vs
     }

@@ -22,10 +22,19 @@ pub struct SearchEpoch {
     pub phase: usize,
     pub lr: f64,
     pub batch_size: usize,
+    /// Mean training loss (cross-entropy, or NLL per token for a language model).
     pub train_loss: f64,
-    pub train_acc: f64,
+    /// Accuracy in %, for classifiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_acc: Option<f64>,
+    /// Perplexity, exp(train_loss), for language models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_ppl: Option<f64>,
     pub valid_loss: f64,
-    pub valid_acc: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_acc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_ppl: Option<f64>,
     pub lambda_max: Option<f64>,
     pub hessian_s: Option<f64>,
     /// Edges (of all cells) whose strongest op, or decided op, is skip_connect: the collapse signal.
@@ -39,5 +48,8 @@ pub struct SearchEpoch {
     /// Set when a later rollback undid this epoch.
     pub rolled_back: bool,
     pub epoch_time_s: f64,
-    pub images_per_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
 }

@@ -14,8 +14,10 @@
 
 use tch::{nn, nn::Path, Kind, Tensor};
 
-use super::supernet::{ArchCell, EdgeState};
-use crate::nn::rnn_lm::{activation, initial_state, unroll_with, CellMasks, RecurrentCell, INIT_RANGE};
+use super::supernet::{ArchCell, EdgeState, Supernet};
+use crate::nn::rnn_lm::{
+    activation, initial_state, unroll_with, CellMasks, RecurrentCell, RnnLm, RnnLmConfig, INIT_RANGE,
+};
 use oxnas_core::darts_rnn::{RnnOp, STEPS};
 
 /// Edges of the search cell: node `i` has `i + 1` predecessors.
@@ -118,6 +120,41 @@ impl RecurrentCell for SearchRnnCell {
         let mixed = self.arch.weights();
         let node_weights: Vec<Tensor> = (0..STEPS).map(|i| self.node_weights(&mixed, i)).collect();
         unroll_with(inputs, h0, |x, h| self.step(x, h, masks, &node_weights, train))
+    }
+}
+
+/// The search language model (quark0/darts `RNNModelSearch`): embedding, the mixed cell, tied decoder.
+pub struct RnnSupernet {
+    vs: nn::VarStore,
+    pub lm: RnnLm<SearchRnnCell>,
+}
+
+impl RnnSupernet {
+    /// Weights under the reference's names (`encoder.weight`, `rnns.0._W0`, ...), from libtorch's
+    /// generator, which the caller seeds.
+    pub fn new(cfg: &RnnLmConfig, device: tch::Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let lm = RnnLm::with_cell(&vs.root(), cfg, |p| SearchRnnCell::new(p, cfg.hidden, cfg.hidden));
+        RnnSupernet { vs, lm }
+    }
+
+    /// The batch norm's running statistics, which a probe that must leave no trace saves and restores.
+    pub fn bn_statistics(&self) -> [&Tensor; 2] {
+        [&self.lm.cell.running_mean, &self.lm.cell.running_var]
+    }
+}
+
+impl Supernet for RnnSupernet {
+    fn weights(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn arch(&self) -> &[ArchCell] {
+        std::slice::from_ref(&self.lm.cell.arch)
+    }
+
+    fn arch_mut(&mut self) -> &mut [ArchCell] {
+        std::slice::from_mut(&mut self.lm.cell.arch)
     }
 }
 

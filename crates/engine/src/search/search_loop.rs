@@ -8,22 +8,21 @@
 //! iteration counter, so an epoch re-run after a rollback sees fresh batches, as in the reference,
 //! and any run repeats exactly from the same seed.
 
-use super::architect::Architect;
-use super::epoch::{evaluate_supernet, Loaders, TrainedEpoch, Trainee};
 use super::hessian::{HessianError, HessianProbe};
+use super::image_workload::ImageWorkload;
 use super::record::{DecisionRecord, SearchEpoch};
-use super::space::build_supernet;
 use super::state::{Checkpoints, EpochState, SearchState};
+use super::text_workload::TextWorkload;
+use super::workload::{EpochAt, Trainee, Workload};
 use super::{EdgeState, Supernet};
 use crate::checkpoint::CheckpointError;
 use crate::progress::Progress;
-use crate::run::{Prelude, RunData};
 use crate::rundir::RunFiles;
-use crate::train::optim::{cosine_lr, AdamConfig, Sgd, SgdConfig};
+use crate::train::optim::cosine_lr;
 use crate::EngineError;
 use oxnas_core::arch::Architecture;
-use oxnas_core::config::{ConfigFile, SearchConfig};
-use oxnas_core::data::{split_by_portion, DataError, Loader};
+use oxnas_core::config::{ConfigFile, SearchConfig, SearchData};
+use oxnas_core::data::DataError;
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::search::{Action, AnyPolicy, CellDecision, Policy, PolicyError};
 use oxnas_core::space::{CellAlphas, SearchSpace};
@@ -87,12 +86,12 @@ pub enum SearchStart {
 }
 
 /// A search in progress: what it trains, on which data, and where it stands.
-struct Running<'a> {
+struct Running<'a, W: Workload> {
     cfg: &'a SearchConfig,
     ckpt: Checkpoints<'a>,
     space: Box<dyn SearchSpace>,
-    trainee: Trainee,
-    loaders: Loaders,
+    trainee: Trainee<W::Net>,
+    work: W,
     probe: HessianProbe,
     state: SearchState,
 }
@@ -123,7 +122,15 @@ impl Search {
     }
 
     pub fn run(&self, progress: &mut dyn Progress<SearchEpoch>) -> Result<SearchOutcome, SearchError> {
-        let mut run = self.start(progress)?;
+        // The one place that tells workloads apart: what the config's data section holds.
+        match self.cfg.data {
+            SearchData::Images(_) => self.run_with::<ImageWorkload>(progress),
+            SearchData::Text(_) => self.run_with::<TextWorkload>(progress),
+        }
+    }
+
+    fn run_with<W: Workload>(&self, progress: &mut dyn Progress<SearchEpoch>) -> Result<SearchOutcome, SearchError> {
+        let mut run = self.start::<W>(progress)?;
         while !run.state.finished {
             let record = run.epoch(progress)?;
             progress.epoch_end(&record);
@@ -134,17 +141,17 @@ impl Search {
         run.finish()
     }
 
-    fn start(&self, progress: &mut dyn Progress<SearchEpoch>) -> Result<Running<'_>, SearchError> {
+    fn start<W: Workload>(&self, progress: &mut dyn Progress<SearchEpoch>) -> Result<Running<'_, W>, SearchError> {
         let cfg = &self.cfg;
         progress.message(&cfg.describe());
-        let Prelude { device, data } = Prelude::start(&cfg.run, &cfg.data)?;
+        let mut work = W::load(cfg)?;
         tch::manual_seed(cfg.run.seed as i64);
         let space = cfg.supernet.space();
-        let mut trainee = trainee(cfg, build_supernet(&cfg.supernet, data.num_classes(), data.in_channels(), device));
+        let mut trainee = Trainee::new(cfg, work.build(cfg)?, W::unrolled_clip(cfg));
         let ckpt = Checkpoints {
             files: &self.files,
             config_toml: cfg.to_toml(),
-            device,
+            device: work.device(),
             reset_optimizer: self.reset_optimizer,
         };
         let state = if self.resume {
@@ -163,30 +170,18 @@ impl Search {
         } else {
             fresh_state(cfg, space.as_ref(), trainee.net.as_ref())?
         };
-        let loaders = loaders(cfg, &data, state.policy.batch_size())?;
-        progress.message(&format!(
-            "data: {} from {} ({} images train w, {} images train α)",
-            data.kind,
-            data.source,
-            loaders.train.len(),
-            loaders.alpha.len()
-        ));
+        work.set_batch_size(cfg, state.policy.batch_size())?;
+        progress.message(&work.describe());
         let probe = HessianProbe::new(cfg.arch.weight_decay)?;
-        Ok(Running { cfg, ckpt, space, trainee, loaders, probe, state })
+        Ok(Running { cfg, ckpt, space, trainee, work, probe, state })
     }
 }
 
-fn trainee(cfg: &SearchConfig, net: Box<dyn Supernet>) -> Trainee {
-    let o = &cfg.optim;
-    let sgd = SgdConfig { lr: o.lr, momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov };
-    let w_opt = Sgd::new(sgd, net.trainable_weights());
-    let a = &cfg.arch;
-    let adam = AdamConfig { lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: 1e-8, weight_decay: a.weight_decay };
-    let rows: usize = net.arch().iter().map(|c| c.alphas.len()).sum();
-    Trainee { architect: Architect::new(adam, rows, a.order), net, w_opt }
-}
-
-fn fresh_state(cfg: &SearchConfig, space: &dyn SearchSpace, net: &dyn Supernet) -> Result<SearchState, SearchError> {
+fn fresh_state<N: Supernet + ?Sized>(
+    cfg: &SearchConfig,
+    space: &dyn SearchSpace,
+    net: &N,
+) -> Result<SearchState, SearchError> {
     Ok(SearchState {
         next_epoch: 0,
         iteration: 0,
@@ -197,46 +192,25 @@ fn fresh_state(cfg: &SearchConfig, space: &dyn SearchSpace, net: &dyn Supernet) 
     })
 }
 
-/// The search split of the training set: the first part trains w, the rest trains α.
-pub(crate) fn loaders(cfg: &SearchConfig, data: &RunData, batch: usize) -> Result<Loaders, SearchError> {
-    let (train_idx, alpha_idx) = split_by_portion(data.train.len(), cfg.split.train_portion);
-    let (seed, d) = (cfg.run.seed, &cfg.data);
-    let eval_idx: Vec<usize> = match cfg.split.valid_eval_limit {
-        0 => alpha_idx.clone(),
-        n => alpha_idx.iter().copied().take(n).collect(),
-    };
-    Ok(Loaders {
-        train: Loader::shuffled(data.train.clone(), train_idx, batch, d.train_transform.resolve()?, seed)?,
-        alpha: Loader::shuffled(data.train.clone(), alpha_idx, batch, d.eval_transform.resolve()?, seed)?,
-        eval: Loader::in_order(
-            data.train.clone(),
-            eval_idx,
-            cfg.run.eval_batch_size,
-            d.eval_transform.resolve()?,
-            seed,
-        )?,
-    })
-}
-
-impl Running<'_> {
+impl<W: Workload> Running<'_, W> {
     /// Trains, evaluates and probes one epoch, lets the policy act, and checkpoints.
     fn epoch(&mut self, progress: &mut dyn Progress<SearchEpoch>) -> Result<SearchEpoch, SearchError> {
         let (epoch, iteration) = (self.state.next_epoch, self.state.iteration);
-        let (o, device) = (&self.cfg.optim, self.ckpt.device);
+        let o = &self.cfg.optim;
         let lr = cosine_lr(o.lr, o.lr_min, epoch, o.epochs);
         let started = Instant::now();
-        progress.epoch_start(epoch, self.state.policy.epochs(), self.loaders.train.num_batches());
-        let trained = self
-            .trainee
-            .train_epoch(self.cfg, &self.loaders, (epoch, iteration, lr), device, progress)
-            .map_err(|e| self.with_kept(e))?;
-        let (valid_loss, valid_acc) = evaluate_supernet(self.trainee.net.as_ref(), &self.loaders.eval, device);
+        progress.epoch_start(epoch, self.state.policy.epochs(), self.work.steps_per_epoch());
+        let at = EpochAt { epoch, iteration, lr };
+        let trained =
+            self.work.train_epoch(&mut self.trainee, self.cfg, at, progress).map_err(|e| self.with_kept(e))?;
+        let valid = self.work.evaluate(self.trainee.net.as_ref());
+        let valid_loss = valid.loss;
         if !valid_loss.is_finite() {
             let what = format!("the validation loss became {valid_loss} at epoch {}", epoch + 1);
             return Err(self.with_kept(SearchError::Diverged { what, kept: String::new() }));
         }
         let cells = alphas_of(self.trainee.net.as_ref());
-        let lambda = self.probe_lambda(epoch, &trained).map_err(|e| self.with_kept(e))?;
+        let lambda = self.probe_lambda(epoch).map_err(|e| self.with_kept(e))?;
         let (phase, batch_size) = (self.state.policy.phase(), self.state.policy.batch_size());
         let skip_count = self.space.skip_count(&cells, &self.state.edge_states);
         if let Some(policy) = self.state.policy.snapshot() {
@@ -253,8 +227,10 @@ impl Running<'_> {
             batch_size,
             train_loss: trained.loss,
             train_acc: trained.accuracy,
+            train_ppl: W::TEXT.then(|| trained.loss.exp()),
             valid_loss,
-            valid_acc,
+            valid_acc: valid.accuracy,
+            valid_ppl: W::TEXT.then(|| valid_loss.exp()),
             lambda_max: lambda.map(|l| l.0),
             hessian_s: lambda.map(|l| l.1),
             skip_count,
@@ -264,7 +240,8 @@ impl Running<'_> {
             event: verdict.event,
             rolled_back: verdict.decided_at.is_some_and(|at| epoch > at),
             epoch_time_s: started.elapsed().as_secs_f64(),
-            images_per_s: trained.images as f64 / trained.seconds.max(1e-9),
+            images_per_s: (!W::TEXT).then(|| trained.seen as f64 / trained.seconds.max(1e-9)),
+            tokens_per_s: W::TEXT.then(|| trained.seen as f64 / trained.seconds.max(1e-9)),
         };
         self.advance(&record)?;
         Ok(record)
@@ -272,12 +249,12 @@ impl Running<'_> {
 
     /// λmax on the epoch's last α batch, when the policy asks for it and α remain undecided. A
     /// non-finite Hessian means the search diverged.
-    fn probe_lambda(&self, epoch: usize, trained: &TrainedEpoch) -> Result<Option<(f64, f64)>, SearchError> {
+    fn probe_lambda(&self, epoch: usize) -> Result<Option<(f64, f64)>, SearchError> {
         let method = self.cfg.hessian.method();
-        match (self.state.policy.needs_lambda(epoch), method, &trained.last_alpha_batch) {
-            (true, Some(method), Some(batch)) => self
-                .trainee
-                .lambda_max(&self.probe, method, self.cfg.run.seed, batch)
+        match (self.state.policy.needs_lambda(epoch), method) {
+            (true, Some(method)) => self
+                .work
+                .lambda_max(&self.trainee, &self.probe, method, self.cfg.run.seed)
                 .map_err(|e| hessian_divergence(e, epoch)),
             _ => Ok(None),
         }
@@ -370,11 +347,7 @@ impl Running<'_> {
         s.next_epoch += 1;
         s.iteration += 1;
         s.finished = s.policy.finished();
-        let batch = s.policy.batch_size();
-        if self.loaders.train.batch_size() != batch {
-            self.loaders.train.set_batch_size(batch)?;
-            self.loaders.alpha.set_batch_size(batch)?;
-        }
+        self.work.set_batch_size(self.cfg, s.policy.batch_size())?;
         s.edge_states = edge_states(self.trainee.net.as_ref());
         self.ckpt.write_log(&s.trace)?;
         self.ckpt.save_last(&self.trainee, s)
@@ -428,11 +401,11 @@ fn hessian_divergence(e: SearchError, epoch: usize) -> SearchError {
     }
 }
 
-fn edge_states(net: &dyn Supernet) -> Vec<Vec<EdgeState>> {
+fn edge_states<N: Supernet + ?Sized>(net: &N) -> Vec<Vec<EdgeState>> {
     net.arch().iter().map(|c| c.states.clone()).collect()
 }
 
-fn alphas_of(net: &dyn Supernet) -> Vec<CellAlphas> {
+fn alphas_of<N: Supernet + ?Sized>(net: &N) -> Vec<CellAlphas> {
     net.arch().iter().map(|c| CellAlphas::new(c.name, c.values())).collect()
 }
 
@@ -450,7 +423,13 @@ mod tests {
     fn strip(trace: &[SearchEpoch]) -> Vec<SearchEpoch> {
         trace
             .iter()
-            .map(|e| SearchEpoch { epoch_time_s: 0.0, images_per_s: 0.0, hessian_s: None, ..e.clone() })
+            .map(|e| SearchEpoch {
+                epoch_time_s: 0.0,
+                images_per_s: None,
+                tokens_per_s: None,
+                hessian_s: None,
+                ..e.clone()
+            })
             .collect()
     }
 
@@ -545,6 +524,15 @@ mod tests {
         assert_eq!(decided, 8, "2 cells x 2 nodes x 2 kept edges");
         let pruned: usize = out.trace.iter().flat_map(|e| e.decisions.iter().map(|d| d.pruned.len())).sum();
         assert_eq!(pruned, 2, "node 1 has 3 inputs: one is pruned in each cell");
+
+        // Second order through the decisions: the weights of decided and pruned edges' other ops leave
+        // the forward pass and have no gradient, which the unrolled step must take in its stride.
+        let mut cfg = tiny_darts(DecisionConfig::Sgas(sgas), 7);
+        cfg.arch.order = oxnas_core::config::Order::Second;
+        let out =
+            Search::new(&dir.path().join("s2"), SearchStart::Fresh(Box::new(cfg))).unwrap().run(&mut Quiet).unwrap();
+        assert_eq!(out.trace.iter().map(|e| e.decisions.len()).sum::<usize>(), 8);
+        assert!(out.trace.iter().all(|e| e.train_loss.is_finite()));
     }
 
     /// A search that diverges names the keys to lower and the checkpoint it kept, as training does,
@@ -568,7 +556,7 @@ mod tests {
     fn a_non_finite_hessian_is_divergence() {
         let dir = tempfile::tempdir().unwrap();
         let search = Search::new(dir.path(), SearchStart::Fresh(Box::new(tiny(&[])))).unwrap();
-        let mut run = search.start(&mut Quiet).unwrap();
+        let mut run = search.start::<ImageWorkload>(&mut Quiet).unwrap();
         let probe_error = || SearchError::Hessian(HessianError::NonFinite { what: "Hessian row 0".into() });
         let msg = run.with_kept(hessian_divergence(probe_error(), 0)).to_string();
         assert!(msg.starts_with("search diverged") && msg.contains("Hessian row 0) at epoch 1"), "{msg}");

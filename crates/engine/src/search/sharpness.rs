@@ -5,9 +5,9 @@
 
 use super::architect::cross_entropy;
 use super::hessian::HessianProbe;
-use super::search_loop::loaders;
+use super::image_workload::loaders;
 use super::state::{load_weights_and_alphas, EpochState, SearchState, EPOCH_STATE, SEARCH_STATE};
-use super::{build_supernet, SearchEpoch, SearchError, Supernet};
+use super::{build_supernet, ImageSupernet, SearchEpoch, SearchError, Supernet};
 use crate::checkpoint;
 use crate::run::{stream_seed, to_tensors, Prelude, Stream};
 use crate::rundir::RunFiles;
@@ -88,9 +88,12 @@ pub fn analyse(dir: &Path, req: &SharpnessRequest) -> Result<SharpnessReport, Se
     if let Some(d) = req.device {
         run.device = d.to_string();
     }
-    let Prelude { device, data } = Prelude::start(&run, &cfg.data)?;
+    let images = cfg.data.images().map_err(|_| {
+        invalid("`oxnas hessian` re-probes image searches; a darts-rnn search logs λmax in search.jsonl every epoch the policy asks for it".into())
+    })?;
+    let Prelude { device, data } = Prelude::start(&run, images)?;
     tch::manual_seed(cfg.run.seed as i64);
-    let mut net = build_supernet(&cfg.supernet, data.num_classes(), data.in_channels(), device);
+    let mut net = build_supernet(&cfg.supernet, data.num_classes(), data.in_channels(), device)?;
     let pos = load_position(dir, req.checkpoint, net.as_mut(), device)?;
     let batches = alpha_batches(&cfg, &data, &pos, req.batches, device)?;
     let method = req.method.or(cfg.hessian.method()).unwrap_or(EigenMethod::Full);
@@ -188,7 +191,7 @@ fn alpha_batches(
 /// (eigenvalues largest first, dimension, HVPs, seconds) of the mean α-batch loss.
 fn spectrum(
     cfg: &SearchConfig,
-    net: &dyn Supernet,
+    net: &dyn ImageSupernet,
     batches: &[(Tensor, Tensor)],
     method: EigenMethod,
     top: usize,

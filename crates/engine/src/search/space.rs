@@ -1,14 +1,22 @@
 //! The one place that turns a space's config into its supernet: registering a new space is one
 //! arm here (and its variant in `oxnas_core::config::SupernetConfig`).
 
-use super::{DartsSupernet, DartsSupernetConfig, Nb201Supernet, Nb201SupernetConfig, Supernet};
+use super::{DartsSupernet, DartsSupernetConfig, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, SearchError};
 use oxnas_core::config::SupernetConfig;
 use tch::Device;
 
-/// Builds the supernet `cfg` describes; parameters come from libtorch's generator, which the
-/// caller seeds.
-pub fn build_supernet(cfg: &SupernetConfig, num_classes: i64, in_channels: i64, device: Device) -> Box<dyn Supernet> {
-    match cfg {
+/// Builds the image supernet `cfg` describes; parameters come from libtorch's generator, which the
+/// caller seeds. The recurrent supernet is built by its own workload (`text_workload`).
+pub fn build_supernet(
+    cfg: &SupernetConfig,
+    num_classes: i64,
+    in_channels: i64,
+    device: Device,
+) -> Result<Box<dyn ImageSupernet>, SearchError> {
+    Ok(match cfg {
+        SupernetConfig::DartsRnn(_) => {
+            return Err(SearchError::Invalid("supernet.space = \"darts-rnn\" trains on text, not images".into()))
+        }
         SupernetConfig::Nb201(s) => Box::new(Nb201Supernet::new(
             &Nb201SupernetConfig {
                 channels: s.channels,
@@ -31,5 +39,5 @@ pub fn build_supernet(cfg: &SupernetConfig, num_classes: i64, in_channels: i64, 
             },
             device,
         )),
-    }
+    })
 }

@@ -2,7 +2,7 @@
 //! both optimisers) plus the loop state and the policy's state as JSON metadata. `last` continues
 //! a run; an epoch checkpoint is a rollback target for policies that roll back.
 
-use super::epoch::Trainee;
+use super::workload::Trainee;
 use super::{EdgeState, SearchEpoch, SearchError, Supernet};
 use crate::checkpoint::{self, OptimizerState};
 use crate::rundir::RunFiles;
@@ -49,12 +49,12 @@ pub struct Checkpoints<'a> {
 }
 
 impl Checkpoints<'_> {
-    pub fn save_last(&self, t: &Trainee, state: &SearchState) -> Result<(), SearchError> {
+    pub fn save_last<N: Supernet + ?Sized>(&self, t: &Trainee<N>, state: &SearchState) -> Result<(), SearchError> {
         let json = serde_json::to_string(state).expect("search state serialises");
         self.save(&self.files.last(), t, SEARCH_STATE, json)
     }
 
-    pub fn save_epoch(&self, t: &Trainee, state: &EpochState) -> Result<(), SearchError> {
+    pub fn save_epoch<N: Supernet + ?Sized>(&self, t: &Trainee<N>, state: &EpochState) -> Result<(), SearchError> {
         let json = serde_json::to_string(state).expect("epoch state serialises");
         let epoch = state.epoch;
         self.save(&self.files.epoch(epoch), t, EPOCH_STATE, json)
@@ -62,7 +62,10 @@ impl Checkpoints<'_> {
 
     /// Loads `last` into `t` and returns the loop state (edge states applied to the supernet) and
     /// whether the optimiser state was loaded or reset.
-    pub fn restore_last(&self, t: &mut Trainee) -> Result<(SearchState, OptimizerState), SearchError> {
+    pub fn restore_last<N: Supernet + ?Sized>(
+        &self,
+        t: &mut Trainee<N>,
+    ) -> Result<(SearchState, OptimizerState), SearchError> {
         let path = self.files.last();
         if !path.exists() {
             return Err(SearchError::Resume {
@@ -82,7 +85,11 @@ impl Checkpoints<'_> {
     }
 
     /// Loads the checkpoint of `epoch` into `t`; returns the policy snapshot saved with it.
-    pub fn restore_epoch(&self, t: &mut Trainee, epoch: usize) -> Result<serde_json::Value, SearchError> {
+    pub fn restore_epoch<N: Supernet + ?Sized>(
+        &self,
+        t: &mut Trainee<N>,
+        epoch: usize,
+    ) -> Result<serde_json::Value, SearchError> {
         let path = self.files.epoch(epoch);
         // A rollback target always has its optimiser state: it was written by this run.
         let (meta, _) = self.load(&path, t, false)?;
@@ -112,7 +119,13 @@ impl Checkpoints<'_> {
             .map_err(|source| SearchError::Io { path: path.display().to_string(), source })
     }
 
-    fn save(&self, path: &Path, t: &Trainee, key: &str, json: String) -> Result<(), SearchError> {
+    fn save<N: Supernet + ?Sized>(
+        &self,
+        path: &Path,
+        t: &Trainee<N>,
+        key: &str,
+        json: String,
+    ) -> Result<(), SearchError> {
         let mut tensors: Vec<(String, Tensor)> =
             t.net.weights().variables().into_iter().map(|(k, v)| (format!("w.{k}"), v)).collect();
         for cell in t.net.arch() {
@@ -131,10 +144,10 @@ impl Checkpoints<'_> {
         Ok(())
     }
 
-    fn load(
+    fn load<N: Supernet + ?Sized>(
         &self,
         path: &Path,
-        t: &mut Trainee,
+        t: &mut Trainee<N>,
         reset_optimizer: bool,
     ) -> Result<(BTreeMap<String, String>, OptimizerState), SearchError> {
         let (tensors, meta) = checkpoint::load(path)?;
@@ -149,9 +162,9 @@ impl Checkpoints<'_> {
 }
 
 /// Copies a checkpoint's weights (`w.*`) and α (`alpha.<cell>.<edge>`) into `net`.
-pub fn load_weights_and_alphas(
+pub fn load_weights_and_alphas<N: Supernet + ?Sized>(
     path: &Path,
-    net: &dyn Supernet,
+    net: &N,
     tensors: &BTreeMap<String, Tensor>,
     device: Device,
 ) -> Result<(), SearchError> {

@@ -1,5 +1,7 @@
-//! What a search loop needs from a weight-sharing supernet, whatever its space: the forward pass,
-//! the two parameter groups (weights w and architecture α), and per-edge states that decisions change.
+//! What a search loop needs from a weight-sharing supernet, whatever its space: the two parameter
+//! groups (weights w and architecture α) and per-edge states that decisions change. How a batch
+//! becomes a loss is the workload's business ([`super::workload`]); the image supernets share one
+//! forward form, [`ImageSupernet`].
 
 use tch::{nn::VarStore, Tensor};
 
@@ -59,7 +61,6 @@ pub fn sorted_trainable(vs: &VarStore) -> Vec<(String, Tensor)> {
 }
 
 pub trait Supernet {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
     /// Network weights w (trainable and BN buffers).
     fn weights(&self) -> &VarStore;
     fn arch(&self) -> &[ArchCell];
@@ -83,4 +84,9 @@ pub trait Supernet {
     fn trainable_weights(&self) -> Vec<(String, Tensor)> {
         sorted_trainable(self.weights())
     }
+}
+
+/// A supernet that maps a batch of images to class logits (the NB201 and DARTS CNN supernets).
+pub trait ImageSupernet: Supernet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
 }

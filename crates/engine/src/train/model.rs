@@ -80,6 +80,10 @@ impl Model {
                 }
                 Network::Proxyless(net)
             }
+            // `from_config` refuses the space; a recurrent cell is a language model (`lm::trainer`).
+            Architecture::DartsRnn(_) => {
+                return Err(oxnas_core::config::ConfigError::Invalid(oxnas_core::arch::LM_TRAINING.into()).into())
+            }
         };
         Ok(Model { vs, net, arch })
     }

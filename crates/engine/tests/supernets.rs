@@ -5,7 +5,7 @@
 use oxnas_core::darts::OpSet;
 use oxnas_engine::nn::state_dict;
 use oxnas_engine::search::{
-    DartsSupernet, DartsSupernetConfig, EdgeState, Nb201Supernet, Nb201SupernetConfig, Supernet,
+    DartsSupernet, DartsSupernetConfig, EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, Supernet,
 };
 use std::collections::BTreeSet;
 use tch::{Device, Kind, Tensor};

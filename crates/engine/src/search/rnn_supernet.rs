@@ -137,11 +137,6 @@ impl RnnSupernet {
         let lm = RnnLm::with_cell(&vs.root(), cfg, |p| SearchRnnCell::new(p, cfg.hidden, cfg.hidden));
         RnnSupernet { vs, lm }
     }
-
-    /// The batch norm's running statistics, which a probe that must leave no trace saves and restores.
-    pub fn bn_statistics(&self) -> [&Tensor; 2] {
-        [&self.lm.cell.running_mean, &self.lm.cell.running_var]
-    }
 }
 
 impl Supernet for RnnSupernet {

@@ -62,13 +62,19 @@ impl Supernet for Toy {
     }
 }
 
-#[test]
-fn second_order_gradient_matches_exact_unrolled_autograd() {
-    let net = Toy::new();
+/// A training and a validation batch of 8 points in 3 classes.
+fn batches() -> (Tensor, Tensor, Tensor, Tensor) {
     let xt = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
     let yt = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1]);
     let xv = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
     let yv = Tensor::from_slice(&[2i64, 1, 0, 2, 1, 0, 2, 1]);
+    (xt, yt, xv, yv)
+}
+
+#[test]
+fn second_order_gradient_matches_exact_unrolled_autograd() {
+    let net = Toy::new();
+    let (xt, yt, xv, yv) = batches();
     let (xi, mu, wd) = (0.3, 0.9, 3e-2);
     let mut opt =
         Sgd::new(SgdConfig { lr: xi, momentum: mu, weight_decay: wd, nesterov: false }, net.trainable_weights());
@@ -134,10 +140,7 @@ fn norm_of(ts: &[Tensor]) -> f64 {
 #[test]
 fn clipped_second_order_gradient_matches_its_exact_form() {
     let net = Toy::new();
-    let xt = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
-    let yt = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2, 0, 1]);
-    let xv = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
-    let yv = Tensor::from_slice(&[2i64, 1, 0, 2, 1, 0, 2, 1]);
+    let (xt, yt, xv, yv) = batches();
     let (xi, wd) = (0.3, 3e-2);
     let opt = Sgd::new(SgdConfig { lr: xi, momentum: 0.0, weight_decay: wd, nesterov: false }, net.trainable_weights());
     let alpha = net.arch[0].alphas[0].shallow_clone();

@@ -373,21 +373,11 @@ impl LmTrainer {
 mod tests {
     use super::*;
     use crate::progress::Quiet;
-    use rand::{Rng, SeedableRng};
 
     /// A corpus of random words in PTB form: nothing to learn beyond word frequencies, so validation
     /// soon stops improving and NT-ASGD switches within a few epochs.
     fn corpus(dir: &Path) -> std::path::PathBuf {
-        let data = dir.join("ptb");
-        std::fs::create_dir_all(&data).unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-        for (split, lines) in [("train", 120), ("valid", 30), ("test", 30)] {
-            let text: String = (0..lines)
-                .map(|_| (0..8).map(|_| format!("w{}", rng.random_range(0..12))).collect::<Vec<_>>().join(" ") + "\n")
-                .collect();
-            std::fs::write(data.join(format!("ptb.{split}.txt")), text).unwrap();
-        }
-        data
+        crate::lm::test_support::random_corpus(dir, 4, [("train", 120), ("valid", 30), ("test", 30)])
     }
 
     fn tiny(data: &Path, epochs: usize) -> LmTrainConfig {

@@ -282,21 +282,11 @@ mod tests {
     use crate::search::{Search, SearchEpoch, SearchError, SearchStart};
     use oxnas_core::arch::Architecture;
     use oxnas_core::config::{ConfigFile, SearchConfig};
-    use rand::{Rng, SeedableRng};
     use std::path::Path;
 
     /// Random words in PTB form: 40 train lines, 12 validation lines of 8 words from 12.
     fn corpus(dir: &Path) -> std::path::PathBuf {
-        let data = dir.join("ptb");
-        std::fs::create_dir_all(&data).unwrap();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-        for (split, lines) in [("train", 40), ("valid", 12), ("test", 10)] {
-            let text: String = (0..lines)
-                .map(|_| (0..8).map(|_| format!("w{}", rng.random_range(0..12))).collect::<Vec<_>>().join(" ") + "\n")
-                .collect();
-            std::fs::write(data.join(format!("ptb.{split}.txt")), text).unwrap();
-        }
-        data
+        crate::lm::test_support::random_corpus(dir, 5, [("train", 40), ("valid", 12), ("test", 10)])
     }
 
     /// The CPU preset on the tiny corpus (hidden 4, batch 8, windows of 6) as SGAS-es: phases of at most

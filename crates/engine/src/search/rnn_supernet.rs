@@ -18,7 +18,7 @@ use super::supernet::{ArchCell, EdgeState, Supernet};
 use crate::nn::rnn_lm::{
     activation, initial_state, unroll_with, CellMasks, RecurrentCell, RnnLm, RnnLmConfig, INIT_RANGE,
 };
-use oxnas_core::darts_rnn::{RnnOp, STEPS};
+use oxnas_core::darts_rnn::{RnnGenotype, RnnOp, STEPS};
 
 /// Edges of the search cell: node `i` has `i + 1` predecessors.
 pub const EDGES: usize = STEPS * (STEPS + 1) / 2;
@@ -33,6 +33,9 @@ pub struct SearchRnnCell {
     running_mean: Tensor,
     running_var: Tensor,
     pub arch: ArchCell,
+    /// When set, the cell runs this genotype's edges alone on the shared weights (single-path
+    /// training and scoring, "How does supernet help in NAS?") instead of mixing every edge.
+    pub path: Option<RnnGenotype>,
     hidden: i64,
 }
 
@@ -47,7 +50,7 @@ impl SearchRnnCell {
         let running_mean = bn.zeros_no_train("running_mean", &[hidden]);
         let running_var = bn.ones_no_train("running_var", &[hidden]);
         let arch = ArchCell::new(p.device(), "recurrent", EDGES, RnnOp::ALL.len());
-        SearchRnnCell { w0, ws, running_mean, running_var, arch, hidden }
+        SearchRnnCell { w0, ws, running_mean, running_var, arch, path: None, hidden }
     }
 
     fn bn(&self, x: &Tensor, train: bool) -> Tensor {
@@ -114,8 +117,39 @@ fn one_hot(op: usize, device: tch::Device) -> Tensor {
     Tensor::from_slice(&v).to_device(device)
 }
 
+impl SearchRnnCell {
+    /// One time step of the genotype `g` alone: node `i + 1` reads node `g.recurrent[i].1` through
+    /// node `i`'s map and op, then the shared batch norm, as a fully decided search cell computes it
+    /// (a test checks this) without the other edges' work.
+    fn path_step(
+        &self,
+        x: &Tensor,
+        h_prev: &Tensor,
+        masks: Option<&CellMasks>,
+        g: &RnnGenotype,
+        train: bool,
+    ) -> Tensor {
+        let mut states = vec![self.bn(&initial_state(x, h_prev, &self.w0, self.hidden, masks), train)];
+        for (w_i, &(op, pred)) in self.ws.iter().zip(&g.recurrent) {
+            let s = &states[pred];
+            let read = match masks {
+                Some(m) => s * &m.h,
+                None => s.shallow_clone(),
+            };
+            let parts = read.matmul(w_i).split(self.hidden, -1);
+            let next = s + parts[0].sigmoid() * (activation(&parts[1], op) - s);
+            states.push(self.bn(&next, train));
+        }
+        let chosen: Vec<&Tensor> = g.concat.iter().map(|&c| &states[c]).collect();
+        Tensor::stack(&chosen, 0).mean_dim(0, false, Kind::Float)
+    }
+}
+
 impl RecurrentCell for SearchRnnCell {
     fn unroll(&self, inputs: &Tensor, h0: &Tensor, masks: Option<&CellMasks>, train: bool) -> Tensor {
+        if let Some(g) = &self.path {
+            return unroll_with(inputs, h0, |x, h| self.path_step(x, h, masks, g, train));
+        }
         // softmax(α) and each node's edge weights once per window: every time step mixes with the same.
         let mixed = self.arch.weights();
         let node_weights: Vec<Tensor> = (0..STEPS).map(|i| self.node_weights(&mixed, i)).collect();
@@ -207,6 +241,39 @@ mod tests {
         }
         let alpha = lm.cell.arch.values();
         assert_eq!(derive(&alpha).unwrap().to_string(), golden["search_genotype"].as_str().unwrap());
+    }
+
+    /// The single-path forward equals the search cell with the genotype's edges fixed and the others
+    /// pruned, in evaluation mode and in training mode (same dropout masks, batch statistics), and it
+    /// does not read α.
+    #[test]
+    fn the_path_forward_equals_the_fully_decided_mixed_cell() {
+        let g = oxnas_core::darts_rnn::resolve("DARTS_V1").unwrap();
+        let (_vs, mut lm) = search_lm(13, 6);
+        let mut first = 0;
+        for (node, &(op, pred)) in g.recurrent.iter().enumerate() {
+            for j in 0..=node {
+                let state = if j == pred { EdgeState::Fixed(op.primitive_index()) } else { EdgeState::Pruned };
+                lm.cell.arch.set_state(first + j, state);
+            }
+            first += node + 1;
+        }
+        let tokens = Tensor::from_slice(&[1i64, 5, 7, 2, 9, 3, 4, 12]).view([4, 2]);
+        let h = lm.init_hidden(2);
+        // Evaluation first: a training-mode pass moves the batch norm's running statistics.
+        for d in [Dropout::Off, Dropout::Seed(7)] {
+            let mixed = lm.forward_t(&tokens, &h, d).log_probs;
+            // α trainable while the path runs, so that reading it would show in the graph.
+            let alpha = [lm.cell.arch.alphas[0].shallow_clone().set_requires_grad(true)];
+            lm.cell.path = Some(g.clone());
+            let path = lm.forward_t(&tokens, &h, d).log_probs;
+            lm.cell.path = None;
+            let diff = (&mixed - &path).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "{d:?}: max |difference| {diff}");
+            let grads = Tensor::run_backward(&[path.sum(Kind::Float)], &alpha, false, true);
+            assert!(!grads[0].defined(), "a single path does not read α");
+            let _ = alpha[0].shallow_clone().set_requires_grad(false);
+        }
     }
 
     /// A node whose edges are all decided computes what the evaluation cell computes for that choice:

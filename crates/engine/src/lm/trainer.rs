@@ -9,7 +9,7 @@
 
 use super::nt_asgd::{AveragedScalars, NtAsgd};
 use crate::checkpoint;
-use crate::nn::{mean_nll, Dropout, RnnLm, RnnLmConfig};
+use crate::nn::{mean_nll, token_ids, Dropout, RnnLm, RnnLmConfig};
 use crate::progress::Progress;
 use crate::run::{set_threads, stream_seed, Stream};
 use crate::rundir::{self, RunFiles};
@@ -289,7 +289,7 @@ impl LmTrainer {
     ) -> (f64, Tensor) {
         let o = &self.cfg.optim;
         let w = s.train.window(start, len);
-        let ids = |v: &[u32]| Tensor::from_slice(&v.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(s.device);
+        let ids = |v: &[u32]| token_ids(v, s.device);
         let input = ids(&w.inputs).view([w.len as i64, s.train.batch() as i64]);
         let out = s.lm.forward_t(&input, &hidden.detach(), dropout);
         let nll = out.log_probs.view([-1, s.corpus.vocab.len() as i64]).nll_loss(&ids(&w.targets));

@@ -15,4 +15,4 @@ pub use layers::count_macs;
 pub use nb101_net::{Nb101NetConfig, Nb101Network};
 pub use nb201_net::{Nb201NetConfig, Nb201Network};
 pub use proxyless_net::{ProxylessNetConfig, ProxylessNetwork, SupernetOptions as ProxylessSupernetOptions};
-pub use rnn_lm::{mean_nll, Dropout, Dropouts, LmOutput, RnnLm, RnnLmConfig};
+pub use rnn_lm::{mean_nll, token_ids, Dropout, Dropouts, LmOutput, RnnLm, RnnLmConfig};

@@ -230,7 +230,7 @@ impl<C: RecurrentCell> RnnLm<C> {
 pub fn mean_nll<C: RecurrentCell>(lm: &RnnLm<C>, columns: &Columns, bptt: usize) -> f64 {
     let device = lm.encoder.device();
     let batch = columns.batch() as i64;
-    let ids = |v: &[u32]| Tensor::from_slice(&v.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(device);
+    let ids = |v: &[u32]| token_ids(v, device);
     tch::no_grad(|| {
         let (mut hidden, mut sum, mut count) = (lm.init_hidden(batch), 0.0, 0usize);
         for w in columns.eval_windows(bptt) {
@@ -243,6 +243,11 @@ pub fn mean_nll<C: RecurrentCell>(lm: &RnnLm<C>, columns: &Columns, bptt: usize)
         }
         sum / count as f64
     })
+}
+
+/// Token ids as an int64 tensor on `device`, the form embedding lookups and `nll_loss` take.
+pub fn token_ids(v: &[u32], device: Device) -> Tensor {
+    Tensor::from_slice(&v.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(device)
 }
 
 /// Where a forward pass's dropout masks come from: none (evaluation), or a seed. Masks are drawn on

@@ -202,6 +202,18 @@ mod tests {
         (vs, lm)
     }
 
+    /// Fixes each node's edge from its predecessor to the genotype's op and prunes its other edges.
+    fn decide_as(arch: &mut ArchCell, g: &oxnas_core::darts_rnn::RnnGenotype) {
+        let mut first = 0;
+        for (node, &(op, pred)) in g.recurrent.iter().enumerate() {
+            for j in 0..=node {
+                let state = if j == pred { EdgeState::Fixed(op.primitive_index()) } else { EdgeState::Pruned };
+                arch.set_state(first + j, state);
+            }
+            first += node + 1;
+        }
+    }
+
     #[test]
     fn weights_equal_the_reference_search_model() {
         let (vs, lm) = search_lm(97, 24);
@@ -250,14 +262,7 @@ mod tests {
     fn the_path_forward_equals_the_fully_decided_mixed_cell() {
         let g = oxnas_core::darts_rnn::resolve("DARTS_V1").unwrap();
         let (_vs, mut lm) = search_lm(13, 6);
-        let mut first = 0;
-        for (node, &(op, pred)) in g.recurrent.iter().enumerate() {
-            for j in 0..=node {
-                let state = if j == pred { EdgeState::Fixed(op.primitive_index()) } else { EdgeState::Pruned };
-                lm.cell.arch.set_state(first + j, state);
-            }
-            first += node + 1;
-        }
+        decide_as(&mut lm.cell.arch, &g);
         let tokens = Tensor::from_slice(&[1i64, 5, 7, 2, 9, 3, 4, 12]).view([4, 2]);
         let h = lm.init_hidden(2);
         // Evaluation first: a training-mode pass moves the batch norm's running statistics.
@@ -293,14 +298,7 @@ mod tests {
             }
             let _ = src["rnns.0.bn.running_var"].shallow_clone().fill_(1.0 - BN_EPS);
         });
-        let mut first = 0;
-        for (node, &(op, pred)) in g.recurrent.iter().enumerate() {
-            for j in 0..=node {
-                let state = if j == pred { EdgeState::Fixed(op.primitive_index()) } else { EdgeState::Pruned };
-                lm.cell.arch.set_state(first + j, state);
-            }
-            first += node + 1;
-        }
+        decide_as(&mut lm.cell.arch, &g);
         let tokens = Tensor::from_slice(&[1i64, 5, 7, 2, 9, 3]).view([3, 2]);
         let h = lm.init_hidden(2);
         let a = tch::no_grad(|| lm.forward_t(&tokens, &h, Dropout::Off));

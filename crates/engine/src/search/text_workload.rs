@@ -18,7 +18,7 @@ use super::hessian::HessianProbe;
 use super::rnn_supernet::{RnnSupernet, SearchRnnCell};
 use super::workload::{diverged_at, EpochAt, Evaluation, TrainedEpoch, Trainee, Workload};
 use super::{SearchEpoch, SearchError};
-use crate::nn::{mean_nll, Dropout, RnnLm, RnnLmConfig};
+use crate::nn::{mean_nll, token_ids, Dropout, RnnLm, RnnLmConfig};
 use crate::progress::Progress;
 use crate::run::{set_threads, stream_seed, Stream};
 use crate::DeviceChoice;
@@ -176,11 +176,9 @@ impl Workload for TextWorkload {
 impl TextWorkload {
     fn window(&self, columns: &Columns, start: usize, len: usize, hidden: &Tensor) -> Window {
         let w = columns.window(start, len);
-        let ids =
-            |v: &[u32]| Tensor::from_slice(&v.iter().map(|&t| t as i64).collect::<Vec<_>>()).to_device(self.device);
         Window {
-            input: ids(&w.inputs).view([w.len as i64, columns.batch() as i64]),
-            target: ids(&w.targets),
+            input: token_ids(&w.inputs, self.device).view([w.len as i64, columns.batch() as i64]),
+            target: token_ids(&w.targets, self.device),
             hidden: hidden.detach(),
         }
     }

@@ -12,10 +12,11 @@ use crate::signals::{self, StopOnSignal};
 use crate::spaces::SpaceArg;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use oxnas_core::config::{ConfigFile, TrainConfig};
-use oxnas_core::oneshot::RankSpace;
+use oxnas_core::config::{ConfigFile, LmTrainConfig, TrainConfig};
+use oxnas_core::oneshot::{Metric, RankSpace};
 use oxnas_core::rank::scores::csv_field;
 use oxnas_core::shard::{append_row, read_rows, ShardDir, ShardMeta};
+use oxnas_engine::lm::LmTrainer;
 use oxnas_engine::rundir::RunFiles;
 use oxnas_engine::train::{Start, Trainer};
 use std::collections::BTreeSet;
@@ -26,6 +27,9 @@ pub const HEADER: &str = "index,arch_str,accuracy,top5,params,epochs";
 /// Spaces without benchmark indices key their rows by a hash of the canonical string (the first 8
 /// bytes of its MD5), which shards and resumed runs use to find the cells already trained.
 pub const KEYED_HEADER: &str = "key,arch_str,accuracy,top5,params,epochs";
+/// The recurrent space's rows: test perplexity (the ground truth) and validation perplexity of the
+/// epoch with the best validation loss, keyed like [`KEYED_HEADER`].
+pub const LM_HEADER: &str = "key,arch_str,test_ppl,valid_ppl,params,epochs";
 /// The header of files written before sharding: its wall-time column made every run's file differ,
 /// so merged shards could never equal a single run's file.
 const OLD_HEADER: &str = "index,arch_str,accuracy,top5,params,epochs,seconds";
@@ -95,10 +99,34 @@ fn key_of(space: &dyn RankSpace, arch: &str) -> u64 {
 
 /// The header of a space's ground-truth CSV.
 fn header_of(space: &dyn RankSpace) -> &'static str {
-    if space.arch_at(0).is_some() {
+    if space.metric() == Metric::PERPLEXITY {
+        LM_HEADER
+    } else if space.arch_at(0).is_some() {
         HEADER
     } else {
         KEYED_HEADER
+    }
+}
+
+/// The standalone recipe of a space: a train config, or a language-model config for darts-rnn.
+fn resolve_config(a: &GroundTruthArgs, sets: &[String]) -> Result<Recipe> {
+    Ok(match a.space {
+        SpaceArg::DartsRnn => Recipe::Lm(Box::new(LmTrainConfig::resolve(preset(a), None, sets)?)),
+        _ => Recipe::Image(Box::new(TrainConfig::resolve(preset(a), None, sets)?)),
+    })
+}
+
+enum Recipe {
+    Image(Box<TrainConfig>),
+    Lm(Box<LmTrainConfig>),
+}
+
+impl Recipe {
+    fn to_toml(&self) -> String {
+        match self {
+            Recipe::Image(c) => c.to_toml(),
+            Recipe::Lm(c) => c.to_toml(),
+        }
     }
 }
 
@@ -115,7 +143,7 @@ pub fn groundtruth(a: GroundTruthArgs) -> Result<()> {
         .collect();
     let header = header_of(space.as_ref());
     // Fail on a bad preset or override before training (or submitting) anything.
-    let base = TrainConfig::resolve(preset(&a), None, &a.sets)?;
+    let base = resolve_config(&a, &a.sets)?;
     let runs = a.runs_dir.clone().unwrap_or_else(|| PathBuf::from(format!("{}.runs", a.out.display())));
     // Two jobs appending to one CSV would lose each other's rows: the CSV (or a shard's rows) and
     // its cells' runs belong to one process at a time, locked through a directory that is ours.
@@ -197,30 +225,48 @@ fn train_all(
 fn train_one(a: &GroundTruthArgs, t: &Target, (out, header): (&Path, &str), runs: &Path) -> Result<()> {
     let mut sets = a.space.model_sets(&t.arch);
     sets.extend(a.sets.iter().cloned());
-    let cfg = TrainConfig::resolve(preset(a), None, &sets)?;
     let dir = runs.join(t.key.to_string());
-    let start = if RunFiles::train(&dir).last().exists() {
+    let started = std::time::Instant::now();
+    let (fields, result) = match resolve_config(a, &sets)? {
+        Recipe::Image(cfg) => train_image(*cfg, &dir, &t.arch)?,
+        Recipe::Lm(cfg) => train_lm(*cfg, &dir, &t.arch)?,
+    };
+    // The whole (small) file is rewritten atomically: a kill can lose the architecture being
+    // trained, never a finished result or the file itself.
+    append_row(out, header, &format!("{},{},{fields}", t.key, csv_field(&t.arch)))?;
+    eprintln!("    {result} ({:.1} s)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Whether a run directory has a checkpoint to resume from.
+fn start_of<C>(last: &Path, dir: &Path, cfg: C) -> Start<C> {
+    if last.exists() {
         eprintln!("    resuming {} from its last checkpoint", dir.display());
         Start::Resume
     } else {
         Start::Fresh(Box::new(cfg))
-    };
-    let started = std::time::Instant::now();
-    let summary = Trainer::new(&dir, start)?
+    }
+}
+
+/// An image architecture's row fields after `accuracy,top5,params,epochs`, and its result in words.
+fn train_image(cfg: TrainConfig, dir: &Path, arch: &str) -> Result<(String, String)> {
+    let start = start_of(&RunFiles::train(dir).last(), dir, cfg);
+    let summary = Trainer::new(dir, start)?
         .run(&mut StopOnSignal)
-        .with_context(|| format!("training {} in {}", t.arch, dir.display()))?;
-    let line = format!(
-        "{},{},{:.4},{:.4},{},{}",
-        t.key,
-        csv_field(&t.arch),
-        summary.final_eval.top1,
-        summary.final_eval.top5,
-        summary.params,
-        summary.history.len(),
-    );
-    // The whole (small) file is rewritten atomically: a kill can lose the architecture being
-    // trained, never a finished result or the file itself.
-    append_row(out, header, &line)?;
-    eprintln!("    test accuracy {:.2}% ({:.1} s)", summary.final_eval.top1, started.elapsed().as_secs_f64());
-    Ok(())
+        .with_context(|| format!("training {arch} in {}", dir.display()))?;
+    let e = &summary.final_eval;
+    let fields = format!("{:.4},{:.4},{},{}", e.top1, e.top5, summary.params, summary.history.len());
+    Ok((fields, format!("test accuracy {:.2}%", e.top1)))
+}
+
+/// A recurrent genotype's row fields after `test_ppl,valid_ppl,params,epochs` (the epoch with the
+/// best validation loss), and its result in words.
+fn train_lm(cfg: LmTrainConfig, dir: &Path, arch: &str) -> Result<(String, String)> {
+    let start = start_of(&RunFiles::lm(dir).last(), dir, cfg);
+    let summary = LmTrainer::new(dir, start)?
+        .run(&mut StopOnSignal)
+        .with_context(|| format!("training {arch} in {}", dir.display()))?;
+    let b = &summary.best;
+    let fields = format!("{:.4},{:.4},{},{}", b.test_ppl, b.valid_ppl, summary.params, summary.history.len());
+    Ok((fields, format!("test perplexity {:.2} (validation {:.2})", b.test_ppl, b.valid_ppl)))
 }

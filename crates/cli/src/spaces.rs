@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use oxnas_core::config::Space;
-use oxnas_core::oneshot::{Nb101RankSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace};
+use oxnas_core::oneshot::{DartsRnnRankSpace, Nb101RankSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpaceArg {
@@ -11,6 +11,8 @@ pub enum SpaceArg {
     Nb101,
     Darts,
     Proxyless,
+    /// The DARTS recurrent cell (language models).
+    DartsRnn,
 }
 
 impl SpaceArg {
@@ -20,6 +22,7 @@ impl SpaceArg {
             SpaceArg::Nb101 => "nb101",
             SpaceArg::Darts => "darts",
             SpaceArg::Proxyless => "proxyless",
+            SpaceArg::DartsRnn => "darts-rnn",
         }
     }
 
@@ -31,24 +34,30 @@ impl SpaceArg {
             SpaceArg::Nb101 => Box::new(Nb101RankSpace::default()),
             SpaceArg::Darts => Box::new(oxnas_core::oneshot::DartsRankSpace::default()),
             SpaceArg::Proxyless => Box::new(ProxylessRankSpace::default()),
+            SpaceArg::DartsRnn => Box::new(DartsRnnRankSpace::default()),
         })
     }
 
-    /// The `--set` overrides that make a train config build `arch` (a canonical string) of this space.
+    /// The `--set` overrides that make a train config (an LM config for darts-rnn) build `arch` (a
+    /// canonical string) of this space.
     pub fn model_sets(self, arch: &str) -> Vec<String> {
-        let space: Space = self.name().parse().expect("every --space names a model space");
         let value = toml::Value::String(arch.to_string());
+        if self == SpaceArg::DartsRnn {
+            return vec![format!("model.genotype={value}")];
+        }
+        let space: Space = self.name().parse().expect("every --space names a model space");
         vec![format!("model.space=\"{}\"", space.name()), format!("model.{}={value}", space.arch_key())]
     }
 
     /// The train preset `oxnas groundtruth` uses when none is given: a short CPU recipe of this space
-    /// on the embedded Fashion-MNIST subset.
+    /// on the embedded Fashion-MNIST subset (darts-rnn: a language-model preset on the embedded corpus).
     pub fn groundtruth_preset(self) -> &'static str {
         match self {
             SpaceArg::Nb201 => "cpu-smoke",
             SpaceArg::Nb101 => "cpu-nb101",
             SpaceArg::Darts => "cpu-darts",
             SpaceArg::Proxyless => "cpu-proxyless",
+            SpaceArg::DartsRnn => "cpu-darts-rnn-gt",
         }
     }
 }

@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use oxnas_core::config::ConfigError;
 use oxnas_core::config::{
-    ConfigFile, FewShotConfig, Nb201OneShot, OneShotConfig, SearchConfig, SupernetConfig, SupernetTrainConfig,
+    ConfigFile, DataConfig, FewShotConfig, Nb201OneShot, OneShotConfig, SearchConfig, SearchData, SupernetConfig,
+    SupernetTrainConfig, TextSearchData,
 };
 use oxnas_core::nb201::Nb201Op;
 use oxnas_core::oneshot::RankSpace;
@@ -20,8 +21,9 @@ use oxnas_core::rank::scores::BASE_COLUMNS;
 use oxnas_core::rank::scores::{join, ArchScores, TruthSource};
 use oxnas_core::shard::{Shard, ShardDir, ShardMeta};
 use oxnas_engine::oneshot::fewshot::{FewShotRunner, StageRecord};
-use oxnas_engine::oneshot::score::BnScoring;
+use oxnas_engine::oneshot::score::{ArchScorer, BnScoring, ImageScoring};
 use oxnas_engine::oneshot::score_run::score_to_csv;
+use oxnas_engine::oneshot::text::{self, TextScorer, TextScoring, TextSupernet};
 use oxnas_engine::oneshot::train::{build_scorer, load_weights, SupernetEpoch, SupernetTrainer};
 use oxnas_engine::progress::Progress;
 use oxnas_engine::run::load_data;
@@ -199,12 +201,21 @@ impl Progress<SupernetEpoch> for Reporter {
             }
             _ => String::new(),
         };
+        let metric = match (e.train_acc, e.train_ppl) {
+            (Some(acc), _) => format!("acc {acc:6.2}%"),
+            (None, Some(ppl)) => format!("ppl {ppl:8.2}"),
+            (None, None) => String::new(),
+        };
+        let rate = match (e.images_per_s, e.tokens_per_s) {
+            (Some(r), _) => format!(", {r:.0} images/s"),
+            (None, Some(r)) => format!(", {r:.0} tokens/s"),
+            (None, None) => String::new(),
+        };
         eprintln!(
-            "epoch {:>3}  lr {:.4}  loss {:.4}  acc {:6.2}%{tau}  {:.1}s",
+            "epoch {:>3}  lr {:.4}  loss {:.4}  {metric}{tau}  {:.1}s{rate}",
             e.epoch + 1,
             e.lr,
             e.train_loss,
-            e.train_acc,
             e.epoch_time_s
         );
         self.history.push(e.clone());
@@ -231,11 +242,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let history = trainer.run(&mut reporter)?;
     if let Some(last) = history.last() {
-        println!(
-            "supernet trained: {} epochs, final train accuracy {:.2}% (sampled paths)",
-            history.len(),
-            last.train_acc
-        );
+        let metric = match (last.train_acc, last.train_ppl) {
+            (Some(acc), _) => format!("final train accuracy {acc:.2}%"),
+            (None, Some(ppl)) => format!("final train perplexity {ppl:.2}"),
+            (None, None) => format!("final train loss {:.4}", last.train_loss),
+        };
+        println!("supernet trained: {} epochs, {metric} (sampled paths)", history.len());
         if let (Some(t), Some(r)) = (history.iter().rev().find_map(|e| e.tau), history.iter().rev().find_map(|e| e.rho))
         {
             println!("tracked sample vs {}: Kendall τ {t:+.3}, Spearman ρ {r:+.3}", trainer.cfg.track.truth);
@@ -268,9 +280,13 @@ pub struct ScoreArgs {
     bn: BnScoring,
     #[arg(long, default_value_t = 10)]
     recal_batches: usize,
-    /// Held-out images each cell is scored on.
+    /// Held-out images each cell is scored on (image spaces).
     #[arg(long, default_value_t = 1000)]
     eval_images: usize,
+    /// Validation tokens each genotype is scored on (darts-rnn; 0: the whole validation split), read
+    /// in windows of the run's bptt at its run.eval_batch_size columns.
+    #[arg(long, default_value_t = 0)]
+    eval_tokens: usize,
     #[arg(long, default_value_t = 0)]
     sample_seed: u64,
     #[arg(long, default_value = "auto")]
@@ -291,9 +307,12 @@ pub struct ScoreArgs {
 /// What scoring needs from a run directory, whichever command made it.
 struct ScoreSetup {
     supernet: OneShotConfig,
-    data: oxnas_core::config::DataConfig,
-    portion: f64,
+    data: SearchData,
+    /// The image data's share that trained the supernet (the rest is held out); none for text.
+    portion: Option<f64>,
     eval_batch: usize,
+    /// The training batch size (text: recalibration windows have the training width).
+    train_batch: usize,
     checkpoint: PathBuf,
     seed: u64,
 }
@@ -309,8 +328,9 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     if let Ok(c) = SupernetTrainConfig::from_toml_str(&text, &origin) {
         return Ok(ScoreSetup {
             supernet: c.supernet,
-            portion: c.split.train_portion,
+            portion: c.split.map(|s| s.train_portion),
             eval_batch: c.run.eval_batch_size,
+            train_batch: c.optim.batch_size,
             seed: c.run.seed,
             data: c.data,
             checkpoint,
@@ -335,12 +355,54 @@ fn setup(run: &Path) -> Result<ScoreSetup> {
     });
     Ok(ScoreSetup {
         supernet,
-        portion: c.split.as_ref().context("an image search config has a [split] section")?.train_portion,
+        portion: Some(c.split.as_ref().context("an image search config has a [split] section")?.train_portion),
         eval_batch: c.run.eval_batch_size,
+        train_batch: c.optim.batch_size,
         seed: c.run.seed,
-        data: c.data.images()?.clone(),
+        data: c.data,
         checkpoint,
     })
+}
+
+/// The scorer of an image supernet, and the number of held-out images it scores on.
+fn image_scorer(
+    a: &ScoreArgs,
+    s: &ScoreSetup,
+    data_cfg: &DataConfig,
+    fill_bn_stats: bool,
+    device: tch::Device,
+) -> Result<(ImageScoring, usize)> {
+    let data = load_data(data_cfg)?;
+    let kind = data_cfg.kind()?;
+    let (classes, channels) = (kind.num_classes() as i64, kind.image_shape().0 as i64);
+    let net = oxnas_engine::oneshot::build(&s.supernet, s.seed, classes, channels, device)?;
+    load_weights(&s.checkpoint, net.weights(), fill_bn_stats)?;
+    let scoring = (a.eval_images, a.bn, a.recal_batches);
+    let portion = s.portion.context("image data has a [split] section")?;
+    let scorer = build_scorer(&data, data_cfg, portion, s.eval_batch, s.seed, scoring, device)?;
+    let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
+    Ok((ImageScoring { scorer, net }, images))
+}
+
+/// The scorer of a text supernet, and the number of validation tokens it scores on.
+fn text_scorer(
+    a: &ScoreArgs,
+    s: &ScoreSetup,
+    data: &TextSearchData,
+    device: tch::Device,
+) -> Result<(TextScorer, usize)> {
+    let OneShotConfig::DartsRnn(m) = &s.supernet else { bail!("a text corpus needs supernet.space = \"darts-rnn\"") };
+    let corpus = text::corpus(data)?;
+    let net = TextSupernet::new(m, corpus.vocab.len(), s.seed, device);
+    load_weights(&s.checkpoint, net.weights(), false)?;
+    let scoring = TextScoring {
+        eval_rows: a.eval_tokens.div_ceil(s.eval_batch.max(1)),
+        bn: a.bn,
+        recal_batches: a.recal_batches,
+    };
+    let scorer = TextScorer::new(net, &corpus, (data.bptt, s.eval_batch, s.train_batch), scoring)?;
+    let tokens = scorer.tokens();
+    Ok((scorer, tokens))
 }
 
 pub fn score(a: ScoreArgs) -> Result<()> {
@@ -388,16 +450,24 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     let device = a.device.resolve()?;
     oxnas_engine::run::set_threads(a.threads, "--threads");
     let cells = space.resolve_list(&archs, a.sample_seed)?;
-    let data = load_data(&s.data)?;
-    let kind = s.data.kind()?;
-    let (classes, channels) = (kind.num_classes() as i64, kind.image_shape().0 as i64);
-    let mut net = oxnas_engine::oneshot::build(&s.supernet, s.seed, classes, channels, device);
-    load_weights(&s.checkpoint, net.as_ref(), fill_bn_stats)?;
-    let scoring = (a.eval_images, a.bn, a.recal_batches);
-    let scorer = build_scorer(&data, &s.data, s.portion, s.eval_batch, s.seed, scoring, device)?;
-    let images: usize = scorer.eval.iter().map(|(_, y)| y.size()[0] as usize).sum();
+    let (mut scorer, (count, unit)): (Box<dyn ArchScorer>, _) = match &s.data {
+        SearchData::Images(d) => {
+            let (scorer, images) = image_scorer(&a, &s, d, fill_bn_stats, device)?;
+            (Box::new(scorer), (images, "eval_images"))
+        }
+        SearchData::Text(t) => {
+            let (scorer, tokens) = text_scorer(&a, &s, t, device)?;
+            (Box::new(scorer), (tokens, "eval_tokens"))
+        }
+    };
     let distinct = cells.iter().collect::<std::collections::BTreeSet<_>>().len();
-    eprintln!("scoring {distinct} {} architectures on {images} held-out images, BN {}", space.name(), a.bn.name());
+    let what = if unit == "eval_images" { "held-out images" } else { "validation tokens" };
+    eprintln!(
+        "scoring {distinct} {} architectures by {} on {count} {what}, BN {}",
+        space.name(),
+        space.metric().name,
+        a.bn.name()
+    );
     let bar = indicatif::ProgressBar::new(0);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_style(
@@ -419,7 +489,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
         "checkpoint_modified_ns": modified.map(|d| d.as_nanos().to_string()),
         "bn": a.bn.name(),
         "recal_batches": if a.bn == BnScoring::Recalibrate { a.recal_batches } else { 0 },
-        "eval_images": images,
+        unit: count,
         "device": format!("{device:?}"),
     });
     let (out, cells) = match mode {
@@ -434,15 +504,8 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let mut first = true;
-    let run = score_to_csv(
-        &scorer,
-        net.as_mut(),
-        space.as_ref(),
-        &cells,
-        &out,
-        &settings,
-        a.flush_every,
-        &mut |done, total| {
+    let run =
+        score_to_csv(scorer.as_mut(), space.as_ref(), &cells, &out, &settings, a.flush_every, &mut |done, total| {
             if first {
                 // After a resume the first report jumps past the resumed cells; keep them out of the rate.
                 first = false;
@@ -453,8 +516,7 @@ pub fn score(a: ScoreArgs) -> Result<()> {
             bar.set_position(done as u64);
             // A signal stops scoring after the current chunk, which is saved to the partial file.
             crate::signals::requested().is_none()
-        },
-    )?;
+        })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let fresh = run.distinct - run.resumed;
@@ -468,7 +530,10 @@ pub fn score(a: ScoreArgs) -> Result<()> {
     );
     match space.name() {
         "nb201" => println!("next: oxnas rank --scores {} --truth cifar10_test_200ep", out.display()),
-        name => println!("next: oxnas rank --space {name} --scores {} --truth <ground-truth CSV>", out.display()),
+        name => println!(
+            "next: oxnas rank --space {name} --scores {} --truth <ground-truth CSV from `oxnas groundtruth --space {name}`>",
+            out.display()
+        ),
     }
     Ok(())
 }
@@ -523,12 +588,14 @@ pub struct RankArgs {
     /// Channel width for the bias report's approximate parameter counts (NAS-Bench-201).
     #[arg(long, default_value_t = 16)]
     channels: usize,
-    /// Which end of the score column is good: `lower` for a loss or a perplexity.
-    #[arg(long, value_enum, default_value = "higher")]
-    score_better: BetterArg,
-    /// Which end of the truth column is good: `lower` for an error rate or a perplexity.
-    #[arg(long, value_enum, default_value = "higher")]
-    truth_better: BetterArg,
+    /// Which end of the score column is good (default: the space's metric; higher for accuracy,
+    /// lower for darts-rnn's perplexity). `lower` for a loss.
+    #[arg(long, value_enum)]
+    score_better: Option<BetterArg>,
+    /// Which end of the truth column is good (default: the space's metric). `lower` for an error
+    /// rate.
+    #[arg(long, value_enum)]
+    truth_better: Option<BetterArg>,
     /// Where the plots and report files go (default: next to the scores, <scores>.rank/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -569,7 +636,20 @@ pub fn rank(a: RankArgs) -> Result<()> {
         eprintln!("{note}");
     }
     let joined = join(&scores, &truth)?;
-    let (score_better, truth_better) = (a.score_better.into(), a.truth_better.into());
+    let metric = space.metric();
+    let (score_better, truth_better) =
+        (a.score_better.map_or(metric.better, Into::into), a.truth_better.map_or(metric.better, Into::into));
+    let source = |given: Option<BetterArg>| match given {
+        Some(_) => "as given".to_string(),
+        None => format!("the {} space's {}", space.name(), metric.name),
+    };
+    eprintln!(
+        "directions: score {} ({}), truth {} ({})",
+        score_better.describe(),
+        source(a.score_better),
+        truth_better.describe(),
+        source(a.truth_better)
+    );
     let opts = RankOptions {
         ks: rank_ks(&a.k, joined.rows.len())?,
         percents: a.percent.clone(),

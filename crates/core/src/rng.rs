@@ -25,6 +25,8 @@ pub enum Stream {
     LmDropout = 10,
     /// Dropout masks of a recurrent search step; the step is `window * 8 + forward pass`.
     LmSearchDropout = 11,
+    /// Dropout masks of a single-path recurrent supernet's training window (the step is the window).
+    LmSupernetDropout = 12,
 }
 
 /// The seed of one stream: (run seed, epoch, step, purpose) mixed by the SplitMix64 finaliser,
@@ -57,6 +59,7 @@ mod tests {
             Stream::SeqLen,
             Stream::LmDropout,
             Stream::LmSearchDropout,
+            Stream::LmSupernetDropout,
         ];
         let seeds: std::collections::BTreeSet<u64> = all.iter().map(|&s| stream_seed(3, 1, 2, s)).collect();
         assert_eq!(seeds.len(), all.len());

@@ -8,7 +8,7 @@ use crate::darts_rnn::{self, Dropouts, RnnGenotype};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const LM_PRESETS: &[(&str, &str)] = presets!("lm": "cpu-darts-rnn", "darts-rnn-ptb");
+pub const LM_PRESETS: &[(&str, &str)] = presets!("lm": "cpu-darts-rnn", "darts-rnn-ptb", "cpu-darts-rnn-gt");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -383,7 +383,39 @@ pub struct SearchConfig {
     pub run: RunConfig,
 }
 
-fn validate_rnn_supernet(r: &DartsRnnSupernetConfig) -> Result<(), ConfigError> {
+/// The data a space reads, and a split exactly when it is an image dataset (`text_split` says why a
+/// text corpus takes none).
+pub(crate) fn validate_data(
+    data: &SearchData,
+    split: Option<&SplitConfig>,
+    text_space: bool,
+    text_split: &str,
+) -> Result<(), ConfigError> {
+    let bad = |m: String| Err(ConfigError::Invalid(m));
+    match (data, split, text_space) {
+        (SearchData::Images(d), Some(split), false) => {
+            d.kind()?;
+            d.train_transform.resolve()?;
+            d.eval_transform.resolve()?;
+            if !(split.train_portion > 0.0 && split.train_portion < 1.0) {
+                return bad(format!("split.train_portion = {} must be strictly between 0 and 1", split.train_portion));
+            }
+            Ok(())
+        }
+        (SearchData::Images(_), None, false) => {
+            bad("image data needs [split] train_portion (the share of train that trains the weights)".into())
+        }
+        (SearchData::Text(t), None, true) => match t.bptt {
+            2.. => Ok(()),
+            _ => bad(format!("data.bptt = {} must be at least 2", t.bptt)),
+        },
+        (SearchData::Text(_), Some(_), true) => bad(text_split.into()),
+        (SearchData::Images(_), _, true) => data.text().map(|_| ()),
+        (SearchData::Text(_), _, false) => data.images().map(|_| ()),
+    }
+}
+
+pub(crate) fn validate_rnn_supernet(r: &DartsRnnSupernetConfig) -> Result<(), ConfigError> {
     if r.hidden < 1 {
         return Err(ConfigError::Invalid("supernet.hidden must be at least 1".into()));
     }
@@ -463,7 +495,13 @@ impl ConfigFile for SearchConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.validate_supernet()?;
-        self.validate_data()?;
+        let text_space = matches!(self.supernet, SupernetConfig::DartsRnn(_));
+        validate_data(
+            &self.data,
+            self.split.as_ref(),
+            text_space,
+            "a darts-rnn search trains w on the corpus's train split and α on its validation split; remove [split]",
+        )?;
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.optim.validate()?;
         let a = &self.arch;
@@ -481,39 +519,6 @@ impl ConfigFile for SearchConfig {
 }
 
 impl SearchConfig {
-    /// The data the space reads, and a split exactly when it is an image dataset.
-    fn validate_data(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        let text_space = matches!(self.supernet, SupernetConfig::DartsRnn(_));
-        match (&self.data, &self.split, text_space) {
-            (SearchData::Images(d), Some(split), false) => {
-                d.kind()?;
-                d.train_transform.resolve()?;
-                d.eval_transform.resolve()?;
-                if !(split.train_portion > 0.0 && split.train_portion < 1.0) {
-                    return bad(format!(
-                        "split.train_portion = {} must be strictly between 0 and 1",
-                        split.train_portion
-                    ));
-                }
-                Ok(())
-            }
-            (SearchData::Images(_), None, false) => {
-                bad("an image search needs [split] train_portion (the share of train that trains w)".into())
-            }
-            (SearchData::Text(t), None, true) => match t.bptt {
-                2.. => Ok(()),
-                _ => bad(format!("data.bptt = {} must be at least 2", t.bptt)),
-            },
-            (SearchData::Text(_), Some(_), true) => bad(
-                "a darts-rnn search trains w on the corpus's train split and α on its validation split; remove [split]"
-                    .into(),
-            ),
-            (SearchData::Images(_), _, true) => self.data.text().map(|_| ()),
-            (SearchData::Text(_), _, false) => self.data.images().map(|_| ()),
-        }
-    }
-
     fn validate_supernet(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if let SupernetConfig::DartsRnn(r) = &self.supernet {

@@ -79,8 +79,8 @@ pub const $presets: &[(&str, &str)] = presets!($dir: "cpu-nb201");
                 SupernetTrainConfig {
                     preset: self.preset.clone(),
                     supernet: self.supernet.clone(),
-                    data: self.data.clone(),
-                    split: self.split.clone(),
+                    data: super::SearchData::Images(self.data.clone()),
+                    split: Some(self.split.clone()),
                     optim: OptimConfig { epochs, ..self.optim.clone() },
                     track: TrackConfig { sample: 0, truth: String::new(), every: 1, eval_images: 0 },
                     run: self.run.clone(),

@@ -2,10 +2,12 @@
 //! uniformly sampled architectures), for ranking analysis. `[supernet] space = ...` picks the space;
 //! its other keys are that space's.
 
-use super::{ConfigError, ConfigFile, DataConfig, OptimConfig, RunConfig};
+use super::{ConfigError, ConfigFile, DartsRnnSupernetConfig, DataConfig, OptimConfig, RunConfig, SearchData};
 use crate::darts::OpSet;
 use crate::nb201::Nb201Op;
-use crate::oneshot::{DartsRankSpace, Nb101OneShotSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace};
+use crate::oneshot::{
+    DartsRankSpace, DartsRnnRankSpace, Nb101OneShotSpace, Nb201RankSpace, ProxylessRankSpace, RankSpace,
+};
 use crate::proxyless::{BlockChoice, ProxylessConfig};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -19,6 +21,8 @@ pub enum OneShotConfig {
     Darts(DartsOneShot),
     Nb101(Nb101OneShot),
     Proxyless(ProxylessOneShot),
+    /// The DARTS recurrent cell: the search language model with one genotype's edges run per window.
+    DartsRnn(DartsRnnSupernetConfig),
 }
 
 /// The same enum, with a required tag: what [`OneShotConfig`] deserialises through.
@@ -29,6 +33,7 @@ enum Tagged {
     Darts(DartsOneShot),
     Nb101(Nb101OneShot),
     Proxyless(ProxylessOneShot),
+    DartsRnn(DartsRnnSupernetConfig),
 }
 
 impl<'de> Deserialize<'de> for OneShotConfig {
@@ -41,6 +46,7 @@ impl<'de> Deserialize<'de> for OneShotConfig {
             Tagged::Darts(c) => OneShotConfig::Darts(c),
             Tagged::Nb101(c) => OneShotConfig::Nb101(c),
             Tagged::Proxyless(c) => OneShotConfig::Proxyless(c),
+            Tagged::DartsRnn(c) => OneShotConfig::DartsRnn(c),
         })
     }
 }
@@ -56,6 +62,7 @@ impl OneShotConfig {
             OneShotConfig::Darts(c) => Ok(Box::new(DartsRankSpace::new(c.op_set()?))),
             OneShotConfig::Nb101(_) => Ok(Box::new(Nb101OneShotSpace::default())),
             OneShotConfig::Proxyless(c) => Ok(Box::new(c.rank_space(None)?)),
+            OneShotConfig::DartsRnn(_) => Ok(Box::new(DartsRnnRankSpace::default())),
         }
     }
 
@@ -75,6 +82,7 @@ impl OneShotConfig {
             OneShotConfig::Darts(c) => c.paths_per_step,
             OneShotConfig::Nb101(c) => c.paths_per_step,
             OneShotConfig::Proxyless(c) => c.paths_per_step,
+            OneShotConfig::DartsRnn(_) => 1,
         }
     }
 
@@ -85,6 +93,8 @@ impl OneShotConfig {
             OneShotConfig::Darts(c) => c.track_running_stats,
             OneShotConfig::Nb101(c) => c.track_running_stats,
             OneShotConfig::Proxyless(c) => c.track_running_stats,
+            // The reference cell's batch norm always keeps running statistics.
+            OneShotConfig::DartsRnn(_) => true,
         }
     }
 
@@ -96,6 +106,7 @@ impl OneShotConfig {
             OneShotConfig::Darts(c) => c.track_running_stats = true,
             OneShotConfig::Nb101(c) => c.track_running_stats = true,
             OneShotConfig::Proxyless(c) => c.track_running_stats = true,
+            OneShotConfig::DartsRnn(_) => {}
         }
         self
     }
@@ -106,6 +117,7 @@ impl OneShotConfig {
             OneShotConfig::Darts(c) => c.validate(),
             OneShotConfig::Nb101(c) => c.validate(),
             OneShotConfig::Proxyless(c) => c.validate(),
+            OneShotConfig::DartsRnn(c) => super::search::validate_rnn_supernet(c),
         }
     }
 }
@@ -341,23 +353,35 @@ pub struct TrackConfig {
     pub eval_images: usize,
 }
 
+impl Default for TrackConfig {
+    fn default() -> Self {
+        TrackConfig { sample: 0, truth: String::new(), every: 1, eval_images: 0 }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SupernetTrainConfig {
     #[serde(default)]
     pub preset: String,
     pub supernet: OneShotConfig,
-    pub data: DataConfig,
-    /// `train_portion` of the training set trains the supernet; the rest is held out for scoring.
-    pub split: super::SplitConfig,
+    /// Images (the CNN spaces) or a text corpus (darts-rnn: the supernet trains on the train split
+    /// and is scored on the validation split).
+    pub data: SearchData,
+    /// Images: `train_portion` of the training set trains the supernet; the rest is held out for
+    /// scoring. A text corpus has its own validation split and takes no `[split]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<super::SplitConfig>,
     pub optim: OptimConfig,
+    /// Absent: nothing is tracked.
+    #[serde(default)]
     pub track: TrackConfig,
     #[serde(default)]
     pub run: RunConfig,
 }
 
 pub const SUPERNET_PRESETS: &[(&str, &str)] = presets!("supernet": "cpu-nb201", "nb201-cifar10", "cpu-darts", "darts-cifar10", "cpu-nb101", "nb101-cifar10",
-        "cpu-proxyless", "proxyless-imagenet");
+        "cpu-proxyless", "proxyless-imagenet", "cpu-darts-rnn", "darts-rnn-ptb");
 
 impl ConfigFile for SupernetTrainConfig {
     const PRESETS: &'static [(&'static str, &'static str)] = SUPERNET_PRESETS;
@@ -366,13 +390,16 @@ impl ConfigFile for SupernetTrainConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.supernet.validate()?;
-        // The data must give the space an input it can count features on (square images).
-        self.supernet.rank_space_on(&self.data)?;
-        self.data.kind()?;
-        self.data.train_transform.resolve()?;
-        self.data.eval_transform.resolve()?;
-        if !(self.split.train_portion > 0.0 && self.split.train_portion < 1.0) {
-            return bad(format!("split.train_portion = {} must be strictly between 0 and 1", self.split.train_portion));
+        let text_space = matches!(self.supernet, OneShotConfig::DartsRnn(_));
+        super::search::validate_data(
+            &self.data,
+            self.split.as_ref(),
+            text_space,
+            "a darts-rnn supernet trains on the corpus's train split and is scored on its validation split; remove [split]",
+        )?;
+        if let SearchData::Images(data) = &self.data {
+            // The data must give the space an input it can count features on (square images).
+            self.supernet.rank_space_on(data)?;
         }
         self.optim.validate()?;
         if self.track.sample > 0 {

@@ -10,7 +10,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{ArchError, Feature, RankSpace};
+use super::{ArchError, Feature, Metric, RankSpace};
 use crate::darts_rnn::{cost::LmSize, resolve, RnnGenotype, RnnOp, STEPS};
 
 const FEATURES: [Feature; 6] = [
@@ -119,6 +119,10 @@ impl RankSpace for DartsRnnRankSpace {
             "exact, whole model at vocabulary {}, embedding = hidden = {}; the same for every genotype of this space",
             s.vocab, s.hidden
         )
+    }
+
+    fn metric(&self) -> Metric {
+        Metric::PERPLEXITY
     }
 
     fn slots(&self) -> Vec<String> {

@@ -51,6 +51,26 @@ impl fmt::Display for Feature {
     }
 }
 
+/// What a space's supernet scores and ground truths measure, and which end of them is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// In words, for reports.
+    pub name: &'static str,
+    pub better: crate::rank::Better,
+    /// The column of an `oxnas groundtruth` CSV that holds the ground truth.
+    pub truth_column: &'static str,
+}
+
+impl Metric {
+    /// Top-1 accuracy in percent (the image spaces).
+    pub const ACCURACY: Metric =
+        Metric { name: "accuracy", better: crate::rank::Better::Higher, truth_column: "accuracy" };
+    /// Word-level perplexity (the recurrent space): validation with inherited weights as the score,
+    /// test after standalone training as the ground truth.
+    pub const PERPLEXITY: Metric =
+        Metric { name: "perplexity", better: crate::rank::Better::Lower, truth_column: "test_ppl" };
+}
+
 /// The feature every space reports under this name: parameters of the architecture (or of one of
 /// its cells; the space says which). Callers may replace its values with exact counts.
 pub const PARAMS: &str = "params";
@@ -98,6 +118,12 @@ pub trait RankSpace: Send + Sync {
     /// accepts. A sample of 200 unless the space has a better whole-space list.
     fn default_archs(&self) -> &'static str {
         "sample:200"
+    }
+
+    /// What scores and ground truths of this space measure; `oxnas rank` orients them by it unless
+    /// told otherwise.
+    fn metric(&self) -> Metric {
+        Metric::ACCURACY
     }
 
     /// The independent decisions an architecture is made of (NB201: the op of each of its six

@@ -361,10 +361,10 @@ impl GroundTruth {
         let has_header = first.fields.len() < 2 || first.fields.last().is_none_or(|t| t.parse::<f64>().is_err());
         let (index_col, arch_col, value_col, width, value_name) = if has_header {
             let header = lines.next().ok_or_else(|| RankError::CsvEmpty { file: file.to_string() })?;
-            let (i, a, v, name) = truth_header(file, &header)?;
+            let (i, a, v, name) = truth_header(file, &header, space.metric().truth_column)?;
             (i, a, v, header.fields.len(), name)
         } else {
-            (None, None, 1, 2, "accuracy".to_string())
+            (None, None, 1, 2, space.metric().truth_column.to_string())
         };
         let mut values = BTreeMap::new();
         let mut seen = HashMap::new();
@@ -415,8 +415,13 @@ impl GroundTruth {
     }
 }
 
-/// The key and value columns of a truth CSV header, and the value column's name.
-fn truth_header(file: &str, header: &Line) -> Result<(Option<usize>, Option<usize>, usize, String), RankError> {
+/// The key and value columns of a truth CSV header, and the value column's name; among several
+/// value columns, `wanted` (the space's ground-truth column: `accuracy`, `test_ppl`) is the truth.
+fn truth_header(
+    file: &str,
+    header: &Line,
+    wanted: &str,
+) -> Result<(Option<usize>, Option<usize>, usize, String), RankError> {
     let header_err = |detail: String| RankError::CsvHeader { file: file.to_string(), line: header.number, detail };
     let (mut index_col, mut arch_col) = (None, None);
     let mut values: Vec<usize> = vec![];
@@ -431,22 +436,22 @@ fn truth_header(file: &str, header: &Line) -> Result<(Option<usize>, Option<usiz
         };
         if slot.is_some() {
             return Err(header_err(format!(
-                "`{}` has more than one key column; expected `arch_str,accuracy` or `index,accuracy`",
+                "`{}` has more than one key column; expected `arch_str,{wanted}` or `index,{wanted}`",
                 header.fields.join(",")
             )));
         }
         *slot = Some(pos);
     }
-    // Several value columns (oxnas groundtruth writes accuracy, top5, params, ...): the one named
-    // `accuracy` is the ground truth; otherwise the choice would be a guess.
+    // Several value columns (oxnas groundtruth writes accuracy, top5, params, ...): the one the
+    // space names is the ground truth; otherwise the choice would be a guess.
     let value_col = match values.as_slice() {
         [] => None,
         [one] => Some(*one),
-        many => match many.iter().find(|&&p| header.fields[p] == "accuracy") {
+        many => match many.iter().find(|&&p| header.fields[p] == wanted) {
             Some(&p) => Some(p),
             None => {
                 return Err(header_err(format!(
-                    "`{}` has several value columns and none is named `accuracy`; keep one, or name the ground truth `accuracy`",
+                    "`{}` has several value columns and none is named `{wanted}`; keep one, or name the ground truth `{wanted}`",
                     header.fields.join(",")
                 )))
             }
@@ -454,13 +459,13 @@ fn truth_header(file: &str, header: &Line) -> Result<(Option<usize>, Option<usiz
     };
     let Some(value_col) = value_col else {
         return Err(header_err(format!(
-            "`{}` has no accuracy column; expected `arch_str,accuracy` or `index,accuracy`",
+            "`{}` has no {wanted} column; expected `arch_str,{wanted}` or `index,{wanted}`",
             header.fields.join(",")
         )));
     };
     if index_col.is_none() && arch_col.is_none() {
         return Err(header_err(format!(
-            "`{}` has no `index` or `arch_str` column; expected `arch_str,accuracy` or `index,accuracy`",
+            "`{}` has no `index` or `arch_str` column; expected `arch_str,{wanted}` or `index,{wanted}`",
             header.fields.join(",")
         )));
     }

@@ -107,6 +107,14 @@ impl Corpus {
         Corpus::from_texts(&texts, format!("Penn Treebank form in {}", dir.display()))
     }
 
+    /// The corpus in `dir` (see [`Corpus::from_dir`]), or the embedded one when there is no directory.
+    pub fn load(dir: Option<&Path>) -> Result<Corpus, TextError> {
+        match dir {
+            Some(dir) => Corpus::from_dir(dir),
+            None => Corpus::embedded(),
+        }
+    }
+
     /// The embedded corpus the language-model presets default to.
     pub fn embedded() -> Result<Corpus, TextError> {
         let texts = SPLITS

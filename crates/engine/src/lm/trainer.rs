@@ -157,11 +157,7 @@ impl LmTrainer {
         let (cfg, o) = (&self.cfg, &self.cfg.optim);
         let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
         set_threads(cfg.run.threads, "run.threads");
-        let corpus = match &cfg.data.data_dir {
-            Some(dir) => Corpus::from_dir(dir),
-            None => Corpus::embedded(),
-        }
-        .map_err(TrainError::Text)?;
+        let corpus = Corpus::load(cfg.data.data_dir.as_deref()).map_err(TrainError::Text)?;
         let columns = |tokens: &[u32], batch: usize, split: &str, key: &str| {
             Columns::new(tokens, batch).map_err(|e| {
                 TrainError::Config(ConfigError::Invalid(format!("the {split} split with optim.{key} = {batch}: {e}")))

@@ -12,6 +12,7 @@ use tch::{nn, Tensor};
 thread_local! {
     static MACS: Cell<Option<u64>> = const { Cell::new(None) };
     static BN_MOMENTUM: Cell<f64> = const { Cell::new(0.1) };
+    static BN_USES: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with every BN updating its running statistics with `momentum` (PyTorch's default is 0.1).
@@ -22,6 +23,28 @@ pub fn with_bn_momentum<T>(momentum: f64, f: impl FnOnce() -> T) -> T {
     let out = f();
     BN_MOMENTUM.with(|m| m.set(previous));
     out
+}
+
+/// Runs `f` with the running statistics becoming the plain average of the batch statistics of every
+/// BN use inside it (the k-th use updates with momentum 1/k). Uses are counted across all BNs, so
+/// this is for a network with one BN used many times per batch: the recurrent search cell's, shared
+/// by all nodes and time steps, whose per-use momentum of 0.1 would keep only the last few uses.
+pub fn with_bn_average<T>(f: impl FnOnce() -> T) -> T {
+    let previous = BN_USES.with(|u| u.replace(Some(0)));
+    let out = f();
+    BN_USES.with(|u| u.set(previous));
+    out
+}
+
+/// The momentum of the next running-statistics update (call once per update).
+pub fn bn_momentum() -> f64 {
+    match BN_USES.with(|u| u.get()) {
+        Some(k) => {
+            BN_USES.with(|u| u.set(Some(k + 1)));
+            1.0 / (k + 1) as f64
+        }
+        None => BN_MOMENTUM.with(|m| m.get()),
+    }
 }
 
 /// Runs `f` and returns its result with the multiply-accumulates of every conv and linear layer that
@@ -149,7 +172,7 @@ impl BatchNorm2d {
             self.running_mean.as_ref(),
             self.running_var.as_ref(),
             use_batch_stats,
-            BN_MOMENTUM.with(|m| m.get()),
+            if use_batch_stats { bn_momentum() } else { 0.0 },
             1e-5,
             true,
         )

@@ -195,7 +195,7 @@ impl<C: RecurrentCell> RnnLm<C> {
     /// training mode, its masks drawn from that seed.
     pub fn forward_t(&self, input: &Tensor, hidden: &Tensor, dropout: Dropout) -> LmOutput {
         let (d, mut masks) = match dropout {
-            Dropout::Off => (Dropouts::NONE, None),
+            Dropout::Off | Dropout::BatchStats => (Dropouts::NONE, None),
             Dropout::Seed(seed) => (self.cfg.dropouts, Some(MaskDraw::new(seed, self.encoder.device()))),
         };
         let (batch, h) = (input.size()[1], self.cfg.hidden);
@@ -206,13 +206,12 @@ impl<C: RecurrentCell> RnnLm<C> {
         };
         let emb = Tensor::embedding(&weight, input, -1, false, false);
         let emb = apply(&emb, mask(&[1, batch, h], d.input));
-        let train = dropout != Dropout::Off;
         let ones = || Tensor::ones([batch, h], (Kind::Float, self.encoder.device()));
-        let cell_masks = train.then(|| CellMasks {
+        let cell_masks = matches!(dropout, Dropout::Seed(_)).then(|| CellMasks {
             x: mask(&[batch, h], d.x).unwrap_or_else(ones),
             h: mask(&[batch, h], d.hidden).unwrap_or_else(ones),
         });
-        let raw = self.cell.unroll(&emb, hidden, cell_masks.as_ref(), train);
+        let raw = self.cell.unroll(&emb, hidden, cell_masks.as_ref(), dropout != Dropout::Off);
         let last = raw.get(-1).unsqueeze(0);
         let out = apply(&raw, mask(&[1, batch, h], d.output));
         let logits = out.view([-1, self.cfg.hidden]).matmul(&self.encoder.tr()) + &self.decoder_bias;
@@ -257,6 +256,9 @@ pub fn token_ids(v: &[u32], device: Device) -> Tensor {
 pub enum Dropout {
     Off,
     Seed(u64),
+    /// No dropout, but batch normalisation (the search cell's) in training mode, on each batch's own
+    /// statistics: how a single path is scored or its statistics re-estimated.
+    BatchStats,
 }
 
 /// The masks of one forward pass, in a fixed order: embedding rows, input, `x_t`, states, output.

@@ -14,10 +14,11 @@ pub mod prune;
 pub mod score;
 pub mod score_run;
 pub mod stage;
+pub mod text;
 pub mod train;
 
 use crate::search::{EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, Supernet};
-use oxnas_core::config::OneShotConfig;
+use oxnas_core::config::{ConfigError, OneShotConfig};
 use oxnas_core::nb201::Nb201Arch;
 use oxnas_core::oneshot::ArchError;
 use tch::nn::VarStore;
@@ -50,17 +51,17 @@ impl SinglePathNet for Nb201Supernet {
     }
 }
 
-/// The single-path network a `[supernet]` section describes, on `device`, with weights initialised
-/// from `seed`.
+/// The single-path image network a `[supernet]` section describes, on `device`, with weights
+/// initialised from `seed`; the recurrent space's network is [`text::TextSupernet`].
 pub fn build(
     cfg: &OneShotConfig,
     seed: u64,
     num_classes: i64,
     in_channels: i64,
     device: Device,
-) -> Box<dyn SinglePathNet> {
+) -> Result<Box<dyn SinglePathNet>, ConfigError> {
     tch::manual_seed(seed as i64);
-    match cfg {
+    Ok(match cfg {
         OneShotConfig::Nb201(c) => Box::new(Nb201Supernet::new(
             &Nb201SupernetConfig {
                 channels: c.channels,
@@ -98,7 +99,14 @@ pub fn build(
             )
             .expect("a validated config has a positive width multiplier, non-zero stage openers, and the data classes and channels"),
         ),
-    }
+        OneShotConfig::DartsRnn(_) => {
+            return Err(ConfigError::Invalid(
+                "the darts-rnn supernet is a language model over a text corpus; this command takes the image spaces \
+                 (nb201, darts, nb101, proxyless)"
+                    .into(),
+            ))
+        }
+    })
 }
 
 /// The trainable weights of a single-path net, in a fixed order (by name), for the optimiser.

@@ -18,10 +18,33 @@ pub struct Scorer {
     pub bn: BnScoring,
 }
 
+/// One architecture's result with inherited weights.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CellScore {
-    pub accuracy: f64,
+    /// The space's figure of merit ([`oxnas_core::oneshot::RankSpace::metric`]): accuracy in percent
+    /// on the image spaces, perplexity on the recurrent one.
+    pub score: f64,
+    /// Mean cross-entropy (per image, per token).
     pub loss: f64,
+}
+
+/// Scores architectures one after another with one supernet's weights and held-out data.
+pub trait ArchScorer {
+    /// Scores every architecture in `archs` (canonical strings of the supernet's space), calling
+    /// `progress(i)` after the i-th; the supernet is as before afterwards.
+    fn score_all(&mut self, archs: &[String], progress: &mut dyn FnMut(usize)) -> Result<Vec<CellScore>, ArchError>;
+}
+
+/// An image supernet with its [`Scorer`].
+pub struct ImageScoring {
+    pub scorer: Scorer,
+    pub net: Box<dyn SinglePathNet>,
+}
+
+impl ArchScorer for ImageScoring {
+    fn score_all(&mut self, archs: &[String], progress: &mut dyn FnMut(usize)) -> Result<Vec<CellScore>, ArchError> {
+        self.scorer.score_all(self.net.as_mut(), archs, progress)
+    }
 }
 
 impl Scorer {
@@ -88,7 +111,7 @@ impl Scorer {
                 correct += logits.argmax(1, false).eq_tensor(y).sum(Kind::Int64).int64_value(&[]);
                 n += b;
             }
-            CellScore { accuracy: 100.0 * correct as f64 / n.max(1) as f64, loss: loss / n.max(1) as f64 }
+            CellScore { score: 100.0 * correct as f64 / n.max(1) as f64, loss: loss / n.max(1) as f64 }
         }))
     }
 }

@@ -8,8 +8,7 @@
 //! before it, so on the CPU a resumed run writes byte for byte the file an uninterrupted run writes
 //! (on CUDA, cuDNN's non-deterministic kernels may change the last bits of a score either way).
 
-use super::score::{CellScore, Scorer};
-use super::SinglePathNet;
+use super::score::{ArchScorer, CellScore};
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::oneshot::{ArchError, RankSpace};
 use oxnas_core::rank::{ArchScores, RankError};
@@ -51,14 +50,13 @@ pub fn partial_paths(out: &Path) -> (PathBuf, PathBuf) {
     (out.with_file_name(format!("{name}.partial")), out.with_file_name(format!("{name}.partial.json")))
 }
 
-/// Scores `cells` and writes them to `out` (a scores CSV with accuracy as `score`, and `loss`).
+/// Scores `cells` and writes them to `out` (a scores CSV with the space's metric as `score`, and `loss`).
 /// `settings` describes everything the scores depend on (run, checkpoint, BN mode, images...); a
 /// partial file is resumed only when its settings are equal. `progress(done, total)` is called after
 /// every cell; returning false stops the run after saving what is scored (tests, Ctrl-C).
 #[allow(clippy::too_many_arguments)]
 pub fn score_to_csv(
-    scorer: &Scorer,
-    net: &mut dyn SinglePathNet,
+    scorer: &mut dyn ArchScorer,
     space: &dyn RankSpace,
     cells: &[String],
     out: &Path,
@@ -82,7 +80,7 @@ pub fn score_to_csv(
             return Err(refuse(format!("they were {saved}, now {settings}")));
         }
         for row in ArchScores::read_csv(&partial, space)?.rows {
-            done.insert(row.arch, CellScore { accuracy: row.score, loss: row.loss.unwrap_or(f64::NAN) });
+            done.insert(row.arch, CellScore { score: row.score, loss: row.loss.unwrap_or(f64::NAN) });
         }
     }
     // A list may name a cell twice: it is scored, counted and written once, in first-mention order
@@ -105,7 +103,7 @@ pub fn score_to_csv(
         let mut stop = false;
         // One chunk per `score_all` call: it restores the BN buffers once per call, and calling it
         // per chunk keeps saving and stopping at chunk boundaries.
-        let scores = scorer.score_all(net, chunk, |i| stop |= !progress(count + i, total))?;
+        let scores = scorer.score_all(chunk, &mut |i| stop |= !progress(count + i, total))?;
         count += chunk.len();
         for (c, s) in chunk.iter().zip(scores) {
             done.insert(c.clone(), s);
@@ -129,7 +127,7 @@ pub fn score_to_csv(
 fn to_table<'a>(space: &dyn RankSpace, rows: impl Iterator<Item = (&'a str, CellScore)>) -> ArchScores {
     let mut table = ArchScores::new();
     for (arch, s) in rows {
-        table.push(space, arch, s.accuracy).loss = Some(s.loss);
+        table.push(space, arch, s.score).loss = Some(s.loss);
     }
     table
 }
@@ -138,12 +136,12 @@ fn to_table<'a>(space: &dyn RankSpace, rows: impl Iterator<Item = (&'a str, Cell
 mod tests {
     use super::*;
     use crate::oneshot::nb201_cells;
-    use crate::oneshot::score::BnScoring;
+    use crate::oneshot::score::{BnScoring, ImageScoring, Scorer};
     use crate::search::Nb201Supernet;
     use oxnas_core::oneshot::Nb201RankSpace;
     use tch::{Device, Kind, Tensor};
 
-    fn setup() -> (Scorer, Nb201Supernet, Vec<String>) {
+    fn setup() -> (ImageScoring, Vec<String>) {
         tch::manual_seed(5);
         let cfg = crate::oneshot::tiny_config(true);
         let net = Nb201Supernet::new(&cfg, Device::Cpu);
@@ -151,65 +149,52 @@ mod tests {
         let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));
         let scorer = Scorer::new(vec![(x.shallow_clone(), y)], vec![x.narrow(0, 0, 8)], BnScoring::Recalibrate);
         let cells: Vec<String> = nb201_cells().into_iter().step_by(1000).collect();
-        (scorer, net, cells)
+        (ImageScoring { scorer, net: Box::new(net) }, cells)
     }
 
     #[test]
     fn an_interrupted_run_resumes_to_the_same_file() {
-        let (scorer, mut net, cells) = setup();
+        let (mut scoring, cells) = setup();
         assert_eq!(cells.len(), 16);
         let dir = tempfile::tempdir().unwrap();
         let settings = serde_json::json!({ "bn": "recalibrate", "eval_images": 16 });
 
         let full = dir.path().join("full.csv");
-        let run =
-            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &full, &settings, 5, &mut |_, _| true)
-                .unwrap();
+        let run = score_to_csv(&mut scoring, &Nb201RankSpace::default(), &cells, &full, &settings, 5, &mut |_, _| true)
+            .unwrap();
         assert_eq!(run.resumed, 0);
         assert!(!partial_paths(&full).0.exists(), "a finished run leaves no partial file");
 
         // Stop during the second chunk: the first two chunks (10 cells) are saved.
         let cut = dir.path().join("cut.csv");
         let err =
-            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &cut, &settings, 5, &mut |done, _| {
-                done < 7
-            })
-            .unwrap_err();
+            score_to_csv(&mut scoring, &Nb201RankSpace::default(), &cells, &cut, &settings, 5, &mut |done, _| done < 7)
+                .unwrap_err();
         assert!(matches!(err, ScoreRunError::Interrupted { done: 10, total: 16, .. }), "{err}");
         assert!(!cut.exists());
         assert_eq!(ArchScores::read_csv(&partial_paths(&cut).0, &Nb201RankSpace::default()).unwrap().len(), 10);
 
         // Other settings refuse the partial file instead of mixing scores.
         let other = serde_json::json!({ "bn": "train", "eval_images": 16 });
-        let err =
-            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &cut, &other, 5, &mut |_, _| true)
-                .unwrap_err()
-                .to_string();
+        let err = score_to_csv(&mut scoring, &Nb201RankSpace::default(), &cells, &cut, &other, 5, &mut |_, _| true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("other settings") && err.contains("--out"), "{err}");
         // So does a partial file whose settings file is gone.
         let lost = dir.path().join("lost.csv");
         std::fs::copy(partial_paths(&cut).0, partial_paths(&lost).0).unwrap();
-        let err =
-            score_to_csv(&scorer, &mut net, &Nb201RankSpace::default(), &cells, &lost, &settings, 5, &mut |_, _| true)
-                .unwrap_err()
-                .to_string();
+        let err = score_to_csv(&mut scoring, &Nb201RankSpace::default(), &cells, &lost, &settings, 5, &mut |_, _| true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("settings file") && err.contains("delete it"), "{err}");
 
         let mut calls = vec![];
-        let resumed = score_to_csv(
-            &scorer,
-            &mut net,
-            &Nb201RankSpace::default(),
-            &cells,
-            &cut,
-            &settings,
-            5,
-            &mut |done, total| {
+        let resumed =
+            score_to_csv(&mut scoring, &Nb201RankSpace::default(), &cells, &cut, &settings, 5, &mut |done, total| {
                 calls.push((done, total));
                 true
-            },
-        )
-        .unwrap();
+            })
+            .unwrap();
         assert_eq!(resumed.resumed, 10);
         assert_eq!(calls.first(), Some(&(11, 16)), "progress counts the resumed cells");
         assert_eq!(resumed.scores, run.scores);
@@ -221,8 +206,7 @@ mod tests {
         let twice: Vec<String> = cells.iter().chain(&cells[..3]).cloned().collect();
         let mut last = (0, 0);
         let run2 = score_to_csv(
-            &scorer,
-            &mut net,
+            &mut scoring,
             &Nb201RankSpace::default(),
             &twice,
             &dir.path().join("twice.csv"),

@@ -2,6 +2,7 @@
 //! pool of architectures (from given weights), and score a list of architectures with a run's
 //! checkpoint. Both continue where a killed process stopped.
 
+use super::score::ImageScoring;
 use super::score_run::{score_to_csv, ScoreRunError};
 use super::train::{build_scorer, load_weights, SupernetEpoch, SupernetTrainer};
 use crate::progress::Progress;
@@ -91,30 +92,27 @@ pub fn score_into(
     stop: &mut dyn FnMut() -> bool,
 ) -> Result<BTreeMap<String, f64>, ScoreStop> {
     if !out.exists() {
-        let Prelude { device, data } = Prelude::start(&cfg.run, &cfg.data).map_err(failed)?;
+        let data_cfg = cfg.data.images().map_err(failed)?;
+        let split =
+            cfg.split.as_ref().ok_or_else(|| failed(ConfigError::Invalid("image data needs [split]".into())))?;
+        let Prelude { device, data } = Prelude::start(&cfg.run, data_cfg).map_err(failed)?;
         let fill = scoring.bn == BnScoring::Recalibrate && !cfg.supernet.track_running_stats();
         let supernet = if fill { cfg.supernet.clone().with_running_stats() } else { cfg.supernet.clone() };
-        let kind = cfg.data.kind().map_err(failed)?;
-        let mut net = super::build(&supernet, 0, kind.num_classes() as i64, kind.image_shape().0 as i64, device);
-        load_weights(ckpt, net.as_ref(), fill).map_err(failed)?;
+        let kind = data_cfg.kind().map_err(failed)?;
+        let net = super::build(&supernet, 0, kind.num_classes() as i64, kind.image_shape().0 as i64, device)
+            .map_err(failed)?;
+        load_weights(ckpt, net.weights(), fill).map_err(failed)?;
         let triple = (scoring.eval_images, scoring.bn, scoring.recal_batches);
-        let scorer = build_scorer(
-            &data,
-            &cfg.data,
-            cfg.split.train_portion,
-            cfg.run.eval_batch_size,
-            cfg.run.seed,
-            triple,
-            device,
-        )
-        .map_err(failed)?;
+        let scorer =
+            build_scorer(&data, data_cfg, split.train_portion, cfg.run.eval_batch_size, cfg.run.seed, triple, device)
+                .map_err(failed)?;
         let settings = serde_json::json!({
             "checkpoint": ckpt.display().to_string(),
             "bn": scoring.bn.name(),
             "eval_images": scoring.eval_images,
             "recal_batches": scoring.recal_batches,
         });
-        match score_to_csv(&scorer, net.as_mut(), space, cells, out, &settings, 50, &mut |_, _| !stop()) {
+        match score_to_csv(&mut ImageScoring { scorer, net }, space, cells, out, &settings, 50, &mut |_, _| !stop()) {
             Ok(_) => {}
             Err(ScoreRunError::Interrupted { .. }) => return Err(ScoreStop::Interrupted),
             Err(e) => return Err(ScoreStop::Failed(TrainError::Config(ConfigError::Invalid(e.to_string())))),
@@ -139,7 +137,7 @@ impl<E> Progress<SupernetEpoch> for Nested<'_, E> {
             self.label,
             e.epoch + 1,
             e.train_loss,
-            e.train_acc,
+            e.train_acc.unwrap_or(f64::NAN),
             e.epoch_time_s
         ));
     }

@@ -13,7 +13,7 @@ use crate::search::architect::cross_entropy;
 use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
 use crate::train::trainer::TrainError;
 use oxnas_core::bench::Column;
-use oxnas_core::config::{ConfigFile, SupernetTrainConfig};
+use oxnas_core::config::{ConfigFile, DataConfig, SearchData, SupernetTrainConfig};
 use oxnas_core::data::{split_by_portion, Loader};
 use oxnas_core::fsutil::write_atomic;
 use oxnas_core::rank::GroundTruth;
@@ -23,31 +23,46 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
+use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
+/// One epoch, one JSON line of `supernet.jsonl`. Image spaces log accuracy and images/s, the recurrent
+/// space perplexity and tokens/s; `train_loss` is the mean cross-entropy (per image, per token).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupernetEpoch {
     pub epoch: usize,
     pub lr: f64,
     pub train_loss: f64,
-    pub train_acc: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_acc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_ppl: Option<f64>,
     /// Kendall τ-b and Spearman ρ of the tracked sample's scores against the ground-truth column.
     pub tau: Option<f64>,
     pub rho: Option<f64>,
     /// Mean accuracy of the tracked sample with inherited weights.
     pub tracked_mean_acc: Option<f64>,
     pub epoch_time_s: f64,
-    pub images_per_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_s: Option<f64>,
 }
 
+/// What a checkpoint records of the run besides tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct State {
-    epochs_done: usize,
-    history: Vec<SupernetEpoch>,
+pub(super) struct State {
+    pub(super) epochs_done: usize,
+    pub(super) history: Vec<SupernetEpoch>,
 }
 
 /// The supernet a config describes, on `device`, with weights initialised from the config's seed.
-pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, device: Device) -> Box<dyn SinglePathNet> {
+pub fn build(
+    cfg: &SupernetTrainConfig,
+    num_classes: i64,
+    in_channels: i64,
+    device: Device,
+) -> Result<Box<dyn SinglePathNet>, oxnas_core::config::ConfigError> {
     super::build(&cfg.supernet, cfg.run.seed, num_classes, in_channels, device)
 }
 
@@ -57,18 +72,18 @@ pub fn build(cfg: &SupernetTrainConfig, num_classes: i64, in_channels: i64, devi
 /// in DARTS/NB201 search code) has none in its checkpoint. Scoring with BN recalibration re-estimates
 /// them per cell anyway, so `net` may be built with running statistics and keep its fresh buffers
 /// where the checkpoint has none; every other missing tensor is still an error.
-pub fn load_weights(path: &Path, net: &dyn SinglePathNet, fill_missing_bn_stats: bool) -> Result<(), TrainError> {
+pub fn load_weights(path: &Path, net: &VarStore, fill_missing_bn_stats: bool) -> Result<(), TrainError> {
     let (tensors, _) = checkpoint::load(path)?;
     let mut w: BTreeMap<String, Tensor> =
         tensors.iter().filter_map(|(k, v)| k.strip_prefix("w.").map(|n| (n.to_string(), v.shallow_clone()))).collect();
     if fill_missing_bn_stats {
-        for (name, t) in net.weights().variables() {
+        for (name, t) in net.variables() {
             if (name.ends_with("running_mean") || name.ends_with("running_var")) && !w.contains_key(&name) {
                 w.insert(name, t);
             }
         }
     }
-    crate::nn::state_dict::import(net.weights(), &w)
+    crate::nn::state_dict::import(net, &w)
         .map_err(|e| TrainError::Resume { dir: path.display().to_string(), why: e.to_string() })
 }
 
@@ -113,7 +128,11 @@ pub fn build_scorer(
 }
 
 /// One path: uniform over the pool when there is one, else uniform over the space.
-fn draw_path(pool: Option<&[String]>, space: &dyn oxnas_core::oneshot::RankSpace, rng: &mut ChaCha8Rng) -> String {
+pub(super) fn draw_path(
+    pool: Option<&[String]>,
+    space: &dyn oxnas_core::oneshot::RankSpace,
+    rng: &mut ChaCha8Rng,
+) -> String {
     use rand::Rng;
     match pool {
         Some(pool) => pool[rng.random_range(0..pool.len())].clone(),
@@ -154,9 +173,104 @@ impl SupernetTrainer {
     }
 
     pub fn run(&self, progress: &mut dyn Progress<SupernetEpoch>) -> Result<Vec<SupernetEpoch>, TrainError> {
+        if let Some(pool) = self.pool.as_ref().filter(|p| p.is_empty()) {
+            return Err(TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!(
+                "the supernet is to sample from a pool of {} architectures; give at least one",
+                pool.len()
+            ))));
+        }
+        match &self.cfg.data {
+            SearchData::Images(data) => self.run_images(data, progress),
+            SearchData::Text(data) => super::text::train(self, data, progress),
+        }
+    }
+
+    /// The state to continue from: a fresh run (from `init`'s weights when given) or the run's own
+    /// last checkpoint, whose weights and optimiser state go into `weights` and `opt`.
+    pub(super) fn start_state(
+        &self,
+        weights: &VarStore,
+        opt: &mut Sgd,
+        progress: &mut dyn Progress<SupernetEpoch>,
+    ) -> Result<State, TrainError> {
+        if !self.resume {
+            if let Some(init) = &self.init {
+                load_weights(init, weights, false)?;
+                progress.message(&format!("weights from {}", init.display()));
+            }
+            return Ok(State { epochs_done: 0, history: vec![] });
+        }
+        let last = self.files.last();
+        if !last.exists() {
+            return Err(TrainError::Resume {
+                dir: self.files.dir.display().to_string(),
+                why: "no checkpoint yet; start again without --resume".into(),
+            });
+        }
+        let (tensors, meta) = checkpoint::load(&last)?;
+        load_weights(&last, weights, false)?;
+        match checkpoint::optimizer_state(&last, &tensors, &meta, self.reset_optimizer)? {
+            checkpoint::OptimizerState::Load => opt.load_state(&tensors),
+            checkpoint::OptimizerState::Reset => progress.message(RESET_NOTICE),
+        }
+        let state: State = checkpoint::state(&last, &meta, "oxnas.supernet_state", "supernet")?;
+        progress.message(&format!("resumed after epoch {}", state.epochs_done));
+        Ok(state)
+    }
+
+    /// The error for a non-finite training loss, naming the checkpoint that is kept.
+    pub(super) fn diverged(&self, state: &State, value: f64, epoch: usize, step: usize) -> TrainError {
+        let kept = match state.epochs_done {
+            0 => "No epoch had completed, so there is no checkpoint.".to_string(),
+            n => format!("The last good checkpoint (epoch {n}) is kept in {}.", self.files.last().display()),
+        };
+        let what = format!("the training loss became {value} at epoch {}, step {}", epoch + 1, step + 1);
+        TrainError::Diverged { what, kept }
+    }
+
+    /// Records a finished epoch: the log and the checkpoint (weights, optimiser, state) atomically,
+    /// then the progress report; an interruption stops the run here, after the save.
+    pub(super) fn finish_epoch(
+        &self,
+        state: &mut State,
+        m: SupernetEpoch,
+        weights: &VarStore,
+        opt: &Sgd,
+        progress: &mut dyn Progress<SupernetEpoch>,
+    ) -> Result<(), TrainError> {
+        let epoch = m.epoch;
+        state.history.push(m.clone());
+        state.epochs_done = epoch + 1;
+        let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
+        write_atomic(&self.files.log(), lines.as_bytes())
+            .map_err(|e| TrainError::Io { path: self.files.log().display().to_string(), source: e })?;
+        let mut tensors: Vec<(String, Tensor)> =
+            weights.variables().into_iter().map(|(k, v)| (format!("w.{k}"), v)).collect();
+        let opt_state = opt.state();
+        let mut meta = BTreeMap::new();
+        checkpoint::record_optimizer_keys(&mut meta, opt_state.keys());
+        tensors.extend(opt_state);
+        meta.insert("oxnas.supernet_state".to_string(), serde_json::to_string(&state).expect("json"));
+        meta.insert("oxnas.config".to_string(), self.cfg.to_toml());
+        checkpoint::save(&self.files.last(), &tensors, &meta)?;
+        progress.epoch_end(&m);
+        if epoch + 1 < self.cfg.optim.epochs && progress.interrupted() {
+            return Err(TrainError::Interrupted { epoch });
+        }
+        Ok(())
+    }
+
+    fn run_images(
+        &self,
+        data_cfg: &DataConfig,
+        progress: &mut dyn Progress<SupernetEpoch>,
+    ) -> Result<Vec<SupernetEpoch>, TrainError> {
         let cfg = &self.cfg;
-        let Prelude { device, data } = Prelude::start(&cfg.run, &cfg.data)?;
-        let (train_idx, held_idx) = split_by_portion(data.train.len(), cfg.split.train_portion);
+        let split = cfg.split.as_ref().ok_or_else(|| {
+            TrainError::Config(oxnas_core::config::ConfigError::Invalid("image data needs [split]".into()))
+        })?;
+        let Prelude { device, data } = Prelude::start(&cfg.run, data_cfg)?;
+        let (train_idx, held_idx) = split_by_portion(data.train.len(), split.train_portion);
         progress.message(&format!(
             "data: {} from {} ({} train, {} held out)",
             data.kind,
@@ -164,7 +278,7 @@ impl SupernetTrainer {
             train_idx.len(),
             held_idx.len()
         ));
-        let mut net = build(cfg, data.kind.num_classes() as i64, data.train.channels as i64, device);
+        let mut net = build(cfg, data.kind.num_classes() as i64, data.train.channels as i64, device)?;
         let space = cfg.supernet.rank_space()?;
         let o = &cfg.optim;
         let mut opt = Sgd::new(
@@ -173,158 +287,143 @@ impl SupernetTrainer {
         );
         let loader = Loader::shuffled(
             data.train.clone(),
-            train_idx.clone(),
+            train_idx,
             o.batch_size,
-            cfg.data.train_transform.resolve()?,
+            data_cfg.train_transform.resolve()?,
             cfg.run.seed,
         )?;
         let held = Loader::in_order(
             data.train.clone(),
             held_idx,
             cfg.run.eval_batch_size,
-            cfg.data.eval_transform.resolve()?,
+            data_cfg.eval_transform.resolve()?,
             cfg.run.seed,
         )?;
-
-        // The tracked sample is fixed for the run, so τ across epochs compares like with like.
-        let t = &cfg.track;
-        let tracked: Vec<String> = {
-            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, 0, 0, Stream::TrackedSample));
-            oxnas_core::oneshot::sample_n(space.as_ref(), &mut rng, t.sample)
-        };
-        let truth: Option<GroundTruth> = if t.sample > 0 {
-            let col: Column = t.truth.parse().map_err(|e| {
-                TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!("track.truth: {e}")))
-            })?;
-            Some(GroundTruth::from_column(col))
-        } else {
-            None
-        };
-        let scorer = (t.sample > 0)
-            .then(|| Scorer::new(held_out_batches(&held, t.eval_images, device), vec![], BnScoring::Train));
-
-        let mut state = State { epochs_done: 0, history: vec![] };
-        if let Some(pool) = self.pool.as_ref().filter(|p| p.is_empty()) {
-            return Err(TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!(
-                "the supernet is to sample from a pool of {} architectures; give at least one",
-                pool.len()
-            ))));
-        }
-        if let (Some(init), false) = (&self.init, self.resume) {
-            load_weights(init, net.as_ref(), false)?;
-            progress.message(&format!("weights from {}", init.display()));
-        }
-        if self.resume {
-            if !self.files.last().exists() {
-                return Err(TrainError::Resume {
-                    dir: self.files.dir.display().to_string(),
-                    why: "no checkpoint yet; start again without --resume".into(),
-                });
-            }
-            let last = self.files.last();
-            let (tensors, meta) = checkpoint::load(&last)?;
-            load_weights(&last, net.as_ref(), false)?;
-            match checkpoint::optimizer_state(&last, &tensors, &meta, self.reset_optimizer)? {
-                checkpoint::OptimizerState::Load => opt.load_state(&tensors),
-                checkpoint::OptimizerState::Reset => progress.message(RESET_NOTICE),
-            }
-            state = checkpoint::state(&last, &meta, "oxnas.supernet_state", "supernet")?;
-            progress.message(&format!("resumed after epoch {}", state.epochs_done));
-        }
-
+        let tracking = Tracking::new(cfg, space.as_ref(), &held, device)?;
+        let mut state = self.start_state(net.weights(), &mut opt, progress)?;
         for epoch in state.epochs_done..o.epochs {
             let lr = cosine_lr(o.lr, o.lr_min, epoch, o.epochs);
             let started = Instant::now();
-            let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
-            for (step, batch) in loader.epoch(epoch as u64).enumerate() {
-                let (x, y) = to_tensors(&batch, device);
-                let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, epoch, step, Stream::PathSampling));
-                let paths = cfg.supernet.paths_per_step();
-                let mut grads: Vec<Option<Tensor>> = vec![];
-                for _ in 0..paths {
-                    net.set_path(&draw_path(self.pool.as_deref(), space.as_ref(), &mut rng))?;
-                    let logits = net.forward_t(&x, true);
-                    let loss = cross_entropy(&logits, &y);
-                    let value = loss.double_value(&[]);
-                    if !value.is_finite() {
-                        let kept = match state.epochs_done {
-                            0 => "No epoch had completed, so there is no checkpoint.".to_string(),
-                            n => format!(
-                                "The last good checkpoint (epoch {n}) is kept in {}.",
-                                self.files.last().display()
-                            ),
-                        };
-                        let what =
-                            format!("the training loss became {value} at epoch {}, step {}", epoch + 1, step + 1);
-                        return Err(TrainError::Diverged { what, kept });
-                    }
-                    // Gradients averaged over the sampled paths; a module none of them used stays None.
-                    let g = opt.grads(&(loss / paths as f64));
-                    grads = if grads.is_empty() {
-                        g
-                    } else {
-                        grads
-                            .into_iter()
-                            .zip(g)
-                            .map(|(a, b)| match (a, b) {
-                                (Some(a), Some(b)) => Some(a + b),
-                                (a, b) => a.or(b),
-                            })
-                            .collect()
-                    };
-                    loss_sum += value * batch.batch as f64 / paths as f64;
-                    correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
-                }
-                if o.grad_clip > 0.0 {
-                    clip_grads(&grads, o.grad_clip);
-                }
-                opt.step_with(&grads, lr);
-                seen += batch.batch;
-            }
+            let sums =
+                self.image_epoch((net.as_mut(), device), space.as_ref(), &mut opt, &loader, (epoch, lr), &state)?;
             let train_time = started.elapsed().as_secs_f64();
-            let (mut tau, mut rho, mut mean_acc) = (None, None, None);
-            if let (Some(scorer), Some(gt)) = (&scorer, &truth) {
-                if (epoch + 1) % t.every == 0 || epoch + 1 == o.epochs {
-                    let scores: Vec<f64> =
-                        scorer.score_all(net.as_mut(), &tracked, |_| {})?.iter().map(|s| s.accuracy).collect();
-                    let truth: Vec<f64> =
-                        tracked.iter().map(|a| gt.get(a).expect("the table covers every NB201 cell")).collect();
-                    tau = oxnas_core::rank::stats::kendall_tau_b(&scores, &truth).ok();
-                    rho = oxnas_core::rank::stats::spearman_rho(&scores, &truth).ok();
-                    mean_acc = Some(scores.iter().sum::<f64>() / scores.len() as f64);
-                }
-            }
+            let paths = cfg.supernet.paths_per_step();
+            let tracked = match &tracking {
+                Some(t) if (epoch + 1) % cfg.track.every == 0 || epoch + 1 == o.epochs => Some(t.rank(net.as_mut())?),
+                _ => None,
+            };
             let m = SupernetEpoch {
                 epoch,
                 lr,
-                train_loss: loss_sum / seen.max(1) as f64,
-                train_acc: 100.0 * correct as f64 / (seen * cfg.supernet.paths_per_step()).max(1) as f64,
-                tau,
-                rho,
-                tracked_mean_acc: mean_acc,
+                train_loss: sums.loss / sums.seen.max(1) as f64,
+                train_acc: Some(100.0 * sums.correct as f64 / (sums.seen * paths).max(1) as f64),
+                train_ppl: None,
+                tau: tracked.and_then(|t| t.0),
+                rho: tracked.and_then(|t| t.1),
+                tracked_mean_acc: tracked.map(|t| t.2),
                 epoch_time_s: started.elapsed().as_secs_f64(),
-                images_per_s: (seen * cfg.supernet.paths_per_step()) as f64 / train_time.max(1e-9),
+                images_per_s: Some((sums.seen * paths) as f64 / train_time.max(1e-9)),
+                tokens_per_s: None,
             };
-            state.history.push(m.clone());
-            state.epochs_done = epoch + 1;
-            let lines: String = state.history.iter().map(|m| serde_json::to_string(m).expect("json") + "\n").collect();
-            write_atomic(&self.files.log(), lines.as_bytes())
-                .map_err(|e| TrainError::Io { path: self.files.log().display().to_string(), source: e })?;
-            let mut tensors: Vec<(String, Tensor)> =
-                net.weights().variables().into_iter().map(|(k, v)| (format!("w.{k}"), v)).collect();
-            let opt_state = opt.state();
-            let mut meta = BTreeMap::new();
-            checkpoint::record_optimizer_keys(&mut meta, opt_state.keys());
-            tensors.extend(opt_state);
-            meta.insert("oxnas.supernet_state".to_string(), serde_json::to_string(&state).expect("json"));
-            meta.insert("oxnas.config".to_string(), cfg.to_toml());
-            checkpoint::save(&self.files.last(), &tensors, &meta)?;
-            progress.epoch_end(&m);
-            if epoch + 1 < o.epochs && progress.interrupted() {
-                return Err(TrainError::Interrupted { epoch });
-            }
+            self.finish_epoch(&mut state, m, net.weights(), &opt, progress)?;
         }
         Ok(state.history)
+    }
+
+    /// One epoch over the image batches: each step averages the gradients of `paths_per_step`
+    /// sampled paths.
+    fn image_epoch(
+        &self,
+        (net, device): (&mut dyn SinglePathNet, Device),
+        space: &dyn oxnas_core::oneshot::RankSpace,
+        opt: &mut Sgd,
+        loader: &Loader,
+        (epoch, lr): (usize, f64),
+        state: &State,
+    ) -> Result<EpochSums, TrainError> {
+        let cfg = &self.cfg;
+        let mut sums = EpochSums { loss: 0.0, correct: 0, seen: 0 };
+        for (step, batch) in loader.epoch(epoch as u64).enumerate() {
+            let (x, y) = to_tensors(&batch, device);
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, epoch, step, Stream::PathSampling));
+            let paths = cfg.supernet.paths_per_step();
+            let mut grads: Vec<Option<Tensor>> = vec![];
+            for _ in 0..paths {
+                net.set_path(&draw_path(self.pool.as_deref(), space, &mut rng))?;
+                let logits = net.forward_t(&x, true);
+                let loss = cross_entropy(&logits, &y);
+                let value = loss.double_value(&[]);
+                if !value.is_finite() {
+                    return Err(self.diverged(state, value, epoch, step));
+                }
+                // Gradients averaged over the sampled paths; a module none of them used stays None.
+                let g = opt.grads(&(loss / paths as f64));
+                grads =
+                    if grads.is_empty() { g } else { grads.into_iter().zip(g).map(|(a, b)| add_grads(a, b)).collect() };
+                sums.loss += value * batch.batch as f64 / paths as f64;
+                sums.correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+            }
+            if cfg.optim.grad_clip > 0.0 {
+                clip_grads(&grads, cfg.optim.grad_clip);
+            }
+            opt.step_with(&grads, lr);
+            sums.seen += batch.batch;
+        }
+        Ok(sums)
+    }
+}
+
+fn add_grads(a: Option<Tensor>, b: Option<Tensor>) -> Option<Tensor> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Running sums of an image epoch.
+struct EpochSums {
+    loss: f64,
+    correct: i64,
+    seen: usize,
+}
+
+/// The fixed sample of architectures scored and ranked against the truth after tracked epochs (a
+/// sample fixed for the run, so τ across epochs compares like with like).
+struct Tracking {
+    archs: Vec<String>,
+    truth: Vec<f64>,
+    scorer: Scorer,
+}
+
+impl Tracking {
+    fn new(
+        cfg: &SupernetTrainConfig,
+        space: &dyn oxnas_core::oneshot::RankSpace,
+        held: &Loader,
+        device: Device,
+    ) -> Result<Option<Tracking>, TrainError> {
+        let t = &cfg.track;
+        if t.sample == 0 {
+            return Ok(None);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(cfg.run.seed, 0, 0, Stream::TrackedSample));
+        let archs = oxnas_core::oneshot::sample_n(space, &mut rng, t.sample);
+        let col: Column = t
+            .truth
+            .parse()
+            .map_err(|e| TrainError::Config(oxnas_core::config::ConfigError::Invalid(format!("track.truth: {e}"))))?;
+        let gt = GroundTruth::from_column(col);
+        let truth = archs.iter().map(|a| gt.get(a).expect("the table covers every NB201 cell")).collect();
+        let scorer = Scorer::new(held_out_batches(held, t.eval_images, device), vec![], BnScoring::Train);
+        Ok(Some(Tracking { archs, truth, scorer }))
+    }
+
+    /// τ, ρ and the mean accuracy of the tracked sample with the current weights.
+    fn rank(&self, net: &mut dyn SinglePathNet) -> Result<(Option<f64>, Option<f64>, f64), TrainError> {
+        let scores: Vec<f64> = self.scorer.score_all(net, &self.archs, |_| {})?.iter().map(|s| s.score).collect();
+        let tau = oxnas_core::rank::stats::kendall_tau_b(&scores, &self.truth).ok();
+        let rho = oxnas_core::rank::stats::spearman_rho(&scores, &self.truth).ok();
+        Ok((tau, rho, scores.iter().sum::<f64>() / scores.len() as f64))
     }
 }
 
@@ -364,7 +463,9 @@ mod tests {
     }
 
     fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
-        h.iter().map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: 0.0, ..e.clone() }).collect()
+        h.iter()
+            .map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: None, tokens_per_s: None, ..e.clone() })
+            .collect()
     }
 
     #[test]
@@ -438,9 +539,9 @@ mod tests {
         checkpoint::save(&path, &tensors, &BTreeMap::new()).unwrap();
 
         let net = Nb201Supernet::new(&cfg(true), Device::Cpu);
-        let err = load_weights(&path, &net, false).unwrap_err().to_string();
+        let err = load_weights(&path, net.weights(), false).unwrap_err().to_string();
         assert!(err.contains("running_mean"), "{err}");
-        load_weights(&path, &net, true).unwrap();
+        load_weights(&path, net.weights(), true).unwrap();
         let loaded = net.weights().variables();
         for (name, t) in trained.weights().variables() {
             assert!(loaded[&name].equal(&t), "{name} changed on load");
@@ -454,7 +555,7 @@ mod tests {
         let fewer: Vec<(String, Tensor)> =
             tensors.into_iter().filter(|(k, _)| !k.ends_with("classifier.weight")).collect();
         checkpoint::save(&path, &fewer, &BTreeMap::new()).unwrap();
-        assert!(load_weights(&path, &net, true).is_err());
+        assert!(load_weights(&path, net.weights(), true).is_err());
     }
 
     #[test]

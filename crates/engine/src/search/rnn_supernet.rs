@@ -23,8 +23,8 @@ use oxnas_core::darts_rnn::{RnnGenotype, RnnOp, STEPS};
 /// Edges of the search cell: node `i` has `i + 1` predecessors.
 pub const EDGES: usize = STEPS * (STEPS + 1) / 2;
 
-/// The batch norm's momentum and ε (PyTorch's `BatchNorm1d` defaults, which the reference keeps).
-const BN_MOMENTUM: f64 = 0.1;
+/// The batch norm's ε (PyTorch's `BatchNorm1d` default, which the reference keeps; so is its
+/// momentum of 0.1, [`crate::nn::layers::bn_momentum`]'s default).
 const BN_EPS: f64 = 1e-5;
 
 pub struct SearchRnnCell {
@@ -61,7 +61,7 @@ impl SearchRnnCell {
             Some(&self.running_mean),
             Some(&self.running_var),
             train,
-            BN_MOMENTUM,
+            if train { crate::nn::layers::bn_momentum() } else { 0.0 },
             BN_EPS,
             false,
         )

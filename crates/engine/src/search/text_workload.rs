@@ -66,11 +66,7 @@ impl Workload for TextWorkload {
         let data = cfg.data.text()?;
         let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
         set_threads(cfg.run.threads, "run.threads");
-        let corpus = match &data.data_dir {
-            Some(dir) => Corpus::from_dir(dir),
-            None => Corpus::embedded(),
-        }
-        .map_err(|e| SearchError::Invalid(e.to_string()))?;
+        let corpus = Corpus::load(data.data_dir.as_deref()).map_err(|e| SearchError::Invalid(e.to_string()))?;
         let eval = columns(&corpus.valid, cfg.run.eval_batch_size, "valid", "run.eval_batch_size")?;
         Ok(TextWorkload { corpus, device, bptt: data.bptt, columns: None, eval, probe: None })
     }

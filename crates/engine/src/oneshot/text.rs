@@ -1,0 +1,351 @@
+//! Single-path weight sharing on the DARTS recurrent cell (the DARTS-PTB space of "How Does Supernet
+//! Help in NAS?"): the search language model of quark0/darts `rnn/model_search.py`, where each BPTT
+//! window runs one uniformly drawn genotype (every node's input and activation) on the shared
+//! weights instead of the softmax mixture.
+//!
+//! Training follows the reference search's w step: windows of `bptt` rows (half of it with
+//! probability 0.05), the learning rate scaled by window length / bptt, the hidden state carried
+//! from window to window, the NLL plus the temporal activation penalty, gradients clipped. Dropout
+//! masks and the genotype of a window come from keyed streams (epoch, window), so a run repeats
+//! exactly and resumes to the same trace.
+//!
+//! A genotype's score is its validation perplexity with the inherited weights. The cell's batch norm
+//! (shared by all nodes, as in the reference) holds running statistics mixed over every path that
+//! trained it; [`BnScoring`] says whether scoring uses them, each batch's own statistics, or
+//! statistics re-estimated on training windows of the scored genotype alone.
+
+use super::score::{ArchScorer, BnScoring, CellScore};
+use super::train::{draw_path, State, SupernetEpoch, SupernetTrainer};
+use crate::nn::{token_ids, Dropout};
+use crate::progress::Progress;
+use crate::run::{set_threads, stream_seed, Stream};
+use crate::search::rnn_supernet::RnnSupernet;
+use crate::search::supernet::sorted_trainable;
+use crate::search::Supernet;
+use crate::train::optim::{clip_grads, cosine_lr, Sgd, SgdConfig};
+use crate::train::trainer::TrainError;
+use crate::DeviceChoice;
+use oxnas_core::config::{ConfigError, DartsRnnSupernetConfig, OneShotConfig, TextSearchData};
+use oxnas_core::oneshot::{ArchError, DartsRnnRankSpace};
+use oxnas_core::text::{Columns, Corpus, SeqLen};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+/// The search language model running one genotype's path at a time.
+pub struct TextSupernet {
+    net: RnnSupernet,
+    space: DartsRnnRankSpace,
+}
+
+impl TextSupernet {
+    /// Weights from libtorch's generator seeded with `seed`, as the other spaces' supernets.
+    pub fn new(cfg: &DartsRnnSupernetConfig, vocab: usize, seed: u64, device: Device) -> Self {
+        tch::manual_seed(seed as i64);
+        let lm = crate::nn::RnnLmConfig { vocab: vocab as i64, hidden: cfg.hidden as i64, dropouts: cfg.dropouts };
+        TextSupernet { net: RnnSupernet::new(&lm, device), space: DartsRnnRankSpace::default() }
+    }
+
+    /// Runs only `arch`'s path (a recurrent genotype) from now on.
+    pub fn set_path(&mut self, arch: &str) -> Result<(), ArchError> {
+        self.net.lm.cell.path = Some(self.space.parse(arch)?);
+        Ok(())
+    }
+
+    /// All weights and the batch norm's running statistics, named as checkpoints store them.
+    pub fn weights(&self) -> &VarStore {
+        self.net.weights()
+    }
+
+    /// The mean NLL of the current path on `w`, from `hidden`, and the state it ends in.
+    fn nll(&self, w: &Batch, hidden: &Tensor, dropout: Dropout) -> (Tensor, crate::nn::LmOutput) {
+        let out = self.net.lm.forward_t(&w.input, hidden, dropout);
+        let vocab = out.log_probs.size()[2];
+        (out.log_probs.view([-1, vocab]).nll_loss(&w.target), out)
+    }
+}
+
+/// The recurrent supernet config of a text run.
+fn model(cfg: &OneShotConfig) -> Result<&DartsRnnSupernetConfig, ConfigError> {
+    match cfg {
+        OneShotConfig::DartsRnn(m) => Ok(m),
+        _ => Err(ConfigError::Invalid("a text corpus needs supernet.space = \"darts-rnn\"".into())),
+    }
+}
+
+/// The corpus a text run reads.
+pub fn corpus(data: &TextSearchData) -> Result<Corpus, TrainError> {
+    Corpus::load(data.data_dir.as_deref()).map_err(TrainError::Text)
+}
+
+/// `tokens` as `batch` columns, or an error naming the split and the setting.
+pub fn columns(tokens: &[u32], batch: usize, split: &str, key: &str) -> Result<Columns, TrainError> {
+    Columns::new(tokens, batch)
+        .map_err(|e| TrainError::Config(ConfigError::Invalid(format!("the {split} split with {key} = {batch}: {e}"))))
+}
+
+/// A window on the device: inputs `[T, B]` and targets `[T·B]`.
+struct Batch {
+    input: Tensor,
+    target: Tensor,
+    len: usize,
+}
+
+impl Batch {
+    fn of(columns: &Columns, start: usize, len: usize, device: Device) -> Batch {
+        let w = columns.window(start, len);
+        Batch {
+            input: token_ids(&w.inputs, device).view([w.len as i64, columns.batch() as i64]),
+            target: token_ids(&w.targets, device),
+            len: w.len,
+        }
+    }
+
+    /// The evaluation windows of `columns` (`bptt` rows each, in order).
+    fn evaluation(columns: &Columns, bptt: usize, device: Device) -> Vec<Batch> {
+        columns.eval_windows(bptt).map(|w| Batch::of(columns, w.start, w.len, device)).collect()
+    }
+}
+
+/// Trains the text supernet of `trainer`'s config on `data` (called by [`SupernetTrainer::run`]).
+pub(super) fn train(
+    trainer: &SupernetTrainer,
+    data: &TextSearchData,
+    progress: &mut dyn Progress<SupernetEpoch>,
+) -> Result<Vec<SupernetEpoch>, TrainError> {
+    let cfg = &trainer.cfg;
+    let m = model(&cfg.supernet)?;
+    let device = cfg.run.device.parse::<DeviceChoice>()?.resolve()?;
+    set_threads(cfg.run.threads, "run.threads");
+    let corpus = corpus(data)?;
+    let train = columns(&corpus.train, cfg.optim.batch_size, "train", "optim.batch_size")?;
+    progress.message(&format!(
+        "data: {} ({} words; the supernet trains on {} train tokens, scoring reads the {} validation tokens)",
+        corpus.origin,
+        corpus.vocab.len(),
+        corpus.train.len(),
+        corpus.valid.len()
+    ));
+    let mut net = TextSupernet::new(m, corpus.vocab.len(), cfg.run.seed, device);
+    let o = &cfg.optim;
+    let mut opt = Sgd::new(
+        SgdConfig { lr: o.lr, momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov },
+        sorted_trainable(net.weights()),
+    );
+    let mut state = trainer.start_state(net.weights(), &mut opt, progress)?;
+    for epoch in state.epochs_done..o.epochs {
+        let lr = cosine_lr(o.lr, o.lr_min, epoch, o.epochs);
+        let started = Instant::now();
+        let epoch_run = EpochRun { trainer, model: m, columns: &train, bptt: data.bptt, epoch, lr };
+        let (nll, tokens) = epoch_run.run(&mut net, &mut opt, &state, progress)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let record = SupernetEpoch {
+            epoch,
+            lr,
+            train_loss: nll,
+            train_acc: None,
+            train_ppl: Some(nll.exp()),
+            tau: None,
+            rho: None,
+            tracked_mean_acc: None,
+            epoch_time_s: seconds,
+            images_per_s: None,
+            tokens_per_s: Some(tokens as f64 / seconds.max(1e-9)),
+        };
+        trainer.finish_epoch(&mut state, record, net.weights(), &opt, progress)?;
+    }
+    Ok(state.history)
+}
+
+/// One epoch of single-path training.
+struct EpochRun<'a> {
+    trainer: &'a SupernetTrainer,
+    model: &'a DartsRnnSupernetConfig,
+    columns: &'a Columns,
+    bptt: usize,
+    epoch: usize,
+    lr: f64,
+}
+
+impl EpochRun<'_> {
+    /// Trains every window once; the mean training NLL per token and the number of tokens.
+    fn run(
+        &self,
+        net: &mut TextSupernet,
+        opt: &mut Sgd,
+        state: &State,
+        progress: &mut dyn Progress<SupernetEpoch>,
+    ) -> Result<(f64, usize), TrainError> {
+        let seed = self.trainer.cfg.run.seed;
+        let lengths = SeqLen { bptt: self.bptt, max_delta: 0, seed, spread: 0.0 };
+        let device = net.weights().device();
+        let mut hidden = net.net.lm.init_hidden(self.columns.batch() as i64);
+        let (mut nll_sum, mut tokens) = (0.0, 0usize);
+        for (w, &(start, len)) in self.columns.train_windows(&lengths, self.epoch).iter().enumerate() {
+            let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, self.epoch, w, Stream::PathSampling));
+            net.set_path(&draw_path(self.trainer.pool.as_deref(), &net.space, &mut rng))?;
+            let batch = Batch::of(self.columns, start, len, device);
+            let (nll, next) = self.step(net, opt, &batch, &hidden, w);
+            if !nll.is_finite() {
+                return Err(self.trainer.diverged(state, nll, self.epoch, w));
+            }
+            hidden = next;
+            nll_sum += nll * (batch.len * self.columns.batch()) as f64;
+            tokens += batch.len * self.columns.batch();
+            progress.batch(w + 1, nll);
+        }
+        Ok((nll_sum / tokens.max(1) as f64, tokens))
+    }
+
+    /// One SGD step of window `w` on the current path; its NLL and the state it ends in.
+    fn step(&self, net: &TextSupernet, opt: &mut Sgd, batch: &Batch, hidden: &Tensor, w: usize) -> (f64, Tensor) {
+        let seed = self.trainer.cfg.run.seed;
+        let dropout = Dropout::Seed(stream_seed(seed, self.epoch, w, Stream::LmSupernetDropout));
+        let (nll, out) = net.nll(batch, hidden, dropout);
+        let value = nll.double_value(&[]);
+        if value.is_finite() {
+            let total = match out.penalties(self.model.activation_reg, self.model.temporal_reg) {
+                Some(p) => &nll + p,
+                None => nll,
+            };
+            let grads = opt.grads(&total);
+            let clip = self.trainer.cfg.optim.grad_clip;
+            if clip > 0.0 {
+                clip_grads(&grads, clip);
+            }
+            opt.step_with(&grads, self.lr * batch.len as f64 / self.bptt as f64);
+        }
+        (value, out.hidden.detach())
+    }
+}
+
+/// How a text supernet scores genotypes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextScoring {
+    /// Validation tokens per column read (0: the whole split).
+    pub eval_rows: usize,
+    pub bn: BnScoring,
+    /// Training windows (`bptt` rows at the training batch size) for [`BnScoring::Recalibrate`].
+    pub recal_batches: usize,
+}
+
+/// Scores genotypes by validation perplexity with a text supernet's inherited weights.
+pub struct TextScorer {
+    net: TextSupernet,
+    eval: Vec<Batch>,
+    recal: Vec<Batch>,
+    bn: BnScoring,
+    batch: i64,
+}
+
+impl TextScorer {
+    /// The validation split at `eval_batch` columns, windows of `bptt`, cut to the first
+    /// `scoring.eval_rows` rows when that is not 0; recalibration reads the first windows of the
+    /// training split at `train_batch` columns.
+    pub fn new(
+        net: TextSupernet,
+        corpus: &Corpus,
+        (bptt, eval_batch, train_batch): (usize, usize, usize),
+        scoring: TextScoring,
+    ) -> Result<TextScorer, TrainError> {
+        let device = net.weights().device();
+        let valid = columns(&corpus.valid, eval_batch, "valid", "run.eval_batch_size")?;
+        let mut eval = Batch::evaluation(&valid, bptt, device);
+        if scoring.eval_rows > 0 {
+            let mut rows = 0;
+            eval.retain(|b| {
+                let keep = rows < scoring.eval_rows;
+                rows += b.len;
+                keep
+            });
+        }
+        let recal = match scoring.bn {
+            BnScoring::Recalibrate => {
+                let train = columns(&corpus.train, train_batch, "train", "optim.batch_size")?;
+                let mut windows = Batch::evaluation(&train, bptt, device);
+                windows.truncate(scoring.recal_batches);
+                windows
+            }
+            _ => vec![],
+        };
+        Ok(TextScorer { net, eval, recal, bn: scoring.bn, batch: eval_batch as i64 })
+    }
+
+    /// Validation tokens each genotype is scored on.
+    pub fn tokens(&self) -> usize {
+        self.eval.iter().map(|b| b.len).sum::<usize>() * self.batch as usize
+    }
+
+    /// The batch norm's running statistics, by name.
+    fn buffers(&self) -> Vec<(String, Tensor)> {
+        let vars = self.net.weights().variables();
+        let mut named: Vec<(String, Tensor)> = vars.into_iter().filter(|(k, _)| k.contains("running_")).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
+    }
+
+    fn score(&mut self, arch: &str) -> Result<CellScore, ArchError> {
+        self.net.set_path(arch)?;
+        Ok(tch::no_grad(|| {
+            if self.bn == BnScoring::Recalibrate {
+                self.recalibrate();
+            }
+            let mode = match self.bn {
+                BnScoring::Train => Dropout::BatchStats,
+                BnScoring::Running | BnScoring::Recalibrate => Dropout::Off,
+            };
+            let (mut hidden, mut sum, mut count) = (self.net.net.lm.init_hidden(self.batch), 0.0, 0usize);
+            for b in &self.eval {
+                let (nll, out) = self.net.nll(b, &hidden, mode);
+                sum += nll.double_value(&[]) * (b.len * self.batch as usize) as f64;
+                count += b.len * self.batch as usize;
+                hidden = out.hidden;
+            }
+            let loss = sum / count.max(1) as f64;
+            CellScore { score: loss.exp(), loss }
+        }))
+    }
+
+    /// Resets the running statistics and re-estimates them on the training windows with this path
+    /// alone: the plain average of the batch statistics over every use of the (shared) batch norm,
+    /// all nodes and time steps. Training's momentum of 0.1 per use would keep only the last few
+    /// uses, the last nodes of the last time step, and such statistics let some genotypes' states
+    /// grow without bound over a long validation pass.
+    fn recalibrate(&self) {
+        for (name, t) in self.buffers() {
+            let _ = t.shallow_clone().fill_(if name.ends_with("running_mean") { 0.0 } else { 1.0 });
+        }
+        let mut hidden = self.net.net.lm.init_hidden(self.recal.first().map_or(1, |b| b.input.size()[1]));
+        crate::nn::layers::with_bn_average(|| {
+            for b in &self.recal {
+                hidden = self.net.nll(b, &hidden, Dropout::BatchStats).1.hidden;
+            }
+        });
+    }
+}
+
+impl ArchScorer for TextScorer {
+    fn score_all(&mut self, archs: &[String], progress: &mut dyn FnMut(usize)) -> Result<Vec<CellScore>, ArchError> {
+        let saved: Vec<Tensor> = self.buffers().iter().map(|(_, t)| t.detach().copy()).collect();
+        let mut out = Vec::with_capacity(archs.len());
+        let mut result = Ok(());
+        for (i, arch) in archs.iter().enumerate() {
+            match self.score(arch) {
+                Ok(s) => out.push(s),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            progress(i + 1);
+        }
+        tch::no_grad(|| {
+            for ((_, t), s) in self.buffers().iter().zip(&saved) {
+                t.shallow_clone().copy_(s);
+            }
+        });
+        result.map(|_| out)
+    }
+}

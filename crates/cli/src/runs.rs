@@ -48,6 +48,26 @@ pub fn start<C: oxnas_core::config::ConfigFile>(
     Ok((out.clone().unwrap_or_else(|| default_dir(kind, preset)), Some(cfg)))
 }
 
+/// [`start`] for a config whose data may be a text corpus (`reads_text`): there `--data-dir` sets
+/// only `data.data_dir`, since a corpus has no image `source`.
+pub fn start_data<C: oxnas_core::config::ConfigFile>(
+    kind: &str,
+    preset: &str,
+    overrides: &crate::args::Overrides,
+    out: &Option<PathBuf>,
+    resume: &Option<PathBuf>,
+    reads_text: fn(&C) -> bool,
+) -> anyhow::Result<(PathBuf, Option<C>)> {
+    if resume.is_none() && overrides.data_dir.is_some() {
+        let config = overrides.config.as_deref();
+        if reads_text(&C::resolve(preset, config, &overrides.sets)?) {
+            let cfg = C::resolve(preset, config, &overrides.text_sets())?;
+            return Ok((out.clone().unwrap_or_else(|| default_dir(kind, preset)), Some(cfg)));
+        }
+    }
+    start(kind, preset, overrides, &[], out, resume)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::args::Overrides;
 use crate::plots;
-use crate::runs::start;
+use crate::runs::{start, start_data};
 use crate::shard::{Mode, ShardArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -232,7 +232,8 @@ impl Progress<SupernetEpoch> for Reporter {
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
-    let (dir, cfg) = start::<SupernetTrainConfig>("supernet", &a.preset, &a.overrides, &[], &a.out, &a.resume)?;
+    let reads_text = |c: &SupernetTrainConfig| matches!(c.data, SearchData::Text(_));
+    let (dir, cfg) = start_data("supernet", &a.preset, &a.overrides, &a.out, &a.resume, reads_text)?;
     let mut trainer = SupernetTrainer::new(&dir, cfg)?;
     trainer.reset_optimizer = a.reset_optimizer;
     eprintln!("run directory: {}", dir.display());

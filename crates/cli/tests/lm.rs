@@ -191,3 +191,70 @@ fn search_then_retrain_a_recurrent_cell() {
     ]);
     assert!(e.contains("both `dataset` (images) and `bptt` (text)"), "{e}");
 }
+
+/// The DARTS-PTB ranking study as examples/rank-darts-rnn.sh runs it, at toy size: a single-path
+/// supernet on a corpus in PTB form, genotypes scored by validation perplexity with inherited
+/// weights, retrained standalone (test perplexity), and ranked with both directions lower-is-better
+/// taken from the space; the output says which directions were used.
+#[test]
+fn ranking_study_on_the_recurrent_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(dir.path(), 100);
+    let run = dir.path().join("supernet");
+    let mut args: Vec<String> =
+        ["supernet", "train", "--preset", "cpu-darts-rnn", "--device", "cpu", "--data-dir"].map(String::from).to_vec();
+    args.push(data.display().to_string());
+    for s in ["supernet.hidden=8", "optim.batch_size=8", "data.bptt=10", "run.eval_batch_size=4", "run.threads=1"] {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    args.extend(["--epochs", "2", "--out"].map(String::from));
+    args.push(run.display().to_string());
+    let out = ok(&strs(&args));
+    assert!(out.contains("final train perplexity"), "{out}");
+    let log = lines_without_times(&run.join("supernet.jsonl"));
+    assert!(log.iter().all(|e| e["train_ppl"].as_f64().is_some() && e.get("train_acc").is_none()), "{log:?}");
+
+    let scores = dir.path().join("scores.csv");
+    let r = run.display().to_string();
+    let s = scores.display().to_string();
+    let base = ["supernet", "score", "--run", &r, "--archs", "sample:5", "--device", "cpu", "--threads", "1"];
+    ok(&[&base[..], &["--bn", "recalibrate", "--recal-batches", "2", "--out", &s]].concat());
+    let table = std::fs::read_to_string(&scores).unwrap();
+    assert_eq!(table.lines().count(), 6, "{table}");
+    assert!(table.lines().skip(1).all(|l| l.starts_with("\"Genotype(recurrent=[(")), "{table}");
+
+    let truth = dir.path().join("truth.csv");
+    let t = truth.display().to_string();
+    let d = format!("data.data_dir={:?}", data.display().to_string());
+    let mut gt = vec!["groundtruth", "--space", "darts-rnn", "--archs", &s, "--out", &t, "--set", &d];
+    for set in [
+        "model.hidden=8",
+        "optim.batch_size=8",
+        "optim.bptt=10",
+        "optim.eval_batch_size=4",
+        "optim.test_batch_size=4",
+        "optim.epochs=1",
+        "run.threads=1",
+    ] {
+        gt.extend(["--set", set]);
+    }
+    ok(&gt);
+    let rows = std::fs::read_to_string(&truth).unwrap();
+    assert!(rows.starts_with("key,arch_str,test_ppl,valid_ppl,params,epochs\n"), "{rows}");
+    assert_eq!(rows.lines().count(), 6, "{rows}");
+
+    let ranked = oxnas(&["rank", "--space", "darts-rnn", "--scores", &s, "--truth", &t, "-k", "1,3"]);
+    assert!(ranked.status.success(), "{}", String::from_utf8_lossy(&ranked.stderr));
+    let (stdout, stderr) = (String::from_utf8_lossy(&ranked.stdout), String::from_utf8_lossy(&ranked.stderr));
+    assert!(
+        stdout.contains("score: lower is better; truth: lower is better") && stdout.contains("test_ppl"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("score lower is better (the darts-rnn space's perplexity)"), "{stderr}");
+    let given = oxnas(&["rank", "--space", "darts-rnn", "--scores", &s, "--truth", &t, "--score-better", "higher"]);
+    assert!(String::from_utf8_lossy(&given.stderr).contains("score higher is better (as given)"));
+
+    // A [split] belongs to image data.
+    let e = fails(&["supernet", "train", "--preset", "cpu-darts-rnn", "--set", "split.train_portion=0.5"]);
+    assert!(e.contains("remove [split]"), "{e}");
+}

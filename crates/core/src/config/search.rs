@@ -92,7 +92,7 @@ impl SearchData {
         match self {
             SearchData::Images(d) => Ok(d),
             SearchData::Text(_) => Err(ConfigError::Invalid(
-                "this search reads a text corpus ([data] bptt = ...), but its space trains on images".into(),
+                "this config reads a text corpus ([data] bptt = ...), but its space trains on images".into(),
             )),
         }
     }
@@ -102,7 +102,7 @@ impl SearchData {
         match self {
             SearchData::Text(d) => Ok(d),
             SearchData::Images(_) => Err(ConfigError::Invalid(
-                "this search reads an image dataset ([data] dataset = ...), but its space trains on text".into(),
+                "this config reads an image dataset ([data] dataset = ...), but its space trains on text".into(),
             )),
         }
     }

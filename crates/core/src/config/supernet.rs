@@ -340,9 +340,10 @@ impl ProxylessOneShot {
     }
 }
 
-/// Ranking of a fixed sample of cells against a ground truth, tracked during training (τ per epoch).
+/// Ranking of a fixed sample of cells against a ground truth, tracked during training (τ per epoch);
+/// keys left out take the values of an untracked run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrackConfig {
     /// Cells scored after each tracked epoch (0 = no tracking).
     pub sample: usize,
@@ -427,6 +428,33 @@ impl ConfigFile for SupernetTrainConfig {
 mod tests {
     use super::*;
 
+    /// The recurrent space reads a corpus and only it does; a corpus takes no [split]; nothing is
+    /// tracked on it (there is no embedded ground truth).
+    #[test]
+    fn text_data_goes_with_the_recurrent_space() {
+        let c = SupernetTrainConfig::resolve("cpu-darts-rnn", None, &[]).unwrap();
+        assert!(matches!((&c.supernet, &c.data, &c.split), (OneShotConfig::DartsRnn(_), SearchData::Text(_), None)));
+        assert_eq!(c.supernet.rank_space().unwrap().name(), "darts-rnn");
+        let err = |text: &str| SupernetTrainConfig::from_toml_str(text, "t.toml").unwrap_err().to_string();
+        let rnn = c.to_toml();
+        assert!(err(&format!("{rnn}\n[split]\ntrain_portion = 0.5\n")).contains("remove [split]"));
+        let image = SupernetTrainConfig::resolve("cpu-nb201", None, &[]).unwrap();
+        let nb201_on_text = SupernetTrainConfig { supernet: image.supernet.clone(), ..c.clone() };
+        let e = nb201_on_text.validate().unwrap_err().to_string();
+        assert!(e.contains("reads a text corpus") && e.contains("trains on images"), "{e}");
+        let rnn_on_images = SupernetTrainConfig { supernet: c.supernet.clone(), ..image };
+        let e = rnn_on_images.validate().unwrap_err().to_string();
+        assert!(e.contains("reads an image dataset") && e.contains("trains on text"), "{e}");
+        let e = SupernetTrainConfig::resolve("cpu-nb201", None, &["data.bptt=35".into()]).unwrap_err().to_string();
+        assert!(e.contains("both `dataset` (images) and `bptt` (text)"), "{e}");
+        let e =
+            SupernetTrainConfig::resolve("cpu-darts-rnn", None, &["track.sample=4".into()]).unwrap_err().to_string();
+        assert!(e.contains("set track.sample = 0"), "{e}");
+        let e =
+            SupernetTrainConfig::resolve("cpu-darts-rnn", None, &["supernet.hidden=0".into()]).unwrap_err().to_string();
+        assert!(e.contains("supernet.hidden"), "{e}");
+    }
+
     #[test]
     fn presets_resolve_and_round_trip() {
         for (name, _) in SUPERNET_PRESETS {
@@ -502,8 +530,11 @@ mod tests {
         let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("cpu-proxyless is a proxyless preset") };
         assert_eq!((p.width_mult, p.paths_per_step), (0.3, 1));
         assert_eq!((p.stage_openers, p.zero_init_residual), (Some(BlockChoice::K3E6), true));
-        assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 1, resolution: 28 });
-        let space = c.supernet.rank_space_on(&c.data).unwrap();
+        assert_eq!(
+            ImageInput::of(c.data.images().unwrap()).unwrap(),
+            ImageInput { classes: 10, channels: 1, resolution: 28 }
+        );
+        let space = c.supernet.rank_space_on(c.data.images().unwrap()).unwrap();
         assert_eq!(space.name(), "proxyless");
         assert!(space.params_note().contains("width 0.3, 10 classes, 1x28x28 input"), "{}", space.params_note());
         // Without the data, features are counted at the reference's ImageNet input.
@@ -525,7 +556,10 @@ mod tests {
         let c = SupernetTrainConfig::resolve("proxyless-imagenet", None, &[]).unwrap();
         let OneShotConfig::Proxyless(p) = &c.supernet else { panic!("proxyless-imagenet is a proxyless preset") };
         assert_eq!((p.width_mult, c.optim.epochs, c.optim.batch_size), (1.0, 120, 256));
-        assert_eq!(ImageInput::of(&c.data).unwrap(), ImageInput { classes: 10, channels: 3, resolution: 32 });
+        assert_eq!(
+            ImageInput::of(c.data.images().unwrap()).unwrap(),
+            ImageInput { classes: 10, channels: 3, resolution: 32 }
+        );
 
         let err =
             |set: &str| SupernetTrainConfig::resolve("cpu-proxyless", None, &[set.into()]).unwrap_err().to_string();

@@ -245,12 +245,12 @@ fn finding(space: &dyn RankSpace, features: &[FeatureBias]) -> String {
         }
         Some((f, r)) if r < 0.0 => format!(
             "the supernet favours {}: Spearman rho of {f} with the rank error is {r:+.2}, so the more of it a cell \
-             has, the higher the supernet ranks it relative to its true accuracy",
+             has, the higher the supernet ranks it relative to its true place",
             f.high
         ),
         Some((f, r)) => format!(
             "the supernet favours {}: Spearman rho of {f} with the rank error is {r:+.2}, so the more of it a cell \
-             has, the lower the supernet ranks it relative to its true accuracy",
+             has, the lower the supernet ranks it relative to its true place",
             f.low
         ),
     }

@@ -797,6 +797,17 @@ mod tests {
         // oxnas groundtruth's own CSV: the `accuracy` column is the ground truth.
         let g = truth("index,arch_str,accuracy,top5,params,epochs,seconds\n1835,|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|,61.5,90.0,1000,3,2.5\n", "gt.csv").unwrap();
         assert_eq!(g.get(ALL_SKIP), Some(61.5));
+        // The recurrent space's rows: `test_ppl` is its ground truth; an accuracy column is not.
+        let rnn = crate::oneshot::DartsRnnRankSpace::default();
+        let g = GroundTruth::from_csv_str(
+            "key,arch_str,test_ppl,valid_ppl,params,epochs\n7,DARTS_V2,104.5,99.9,126806,3\n",
+            "gt.csv",
+            &rnn,
+        )
+        .unwrap();
+        assert_eq!((g.name(), g.get(&rnn.canonical("DARTS_V2").unwrap())), ("gt.csv:test_ppl", Some(104.5)));
+        let e = GroundTruth::from_csv_str("arch_str,accuracy,top5\nDARTS_V2,1,2\n", "t", &rnn).unwrap_err();
+        assert!(e.to_string().contains("none is named `test_ppl`"), "{e}");
         let e = truth("index,acc\n1,2\n1,3\n", "t").unwrap_err();
         assert!(matches!(e, RankError::CsvDuplicate { line: 3, first_line: 2, .. }), "{e}");
         assert!(matches!(truth("index,acc\n", "t"), Err(RankError::CsvNoRows { .. })));

@@ -255,6 +255,22 @@ mod tests {
         assert!((bn.running_mean.as_ref().unwrap().double_value(&[0]) - 2.8).abs() < 1e-5);
     }
 
+    /// Inside `with_bn_average` the running mean is the plain average of every use's batch mean, the
+    /// uses of several batches and of one batch alike; outside it the momentum is 0.1 again.
+    #[test]
+    fn bn_average_counts_every_use() {
+        let vs = VarStore::new(Device::Cpu);
+        let bn = BatchNorm2d::new(&vs.root(), 1, false, true);
+        let use_with = |v: f32| {
+            let x = Tensor::from_slice(&[v, v]).view([2, 1, 1, 1]);
+            let _ = bn.forward_t(&x, true);
+        };
+        with_bn_average(|| [1.0, 3.0, 8.0].into_iter().for_each(use_with));
+        assert!((bn.running_mean.as_ref().unwrap().double_value(&[0]) - 4.0).abs() < 1e-6);
+        use_with(14.0);
+        assert!((bn.running_mean.as_ref().unwrap().double_value(&[0]) - 5.0).abs() < 1e-5);
+    }
+
     #[test]
     fn bn_without_running_stats_uses_batch_stats_in_eval() {
         let vs = VarStore::new(Device::Cpu);

@@ -349,3 +349,161 @@ impl ArchScorer for TextScorer {
         result.map(|_| out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::mean_nll;
+    use crate::progress::Quiet;
+    use oxnas_core::config::{ConfigFile, SupernetTrainConfig};
+    use oxnas_core::oneshot::RankSpace;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    fn corpus_dir(dir: &Path) -> std::path::PathBuf {
+        crate::lm::test_support::random_corpus(dir, 9, [("train", 60), ("valid", 12), ("test", 6)])
+    }
+
+    /// The CPU preset on the tiny corpus: hidden 6, 8 columns, windows of 6.
+    fn tiny(data: &Path) -> SupernetTrainConfig {
+        let sets: Vec<String> = [
+            format!("data.data_dir={:?}", data.display().to_string()),
+            "supernet.hidden=6".into(),
+            "optim.batch_size=8".into(),
+            "optim.epochs=3".into(),
+            "data.bptt=6".into(),
+            "run.eval_batch_size=4".into(),
+            "run.threads=1".into(),
+            "run.device=\"cpu\"".into(),
+        ]
+        .into_iter()
+        .collect();
+        SupernetTrainConfig::resolve("cpu-darts-rnn", None, &sets).unwrap()
+    }
+
+    struct StopAfterFirst;
+    impl Progress<SupernetEpoch> for StopAfterFirst {
+        fn interrupted(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
+        h.iter().map(|e| SupernetEpoch { epoch_time_s: 0.0, tokens_per_s: None, ..e.clone() }).collect()
+    }
+
+    fn weights(dir: &Path) -> BTreeMap<String, Tensor> {
+        crate::checkpoint::load(&dir.join("checkpoints/last.safetensors")).unwrap().0.into_iter().collect()
+    }
+
+    /// Two runs of one config log the same perplexities and end with the same weights; a run stopped
+    /// after its first epoch resumes to both.
+    #[test]
+    fn trains_deterministically_and_resumes_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = corpus_dir(dir.path());
+        let run = |name: &str| SupernetTrainer::new(&dir.path().join(name), Some(tiny(&data))).unwrap().run(&mut Quiet);
+        let a = run("a").unwrap();
+        let b = run("b").unwrap();
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().all(|e| e.train_acc.is_none() && e.tokens_per_s.is_some()));
+        assert!(a.iter().all(|e| e.train_ppl.is_some_and(|p| p.is_finite() && p > 1.0)));
+        assert!((a[0].train_ppl.unwrap() - a[0].train_loss.exp()).abs() < 1e-9);
+        assert_eq!(strip(&a), strip(&b));
+        let (wa, wb) = (weights(&dir.path().join("a")), weights(&dir.path().join("b")));
+        assert!(wa.iter().all(|(k, t)| t.equal(&wb[k])), "the same config ends with the same weights");
+
+        let cut = dir.path().join("c");
+        let err = SupernetTrainer::new(&cut, Some(tiny(&data))).unwrap().run(&mut StopAfterFirst).unwrap_err();
+        assert!(matches!(err, TrainError::Interrupted { epoch: 0 }), "{err}");
+        let resumed = SupernetTrainer::new(&cut, None).unwrap().run(&mut Quiet).unwrap();
+        assert_eq!(strip(&resumed), strip(&a));
+        let wc = weights(&cut);
+        assert!(wa.iter().all(|(k, t)| t.equal(&wc[k])), "the resumed run ends with the same weights");
+    }
+
+    /// A supernet whose batch norm has trained statistics, the tiny corpus, and three genotypes.
+    fn scored_setup(dir: &Path) -> (TextSupernet, Corpus, Vec<String>) {
+        let data = corpus_dir(dir);
+        let cfg = tiny(&data);
+        let corpus = Corpus::from_dir(&data).unwrap();
+        let OneShotConfig::DartsRnn(m) = &cfg.supernet else { unreachable!() };
+        let mut net = TextSupernet::new(m, corpus.vocab.len(), 4, Device::Cpu);
+        let train = columns(&corpus.train, 8, "train", "b").unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let archs: Vec<String> = (0..3).map(|_| net.space.sample(&mut rng)).collect();
+        net.set_path(&archs[0]).unwrap();
+        let mut hidden = net.net.lm.init_hidden(8);
+        for b in Batch::evaluation(&train, 6, Device::Cpu).iter().take(3) {
+            hidden = tch::no_grad(|| net.nll(b, &hidden, Dropout::BatchStats).1.hidden);
+        }
+        (net, corpus, archs)
+    }
+
+    fn statistics(net: &TextSupernet) -> BTreeMap<String, Tensor> {
+        net.weights().variables().into_iter().map(|(k, t)| (k, t.copy())).collect()
+    }
+
+    /// With the trained statistics, a genotype's score is the validation perplexity of the search
+    /// language model running that path, as the language-model trainer's evaluation loop
+    /// (`mean_nll`) computes it; every mode repeats, differs from the others, and leaves the
+    /// supernet's weights and statistics as they were, also when a genotype is refused.
+    #[test]
+    fn scores_are_validation_perplexities_and_leave_the_supernet_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (net, corpus, archs) = scored_setup(dir.path());
+        let before = statistics(&net);
+        let mut scorer = None;
+        let mut results = vec![];
+        for bn in [BnScoring::Running, BnScoring::Train, BnScoring::Recalibrate] {
+            let net = scorer.take().map_or_else(|| net_from(&before, &corpus), |s: TextScorer| s.net);
+            let scoring = TextScoring { eval_rows: 0, bn, recal_batches: 2 };
+            let mut s = TextScorer::new(net, &corpus, (6, 4, 8), scoring).unwrap();
+            let first = s.score_all(&archs, &mut |_| {}).unwrap();
+            let again = s.score_all(&archs, &mut |_| {}).unwrap();
+            assert_eq!(first, again, "{bn:?} scoring is not repeatable");
+            assert!(first.iter().all(|c| (c.score - c.loss.exp()).abs() < 1e-9 * c.score));
+            let after = statistics(&s.net);
+            assert!(before.iter().all(|(k, t)| t.equal(&after[k])), "{bn:?} scoring changed the supernet");
+            results.push(first);
+            scorer = Some(s);
+        }
+        let mut s = scorer.unwrap();
+        let valid = columns(&corpus.valid, 4, "valid", "b").unwrap();
+        for (arch, got) in archs.iter().zip(&results[0]) {
+            s.net.set_path(arch).unwrap();
+            let want = mean_nll(&s.net.net.lm, &valid, 6);
+            assert!((got.loss - want).abs() < 1e-9, "{arch}: {} vs {want}", got.loss);
+        }
+        assert_ne!(results[0], results[1], "batch statistics differ from the trained ones");
+        assert_ne!(results[0], results[2], "recalibration re-estimates the statistics");
+        let bad = vec![archs[0].clone(), "Genotype(recurrent=[('tanh', 0)], concat=range(1, 2))".to_string()];
+        let err = s.score_all(&bad, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("8 nodes"), "{err}");
+        let after = statistics(&s.net);
+        assert!(before.iter().all(|(k, t)| t.equal(&after[k])), "a refused genotype changed the supernet");
+    }
+
+    /// A fresh supernet holding `weights` (the setup's), for each scoring mode.
+    fn net_from(weights: &BTreeMap<String, Tensor>, corpus: &Corpus) -> TextSupernet {
+        let m = DartsRnnSupernetConfig {
+            hidden: 6,
+            dropouts: oxnas_core::darts_rnn::Dropouts::SEARCH,
+            temporal_reg: 0.0,
+            activation_reg: 0.0,
+        };
+        let net = TextSupernet::new(&m, corpus.vocab.len(), 0, Device::Cpu);
+        crate::nn::state_dict::import(net.weights(), weights).unwrap();
+        net
+    }
+
+    /// `eval_rows` cuts the validation split to whole windows covering at least that many rows.
+    #[test]
+    fn the_evaluation_can_be_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let (net, corpus, _) = scored_setup(dir.path());
+        let scoring = TextScoring { eval_rows: 7, bn: BnScoring::Running, recal_batches: 0 };
+        let s = TextScorer::new(net, &corpus, (6, 4, 8), scoring).unwrap();
+        assert_eq!(s.tokens(), 2 * 6 * 4, "two windows of 6 rows at 4 columns");
+    }
+}

@@ -61,7 +61,9 @@ fn supernet_speed(preset: &str) -> f64 {
         .map(|s| s.to_string())
         .collect();
     let cfg = SupernetTrainConfig::resolve(preset, None, &sets).unwrap();
-    SupernetTrainer::new(dir.path(), Some(cfg)).unwrap().run(&mut Quiet).unwrap()[0].images_per_s
+    SupernetTrainer::new(dir.path(), Some(cfg)).unwrap().run(&mut Quiet).unwrap()[0]
+        .images_per_s
+        .expect("image supernets log images/s")
 }
 
 /// The preset comments' times, relative to presets whose times are known (cpu-smoke: about a minute;

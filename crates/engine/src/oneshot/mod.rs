@@ -114,6 +114,29 @@ pub fn trainable_weights(net: &dyn SinglePathNet) -> Vec<(String, Tensor)> {
     crate::search::supernet::sorted_trainable(net.weights())
 }
 
+/// What the supernet trainers' tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::train::SupernetEpoch;
+    use crate::progress::Progress;
+
+    /// Asks to stop after the first epoch.
+    pub struct StopAfterFirst;
+
+    impl Progress<SupernetEpoch> for StopAfterFirst {
+        fn interrupted(&mut self) -> bool {
+            true
+        }
+    }
+
+    /// A log without its timings, which differ between equal runs.
+    pub fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
+        h.iter()
+            .map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: None, tokens_per_s: None, ..e.clone() })
+            .collect()
+    }
+}
+
 /// The smallest supernet the unit tests score: C=2, one cell per stage, 1-channel input, 10 classes.
 #[cfg(test)]
 pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201SupernetConfig {

@@ -381,16 +381,7 @@ mod tests {
         SupernetTrainConfig::resolve("cpu-darts-rnn", None, &sets).unwrap()
     }
 
-    struct StopAfterFirst;
-    impl Progress<SupernetEpoch> for StopAfterFirst {
-        fn interrupted(&mut self) -> bool {
-            true
-        }
-    }
-
-    fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
-        h.iter().map(|e| SupernetEpoch { epoch_time_s: 0.0, tokens_per_s: None, ..e.clone() }).collect()
-    }
+    use crate::oneshot::test_support::{strip, StopAfterFirst};
 
     fn weights(dir: &Path) -> BTreeMap<String, Tensor> {
         crate::checkpoint::load(&dir.join("checkpoints/last.safetensors")).unwrap().0.into_iter().collect()

@@ -455,18 +455,7 @@ mod tests {
         SupernetTrainConfig::resolve("cpu-nb201", None, &sets).unwrap()
     }
 
-    struct StopAfterFirst;
-    impl Progress<SupernetEpoch> for StopAfterFirst {
-        fn interrupted(&mut self) -> bool {
-            true
-        }
-    }
-
-    fn strip(h: &[SupernetEpoch]) -> Vec<SupernetEpoch> {
-        h.iter()
-            .map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: None, tokens_per_s: None, ..e.clone() })
-            .collect()
-    }
+    use crate::oneshot::test_support::{strip, StopAfterFirst};
 
     #[test]
     fn a_pool_restricts_the_sampled_paths_uniformly() {

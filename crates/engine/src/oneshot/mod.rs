@@ -114,6 +114,24 @@ pub fn trainable_weights(net: &dyn SinglePathNet) -> Vec<(String, Tensor)> {
     crate::search::supernet::sorted_trainable(net.weights())
 }
 
+/// The smallest supernet the unit tests score: C=2, one cell per stage, 1-channel input, 10 classes.
+#[cfg(test)]
+pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201SupernetConfig {
+    crate::search::Nb201SupernetConfig {
+        channels: 2,
+        cells_per_stage: 1,
+        num_classes: 10,
+        in_channels: 1,
+        track_running_stats,
+    }
+}
+
+/// Every cell of the full NB201 space, for tests.
+#[cfg(test)]
+pub(crate) fn nb201_cells() -> Vec<String> {
+    oxnas_core::oneshot::Nb201RankSpace::default().cells().iter().map(|a| a.to_string()).collect()
+}
+
 /// What the supernet trainers' tests share.
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -135,22 +153,4 @@ pub(crate) mod test_support {
             .map(|e| SupernetEpoch { epoch_time_s: 0.0, images_per_s: None, tokens_per_s: None, ..e.clone() })
             .collect()
     }
-}
-
-/// The smallest supernet the unit tests score: C=2, one cell per stage, 1-channel input, 10 classes.
-#[cfg(test)]
-pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201SupernetConfig {
-    crate::search::Nb201SupernetConfig {
-        channels: 2,
-        cells_per_stage: 1,
-        num_classes: 10,
-        in_channels: 1,
-        track_running_stats,
-    }
-}
-
-/// Every cell of the full NB201 space, for tests.
-#[cfg(test)]
-pub(crate) fn nb201_cells() -> Vec<String> {
-    oxnas_core::oneshot::Nb201RankSpace::default().cells().iter().map(|a| a.to_string()).collect()
 }

@@ -33,8 +33,8 @@ pub struct HessianArgs {
     /// Lanczos steps at most (with --mode lanczos).
     #[arg(long, default_value_t = 30, requires = "mode")]
     iters: usize,
-    /// Lanczos relative tolerance (with --mode lanczos).
-    #[arg(long, default_value_t = 1e-5, requires = "mode")]
+    /// Lanczos stops once the top Ritz pair's residual is at most this times λ (with --mode lanczos).
+    #[arg(long, default_value_t = 3e-3, requires = "mode")]
     tol: f64,
     /// Report the K largest eigenvalues (K > 1 needs --mode full).
     #[arg(long, default_value_t = 1)]

@@ -77,6 +77,10 @@ pub struct HessianReport {
     pub seconds: f64,
     /// False when an iterative mode ran out of `iters` before meeting `tol`.
     pub converged: bool,
+    /// The unit eigenvector estimate of `lambda_max` (Lanczos: the top Ritz vector; empty for Full),
+    /// flattened as the α are, for starting the next Lanczos run near it.
+    #[serde(skip)]
+    pub vector: Vec<f64>,
 }
 
 /// Exact second-order probe of a loss w.r.t. the undecided α.
@@ -139,6 +143,25 @@ impl HessianProbe {
         mode: EigenMethod,
         seed: u64,
     ) -> Result<HessianReport, HessianError> {
+        self.lambda_max_from(loss_fn, alphas, mode, seed, None)
+    }
+
+    /// [`HessianProbe::lambda_max`] with Lanczos started near `warm` (a previous probe's
+    /// [`HessianReport::vector`] on the same α layout) instead of at a random vector.
+    ///
+    /// A tenth of a random unit vector (from `seed`) is mixed in: started exactly on an eigenvector,
+    /// Lanczos would stop at once with that eigenpair, and where the top eigenvector has changed
+    /// since (two eigenvalues crossing, the sharpening early stopping watches for) it would report
+    /// the old one. The random part keeps every direction in the Krylov space and a residual large
+    /// enough to go on until the top is found.
+    pub fn lambda_max_from(
+        &self,
+        loss_fn: &mut dyn FnMut() -> Tensor,
+        alphas: &[Tensor],
+        mode: EigenMethod,
+        seed: u64,
+        warm: Option<&[f64]>,
+    ) -> Result<HessianReport, HessianError> {
         if let EigenMethod::Lanczos { iters, tol } = mode {
             if iters == 0 {
                 return Err(HessianError::InvalidSetting("iters must be at least 1".into()));
@@ -152,23 +175,35 @@ impl HessianProbe {
         let graph = Graph::build(loss_fn, alphas, layout, self.weight_decay)?;
         let n = graph.layout.n;
         let mut hvps = 0usize;
-        let (lambda_max, converged) = match mode {
+        let ritz = match mode {
             EigenMethod::Full => {
                 let h = symmetric_tensor(&graph.raw_hessian()?, n)?;
                 hvps = n;
                 let eig = Vec::<f64>::try_from(&h.f_linalg_eigvalsh("L")?)?;
-                (eig.last().copied().unwrap_or(f64::NAN), true)
+                Ritz { value: eig.last().copied().unwrap_or(f64::NAN), vector: vec![], converged: true }
             }
             EigenMethod::Lanczos { iters, tol } => {
                 let mut op = |x: &[f64]| {
                     hvps += 1;
                     graph.hvp_flat(x)
                 };
-                lanczos_top(n, &mut op, iters, tol, seed)?
+                let first = match warm.filter(|w| w.len() == n && norm(w) > 0.0) {
+                    Some(w) => mixed_start(w, seed),
+                    None => start_vector(n, seed),
+                };
+                lanczos_top(n, &mut op, iters, tol, first)?
             }
         };
-        ensure_finite(&[lambda_max], || "the dominant eigenvalue".to_string())?;
-        Ok(HessianReport { lambda_max, mode, dim: n, hvps, seconds: start.elapsed().as_secs_f64(), converged })
+        ensure_finite(&[ritz.value], || "the dominant eigenvalue".to_string())?;
+        Ok(HessianReport {
+            lambda_max: ritz.value,
+            mode,
+            dim: n,
+            hvps,
+            seconds: start.elapsed().as_secs_f64(),
+            converged: ritz.converged,
+            vector: ritz.vector,
+        })
     }
 }
 
@@ -403,8 +438,18 @@ fn start_vector(n: usize, seed: u64) -> Vec<f64> {
 
 type MatVec<'a> = dyn FnMut(&[f64]) -> Result<Vec<f64>, HessianError> + 'a;
 
-/// Largest eigenvalue of the symmetric tridiagonal matrix with diagonal `a` and off-diagonal `b`.
-fn top_eig_tridiag(a: &[f64], b: &[f64]) -> Result<f64, HessianError> {
+/// `warm` (normalised) plus a tenth of a random unit vector, normalised.
+fn mixed_start(warm: &[f64], seed: u64) -> Vec<f64> {
+    let (scale, noise) = (norm(warm), start_vector(warm.len(), seed));
+    let mut x: Vec<f64> = warm.iter().zip(&noise).map(|(w, r)| w / scale + 0.1 * r).collect();
+    let s = norm(&x);
+    x.iter_mut().for_each(|v| *v /= s);
+    x
+}
+
+/// The largest eigenvalue of the symmetric tridiagonal matrix with diagonal `a` and off-diagonal
+/// `b`, and its unit eigenvector.
+fn top_eig_tridiag(a: &[f64], b: &[f64]) -> Result<(f64, Vec<f64>), HessianError> {
     let k = a.len();
     let mut t = vec![0.0; k * k];
     for i in 0..k {
@@ -414,18 +459,40 @@ fn top_eig_tridiag(a: &[f64], b: &[f64]) -> Result<f64, HessianError> {
             t[(i + 1) * k + i] = b[i];
         }
     }
-    let eig = Tensor::f_from_slice(&t)?.f_reshape([k as i64, k as i64])?.f_linalg_eigvalsh("L")?;
-    let eig = Vec::<f64>::try_from(&eig)?;
-    Ok(eig.last().copied().unwrap_or(f64::NAN))
+    // eigh sorts ascending: the last eigenvalue and the last column are the top pair.
+    let (values, vectors) = Tensor::f_from_slice(&t)?.f_reshape([k as i64, k as i64])?.f_linalg_eigh("L")?;
+    let value = Vec::<f64>::try_from(&values)?.last().copied().unwrap_or(f64::NAN);
+    let vector = Vec::<f64>::try_from(&vectors.f_select(1, k as i64 - 1)?.f_contiguous()?)?;
+    Ok((value, vector))
 }
 
-/// Returns (top Ritz value, converged).
-fn lanczos_top(n: usize, op: &mut MatVec, iters: usize, tol: f64, seed: u64) -> Result<(f64, bool), HessianError> {
-    let mut q = start_vector(n, seed);
+/// The top Ritz pair of a Lanczos run.
+struct Ritz {
+    value: f64,
+    vector: Vec<f64>,
+    converged: bool,
+}
+
+/// `Σ_i s_i · basis_i`: a Ritz vector from its coordinates in the Krylov basis.
+fn combine(basis: &[Vec<f64>], s: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; basis.first().map_or(0, Vec::len)];
+    for (b, &c) in basis.iter().zip(s) {
+        y.iter_mut().zip(b).for_each(|(yi, bi)| *yi += c * bi);
+    }
+    y
+}
+
+/// Lanczos from the unit vector `q` until the top Ritz pair (θ, y) has a relative residual
+/// `‖H y − θ y‖ ≤ tol · |θ|`, the Krylov space is invariant, or `iters` products were spent.
+///
+/// The residual is free: it is `β_k · |s_k|`, the next off-diagonal times the last coordinate of
+/// the Ritz vector. It bounds the eigenvalue's error, `|θ − λ| ≤ ‖r‖²/gap` for the eigenvalue λ
+/// nearest θ and the gap to the rest of the spectrum, so `tol = 3e-3` keeps the relative error of
+/// λmax below 1e-3 unless the top gap is under a hundredth of λmax.
+fn lanczos_top(n: usize, op: &mut MatVec, iters: usize, tol: f64, mut q: Vec<f64>) -> Result<Ritz, HessianError> {
     let mut basis: Vec<Vec<f64>> = Vec::new();
     let (mut diag, mut off) = (Vec::new(), Vec::new());
-    let mut prev: Option<f64> = None;
-    let mut theta = f64::NAN;
+    let mut top = (f64::NAN, vec![]);
     let mut scale = 0.0f64;
     for _ in 0..iters.min(n) {
         let mut w = op(&q)?;
@@ -443,19 +510,19 @@ fn lanczos_top(n: usize, op: &mut MatVec, iters: usize, tol: f64, seed: u64) -> 
         }
         let beta = norm(&w);
         scale = scale.max(a.abs()).max(beta);
-        theta = top_eig_tridiag(&diag, &off)?;
+        top = top_eig_tridiag(&diag, &off)?;
+        let residual = beta * top.1.last().map_or(0.0, |s| s.abs());
         // At β≈0 the Krylov space is invariant, so its Ritz values are exact eigenvalues.
         let invariant = beta <= 1e-12 * scale;
         let exhausted = basis.len() == n;
-        let settled = prev.is_some_and(|p| (theta - p).abs() <= tol * theta.abs().max(f64::MIN_POSITIVE));
-        if invariant || exhausted || settled {
-            return Ok((theta, true));
+        let small = residual <= tol * top.0.abs().max(f64::MIN_POSITIVE);
+        if invariant || exhausted || small {
+            return Ok(Ritz { value: top.0, vector: combine(&basis, &top.1), converged: true });
         }
-        prev = Some(theta);
         off.push(beta);
         q = w.into_iter().map(|x| x / beta).collect();
     }
-    Ok((theta, false))
+    Ok(Ritz { value: top.0, vector: combine(&basis, &top.1), converged: false })
 }
 
 #[cfg(test)]
@@ -723,6 +790,60 @@ mod tests {
         assert!(rep.hvps < 40, "{rep:?}");
     }
 
+    /// The quadratic 0.5·aᵀMa with M of the given spectrum (eigenvectors the columns of a random
+    /// orthogonal Q, returned too), as a probe's loss.
+    fn spectrum_probe(eigs: &[f64], seed: u64) -> (Tensor, Tensor) {
+        let n = eigs.len() as i64;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (q, _) = Tensor::linalg_qr(&uniform(&mut rng, &[n, n], 1.0), "reduced");
+        let m = (&q * Tensor::from_slice(eigs).unsqueeze(0)).matmul(&q.tr());
+        ((&m + m.tr()) * 0.5, q)
+    }
+
+    /// At the default tolerance the residual rule keeps λmax within 1e-3 (relative) of the exact value
+    /// on a 30-entry spectrum shaped like a search's (top 0.23, next 0.14), and the Ritz vector it
+    /// returns is the top eigenvector.
+    #[test]
+    fn the_residual_rule_bounds_the_error_and_returns_the_eigenvector() {
+        let mut eigs: Vec<f64> = (0..28).map(|i| -0.05 + 0.004 * i as f64).collect();
+        eigs.extend([0.142, 0.229]);
+        let (m, q) = spectrum_probe(&eigs, 4);
+        let alpha = [leaf(&vec![0.0; 30], &[30])];
+        let mut f = || quadratic_loss(&alpha[0], &m, None);
+        let probe = HessianProbe::new(0.0).unwrap();
+        let rep = probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 30, tol: 3e-3 }, 5).unwrap();
+        assert!(rep.converged && (rep.lambda_max - 0.229).abs() < 1e-3 * 0.229, "{rep:?}");
+        let top: Vec<f64> = Vec::try_from(q.select(1, 29)).unwrap();
+        let overlap: f64 = rep.vector.iter().zip(&top).map(|(a, b)| a * b).sum();
+        assert!((rep.vector.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(overlap.abs() > 0.99, "overlap with the top eigenvector {overlap}");
+    }
+
+    /// Started from the previous top eigenvector, Lanczos needs fewer products than from a random
+    /// vector; and where that vector has become the second eigenvector (the top has changed), it
+    /// still finds the new top instead of stopping on the old one.
+    #[test]
+    fn a_warm_start_saves_products_and_survives_a_changed_top() {
+        let mut eigs: Vec<f64> = (0..28).map(|i| -0.05 + 0.004 * i as f64).collect();
+        eigs.extend([0.142, 0.229]);
+        let (m, q) = spectrum_probe(&eigs, 4);
+        let alpha = [leaf(&vec![0.0; 30], &[30])];
+        let mut f = || quadratic_loss(&alpha[0], &m, None);
+        let probe = HessianProbe::new(0.0).unwrap();
+        let lanczos = EigenMethod::Lanczos { iters: 30, tol: 3e-3 };
+        let cold = probe.lambda_max(&mut f, &alpha, lanczos, 5).unwrap();
+        let near_top: Vec<f64> = Vec::try_from(q.select(1, 29) + q.select(1, 3) * 0.05).unwrap();
+        let warm = probe.lambda_max_from(&mut f, &alpha, lanczos, 5, Some(&near_top)).unwrap();
+        assert!((warm.lambda_max - 0.229).abs() < 1e-3 * 0.229, "{warm:?}");
+        assert!(warm.hvps < cold.hvps, "warm {} vs cold {} products", warm.hvps, cold.hvps);
+        let old_top: Vec<f64> = Vec::try_from(q.select(1, 28)).unwrap();
+        let moved = probe.lambda_max_from(&mut f, &alpha, lanczos, 5, Some(&old_top)).unwrap();
+        assert!((moved.lambda_max - 0.229).abs() < 1e-3 * 0.229, "{moved:?}");
+        // A start of the wrong length or zero is ignored: the random start.
+        let ignored = probe.lambda_max_from(&mut f, &alpha, lanczos, 5, Some(&[1.0, 0.0])).unwrap();
+        assert_eq!((ignored.lambda_max, ignored.hvps), (cold.lambda_max, cold.hvps));
+    }
+
     #[test]
     fn the_probe_leaves_every_grad_untouched() {
         let net = TinyNet::new(3);
@@ -805,6 +926,7 @@ mod tests {
             hvps: 12,
             seconds: 0.25,
             converged: true,
+            vector: vec![0.6, 0.8],
         };
         let json = serde_json::to_value(&rep).unwrap();
         assert_eq!(json["mode"]["kind"], "lanczos");

@@ -5,7 +5,8 @@
 use super::architect::{cross_entropy, ImageLosses};
 use super::hessian::HessianProbe;
 use super::space::build_supernet;
-use super::workload::{diverged_at, EpochAt, Evaluation, TrainedEpoch, Trainee, Workload};
+use super::state::EdgeVector;
+use super::workload::{diverged_at, EpochAt, Evaluation, LambdaProbe, TrainedEpoch, Trainee, Workload};
 use super::{ImageSupernet, SearchEpoch, SearchError};
 use crate::progress::Progress;
 use crate::run::{stream_seed, to_tensors, Prelude, RunData, Stream};
@@ -123,12 +124,12 @@ impl Workload for ImageWorkload {
         &self,
         t: &Trainee<dyn ImageSupernet>,
         probe: &HessianProbe,
-        method: EigenMethod,
-        seed: u64,
-    ) -> Result<Option<(f64, f64)>, SearchError> {
+        method: (EigenMethod, u64),
+        warm: Option<&EdgeVector>,
+    ) -> Result<Option<LambdaProbe>, SearchError> {
         let Some((x, y)) = &self.last_alpha_batch else { return Ok(None) };
         let net = t.net.as_ref();
-        t.lambda_max(probe, method, seed, &mut || cross_entropy(&net.forward_t(x, true), y))
+        t.lambda_max(probe, method, warm, &mut || cross_entropy(&net.forward_t(x, true), y))
     }
 }
 

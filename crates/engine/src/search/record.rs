@@ -37,6 +37,9 @@ pub struct SearchEpoch {
     pub valid_ppl: Option<f64>,
     pub lambda_max: Option<f64>,
     pub hessian_s: Option<f64>,
+    /// Hessian-vector products the λmax probe spent (a full Hessian counts one per row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hessian_hvps: Option<usize>,
     /// Edges (of all cells) whose strongest op, or decided op, is skip_connect: the collapse signal.
     pub skip_count: usize,
     pub alphas: Vec<CellAlphas>,

@@ -13,7 +13,7 @@ use super::image_workload::ImageWorkload;
 use super::record::{DecisionRecord, SearchEpoch};
 use super::state::{Checkpoints, EpochState, SearchState};
 use super::text_workload::TextWorkload;
-use super::workload::{EpochAt, Trainee, Workload};
+use super::workload::{EpochAt, LambdaProbe, Trainee, Workload};
 use super::{EdgeState, Supernet};
 use crate::checkpoint::CheckpointError;
 use crate::progress::Progress;
@@ -189,6 +189,7 @@ fn fresh_state<N: Supernet + ?Sized>(
         edge_states: edge_states(net),
         trace: vec![],
         finished: false,
+        eigvec: None,
     })
 }
 
@@ -218,7 +219,7 @@ impl<W: Workload> Running<'_, W> {
             let es = EpochState { epoch, iteration, batch_size, edge_states, policy };
             self.ckpt.save_epoch(&self.trainee, &es)?;
         }
-        let verdict = self.apply_policy(epoch, lambda.map(|l| l.0), &cells, phase)?;
+        let verdict = self.apply_policy(epoch, lambda.as_ref().map(|l| l.lambda), &cells, phase)?;
         let record = SearchEpoch {
             iteration,
             epoch,
@@ -231,8 +232,9 @@ impl<W: Workload> Running<'_, W> {
             valid_loss,
             valid_acc: valid.accuracy,
             valid_ppl: W::TEXT.then(|| valid_loss.exp()),
-            lambda_max: lambda.map(|l| l.0),
-            hessian_s: lambda.map(|l| l.1),
+            lambda_max: lambda.as_ref().map(|l| l.lambda),
+            hessian_s: lambda.as_ref().map(|l| l.seconds),
+            hessian_hvps: lambda.as_ref().map(|l| l.hvps),
             skip_count,
             alphas: cells,
             genotype: verdict.genotype,
@@ -249,15 +251,18 @@ impl<W: Workload> Running<'_, W> {
 
     /// λmax on the epoch's last α batch, when the policy asks for it and α remain undecided. A
     /// non-finite Hessian means the search diverged.
-    fn probe_lambda(&self, epoch: usize) -> Result<Option<(f64, f64)>, SearchError> {
+    fn probe_lambda(&mut self, epoch: usize) -> Result<Option<LambdaProbe>, SearchError> {
         let method = self.cfg.hessian.method();
-        match (self.state.policy.needs_lambda(epoch), method) {
-            (true, Some(method)) => self
-                .work
-                .lambda_max(&self.trainee, &self.probe, method, self.cfg.run.seed)
-                .map_err(|e| hessian_divergence(e, epoch)),
-            _ => Ok(None),
+        let (true, Some(method)) = (self.state.policy.needs_lambda(epoch), method) else { return Ok(None) };
+        let warm = self.state.eigvec.as_ref().filter(|_| self.cfg.hessian.warm_start());
+        let probe = self
+            .work
+            .lambda_max(&self.trainee, &self.probe, (method, self.cfg.run.seed), warm)
+            .map_err(|e| hessian_divergence(e, epoch))?;
+        if let Some(v) = probe.as_ref().and_then(|p| p.vector.clone()).filter(|_| self.cfg.hessian.warm_start()) {
+            self.state.eigvec = Some(v);
         }
+        Ok(probe)
     }
 
     /// A divergence error completed with the checkpoint that survives it.
@@ -489,6 +494,36 @@ mod tests {
         assert_eq!(resumed.architecture, full.architecture);
         let log = std::fs::read_to_string(cut.join("search.jsonl")).unwrap();
         assert_eq!(log.lines().count(), full.trace.len());
+    }
+
+    /// Warm-started Lanczos: every probe logs its products, the eigenvector travels in the
+    /// checkpoint (an interrupted run resumes to the same trace), and each λmax agrees with the full
+    /// Hessian of the same run to the tolerance's bound while the decisions are the same.
+    #[test]
+    fn warm_started_lanczos_resumes_exactly_and_matches_the_full_hessian() {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = ["hessian.mode=\"lanczos\"", "hessian.warm_start=true", "hessian.tol=1e-4"];
+        let warm = Search::new(&dir.path().join("w"), SearchStart::Fresh(Box::new(tiny(&sets))))
+            .unwrap()
+            .run(&mut Quiet)
+            .unwrap();
+        let full = Search::new(&dir.path().join("f"), SearchStart::Fresh(Box::new(tiny(&[]))))
+            .unwrap()
+            .run(&mut Quiet)
+            .unwrap();
+        let probed: Vec<&SearchEpoch> = warm.trace.iter().filter(|e| e.lambda_max.is_some()).collect();
+        assert!(probed.len() > 5 && probed.iter().all(|e| e.hessian_hvps.is_some_and(|k| k >= 1)));
+        for (w, f) in warm.trace.iter().zip(&full.trace).take_while(|(w, f)| w.decisions == f.decisions) {
+            if let (Some(a), Some(b)) = (w.lambda_max, f.lambda_max) {
+                assert!((a - b).abs() <= 1e-3 * b.abs(), "epoch {}: {a} vs full {b}", w.epoch);
+            }
+        }
+        let cut = dir.path().join("c");
+        let err =
+            Search::new(&cut, SearchStart::Fresh(Box::new(tiny(&sets)))).unwrap().run(&mut StopAfter(4)).err().unwrap();
+        assert!(matches!(err, SearchError::Interrupted { .. }), "{err}");
+        let resumed = Search::new(&cut, SearchStart::Resume).unwrap().run(&mut Quiet).unwrap();
+        assert_same(&resumed.trace, &warm.trace, "resumed");
     }
 
     /// `tiny` on a 2-step, 3-cell DARTS supernet with the SGAS-es op set, Hessian off, `decision`.

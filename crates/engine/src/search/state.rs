@@ -27,6 +27,16 @@ pub struct SearchState {
     pub edge_states: Vec<Vec<EdgeState>>,
     pub trace: Vec<SearchEpoch>,
     pub finished: bool,
+    /// The last λmax probe's eigenvector, for a warm-started Lanczos (`hessian.warm_start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eigvec: Option<EdgeVector>,
+}
+
+/// A vector over the undecided α, kept by edge (cell, edge index), so that it still applies after
+/// edges have been decided: their entries are dropped, the others keep their places.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeVector {
+    pub edges: Vec<(usize, usize, Vec<f64>)>,
 }
 
 /// What an epoch checkpoint carries besides tensors: enough to restore the policy on a rollback,

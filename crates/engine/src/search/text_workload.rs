@@ -16,7 +16,8 @@
 use super::architect::BilevelLosses;
 use super::hessian::HessianProbe;
 use super::rnn_supernet::{RnnSupernet, SearchRnnCell};
-use super::workload::{diverged_at, EpochAt, Evaluation, TrainedEpoch, Trainee, Workload};
+use super::state::EdgeVector;
+use super::workload::{diverged_at, EpochAt, Evaluation, LambdaProbe, TrainedEpoch, Trainee, Workload};
 use super::{SearchEpoch, SearchError};
 use crate::nn::{mean_nll, token_ids, Dropout, RnnLm, RnnLmConfig};
 use crate::progress::Progress;
@@ -160,12 +161,12 @@ impl Workload for TextWorkload {
         &self,
         t: &Trainee<RnnSupernet>,
         probe: &HessianProbe,
-        method: EigenMethod,
-        seed: u64,
-    ) -> Result<Option<(f64, f64)>, SearchError> {
+        method: (EigenMethod, u64),
+        warm: Option<&EdgeVector>,
+    ) -> Result<Option<LambdaProbe>, SearchError> {
         let Some(v) = &self.probe else { return Ok(None) };
         let lm = &t.net.lm;
-        t.lambda_max(probe, method, seed, &mut || nll(lm, v, Dropout::Off).0)
+        t.lambda_max(probe, method, warm, &mut || nll(lm, v, Dropout::Off).0)
     }
 }
 

@@ -5,7 +5,8 @@
 
 use super::architect::Architect;
 use super::hessian::HessianProbe;
-use super::{SearchEpoch, SearchError, Supernet};
+use super::state::EdgeVector;
+use super::{EdgeState, SearchEpoch, SearchError, Supernet};
 use crate::progress::Progress;
 use crate::train::optim::{clip_grads, AdamConfig, Sgd, SgdConfig};
 use oxnas_core::config::{EigenMethod, SearchConfig};
@@ -39,20 +40,75 @@ impl<N: Supernet + ?Sized> Trainee<N> {
         self.w_opt.step_with(&grads, lr);
     }
 
-    /// λmax of `loss` w.r.t. the undecided α, with the probe's time; `None` when every α is decided.
+    /// λmax of `loss` w.r.t. the undecided α (Lanczos started near `warm` when given); `None` when
+    /// every α is decided.
     pub fn lambda_max(
         &self,
         probe: &HessianProbe,
-        method: EigenMethod,
-        seed: u64,
+        (method, seed): (EigenMethod, u64),
+        warm: Option<&EdgeVector>,
         loss: &mut dyn FnMut() -> Tensor,
-    ) -> Result<Option<(f64, f64)>, SearchError> {
+    ) -> Result<Option<LambdaProbe>, SearchError> {
         let alphas = self.net.trainable_alphas();
         if alphas.is_empty() {
             return Ok(None);
         }
-        let report = probe.lambda_max(loss, &alphas, method, seed)?;
-        Ok(Some((report.lambda_max, report.seconds)))
+        let edges = self.mixed_edges();
+        let start = warm.map(|w| w.on(&edges, &alphas));
+        let report = probe.lambda_max_from(loss, &alphas, method, seed, start.as_deref())?;
+        let vector = (!report.vector.is_empty()).then(|| EdgeVector::of(&edges, &alphas, &report.vector));
+        Ok(Some(LambdaProbe { lambda: report.lambda_max, seconds: report.seconds, hvps: report.hvps, vector }))
+    }
+
+    /// (cell, edge) of every undecided edge, in the order of `trainable_alphas`.
+    fn mixed_edges(&self) -> Vec<(usize, usize)> {
+        let cells = self.net.arch().iter().enumerate();
+        cells
+            .flat_map(|(c, cell)| {
+                cell.states.iter().enumerate().filter(|(_, s)| matches!(s, EdgeState::Mixed)).map(move |(e, _)| (c, e))
+            })
+            .collect()
+    }
+}
+
+/// One λmax probe: the value, its time and Hessian-vector products, and (Lanczos) its eigenvector.
+#[derive(Debug, Clone)]
+pub struct LambdaProbe {
+    pub lambda: f64,
+    pub seconds: f64,
+    pub hvps: usize,
+    pub vector: Option<EdgeVector>,
+}
+
+impl EdgeVector {
+    /// `flat` (over `alphas`, one per edge of `edges`) kept by edge.
+    fn of(edges: &[(usize, usize)], alphas: &[Tensor], flat: &[f64]) -> EdgeVector {
+        let mut at = 0;
+        let edges = edges
+            .iter()
+            .zip(alphas)
+            .map(|(&(c, e), a)| {
+                let n = a.numel();
+                at += n;
+                (c, e, flat[at - n..at].to_vec())
+            })
+            .collect();
+        EdgeVector { edges }
+    }
+
+    /// The vector over `edges` (flattened as `alphas`): this one's entries where it has the edge,
+    /// zeros elsewhere.
+    fn on(&self, edges: &[(usize, usize)], alphas: &[Tensor]) -> Vec<f64> {
+        let known: std::collections::BTreeMap<(usize, usize), &Vec<f64>> =
+            self.edges.iter().map(|(c, e, v)| ((*c, *e), v)).collect();
+        edges
+            .iter()
+            .zip(alphas)
+            .flat_map(|(k, a)| match known.get(k).filter(|v| v.len() == a.numel()) {
+                Some(v) => v.to_vec(),
+                None => vec![0.0; a.numel()],
+            })
+            .collect()
     }
 }
 
@@ -113,14 +169,15 @@ pub trait Workload: Sized {
     ) -> Result<TrainedEpoch, SearchError>;
     /// The validation pass of the supernet as it stands.
     fn evaluate(&self, net: &Self::Net) -> Evaluation;
-    /// λmax of the validation loss w.r.t. α on the last α batch of the epoch just trained.
+    /// λmax of the validation loss w.r.t. α on the last α batch of the epoch just trained, by
+    /// `method` (Lanczos seeded with `seed`, started near `warm` when given).
     fn lambda_max(
         &self,
         t: &Trainee<Self::Net>,
         probe: &HessianProbe,
-        method: EigenMethod,
-        seed: u64,
-    ) -> Result<Option<(f64, f64)>, SearchError>;
+        method: (EigenMethod, u64),
+        warm: Option<&EdgeVector>,
+    ) -> Result<Option<LambdaProbe>, SearchError>;
 }
 
 /// The error for a non-finite training loss, 1-based.

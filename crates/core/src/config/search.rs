@@ -331,6 +331,12 @@ pub enum HessianConfig {
         /// epoch, so fewer products reach the tolerance.
         #[serde(default)]
         warm_start: bool,
+        /// Also compute, at every probe, the full Hessian's λmax and a cold-started Lanczos on the
+        /// same weights and batch, and log them (`lambda_check`): how accurate and how much cheaper
+        /// this mode is on your search. Costs a full Hessian per probe; the search itself goes on
+        /// with the Lanczos value.
+        #[serde(default)]
+        check: bool,
     },
 }
 
@@ -365,6 +371,11 @@ impl HessianConfig {
     /// Whether each Lanczos run starts from the previous one's eigenvector.
     pub fn warm_start(&self) -> bool {
         matches!(self, HessianConfig::Lanczos { warm_start: true, .. })
+    }
+
+    /// Whether each Lanczos probe is checked against the full Hessian and a cold start.
+    pub fn check(&self) -> bool {
+        matches!(self, HessianConfig::Lanczos { check: true, .. })
     }
 }
 
@@ -696,7 +707,10 @@ mod tests {
         let e = resolve_err("cpu-demo", &["supernet.space=\"darts\""]);
         assert!(e.contains("channels"), "the new kind's required keys are asked for: {e}");
         let c = SearchConfig::resolve("cpu-demo", None, &["hessian.mode=\"lanczos\"".into()]).unwrap();
-        assert_eq!(c.hessian, HessianConfig::Lanczos { every: 1, iters: 30, tol: 3e-3, warm_start: false });
+        assert_eq!(
+            c.hessian,
+            HessianConfig::Lanczos { every: 1, iters: 30, tol: 3e-3, warm_start: false, check: false }
+        );
         // A key of another policy or mode is an error, not silently ignored.
         let e = resolve_err("darts-v1-nb201", &["decision.frequency=3"]);
         assert!(e.contains("frequency"), "{e}");
@@ -720,7 +734,10 @@ mod tests {
         )
         .unwrap();
         // A new mode starts the section afresh: the preset's `every = 2` belonged to "full".
-        assert_eq!(c.hessian, HessianConfig::Lanczos { every: 1, iters: 12, tol: 3e-3, warm_start: false });
+        assert_eq!(
+            c.hessian,
+            HessianConfig::Lanczos { every: 1, iters: 12, tol: 3e-3, warm_start: false, check: false }
+        );
         assert_eq!(c.hessian.method(), Some(EigenMethod::Lanczos { iters: 12, tol: 3e-3 }));
         assert_eq!(c.arch.order, Order::Second);
         assert_eq!(c.early_stop, Some(LambdaRule::robust_darts()));

@@ -125,11 +125,16 @@ impl Workload for ImageWorkload {
         t: &Trainee<dyn ImageSupernet>,
         probe: &HessianProbe,
         method: (EigenMethod, u64),
-        warm: Option<&EdgeVector>,
+        (warm, check): (Option<&EdgeVector>, bool),
     ) -> Result<Option<LambdaProbe>, SearchError> {
         let Some((x, y)) = &self.last_alpha_batch else { return Ok(None) };
         let net = t.net.as_ref();
-        t.lambda_max(probe, method, warm, &mut || cross_entropy(&net.forward_t(x, true), y))
+        let mut loss = || cross_entropy(&net.forward_t(x, true), y);
+        let mut out = t.lambda_max(probe, method, warm, &mut loss)?;
+        if let Some(p) = out.as_mut().filter(|_| check) {
+            p.check = Some(t.lambda_check(probe, method, &mut loss)?);
+        }
+        Ok(out)
     }
 }
 

@@ -40,6 +40,9 @@ pub struct SearchEpoch {
     /// Hessian-vector products the λmax probe spent (a full Hessian counts one per row).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hessian_hvps: Option<usize>,
+    /// `hessian.check`: the same probe by the full Hessian and by a cold-started Lanczos.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda_check: Option<LambdaCheck>,
     /// Edges (of all cells) whose strongest op, or decided op, is skip_connect: the collapse signal.
     pub skip_count: usize,
     pub alphas: Vec<CellAlphas>,
@@ -55,4 +58,16 @@ pub struct SearchEpoch {
     pub images_per_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_s: Option<f64>,
+}
+
+/// λmax of one probe by the full Hessian and by Lanczos from a random start, on the weights and
+/// batch the search's own (possibly warm-started) Lanczos used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LambdaCheck {
+    pub full: f64,
+    pub full_s: f64,
+    pub full_hvps: usize,
+    pub cold: f64,
+    pub cold_s: f64,
+    pub cold_hvps: usize,
 }

@@ -162,11 +162,16 @@ impl Workload for TextWorkload {
         t: &Trainee<RnnSupernet>,
         probe: &HessianProbe,
         method: (EigenMethod, u64),
-        warm: Option<&EdgeVector>,
+        (warm, check): (Option<&EdgeVector>, bool),
     ) -> Result<Option<LambdaProbe>, SearchError> {
         let Some(v) = &self.probe else { return Ok(None) };
         let lm = &t.net.lm;
-        t.lambda_max(probe, method, warm, &mut || nll(lm, v, Dropout::Off).0)
+        let mut loss = || nll(lm, v, Dropout::Off).0;
+        let mut out = t.lambda_max(probe, method, warm, &mut loss)?;
+        if let Some(p) = out.as_mut().filter(|_| check) {
+            p.check = Some(t.lambda_check(probe, method, &mut loss)?);
+        }
+        Ok(out)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use super::architect::Architect;
 use super::hessian::HessianProbe;
+use super::record::LambdaCheck;
 use super::state::EdgeVector;
 use super::{EdgeState, SearchEpoch, SearchError, Supernet};
 use crate::progress::Progress;
@@ -57,7 +58,33 @@ impl<N: Supernet + ?Sized> Trainee<N> {
         let start = warm.map(|w| w.on(&edges, &alphas));
         let report = probe.lambda_max_from(loss, &alphas, method, seed, start.as_deref())?;
         let vector = (!report.vector.is_empty()).then(|| EdgeVector::of(&edges, &alphas, &report.vector));
-        Ok(Some(LambdaProbe { lambda: report.lambda_max, seconds: report.seconds, hvps: report.hvps, vector }))
+        Ok(Some(LambdaProbe {
+            lambda: report.lambda_max,
+            seconds: report.seconds,
+            hvps: report.hvps,
+            vector,
+            check: None,
+        }))
+    }
+
+    /// The full Hessian's and a cold Lanczos's λmax of `loss`, for `hessian.check`.
+    pub fn lambda_check(
+        &self,
+        probe: &HessianProbe,
+        (method, seed): (EigenMethod, u64),
+        loss: &mut dyn FnMut() -> Tensor,
+    ) -> Result<LambdaCheck, SearchError> {
+        let alphas = self.net.trainable_alphas();
+        let full = probe.lambda_max(loss, &alphas, EigenMethod::Full, seed)?;
+        let cold = probe.lambda_max(loss, &alphas, method, seed)?;
+        Ok(LambdaCheck {
+            full: full.lambda_max,
+            full_s: full.seconds,
+            full_hvps: full.hvps,
+            cold: cold.lambda_max,
+            cold_s: cold.seconds,
+            cold_hvps: cold.hvps,
+        })
     }
 
     /// (cell, edge) of every undecided edge, in the order of `trainable_alphas`.
@@ -78,6 +105,7 @@ pub struct LambdaProbe {
     pub seconds: f64,
     pub hvps: usize,
     pub vector: Option<EdgeVector>,
+    pub check: Option<LambdaCheck>,
 }
 
 impl EdgeVector {
@@ -170,13 +198,14 @@ pub trait Workload: Sized {
     /// The validation pass of the supernet as it stands.
     fn evaluate(&self, net: &Self::Net) -> Evaluation;
     /// λmax of the validation loss w.r.t. α on the last α batch of the epoch just trained, by
-    /// `method` (Lanczos seeded with `seed`, started near `warm` when given).
+    /// `method` (Lanczos seeded with `seed`, started near `warm` when given); with `check`, also by
+    /// the full Hessian and a cold Lanczos on the same batch.
     fn lambda_max(
         &self,
         t: &Trainee<Self::Net>,
         probe: &HessianProbe,
         method: (EigenMethod, u64),
-        warm: Option<&EdgeVector>,
+        warm_check: (Option<&EdgeVector>, bool),
     ) -> Result<Option<LambdaProbe>, SearchError>;
 }
 

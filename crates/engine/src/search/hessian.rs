@@ -554,12 +554,7 @@ mod tests {
 
     /// Symmetric `Q diag(eigs) Qᵀ` with a random orthogonal `Q`, so the spectrum is known exactly.
     fn spectrum_matrix(eigs: &[f64], seed: u64) -> Tensor {
-        let n = eigs.len() as i64;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (q, _) = Tensor::linalg_qr(&uniform(&mut rng, &[n, n], 1.0), "reduced");
-        let d = Tensor::from_slice(eigs);
-        let a = (&q * d.unsqueeze(0)).matmul(&q.tr());
-        (&a + a.tr()) * 0.5
+        spectrum_probe(eigs, seed).0
     }
 
     fn quadratic_loss(a: &Tensor, m: &Tensor, b: Option<&Tensor>) -> Tensor {
@@ -803,12 +798,17 @@ mod tests {
     /// At the default tolerance the residual rule keeps λmax within 1e-3 (relative) of the exact value
     /// on a 30-entry spectrum shaped like a search's (top 0.23, next 0.14), and the Ritz vector it
     /// returns is the top eigenvector.
-    #[test]
-    fn the_residual_rule_bounds_the_error_and_returns_the_eigenvector() {
+    /// 30 α with a spectrum shaped like a search's: top 0.229, next 0.142, the rest in [-0.05, 0.06].
+    fn search_like() -> (Tensor, Tensor, [Tensor; 1]) {
         let mut eigs: Vec<f64> = (0..28).map(|i| -0.05 + 0.004 * i as f64).collect();
         eigs.extend([0.142, 0.229]);
         let (m, q) = spectrum_probe(&eigs, 4);
-        let alpha = [leaf(&vec![0.0; 30], &[30])];
+        (m, q, [leaf(&vec![0.0; 30], &[30])])
+    }
+
+    #[test]
+    fn the_residual_rule_bounds_the_error_and_returns_the_eigenvector() {
+        let (m, q, alpha) = search_like();
         let mut f = || quadratic_loss(&alpha[0], &m, None);
         let probe = HessianProbe::new(0.0).unwrap();
         let rep = probe.lambda_max(&mut f, &alpha, EigenMethod::Lanczos { iters: 30, tol: 3e-3 }, 5).unwrap();
@@ -824,10 +824,7 @@ mod tests {
     /// still finds the new top instead of stopping on the old one.
     #[test]
     fn a_warm_start_saves_products_and_survives_a_changed_top() {
-        let mut eigs: Vec<f64> = (0..28).map(|i| -0.05 + 0.004 * i as f64).collect();
-        eigs.extend([0.142, 0.229]);
-        let (m, q) = spectrum_probe(&eigs, 4);
-        let alpha = [leaf(&vec![0.0; 30], &[30])];
+        let (m, q, alpha) = search_like();
         let mut f = || quadratic_loss(&alpha[0], &m, None);
         let probe = HessianProbe::new(0.0).unwrap();
         let lanczos = EigenMethod::Lanczos { iters: 30, tol: 3e-3 };

@@ -330,6 +330,16 @@ def w_loader():
             record(dict(json.loads(line), workload="loader", **load))
 
 
+def oxnas_sizes(sizes):
+    """`--set key=value` for each (preset key, PyTorch flag, value) of a size table."""
+    return [a for key, _, value in sizes for a in ("--set", "%s=%d" % (key, value))]
+
+
+def pytorch_sizes(sizes):
+    """The PyTorch script's flags for the same size table."""
+    return [a for _, flag, value in sizes for a in (flag, str(value))]
+
+
 # The cpu-darts-rnn preset's sizes, set explicitly on both sides so that an edited preset cannot make
 # the two train different models: (preset key, lm_train.py flag, value).
 LM_SIZES = (("model.hidden", "--hidden", 96), ("optim.batch_size", "--batch-size", 64), ("optim.bptt", "--bptt", 35))
@@ -341,8 +351,7 @@ def w_lm():
             d = os.path.join(OUT, "oxnas-lm-%d" % rep)
             cmd = [OXNAS, "lm", "train", "--preset", "cpu-darts-rnn", "--device", "cpu", "--out", d, "--epochs", "1",
                    "--set", "run.threads=%d" % THREADS]
-            for key, _, value in LM_SIZES:
-                cmd += ["--set", "%s=%d" % (key, value)]
+            cmd += oxnas_sizes(LM_SIZES)
             _, _, load = measure("oxnas-lm-%d" % rep, cmd, fresh=d)
             with open(os.path.join(d, "metrics.jsonl")) as f:
                 e = json.loads(f.readline())
@@ -354,8 +363,7 @@ def w_lm():
 
         def pt():
             cmd = [PY, "bench/pytorch/lm_train.py", "--threads", str(THREADS)]
-            for _, flag, value in LM_SIZES:
-                cmd += [flag, str(value)]
+            cmd += pytorch_sizes(LM_SIZES)
             out, _, load = measure("pytorch-lm-%d" % rep, cmd)
             r = last_json(out)
             r.pop("losses_first10", None)
@@ -377,8 +385,7 @@ def w_lm_search():
             cmd = [OXNAS, "search", "--preset", "cpu-darts-rnn", "--device", "cpu", "--out", d, "--epochs", "1",
                    "--set", "decision.policy=\"argmax\"", "--set", "hessian.mode=\"off\"",
                    "--set", "run.threads=%d" % THREADS]
-            for key, _, value in LM_SEARCH_SIZES:
-                cmd += ["--set", "%s=%d" % (key, value)]
+            cmd += oxnas_sizes(LM_SEARCH_SIZES)
             _, _, load = measure("oxnas-lm-search-%d" % rep, cmd, fresh=d)
             with open(os.path.join(d, "search.jsonl")) as f:
                 e = json.loads(f.readline())
@@ -387,8 +394,7 @@ def w_lm_search():
 
         def pt(path):
             cmd = [PY, "bench/pytorch/lm_search.py", "--threads", str(THREADS), "--alpha-path", path]
-            for _, flag, value in LM_SEARCH_SIZES:
-                cmd += [flag, str(value)]
+            cmd += pytorch_sizes(LM_SEARCH_SIZES)
             out, _, load = measure("pytorch-lm-search-%s-%d" % (path, rep), cmd)
             r = last_json(out)
             r.update(workload="lm_search", rep=rep, **load)

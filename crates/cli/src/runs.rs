@@ -48,8 +48,7 @@ pub fn start<C: oxnas_core::config::ConfigFile>(
     Ok((out.clone().unwrap_or_else(|| default_dir(kind, preset)), Some(cfg)))
 }
 
-/// [`start`] for a config whose data may be a text corpus (`reads_text`): there `--data-dir` sets
-/// only `data.data_dir`, since a corpus has no image `source`.
+/// [`start`] for a config whose data may be a text corpus (`reads_text`): see [`resolve_data`].
 pub fn start_data<C: oxnas_core::config::ConfigFile>(
     kind: &str,
     preset: &str,
@@ -58,14 +57,29 @@ pub fn start_data<C: oxnas_core::config::ConfigFile>(
     resume: &Option<PathBuf>,
     reads_text: fn(&C) -> bool,
 ) -> anyhow::Result<(PathBuf, Option<C>)> {
-    if resume.is_none() && overrides.data_dir.is_some() {
-        let config = overrides.config.as_deref();
-        if reads_text(&C::resolve(preset, config, &overrides.sets)?) {
-            let cfg = C::resolve(preset, config, &overrides.text_sets())?;
-            return Ok((out.clone().unwrap_or_else(|| default_dir(kind, preset)), Some(cfg)));
-        }
+    if let Some(dir) = resume {
+        return Ok((dir.clone(), None));
     }
-    start(kind, preset, overrides, &[], out, resume)
+    let cfg = resolve_data(preset, overrides, &[], reads_text)?;
+    Ok((out.clone().unwrap_or_else(|| default_dir(kind, preset)), Some(cfg)))
+}
+
+/// The preset with the user's overrides and `extra` ones, for a config whose data may be a text
+/// corpus (`reads_text`, judged on the preset with the user's `--set`s): there `--data-dir` sets
+/// only `data.data_dir`, since a corpus has no image `source`.
+pub fn resolve_data<C: oxnas_core::config::ConfigFile>(
+    preset: &str,
+    overrides: &crate::args::Overrides,
+    extra: &[String],
+    reads_text: fn(&C) -> bool,
+) -> anyhow::Result<C> {
+    let config = overrides.config.as_deref();
+    let mut sets = match reads_text(&C::resolve(preset, config, &overrides.sets)?) {
+        true => overrides.text_sets(),
+        false => overrides.sets(),
+    };
+    sets.extend(extra.iter().cloned());
+    Ok(C::resolve(preset, config, &sets)?)
 }
 
 #[cfg(test)]

@@ -89,14 +89,8 @@ impl Progress<SearchEpoch> for Reporter {
 /// The search config of the command line, `extra` overrides last. `--data-dir` sets an image
 /// dataset's source too, and only the directory of a text corpus.
 pub fn resolve(a: &SearchArgs, extra: &[String]) -> Result<SearchConfig> {
-    let config = a.overrides.config.as_deref();
-    let base = SearchConfig::resolve(&a.preset, config, &a.overrides.sets)?;
-    let mut sets = match base.data {
-        SearchData::Images(_) => a.overrides.sets(),
-        SearchData::Text(_) => a.overrides.text_sets(),
-    };
-    sets.extend(extra.iter().cloned());
-    Ok(SearchConfig::resolve(&a.preset, config, &sets)?)
+    let reads_text = |c: &SearchConfig| matches!(c.data, SearchData::Text(_));
+    crate::runs::resolve_data(&a.preset, &a.overrides, extra, reads_text)
 }
 
 /// Accuracies for a classifier supernet, perplexities for a language model.

@@ -5,6 +5,7 @@ use crate::nn::layers::with_bn_momentum;
 use crate::search::architect::cross_entropy;
 use oxnas_core::oneshot::ArchError;
 use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
 /// How BN layers normalise while a cell is scored; engine-free, so configs can name it.
@@ -62,42 +63,22 @@ impl Scorer {
         archs: &[String],
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<CellScore>, ArchError> {
-        let buffers: Vec<(String, Tensor)> = net
-            .weights()
-            .variables()
-            .into_iter()
-            .filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var"))
-            .collect();
-        let saved: Vec<Tensor> = buffers.iter().map(|(_, t)| t.detach().copy()).collect();
-        let out = archs
-            .iter()
-            .enumerate()
-            .map(|(i, arch)| {
-                let s = self.score(net, arch, &buffers);
+        let stats = BnStats::of(net.weights());
+        stats.preserved(|| {
+            let score = |(i, arch): (usize, &String)| {
+                let s = self.score(net, arch, &stats);
                 progress(i + 1);
                 s
-            })
-            .collect::<Result<Vec<_>, _>>();
-        tch::no_grad(|| {
-            for ((_, t), s) in buffers.iter().zip(&saved) {
-                t.shallow_clone().copy_(s);
-            }
-        });
-        out
+            };
+            archs.iter().enumerate().map(score).collect()
+        })
     }
 
-    fn score(
-        &self,
-        net: &mut dyn SinglePathNet,
-        arch: &str,
-        buffers: &[(String, Tensor)],
-    ) -> Result<CellScore, ArchError> {
+    fn score(&self, net: &mut dyn SinglePathNet, arch: &str, stats: &BnStats) -> Result<CellScore, ArchError> {
         net.set_path(arch)?;
         Ok(tch::no_grad(|| {
             if self.bn == BnScoring::Recalibrate {
-                for (name, t) in buffers {
-                    let _ = t.shallow_clone().fill_(if name.ends_with("running_mean") { 0.0 } else { 1.0 });
-                }
+                stats.reset();
                 for (i, x) in self.recal.iter().enumerate() {
                     let _ = with_bn_momentum(1.0 / (i + 1) as f64, || net.forward_t(x, true));
                 }
@@ -113,5 +94,39 @@ impl Scorer {
             }
             CellScore { score: 100.0 * correct as f64 / n.max(1) as f64, loss: loss / n.max(1) as f64 }
         }))
+    }
+}
+
+/// The BN running statistics among a net's weights (shallow handles): what scoring saves and puts
+/// back, and what recalibration resets.
+pub(super) struct BnStats {
+    buffers: Vec<(String, Tensor)>,
+}
+
+impl BnStats {
+    pub(super) fn of(weights: &VarStore) -> BnStats {
+        let vars = weights.variables().into_iter();
+        BnStats { buffers: vars.filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var")).collect() }
+    }
+
+    /// Means to 0, variances to 1: a BN layer's fresh state.
+    pub(super) fn reset(&self) {
+        tch::no_grad(|| {
+            for (name, t) in &self.buffers {
+                let _ = t.shallow_clone().fill_(if name.ends_with("running_mean") { 0.0 } else { 1.0 });
+            }
+        });
+    }
+
+    /// Runs `f` and puts the statistics back as they were before it, whatever `f` returns.
+    pub(super) fn preserved<T>(&self, f: impl FnOnce() -> T) -> T {
+        let saved: Vec<Tensor> = self.buffers.iter().map(|(_, t)| t.detach().copy()).collect();
+        let out = f();
+        tch::no_grad(|| {
+            for ((_, t), s) in self.buffers.iter().zip(&saved) {
+                t.shallow_clone().copy_(s);
+            }
+        });
+        out
     }
 }

@@ -14,7 +14,7 @@
 //! trained it; [`BnScoring`] says whether scoring uses them, each batch's own statistics, or
 //! statistics re-estimated on training windows of the scored genotype alone.
 
-use super::score::{ArchScorer, BnScoring, CellScore};
+use super::score::{ArchScorer, BnScoring, BnStats, CellScore};
 use super::train::{draw_path, State, SupernetEpoch, SupernetTrainer};
 use crate::nn::{token_ids, Dropout};
 use crate::progress::Progress;
@@ -278,18 +278,11 @@ impl TextScorer {
         self.eval.iter().map(|b| b.len).sum::<usize>() * self.batch as usize
     }
 
-    /// The batch norm's running statistics, by name.
-    fn buffers(&self) -> Vec<(String, Tensor)> {
-        let vars = self.net.weights().variables();
-        let mut named: Vec<(String, Tensor)> = vars.into_iter().filter(|(k, _)| k.contains("running_")).collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named
-    }
-
-    fn score(&mut self, arch: &str) -> Result<CellScore, ArchError> {
+    fn score(&mut self, arch: &str, stats: &BnStats) -> Result<CellScore, ArchError> {
         self.net.set_path(arch)?;
         Ok(tch::no_grad(|| {
             if self.bn == BnScoring::Recalibrate {
+                stats.reset();
                 self.recalibrate();
             }
             let mode = match self.bn {
@@ -308,15 +301,12 @@ impl TextScorer {
         }))
     }
 
-    /// Resets the running statistics and re-estimates them on the training windows with this path
-    /// alone: the plain average of the batch statistics over every use of the (shared) batch norm,
+    /// Re-estimates the (reset) running statistics on the training windows with this path alone:
+    /// the plain average of the batch statistics over every use of the (shared) batch norm,
     /// all nodes and time steps. Training's momentum of 0.1 per use would keep only the last few
     /// uses, the last nodes of the last time step, and such statistics let some genotypes' states
     /// grow without bound over a long validation pass.
     fn recalibrate(&self) {
-        for (name, t) in self.buffers() {
-            let _ = t.shallow_clone().fill_(if name.ends_with("running_mean") { 0.0 } else { 1.0 });
-        }
         let mut hidden = self.net.net.lm.init_hidden(self.recal.first().map_or(1, |b| b.input.size()[1]));
         crate::nn::layers::with_bn_average(|| {
             for b in &self.recal {
@@ -328,25 +318,15 @@ impl TextScorer {
 
 impl ArchScorer for TextScorer {
     fn score_all(&mut self, archs: &[String], progress: &mut dyn FnMut(usize)) -> Result<Vec<CellScore>, ArchError> {
-        let saved: Vec<Tensor> = self.buffers().iter().map(|(_, t)| t.detach().copy()).collect();
-        let mut out = Vec::with_capacity(archs.len());
-        let mut result = Ok(());
-        for (i, arch) in archs.iter().enumerate() {
-            match self.score(arch) {
-                Ok(s) => out.push(s),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-            progress(i + 1);
-        }
-        tch::no_grad(|| {
-            for ((_, t), s) in self.buffers().iter().zip(&saved) {
-                t.shallow_clone().copy_(s);
-            }
-        });
-        result.map(|_| out)
+        let stats = BnStats::of(self.net.weights());
+        stats.preserved(|| {
+            let mut score = |(i, arch): (usize, &String)| {
+                let s = self.score(arch, &stats);
+                progress(i + 1);
+                s
+            };
+            archs.iter().enumerate().map(&mut score).collect()
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! AutoDL `TinyNetworkDarts`): parameter counts and the exact state_dict key lists, produced by running
 //! the reference code under torch 2.11.0 (C=16, 8 cells / 5 cells per stage, 10 classes, 3 channels).
 
+use oxnas_core::config::Execution;
 use oxnas_core::darts::OpSet;
 use oxnas_engine::nn::state_dict;
 use oxnas_engine::search::{
@@ -19,6 +20,7 @@ fn darts_cfg(ops: OpSet) -> DartsSupernetConfig {
         in_channels: 3,
         ops,
         track_running_stats: true,
+        execution: Execution::Fused,
     }
 }
 
@@ -29,6 +31,7 @@ fn nb201_cfg(track: bool) -> Nb201SupernetConfig {
         num_classes: 10,
         in_channels: 3,
         track_running_stats: track,
+        execution: Execution::Fused,
     }
 }
 
@@ -77,6 +80,7 @@ fn decided_edges_run_one_op_and_freeze_alpha() {
         num_classes: 10,
         in_channels: 1,
         track_running_stats: false,
+        execution: Execution::Fused,
     };
     let mut net = Nb201Supernet::new(&cfg, Device::Cpu);
     let x = Tensor::randn([2, 1, 16, 16], (Kind::Float, Device::Cpu));
@@ -118,6 +122,7 @@ fn darts_supernet_pruned_edges_and_gray_input() {
         in_channels: 1,
         ops: OpSet::sgas_es(),
         track_running_stats: true,
+        execution: Execution::Fused,
     };
     let mut net = DartsSupernet::new(&cfg, Device::Cpu);
     // Node 0 of the normal cell: edges 0, 1. Decide edge 0 (sep_conv_3x3, column 3), prune edge 1.

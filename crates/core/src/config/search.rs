@@ -118,6 +118,25 @@ pub struct Nb201SupernetConfig {
     /// BN running statistics in search cells (the reference scripts' BN flag).
     #[serde(default)]
     pub track_running_stats: bool,
+    #[serde(default)]
+    pub execution: Execution,
+}
+
+/// How a search supernet runs its mixed edges. Both give the same values and gradients (to float
+/// rounding); `fused` is faster on CPU, `per-edge` is the reference form, kept for checks and
+/// debugging.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Execution {
+    /// Every edge runs each of its candidate ops on its own input, as the reference code does, in
+    /// PyTorch's default (NCHW) layout.
+    PerEdge,
+    /// The edges that leave one node run together: one ReLU, one pooling and one wide (or grouped)
+    /// convolution per op for all of them, one BN over their concatenated channels; activations
+    /// and conv weights are stored channels-last, the layout oneDNN's CPU kernels are fastest in.
+    /// Decided edges run only their op; pruned edges do not run.
+    #[default]
+    Fused,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +152,8 @@ pub struct DartsSupernetConfig {
     /// Candidate ops: a preset name (`darts`, `sgas-es`) or a comma list, `none` first.
     #[serde(default = "OpSet::darts", with = "op_set_text")]
     pub ops: OpSet,
+    #[serde(default)]
+    pub execution: Execution,
 }
 
 /// An op set in a config is its text form (a preset name or a comma list).

@@ -4,7 +4,7 @@
 //! DARTS ops: quark0/darts `cnn/operations.py`; NAS-Bench-201 ops: AutoDL-Projects `cell_operations.py`
 //! (docs/algorithms.md#darts and #nb201).
 
-use super::layers::{BatchNorm2d, Conv2d, ConvSpec};
+use super::layers::{avg_pool3_by_conv, BatchNorm2d, Conv2d, ConvSpec};
 use oxnas_core::darts::DartsOp;
 use oxnas_core::nb201::Nb201Op;
 use tch::{nn::Path, Tensor};
@@ -40,6 +40,14 @@ impl ReluConvBn {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         self.bn.forward_t(&self.conv.forward(&x.relu()), train)
     }
+
+    /// E same-shaped ops on one input, given as relu(x): one wide conv and one BN for all of them;
+    /// their outputs stacked along channels.
+    fn forward_stacked(members: &[&ReluConvBn], relu_x: &Tensor, train: bool) -> Tensor {
+        let convs: Vec<&Conv2d> = members.iter().map(|m| &m.conv).collect();
+        let bns: Vec<&BatchNorm2d> = members.iter().map(|m| &m.bn).collect();
+        BatchNorm2d::forward_stacked(&bns, &Conv2d::forward_stacked(&convs, relu_x, true), train)
+    }
 }
 
 /// ReLU → depthwise dilated conv → 1x1 conv → BN.
@@ -65,6 +73,16 @@ impl DilConv {
     }
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         self.bn.forward_t(&self.pointwise.forward(&self.depthwise.forward(&x.relu())), train)
+    }
+
+    /// E ops on one input, given as relu(x) repeated E times along channels: grouped depthwise and
+    /// pointwise convs and one BN; outputs stacked along channels.
+    fn forward_stacked(members: &[&DilConv], relu_x: &Tensor, train: bool) -> Tensor {
+        let dw: Vec<&Conv2d> = members.iter().map(|m| &m.depthwise).collect();
+        let pw: Vec<&Conv2d> = members.iter().map(|m| &m.pointwise).collect();
+        let bn: Vec<&BatchNorm2d> = members.iter().map(|m| &m.bn).collect();
+        let h = Conv2d::forward_stacked(&pw, &Conv2d::forward_stacked(&dw, relu_x, false), false);
+        BatchNorm2d::forward_stacked(&bn, &h, train)
     }
 }
 
@@ -94,6 +112,20 @@ impl SepConv {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let h = self.bn1.forward_t(&self.pw1.forward(&self.dw1.forward(&x.relu())), train);
         self.bn2.forward_t(&self.pw2.forward(&self.dw2.forward(&h.relu())), train)
+    }
+
+    /// As [`DilConv::forward_stacked`], both stages grouped.
+    fn forward_stacked(members: &[&SepConv], relu_x: &Tensor, train: bool) -> Tensor {
+        let pick = |f: fn(&SepConv) -> &Conv2d| members.iter().map(|m| f(m)).collect::<Vec<_>>();
+        let bns = |f: fn(&SepConv) -> &BatchNorm2d| members.iter().map(|m| f(m)).collect::<Vec<_>>();
+        let h = Conv2d::forward_stacked(&pick(|m| &m.dw1), relu_x, false);
+        let h = BatchNorm2d::forward_stacked(
+            &bns(|m| &m.bn1),
+            &Conv2d::forward_stacked(&pick(|m| &m.pw1), &h, false),
+            train,
+        );
+        let h = Conv2d::forward_stacked(&pick(|m| &m.dw2), &h.relu(), false);
+        BatchNorm2d::forward_stacked(&bns(|m| &m.bn2), &Conv2d::forward_stacked(&pick(|m| &m.pw2), &h, false), train)
     }
 }
 
@@ -127,6 +159,16 @@ impl FactorizedReduce {
         let y = Tensor::cat(&[self.conv_1.forward(&x), self.conv_2.forward(&shifted)], 1);
         self.bn.forward_t(&y, train)
     }
+}
+
+/// The payload of `op` as `variant`; callers stack ops of one kind (the same column of one op set).
+macro_rules! as_variant {
+    ($op:expr, $variant:path) => {
+        match $op {
+            $variant(m) => m,
+            other => unreachable!("stacked ops of different kinds: {other:?}"),
+        }
+    };
 }
 
 #[allow(clippy::large_enum_variant)] // built once per network: boxing would only add an indirection per forward
@@ -208,6 +250,48 @@ impl Op {
             Op::FactorizedReduce(m) => m.forward_t(x, train),
         }
     }
+}
+
+/// The inputs a stacked op run reads: the node's output and its ReLU, computed once for every
+/// edge that leaves the node.
+pub struct SharedInput<'a> {
+    pub x: &'a Tensor,
+    pub relu: &'a Tensor,
+}
+
+impl Op {
+    /// The same op (same kind and shape) of E edges that read one input, run together: one pooling
+    /// for all pooling ops, one wide or grouped conv stack for the parametric ones. Returns each
+    /// member's output, equal to `member.forward_t(x, train)` up to float rounding.
+    pub fn forward_stacked(members: &[&Op], input: &SharedInput, train: bool) -> Vec<Tensor> {
+        let e = members.len();
+        let same = |y: Tensor| (0..e).map(|_| y.shallow_clone()).collect();
+        let split = |y: Tensor| y.split(y.size()[1] / e as i64, 1);
+        let x = input.x;
+        match members[0] {
+            Op::Identity => same(x.shallow_clone()),
+            Op::AvgPool { stride } => same(avg_pool3_by_conv(x, *stride)),
+            Op::MaxPool { .. } => same(members[0].forward_t(x, train)),
+            Op::ReluConvBn(_) => {
+                let m: Vec<&ReluConvBn> = members.iter().map(|o| as_variant!(o, Op::ReluConvBn)).collect();
+                split(ReluConvBn::forward_stacked(&m, input.relu, train))
+            }
+            Op::SepConv(_) => {
+                let m: Vec<&SepConv> = members.iter().map(|o| as_variant!(o, Op::SepConv)).collect();
+                split(SepConv::forward_stacked(&m, &repeat_channels(input.relu, e), train))
+            }
+            Op::DilConv(_) => {
+                let m: Vec<&DilConv> = members.iter().map(|o| as_variant!(o, Op::DilConv)).collect();
+                split(DilConv::forward_stacked(&m, &repeat_channels(input.relu, e), train))
+            }
+            _ => members.iter().map(|m| m.forward_t(x, train)).collect(),
+        }
+    }
+}
+
+/// `x` E times along channels, keeping its memory layout (cat does; `repeat` would not).
+fn repeat_channels(x: &Tensor, e: usize) -> Tensor {
+    Tensor::cat(&(0..e).map(|_| x.shallow_clone()).collect::<Vec<_>>(), 1)
 }
 
 fn avg_pool3(x: &Tensor, stride: i64) -> Tensor {

@@ -4,6 +4,7 @@
 
 use super::SinglePathNet;
 use crate::search::{DartsSupernet, DartsSupernetConfig, EdgeState, ImageSupernet, Supernet};
+use oxnas_core::config::Execution;
 use oxnas_core::darts::{CellKind, DartsOp, OpSet};
 use oxnas_core::oneshot::darts::{DartsRankSpace, STEPS};
 use oxnas_core::oneshot::ArchError;
@@ -19,8 +20,16 @@ pub fn supernet(
     (num_classes, in_channels): (i64, i64),
     device: Device,
 ) -> DartsSupernet {
-    let cfg =
-        DartsSupernetConfig { channels, layers, steps: STEPS, num_classes, in_channels, ops, track_running_stats };
+    let cfg = DartsSupernetConfig {
+        channels,
+        layers,
+        steps: STEPS,
+        num_classes,
+        in_channels,
+        ops,
+        track_running_stats,
+        execution: Execution::PerEdge,
+    };
     DartsSupernet::new(&cfg, device)
 }
 

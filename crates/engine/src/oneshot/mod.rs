@@ -18,7 +18,7 @@ pub mod text;
 pub mod train;
 
 use crate::search::{EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, Supernet};
-use oxnas_core::config::{ConfigError, OneShotConfig};
+use oxnas_core::config::{ConfigError, Execution, OneShotConfig};
 use oxnas_core::nb201::Nb201Arch;
 use oxnas_core::oneshot::ArchError;
 use tch::nn::VarStore;
@@ -69,6 +69,9 @@ pub fn build(
                 num_classes,
                 in_channels,
                 track_running_stats: c.track_running_stats,
+                // Single-path training runs one op per edge: nothing to fuse, and its
+                // results stay those of the reference layout.
+                execution: Execution::PerEdge,
             },
             device,
         )),
@@ -123,6 +126,7 @@ pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201Supe
         num_classes: 10,
         in_channels: 1,
         track_running_stats,
+        execution: Execution::PerEdge,
     }
 }
 

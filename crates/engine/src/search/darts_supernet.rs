@@ -2,10 +2,12 @@
 //! a mixed op on each of a cell's 14 edges, α for normal and for reduction cells. Search-time ops
 //! use BN without affine parameters, and pooling ops are followed by such a BN.
 
-use super::mixed_op::MixedOp;
+use super::mixed_op::{forward_out_edges, MixedOp, OutEdge};
+use super::nb201_supernet::layout;
 use super::supernet::{ArchCell, ImageSupernet, Supernet};
-use crate::nn::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
+use crate::nn::layers::{store_channels_last, BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::ops::{BnMode, FactorizedReduce, ReluConvBn};
+use oxnas_core::config::Execution;
 use oxnas_core::darts::OpSet;
 use serde::{Deserialize, Serialize};
 use tch::{nn::Path, nn::VarStore, Device, Tensor};
@@ -23,6 +25,8 @@ pub struct DartsSupernetConfig {
     /// single-path supernet may leave them out (`[supernet] track_running_stats`).
     #[serde(default = "yes")]
     pub track_running_stats: bool,
+    #[serde(default)]
+    pub execution: Execution,
 }
 
 fn yes() -> bool {
@@ -74,32 +78,50 @@ impl SearchCell {
         SearchCell { pre0, pre1, edges, steps: cfg.steps, reduction }
     }
 
-    fn forward_t(&self, s0: &Tensor, s1: &Tensor, arch: &ArchCell, weights: &[Option<Tensor>], train: bool) -> Tensor {
+    /// Nodes are completed in order (the two inputs, then each step); a completed node's out-edges
+    /// run together (`execution`) and add into the steps they feed. A step's inputs are summed in
+    /// source order, the reference's order.
+    fn forward_t(
+        &self,
+        s0: &Tensor,
+        s1: &Tensor,
+        arch: &ArchCell,
+        weights: &[Option<Tensor>],
+        run: (bool, Execution),
+    ) -> Tensor {
+        let (train, execution) = run;
         let s0 = match &self.pre0 {
             Pre0::Reduce(m) => m.forward_t(s0, train),
             Pre0::Conv(m) => m.forward_t(s0, train),
         };
         let mut states = vec![s0, self.pre1.forward_t(s1, train)];
-        let mut offset = 0;
-        for _ in 0..self.steps {
-            let mut sum: Option<Tensor> = None;
-            for (j, h) in states.iter().enumerate() {
-                let e = offset + j;
-                if let Some(out) = self.edges[e].forward_t(h, arch.states[e], weights[e].as_ref(), train) {
-                    sum = Some(match sum {
-                        Some(s) => s + out,
-                        None => out,
+        let mut sums: Vec<Option<Tensor>> = (0..self.steps).map(|_| None).collect();
+        for from in 0..self.steps + 1 {
+            // Edge (step i, input j) is number i(i+3)/2 + j: steps before i hold 2 + 3 + … + (i+1) edges.
+            let out: Vec<(usize, usize)> =
+                (from.saturating_sub(1)..self.steps).map(|i| (i, i * (i + 3) / 2 + from)).collect();
+            let edges: Vec<OutEdge> = out
+                .iter()
+                .map(|&(_, e)| OutEdge { op: &self.edges[e], state: arch.states[e], weights: weights[e].as_ref() })
+                .collect();
+            for (&(i, _), y) in out.iter().zip(forward_out_edges(&states[from], &edges, train, execution)) {
+                if let Some(y) = y {
+                    sums[i] = Some(match sums[i].take() {
+                        Some(s) => s + y,
+                        None => y,
                     });
                 }
             }
-            offset += states.len();
-            // Every node keeps at least its decided edges; an all-pruned node would be a bug upstream,
-            // but zeros of the right shape keep the forward total.
-            let s = sum.unwrap_or_else(|| {
-                let r = if self.reduction { 2 } else { 1 };
-                states[1].slice(2, 0, None, r).slice(3, 0, None, r).zeros_like()
-            });
-            states.push(s);
+            if from >= 1 {
+                let step = from - 1;
+                // Every node keeps at least its decided edges; an all-pruned node would be a bug
+                // upstream, but zeros of the right shape keep the forward total.
+                let s = sums[step].take().unwrap_or_else(|| {
+                    let r = if self.reduction { 2 } else { 1 };
+                    states[1].slice(2, 0, None, r).slice(3, 0, None, r).zeros_like()
+                });
+                states.push(s);
+            }
         }
         Tensor::cat(&states[states.len() - 4.min(states.len() - 2)..], 1)
     }
@@ -140,6 +162,9 @@ impl DartsSupernet {
         let e = cfg.num_edges();
         let k = cfg.ops.len();
         let arch = vec![ArchCell::new(device, "normal", e, k), ArchCell::new(device, "reduce", e, k)];
+        if cfg.execution == Execution::Fused {
+            store_channels_last(&vs);
+        }
         DartsSupernet { vs, stem_conv, stem_bn, cells, classifier, arch, config: cfg.clone() }
     }
 }
@@ -148,11 +173,12 @@ impl ImageSupernet for DartsSupernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let w_normal = self.arch[0].weights();
         let w_reduce = self.arch[1].weights();
-        let s = self.stem_bn.forward_t(&self.stem_conv.forward(x), train);
+        let run = (train, self.config.execution);
+        let s = self.stem_bn.forward_t(&layout(self.stem_conv.forward(x), run.1), train);
         let (mut s0, mut s1) = (s.shallow_clone(), s);
         for cell in &self.cells {
             let (arch, w) = if cell.reduction { (&self.arch[1], &w_reduce) } else { (&self.arch[0], &w_normal) };
-            let next = cell.forward_t(&s0, &s1, arch, w, train);
+            let next = cell.forward_t(&s0, &s1, arch, w, run);
             s0 = std::mem::replace(&mut s1, next);
         }
         self.classifier.forward(&s1.adaptive_avg_pool2d([1, 1]).flatten(1, -1))

@@ -2,7 +2,8 @@
 
 use super::supernet::EdgeState;
 use crate::nn::layers::BatchNorm2d;
-use crate::nn::ops::{BnMode, Op};
+use crate::nn::ops::{BnMode, Op, SharedInput};
+use oxnas_core::config::Execution;
 use oxnas_core::darts::{DartsOp, OpSet};
 use oxnas_core::nb201::Nb201Op;
 use tch::{nn::Path, Tensor};
@@ -24,6 +25,33 @@ impl Candidate {
 
     fn is_zero(&self) -> bool {
         matches!(self, Candidate::Plain(Op::Zero { .. }))
+    }
+
+    /// One column's candidates on the edges leaving a node, run together (see [`Op::forward_stacked`]).
+    /// A pooling op is computed once; each edge's own BN then normalises it.
+    fn forward_stacked(members: &[&Candidate], input: &SharedInput, train: bool) -> Vec<Tensor> {
+        match members[0] {
+            Candidate::Plain(_) => {
+                let ops: Vec<&Op> = members.iter().map(|c| c.op()).collect();
+                Op::forward_stacked(&ops, input, train)
+            }
+            Candidate::PoolBn(op, _) => {
+                let pooled = Op::forward_stacked(&[op], input, train).remove(0);
+                members
+                    .iter()
+                    .map(|c| match c {
+                        Candidate::PoolBn(_, bn) => bn.forward_t(&pooled, train),
+                        Candidate::Plain(op) => op.forward_t(input.x, train),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn op(&self) -> &Op {
+        match self {
+            Candidate::Plain(op) | Candidate::PoolBn(op, _) => op,
+        }
     }
 }
 
@@ -85,4 +113,54 @@ impl MixedOp {
             }
         }
     }
+}
+
+/// One edge that leaves a node: its mixed op, its state and, when mixed, softmax(α_e).
+pub struct OutEdge<'a> {
+    pub op: &'a MixedOp,
+    pub state: EdgeState,
+    pub weights: Option<&'a Tensor>,
+}
+
+/// The outputs of all edges that leave the node `x` (None for pruned edges), in `edges` order.
+/// `PerEdge` runs each edge on its own; `Fused` runs the mixed edges' ops column by column with
+/// one stacked call per column ([`Candidate::forward_stacked`]) and shares one ReLU of `x`. Each
+/// mixed edge still sums its weighted ops in column order, as the per-edge form does, so the two
+/// differ only by the stacked kernels' rounding.
+pub fn forward_out_edges(x: &Tensor, edges: &[OutEdge], train: bool, execution: Execution) -> Vec<Option<Tensor>> {
+    let mixed: Vec<usize> = (0..edges.len()).filter(|&i| edges[i].state == EdgeState::Mixed).collect();
+    if execution == Execution::PerEdge || mixed.is_empty() {
+        return edges.iter().map(|e| e.op.forward_t(x, e.state, e.weights, train)).collect();
+    }
+    let mut mixed_out = fused_mixed(x, &mixed.iter().map(|&i| &edges[i]).collect::<Vec<_>>(), train).into_iter();
+    edges
+        .iter()
+        .map(|e| match e.state {
+            EdgeState::Mixed => mixed_out.next(),
+            _ => e.op.forward_t(x, e.state, None, train),
+        })
+        .collect()
+}
+
+fn fused_mixed(x: &Tensor, edges: &[&OutEdge], train: bool) -> Vec<Tensor> {
+    let relu = x.relu();
+    let input = SharedInput { x, relu: &relu };
+    let columns = &edges[0].op.ops;
+    let mut sums: Vec<Option<Tensor>> = edges.iter().map(|_| None).collect();
+    for (k, column) in columns.iter().enumerate() {
+        // As in the per-edge form, w_k · 0 contributes nothing: the zero op is not run.
+        if column.is_zero() {
+            continue;
+        }
+        let members: Vec<&Candidate> = edges.iter().map(|e| &e.op.ops[k]).collect();
+        let outputs = Candidate::forward_stacked(&members, &input, train);
+        for ((sum, y), e) in sums.iter_mut().zip(outputs).zip(edges) {
+            let term = y * e.weights.expect("mixed edges come with weights").get(k as i64);
+            *sum = Some(match sum.take() {
+                Some(s) => s + term,
+                None => term,
+            });
+        }
+    }
+    sums.into_iter().zip(edges).map(|(s, e)| s.unwrap_or_else(|| e.op.ops[0].forward_t(x, train))).collect()
 }

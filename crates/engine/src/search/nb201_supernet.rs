@@ -1,11 +1,12 @@
 //! The NAS-Bench-201 search network (AutoDL's `TinyNetworkDarts`; docs/algorithms.md#nb201): the benchmark's
 //! skeleton with a mixed op on every cell edge, one α (6 edges × 5 ops) shared by all cells.
 
-use super::mixed_op::MixedOp;
+use super::mixed_op::{forward_out_edges, MixedOp, OutEdge};
 use super::supernet::{ArchCell, ImageSupernet, Supernet};
-use crate::nn::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
+use crate::nn::layers::{store_channels_last, to_channels_last, BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::nb201_net::ResNetBasicBlock;
 use crate::nn::ops::BnMode;
+use oxnas_core::config::Execution;
 use oxnas_core::nb201::{Nb201Op, EDGES};
 use serde::{Deserialize, Serialize};
 use tch::{nn::Path, nn::VarStore, Device, Tensor};
@@ -20,6 +21,8 @@ pub struct Nb201SupernetConfig {
     /// BN running statistics in the search cells; the reference scripts take it as a flag (0/1).
     /// Without them, BN normalises with batch statistics in evaluation mode too.
     pub track_running_stats: bool,
+    #[serde(default)]
+    pub execution: Execution,
 }
 
 struct SearchCell {
@@ -33,25 +36,31 @@ impl SearchCell {
         SearchCell { edges }
     }
 
-    fn forward_t(&self, x: &Tensor, arch: &ArchCell, weights: &[Option<Tensor>], train: bool) -> Tensor {
-        let mut nodes = vec![x.shallow_clone()];
-        for to in 1..=3 {
-            let mut sum: Option<Tensor> = None;
-            for (e, &(t, from)) in EDGES.iter().enumerate() {
-                if t != to {
-                    continue;
-                }
-                if let Some(out) = self.edges[e].forward_t(&nodes[from], arch.states[e], weights[e].as_ref(), train) {
-                    sum = Some(match sum {
-                        Some(s) => s + out,
-                        None => out,
+    /// Nodes are completed in order; each node's out-edges then run together (`execution`) and add
+    /// into the nodes they feed. A node's inputs are summed in source order, the reference's order.
+    fn forward_t(&self, x: &Tensor, arch: &ArchCell, weights: &[Option<Tensor>], run: (bool, Execution)) -> Tensor {
+        let (train, execution) = run;
+        let mut sums: Vec<Option<Tensor>> = (0..4).map(|_| None).collect();
+        let mut node = x.shallow_clone();
+        for from in 0..3 {
+            let out: Vec<usize> = (0..EDGES.len()).filter(|&e| EDGES[e].1 == from).collect();
+            let edges: Vec<OutEdge> = out
+                .iter()
+                .map(|&e| OutEdge { op: &self.edges[e], state: arch.states[e], weights: weights[e].as_ref() })
+                .collect();
+            for (&e, y) in out.iter().zip(forward_out_edges(&node, &edges, train, execution)) {
+                let to = EDGES[e].0;
+                if let Some(y) = y {
+                    sums[to] = Some(match sums[to].take() {
+                        Some(s) => s + y,
+                        None => y,
                     });
                 }
             }
             // A node whose edges are all pruned outputs zeros (NB201 never prunes, but stay total).
-            nodes.push(sum.unwrap_or_else(|| nodes[0].zeros_like()));
+            node = sums[from + 1].take().unwrap_or_else(|| x.zeros_like());
         }
-        nodes.pop().expect("node 3")
+        node
     }
 }
 
@@ -97,6 +106,9 @@ impl Nb201Supernet {
         let last_bn = BatchNorm2d::new(&(&p / "lastact" / 0), c_prev, true, true);
         let classifier = Linear::new(&(&p / "classifier"), c_prev, cfg.num_classes);
         let arch = vec![ArchCell::new(device, "cell", EDGES.len(), Nb201Op::ALL.len())];
+        if cfg.execution == Execution::Fused {
+            store_channels_last(&vs);
+        }
         Nb201Supernet { vs, stem_conv, stem_bn, blocks, last_bn, classifier, arch, config: cfg.clone() }
     }
 }
@@ -104,15 +116,26 @@ impl Nb201Supernet {
 impl ImageSupernet for Nb201Supernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let weights = self.arch[0].weights();
-        let mut h = self.stem_bn.forward_t(&self.stem_conv.forward(x), train);
+        let run = (train, self.config.execution);
+        let mut h = self.stem_bn.forward_t(&layout(self.stem_conv.forward(x), run.1), train);
         for b in &self.blocks {
             h = match b {
-                Block::Cell(c) => c.forward_t(&h, &self.arch[0], &weights, train),
+                Block::Cell(c) => c.forward_t(&h, &self.arch[0], &weights, run),
                 Block::Reduction(r) => r.forward_t(&h, train),
             };
         }
         let h = self.last_bn.forward_t(&h, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         self.classifier.forward(&h)
+    }
+}
+
+/// The fused form's activations are channels-last from the stem's output on: libtorch's convs keep
+/// the layout of their input, and a 1- or 3-channel image is too thin for the layout to show in
+/// its strides, so converting the image itself would leave every later tensor NCHW.
+pub(crate) fn layout(stem_out: Tensor, execution: Execution) -> Tensor {
+    match execution {
+        Execution::Fused => to_channels_last(&stem_out),
+        Execution::PerEdge => stem_out,
     }
 }
 

@@ -529,8 +529,13 @@ mod tests {
     /// `tiny` on a 2-step, 3-cell DARTS supernet with the SGAS-es op set, Hessian off, `decision`.
     fn tiny_darts(decision: DecisionConfig, epochs: usize) -> SearchConfig {
         let mut cfg = tiny(&[]);
-        cfg.supernet =
-            SupernetConfig::Darts(DartsSupernetConfig { channels: 2, layers: 3, steps: 2, ops: OpSet::sgas_es() });
+        cfg.supernet = SupernetConfig::Darts(DartsSupernetConfig {
+            channels: 2,
+            layers: 3,
+            steps: 2,
+            ops: OpSet::sgas_es(),
+            execution: Default::default(),
+        });
         cfg.hessian = HessianConfig::Off {};
         cfg.early_stop = None;
         cfg.decision = decision;

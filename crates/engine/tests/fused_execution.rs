@@ -1,0 +1,240 @@
+//! The fused execution (out-edges of a node stacked, channels-last) against the per-edge reference
+//! form: same outputs, BN statistics, weight and α gradients, second-order α gradients and
+//! Hessian-vector products, on both image spaces, in training and in evaluation mode, with mixed,
+//! decided and pruned edges.
+//!
+//! In f64 the two forms agree to 1e-9 relative: the stacking is exact algebra. In f32 they run
+//! different oneDNN kernels (grouped, channels-last), whose sums round differently; through a
+//! 5-cell supernet and its backward pass that reaches ~1e-5 of a gradient's scale, so f32 is held
+//! to 1e-4.
+
+use oxnas_core::config::Execution;
+use oxnas_core::darts::OpSet;
+use oxnas_engine::search::architect::{cross_entropy, ImageLosses, Unrolled};
+use oxnas_engine::search::{
+    DartsSupernet, DartsSupernetConfig, EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, Supernet,
+};
+use oxnas_engine::train::optim::{Sgd, SgdConfig};
+use tch::{Device, Kind, Tensor};
+
+const TOL_F64: f64 = 1e-9;
+const TOL_F32: f64 = 1e-4;
+
+/// max|a − b| / max|b|: one scale per tensor, so entries near zero do not blow the ratio up.
+fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = b.abs().max().double_value(&[]).max(1e-12);
+    (a - b).abs().max().double_value(&[]) / scale
+}
+
+fn assert_close(what: &str, a: &Tensor, b: &Tensor) {
+    assert_eq!(a.size(), b.size(), "{what}: shapes");
+    let tol = if b.kind() == Kind::Double { TOL_F64 } else { TOL_F32 };
+    let e = rel_err(a, b);
+    assert!(e < tol, "{what}: fused vs per-edge relative error {e:.2e} (tolerance {tol:.0e})");
+}
+
+/// A gradient that is zero in exact arithmetic (a conv bias under batch-statistics BN, whose mean
+/// subtraction cancels it) is rounding noise in both forms: both must stay below `noise`.
+/// Every other gradient is compared as [`assert_close`] does.
+fn assert_grad_close(what: &str, a: &Tensor, b: &Tensor, noise: f64) {
+    let size = |t: &Tensor| t.abs().max().double_value(&[]);
+    if size(b) < noise {
+        assert!(size(a) < noise, "{what}: rounding noise {:.2e} per-edge but {:.2e} fused", size(b), size(a));
+    } else {
+        assert_close(what, a, b);
+    }
+}
+
+fn max_abs(ts: &[Tensor]) -> f64 {
+    ts.iter().filter(|t| t.defined()).map(|t| t.abs().max().double_value(&[])).fold(0.0, f64::max)
+}
+
+/// Both nets in f64 (values, layouts and edge states kept).
+fn to_double(net: &dyn Supernet) {
+    tch::no_grad(|| {
+        let alphas = net.arch().iter().flat_map(|c| c.alphas.iter().map(|a| a.shallow_clone()));
+        for mut t in net.weights().variables().into_values().chain(alphas) {
+            let d = t.to_kind(Kind::Double);
+            t.set_data(&d);
+        }
+    });
+}
+
+fn nb201(execution: Execution, track: bool) -> Nb201Supernet {
+    tch::manual_seed(7);
+    let cfg = Nb201SupernetConfig {
+        channels: 4,
+        cells_per_stage: 2,
+        num_classes: 10,
+        in_channels: 1,
+        track_running_stats: track,
+        execution,
+    };
+    Nb201Supernet::new(&cfg, Device::Cpu)
+}
+
+fn darts(execution: Execution, ops: OpSet) -> DartsSupernet {
+    tch::manual_seed(7);
+    let cfg = DartsSupernetConfig {
+        channels: 4,
+        layers: 5,
+        steps: 4,
+        num_classes: 10,
+        in_channels: 1,
+        ops,
+        track_running_stats: true,
+        execution,
+    };
+    DartsSupernet::new(&cfg, Device::Cpu)
+}
+
+/// α away from uniform (so that a wrong weight-to-op pairing shows in the outputs), and the same
+/// weights and α in both nets: tests run in parallel threads and libtorch's generator is global, so
+/// equal seeds alone do not give equal nets.
+fn same_state(fused: &dyn Supernet, reference: &dyn Supernet) {
+    tch::no_grad(|| {
+        for (cf, cr) in fused.arch().iter().zip(reference.arch()) {
+            for (af, ar) in cf.alphas.iter().zip(&cr.alphas) {
+                ar.shallow_clone().copy_(&Tensor::randn(ar.size(), (Kind::Float, Device::Cpu)));
+                af.shallow_clone().copy_(ar);
+            }
+        }
+        let reference = reference.weights().variables();
+        for (name, f) in fused.weights().variables() {
+            f.shallow_clone().copy_(&reference[&name]);
+        }
+    });
+}
+
+fn set_states(net: &mut dyn Supernet, states: &[(usize, usize, EdgeState)]) {
+    for &(cell, edge, state) in states {
+        net.arch_mut()[cell].set_state(edge, state);
+    }
+}
+
+fn batch(n: i64, seed: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(seed);
+    (Tensor::randn([n, 1, 12, 12], (Kind::Float, Device::Cpu)), Tensor::randint(10, [n], (Kind::Int64, Device::Cpu)))
+}
+
+fn named(net: &dyn Supernet) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = net.weights().variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Loss, output and the gradients of the loss w.r.t. every trainable weight and mixed α.
+fn first_order(net: &dyn ImageSupernet, x: &Tensor, y: &Tensor, train: bool) -> (Tensor, Vec<Tensor>) {
+    let logits = net.forward_t(x, train);
+    let inputs: Vec<Tensor> =
+        net.trainable_weights().into_iter().map(|(_, t)| t).chain(net.trainable_alphas()).collect();
+    let grads = Tensor::run_backward(&[cross_entropy(&logits, y)], &inputs, false, true);
+    (logits, grads)
+}
+
+/// H·v for the validation loss's Hessian w.r.t. the mixed α, v a fixed pseudo-random direction.
+fn hvp(net: &dyn ImageSupernet, x: &Tensor, y: &Tensor) -> Vec<Tensor> {
+    let alphas = net.trainable_alphas();
+    let g = Tensor::run_backward(&[cross_entropy(&net.forward_t(x, true), y)], &alphas, true, true);
+    tch::manual_seed(5);
+    let dot = g.iter().map(|g| (g * Tensor::randn(g.size(), (g.kind(), Device::Cpu))).sum(g.kind()));
+    let dot = dot.reduce(|a, b| a + b).expect("some mixed α");
+    Tensor::run_backward(&[dot], &alphas, false, false)
+}
+
+/// DARTS's second-order α gradient (one unrolled SGD step, finite-difference mixed term).
+fn second_order(net: &dyn ImageSupernet, train: (&Tensor, &Tensor), valid: (&Tensor, &Tensor)) -> Vec<Tensor> {
+    let cfg = SgdConfig { lr: 0.025, momentum: 0.9, nesterov: true, weight_decay: 3e-4 };
+    let sgd = Sgd::new(cfg, net.trainable_weights());
+    let unrolled = Unrolled { xi: 0.025, w_opt: &sgd, clip: None };
+    let mut losses = ImageLosses { net, train, valid };
+    unrolled.alpha_grads(net.weights(), &net.trainable_alphas(), &mut losses)
+}
+
+/// Runs every comparison on a pair of nets in the same state, one per execution, in `kind`.
+fn compare(label: &str, fused: &dyn ImageSupernet, reference: &dyn ImageSupernet, kind: Kind) {
+    let (x, y) = batch(6, 1);
+    let (xv, yv) = batch(6, 2);
+    if kind == Kind::Double {
+        to_double(fused);
+        to_double(reference);
+    }
+    let (x, xv) = (x.to_kind(kind), xv.to_kind(kind));
+    for train in [true, false] {
+        let (out_f, grads_f) = first_order(fused, &x, &y, train);
+        let (out_r, grads_r) = first_order(reference, &x, &y, train);
+        assert_close(&format!("{label} logits (train={train})"), &out_f, &out_r);
+        assert_eq!(grads_f.len(), grads_r.len());
+        let names: Vec<String> = reference.trainable_weights().into_iter().map(|(n, _)| n).collect();
+        let noise = if kind == Kind::Double { 1e-12 } else { 1e-4 } * max_abs(&grads_r);
+        for (i, (gf, gr)) in grads_f.iter().zip(&grads_r).enumerate() {
+            let name = names.get(i).map_or_else(|| format!("α row {}", i - names.len()), String::clone);
+            assert_eq!(gf.defined(), gr.defined(), "{label}: gradient of {name} defined in one form only");
+            if gr.defined() {
+                assert_grad_close(&format!("{label} gradient of {name} (train={train})"), gf, gr, noise);
+            }
+        }
+    }
+    // The training forwards above updated the BN running statistics the same way.
+    for ((name, f), (_, r)) in named(fused).iter().zip(named(reference)) {
+        assert_close(&format!("{label} {name} after training forwards"), f, &r);
+    }
+    for (i, (hf, hr)) in hvp(fused, &xv, &yv).iter().zip(hvp(reference, &xv, &yv)).enumerate() {
+        assert_close(&format!("{label} HVP row {i}"), hf, &hr);
+    }
+    to_double(fused);
+    to_double(reference);
+    let double = |t: &Tensor| t.to_kind(Kind::Double);
+    let (x, xv) = (double(&x), double(&xv));
+    // The second-order α gradient divides a difference of two gradients by 2ε (ε = 0.01/‖v‖),
+    // which turns f32 rounding into percent-level noise in either form: compared in f64 only.
+    if kind != Kind::Double {
+        return;
+    }
+    let so_f = second_order(fused, (&x, &y), (&xv, &yv));
+    let so_r = second_order(reference, (&x, &y), (&xv, &yv));
+    for (i, (gf, gr)) in so_f.iter().zip(&so_r).enumerate() {
+        assert_close(&format!("{label} second-order α gradient {i}"), gf, gr);
+    }
+}
+
+#[test]
+fn nb201_fused_equals_per_edge() {
+    for (track, kind) in [(false, Kind::Double), (true, Kind::Double), (false, Kind::Float), (true, Kind::Float)] {
+        let mut fused = nb201(Execution::Fused, track);
+        let mut reference = nb201(Execution::PerEdge, track);
+        same_state(&fused, &reference);
+        for net in [&mut fused as &mut dyn Supernet, &mut reference] {
+            // Edge 3<-0 decided (nor_conv_3x3): node 0's other two edges stay stacked.
+            set_states(net, &[(0, 3, EdgeState::Fixed(3))]);
+        }
+        compare(&format!("nb201 {kind:?} (track_running_stats={track})"), &fused, &reference, kind);
+    }
+}
+
+#[test]
+fn darts_fused_equals_per_edge() {
+    // The full 8-op set covers every stacked kind: pooling + BN, identity and FactorizedReduce,
+    // separable and dilated convs with strides 1 and 2.
+    for (ops, kind) in [(OpSet::darts(), Kind::Double), (OpSet::sgas_es(), Kind::Double), (OpSet::darts(), Kind::Float)]
+    {
+        let mut fused = darts(Execution::Fused, ops.clone());
+        let mut reference = darts(Execution::PerEdge, ops.clone());
+        same_state(&fused, &reference);
+        for net in [&mut fused as &mut dyn Supernet, &mut reference] {
+            // Normal cell: step 0's edges decided (sep_conv_3x3 from s0) and pruned; reduction
+            // cell: one edge from s1 decided, so s1's other out-edges stack without it.
+            set_states(net, &[(0, 0, EdgeState::Fixed(4)), (0, 1, EdgeState::Pruned), (1, 4, EdgeState::Fixed(2))]);
+        }
+        compare(&format!("darts {kind:?} ({ops})"), &fused, &reference, kind);
+    }
+}
+
+#[test]
+fn fused_runs_channels_last_and_per_edge_stays_contiguous() {
+    let fused = nb201(Execution::Fused, false);
+    let reference = nb201(Execution::PerEdge, false);
+    let conv = |net: &Nb201Supernet| net.weights().variables()["cells.0.edges.1<-0.3.op.1.weight"].shallow_clone();
+    assert!(!conv(&fused).is_contiguous(), "fused weights are stored channels-last");
+    assert!(conv(&reference).is_contiguous());
+}

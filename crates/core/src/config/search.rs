@@ -688,6 +688,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn execution_defaults_to_fused_and_names_its_values() {
+        let c = SearchConfig::resolve("cpu-demo", None, &[]).unwrap();
+        let SupernetConfig::Nb201(s) = &c.supernet else { panic!("NB201") };
+        assert_eq!(s.execution, Execution::Fused);
+        let set = |v: &str| vec![format!("supernet.execution={v}")];
+        let c = SearchConfig::resolve("sgas-es-fashion-mnist", None, &set("\"per-edge\"")).unwrap();
+        let SupernetConfig::Darts(s) = &c.supernet else { panic!("DARTS") };
+        assert_eq!(s.execution, Execution::PerEdge);
+        let e = SearchConfig::resolve("cpu-demo", None, &set("\"grouped\"")).unwrap_err().to_string();
+        assert!(e.contains("grouped") && e.contains("per-edge") && e.contains("fused"), "{e}");
+    }
+
     fn resolve_err(preset: &str, sets: &[&str]) -> String {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         SearchConfig::resolve(preset, None, &sets).unwrap_err().to_string()

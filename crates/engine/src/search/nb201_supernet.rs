@@ -3,7 +3,7 @@
 
 use super::mixed_op::{forward_out_edges, MixedOp, OutEdge};
 use super::supernet::{ArchCell, ImageSupernet, Supernet};
-use crate::nn::layers::{store_channels_last, to_channels_last, BatchNorm2d, Conv2d, ConvSpec, Linear};
+use crate::nn::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::nb201_net::ResNetBasicBlock;
 use crate::nn::ops::BnMode;
 use oxnas_core::config::Execution;
@@ -106,9 +106,6 @@ impl Nb201Supernet {
         let last_bn = BatchNorm2d::new(&(&p / "lastact" / 0), c_prev, true, true);
         let classifier = Linear::new(&(&p / "classifier"), c_prev, cfg.num_classes);
         let arch = vec![ArchCell::new(device, "cell", EDGES.len(), Nb201Op::ALL.len())];
-        if cfg.execution == Execution::Fused {
-            store_channels_last(&vs);
-        }
         Nb201Supernet { vs, stem_conv, stem_bn, blocks, last_bn, classifier, arch, config: cfg.clone() }
     }
 }
@@ -117,7 +114,9 @@ impl ImageSupernet for Nb201Supernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let weights = self.arch[0].weights();
         let run = (train, self.config.execution);
-        let mut h = self.stem_bn.forward_t(&layout(self.stem_conv.forward(x), run.1), train);
+        // Fused NB201 stays NCHW: its dense 1x1/3x3 convs gain nothing from channels-last on CPU, and
+        // libtorch's channels-last BN is slower on its few channels (C = 4..16 per edge).
+        let mut h = self.stem_bn.forward_t(&self.stem_conv.forward(x), train);
         for b in &self.blocks {
             h = match b {
                 Block::Cell(c) => c.forward_t(&h, &self.arch[0], &weights, run),
@@ -126,16 +125,6 @@ impl ImageSupernet for Nb201Supernet {
         }
         let h = self.last_bn.forward_t(&h, train).relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1);
         self.classifier.forward(&h)
-    }
-}
-
-/// The fused form's activations are channels-last from the stem's output on: libtorch's convs keep
-/// the layout of their input, and a 1- or 3-channel image is too thin for the layout to show in
-/// its strides, so converting the image itself would leave every later tensor NCHW.
-pub(crate) fn layout(stem_out: Tensor, execution: Execution) -> Tensor {
-    match execution {
-        Execution::Fused => to_channels_last(&stem_out),
-        Execution::PerEdge => stem_out,
     }
 }
 

@@ -229,15 +229,3 @@ fn darts_fused_equals_per_edge() {
         compare(&format!("darts {kind:?} ({ops})"), &fused, &reference, kind);
     }
 }
-
-#[test]
-fn fused_darts_runs_channels_last_and_per_edge_stays_contiguous() {
-    let fused = darts(Execution::Fused, OpSet::sgas_es());
-    let reference = darts(Execution::PerEdge, OpSet::sgas_es());
-    let conv = |net: &DartsSupernet| net.weights().variables()["cells.0._ops.0._ops.3.op.1.weight"].shallow_clone();
-    assert!(!conv(&fused).is_contiguous(), "fused weights are stored channels-last");
-    assert!(conv(&reference).is_contiguous());
-    // NB201's fused form keeps NCHW (faster there; see nb201_supernet.rs).
-    let nb = nb201(Execution::Fused, false);
-    assert!(nb.weights().variables()["cells.0.edges.1<-0.3.op.1.weight"].is_contiguous());
-}

@@ -132,9 +132,9 @@ pub enum Execution {
     /// PyTorch's default (NCHW) layout.
     PerEdge,
     /// The edges that leave one node run together: one ReLU, one pooling and one wide (or grouped)
-    /// convolution per op for all of them, one BN over their concatenated channels; activations
-    /// and conv weights are stored channels-last, the layout oneDNN's CPU kernels are fastest in.
-    /// Decided edges run only their op; pruned edges do not run.
+    /// convolution per op for all of them, one BN over their concatenated channels. In the DARTS
+    /// space activations are channels-last, where libtorch's CPU depthwise convs and pooling are
+    /// fastest (NB201 stays NCHW, faster there). Decided edges run only their op; pruned edges do not run.
     #[default]
     Fused,
 }

@@ -132,8 +132,7 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let s = &self.spec;
         let y = x.conv2d(&self.weight, self.bias.as_ref(), [s.stride], [s.padding], [s.dilation], s.groups);
-        let per_output = (s.c_in / s.groups * s.kernel * s.kernel) as u64;
-        add_macs(y.numel() as u64 * per_output);
+        s.add_macs(&y);
         y
     }
 
@@ -150,13 +149,15 @@ impl Conv2d {
             .then(|| Tensor::cat(&members.iter().map(|c| c.bias.as_ref().expect("same spec")).collect::<Vec<_>>(), 0));
         let groups = if shared_input && s.groups == 1 { 1 } else { s.groups * members.len() as i64 };
         let y = x.conv2d(&weight, bias.as_ref(), [s.stride], [s.padding], [s.dilation], groups);
-        let per_output = (s.c_in / s.groups * s.kernel * s.kernel) as u64;
-        add_macs(y.numel() as u64 * per_output);
+        s.add_macs(&y);
         y
     }
+}
 
-    pub fn spec(&self) -> ConvSpec {
-        self.spec
+impl ConvSpec {
+    /// Counts the multiply-accumulates that produced `y` (each output reads c_in/groups·k² inputs).
+    fn add_macs(&self, y: &Tensor) {
+        add_macs(y.numel() as u64 * (self.c_in / self.groups * self.kernel * self.kernel) as u64);
     }
 }
 
@@ -187,8 +188,8 @@ pub fn store_channels_last(vs: &nn::VarStore) {
 pub fn avg_pool3_by_conv(x: &Tensor, stride: i64) -> Tensor {
     let (c, h, w) = (x.size()[1], x.size()[2], x.size()[3]);
     let opts = (x.kind(), x.device());
+    // A [C, 1, 3, 3] kernel has the same strides in either layout: no conversion needed.
     let kernel = Tensor::ones([c, 1, 3, 3], opts);
-    let kernel = if x.is_contiguous() { kernel } else { to_channels_last(&kernel) };
     let window = Tensor::ones([1, 1, h, w], opts).conv2d(
         &Tensor::ones([1, 1, 3, 3], opts),
         None::<Tensor>,

@@ -128,11 +128,11 @@ pub struct OutEdge<'a> {
 /// mixed edge still sums its weighted ops in column order, as the per-edge form does, so the two
 /// differ only by the stacked kernels' rounding.
 pub fn forward_out_edges(x: &Tensor, edges: &[OutEdge], train: bool, execution: Execution) -> Vec<Option<Tensor>> {
-    let mixed: Vec<usize> = (0..edges.len()).filter(|&i| edges[i].state == EdgeState::Mixed).collect();
+    let mixed: Vec<&OutEdge> = edges.iter().filter(|e| e.state == EdgeState::Mixed).collect();
     if execution == Execution::PerEdge || mixed.is_empty() {
         return edges.iter().map(|e| e.op.forward_t(x, e.state, e.weights, train)).collect();
     }
-    let mut mixed_out = fused_mixed(x, &mixed.iter().map(|&i| &edges[i]).collect::<Vec<_>>(), train).into_iter();
+    let mut mixed_out = fused_mixed(x, &mixed, train).into_iter();
     edges
         .iter()
         .map(|e| match e.state {

@@ -291,6 +291,12 @@ pub struct SgasEsConfig {
     /// Epochs of weight training after the last decision.
     #[serde(default = "five_u")]
     pub post_train: usize,
+    /// Epochs at the start that train only the weights (α frozen, no λmax) before the first phase;
+    /// 0 in the reference. Warming the weights up first (PC-DARTS, P-DARTS) keeps the early
+    /// decisions from favouring the parameter-free ops merely because the convolutions are still
+    /// untrained, and moves the natural early rise of λmax out of the first phase.
+    #[serde(default)]
+    pub weight_warmup: usize,
 }
 
 fn criterion_one() -> Criterion {

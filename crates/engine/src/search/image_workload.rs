@@ -149,6 +149,9 @@ fn bilevel_step(
 ) -> (f64, i64) {
     let order = cfg.arch.step_order;
     let alpha_step = |t: &mut Trainee<dyn ImageSupernet>| {
+        if !t.train_alpha {
+            return;
+        }
         let mut losses = ImageLosses { net: t.net.as_ref(), train, valid: alpha };
         t.architect.step(t.net.as_ref(), &mut losses, lr, &t.w_opt);
     };

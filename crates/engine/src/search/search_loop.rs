@@ -202,6 +202,7 @@ impl<W: Workload> Running<'_, W> {
         let started = Instant::now();
         progress.epoch_start(epoch, self.state.policy.epochs(), self.work.steps_per_epoch());
         let at = EpochAt { epoch, iteration, lr };
+        self.trainee.train_alpha = self.state.policy.trains_alpha(epoch);
         let trained =
             self.work.train_epoch(&mut self.trainee, self.cfg, at, progress).map_err(|e| self.with_kept(e))?;
         let valid = self.work.evaluate(self.trainee.net.as_ref());
@@ -497,6 +498,39 @@ mod tests {
         assert_eq!(resumed.architecture, full.architecture);
         let log = std::fs::read_to_string(cut.join("search.jsonl")).unwrap();
         assert_eq!(log.lines().count(), full.trace.len());
+    }
+
+    /// A weights-only warm-up: α stay at their initial values and no λmax is probed for its epochs,
+    /// while the weights train; the first phase starts after it and its rollback lands after the
+    /// warm-up. A run interrupted inside the warm-up resumes to the same trace.
+    #[test]
+    fn a_weight_warmup_trains_only_the_weights_then_searches() {
+        let dir = tempfile::tempdir().unwrap();
+        let sets = ["decision.weight_warmup=3"];
+        let run = Search::new(&dir.path().join("w"), SearchStart::Fresh(Box::new(tiny(&sets))))
+            .unwrap()
+            .run(&mut Quiet)
+            .unwrap();
+        let t = &run.trace;
+        let initial = &t[0].alphas[0].alpha;
+        for e in &t[..3] {
+            assert_eq!(&e.alphas[0].alpha, initial, "α moved in warm-up epoch {}", e.epoch);
+            assert!(e.lambda_max.is_none() && e.decisions.is_empty(), "epoch {}: {e:?}", e.epoch);
+        }
+        assert!(t[1].train_loss < t[0].train_loss, "the weights train during the warm-up");
+        assert_ne!(&t[3].alphas[0].alpha, initial, "α train from epoch 4");
+        assert!(t[3].lambda_max.is_some());
+        // As in the run without warm-up, the rule fires at the phase's 6th epoch (3 + 5) and
+        // rolls back to its first, epoch 3: never into the warm-up.
+        let first = t.iter().find(|e| !e.decisions.is_empty()).unwrap();
+        assert_eq!(first.epoch, 8, "{:?}", first.event);
+        assert!(first.event.as_deref().unwrap().contains("rolled back to epoch 4 "), "{:?}", first.event);
+        let cut = dir.path().join("c");
+        let err =
+            Search::new(&cut, SearchStart::Fresh(Box::new(tiny(&sets)))).unwrap().run(&mut StopAfter(2)).err().unwrap();
+        assert!(matches!(err, SearchError::Interrupted { .. }), "{err}");
+        let resumed = Search::new(&cut, SearchStart::Resume).unwrap().run(&mut Quiet).unwrap();
+        assert_same(&resumed.trace, &run.trace, "resumed");
     }
 
     /// Warm-started Lanczos: every probe logs its products and, with `hessian.check`, agrees with the

@@ -250,6 +250,9 @@ fn bilevel_step(
 ) -> (f64, Tensor, Tensor) {
     let mut next_valid = valid.hidden.shallow_clone();
     let mut alpha_step = |t: &mut Trainee<RnnSupernet>| {
+        if !t.train_alpha {
+            return;
+        }
         let mut losses = TextLosses { lm: &t.net.lm, train, valid, keys, passes: 0, valid_hidden: None };
         t.architect.step(t.net.as_ref(), &mut losses, lr, &t.w_opt);
         if let Some(h) = losses.valid_hidden {

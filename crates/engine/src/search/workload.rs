@@ -18,6 +18,8 @@ pub struct Trainee<N: ?Sized> {
     pub net: Box<N>,
     pub w_opt: Sgd,
     pub architect: Architect,
+    /// False while the policy keeps α frozen (a weights-only warm-up): the α steps are skipped.
+    pub train_alpha: bool,
 }
 
 impl<N: Supernet + ?Sized> Trainee<N> {
@@ -29,7 +31,7 @@ impl<N: Supernet + ?Sized> Trainee<N> {
         let a = &cfg.arch;
         let adam = AdamConfig { lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: 1e-8, weight_decay: a.weight_decay };
         let rows: usize = net.arch().iter().map(|c| c.alphas.len()).sum();
-        Trainee { architect: Architect::new(adam, rows, a.order, unrolled_clip), net, w_opt }
+        Trainee { architect: Architect::new(adam, rows, a.order, unrolled_clip), net, w_opt, train_alpha: true }
     }
 
     /// One SGD step on w from `loss`, its gradients clipped to `clip` (0: no clipping).

@@ -39,6 +39,8 @@ pub enum PolicyError {
     NoSnapshot { policy: &'static str },
     #[error("rollback state of epoch checkpoint: {0}")]
     BadSnapshot(String),
+    #[error("decision.weight_warmup = {warmup} leaves no epoch to search in optim.epochs = {epochs}; lower it or raise optim.epochs")]
+    WarmupTooLong { warmup: usize, epochs: usize },
 }
 
 /// One edge fixed in one cell type (`cell` indexes [`SearchSpace::cell_names`]).
@@ -71,6 +73,11 @@ pub trait Policy {
 
     /// Whether the loop must compute λmax at the end of `epoch`.
     fn needs_lambda(&self, epoch: usize) -> bool;
+
+    /// Whether `epoch` trains α (false during a weights-only warm-up).
+    fn trains_alpha(&self, _epoch: usize) -> bool {
+        true
+    }
 
     /// The loop runs epochs `0..epochs()` (a bound that may shrink once everything is decided).
     fn epochs(&self) -> usize;
@@ -165,6 +172,9 @@ impl Policy for AnyPolicy {
     }
     fn needs_lambda(&self, epoch: usize) -> bool {
         self.inner().needs_lambda(epoch)
+    }
+    fn trains_alpha(&self, epoch: usize) -> bool {
+        self.inner().trains_alpha(epoch)
     }
     fn epochs(&self) -> usize {
         self.inner().epochs()

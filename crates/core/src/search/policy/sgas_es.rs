@@ -3,6 +3,10 @@
 //! it fires, the search rolls back to the epoch the rule points to and decides there; a phase that
 //! reaches `frequency` λmax evaluations decides where it stands. After the last decision the
 //! supernet trains `post_train` more epochs without Hessians.
+//!
+//! An optional weights-only warm-up (`weight_warmup` epochs, α frozen, no λmax) comes first; the
+//! phases then run on a clock that starts when it ends, so the rule and its rollbacks never reach
+//! back into the warm-up.
 
 use super::{observe, sgas_architecture, Action, CellDecision, Policy, PolicyError};
 use crate::arch::Architecture;
@@ -30,12 +34,16 @@ impl SgasEsPolicy {
         base_batch: usize,
         lambda_every: usize,
     ) -> Result<Self, PolicyError> {
+        let warmup = config.weight_warmup;
+        if warmup >= epochs {
+            return Err(PolicyError::WarmupTooLong { warmup, epochs });
+        }
         let controller = PhaseController::new(PhaseConfig {
             decision_freq: config.frequency,
             rule,
             ev_freq: lambda_every,
             post_train: config.post_train,
-            total_epochs: epochs,
+            total_epochs: epochs - warmup,
         })?;
         Ok(SgasEsPolicy {
             config: *config,
@@ -52,10 +60,19 @@ impl SgasEsPolicy {
         let decisions = observe(&mut self.cells, cells, self.config.criterion, true)?;
         self.decisions += 1;
         let all = self.cells.iter().all(|s| s.is_done());
-        self.controller.after_decision(epoch, all)?;
+        self.controller.after_decision(epoch - self.warmup(), all)?;
         // With post_train <= 1 the last decision's epoch is already the last one.
-        self.finished = self.controller.is_finished() && epoch + 1 >= self.controller.epochs();
+        self.finished = self.controller.is_finished() && epoch + 1 >= self.epochs();
         Ok(decisions)
+    }
+
+    fn warmup(&self) -> usize {
+        self.config.weight_warmup
+    }
+
+    /// `epoch` on the phases' clock, which starts after the warm-up; `None` during it.
+    fn phase_clock(&self, epoch: usize) -> Option<usize> {
+        epoch.checked_sub(self.warmup())
     }
 
     fn rule_factor(&self) -> f64 {
@@ -72,11 +89,15 @@ impl Policy for SgasEsPolicy {
     }
 
     fn needs_lambda(&self, epoch: usize) -> bool {
-        self.controller.needs_hessian(epoch)
+        self.phase_clock(epoch).is_some_and(|e| self.controller.needs_hessian(e))
+    }
+
+    fn trains_alpha(&self, epoch: usize) -> bool {
+        self.phase_clock(epoch).is_some()
     }
 
     fn epochs(&self) -> usize {
-        self.controller.epochs()
+        self.controller.epochs() + self.warmup()
     }
 
     fn batch_size(&self) -> usize {
@@ -88,13 +109,15 @@ impl Policy for SgasEsPolicy {
     }
 
     fn end_of_epoch(&mut self, epoch: usize, lambda: Option<f64>, cells: &[CellAlphas]) -> Result<Action, PolicyError> {
-        let lambda = if self.controller.needs_hessian(epoch) { lambda } else { None };
-        match self.controller.end_of_epoch(epoch, lambda)? {
+        let Some(clock) = self.phase_clock(epoch) else { return Ok(Action::Continue) };
+        let lambda = if self.controller.needs_hessian(clock) { lambda } else { None };
+        match self.controller.end_of_epoch(clock, lambda)? {
             PhaseAction::Continue => {
                 observe(&mut self.cells, cells, self.config.criterion, false)?;
                 Ok(Action::Continue)
             }
-            PhaseAction::Decide { rollback_to, .. } if rollback_to != epoch => {
+            PhaseAction::Decide { rollback_to, .. } if rollback_to != clock => {
+                let rollback_to = rollback_to + self.warmup();
                 let factor = self.rule_factor();
                 let event = format!(
                     "early stop: λmax local average rose by > {factor}; rolled back to epoch {} and decided there",
@@ -149,7 +172,7 @@ mod tests {
     use crate::space::Nb201Space;
 
     fn policy(frequency: usize, post_train: usize, factor: f64) -> SgasEsPolicy {
-        let cfg = SgasEsConfig { criterion: Criterion::Cri1, frequency, history: 4, batch_increase: 8, post_train };
+        let cfg = SgasEsConfig { criterion: Criterion::Cri1, frequency, history: 4, batch_increase: 8, post_train, weight_warmup: 0 };
         let rule = LambdaRule { factor, ..LambdaRule::sgas_es() };
         SgasEsPolicy::new(&cfg, rule, &Nb201Space, 100, 32, 1).unwrap()
     }
@@ -215,6 +238,46 @@ mod tests {
             arch,
             "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
         );
+    }
+
+    #[test]
+    fn a_weight_warmup_freezes_alpha_then_runs_the_phases_on_a_shifted_clock() {
+        // The rising-λ case above, after 3 weights-only epochs: no α training and no λmax in
+        // epochs 0-2, the rule first fires at epoch 3 + 5 and rolls back to epoch 3, never into
+        // the warm-up; the epoch bound grows by the warm-up.
+        let cfg = SgasEsConfig {
+            criterion: Criterion::Cri1,
+            frequency: 15,
+            history: 4,
+            batch_increase: 0,
+            post_train: 2,
+            weight_warmup: 3,
+        };
+        let rule = LambdaRule { factor: 1.3, ..LambdaRule::sgas_es() };
+        let mut p = SgasEsPolicy::new(&cfg, rule, &Nb201Space, 100, 32, 1).unwrap();
+        assert_eq!(p.epochs(), 100);
+        let cells = nb201_alphas(2, 1.0);
+        let mut snaps = vec![];
+        for e in 0..3 {
+            assert!(!p.trains_alpha(e) && !p.needs_lambda(e), "epoch {e} is warm-up");
+            snaps.push(p.snapshot().unwrap());
+            assert_eq!(p.end_of_epoch(e, None, &cells).unwrap(), Action::Continue);
+        }
+        for (e, l) in (3..8).zip([1.0, 1.0, 1.0, 1.0, 1.0]) {
+            assert!(p.trains_alpha(e) && p.needs_lambda(e), "epoch {e} searches");
+            snaps.push(p.snapshot().unwrap());
+            assert_eq!(p.end_of_epoch(e, Some(l), &cells).unwrap(), Action::Continue, "epoch {e}");
+        }
+        snaps.push(p.snapshot().unwrap());
+        let a = p.end_of_epoch(8, Some(3.0), &cells).unwrap();
+        let Action::Rollback { epoch: 3, .. } = a else { panic!("{a:?}") };
+        assert_eq!(roll_back(&mut p, &snaps, 3).len(), 1);
+        assert_eq!(p.end_of_epoch(4, Some(1.0), &cells).unwrap(), Action::Continue, "phase 1 starts at epoch 4");
+        let back: SgasEsPolicy = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let long = SgasEsConfig { weight_warmup: 100, ..cfg };
+        let err = SgasEsPolicy::new(&long, rule, &Nb201Space, 100, 32, 1).unwrap_err();
+        assert!(err.to_string().contains("weight_warmup = 100"), "{err}");
     }
 
     #[test]

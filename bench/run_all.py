@@ -114,7 +114,9 @@ def oxnas_search_cmd(space, out, limit, extra=()):
            "--set", "run.threads=%d" % THREADS, "--set", 'decision.policy="argmax"', "--set", "early_stop=false",
            "--set", "optim.epochs=1",
            "--set", "data.train_limit=%d" % limit, "--set", "optim.batch_size=%d" % BATCH,
-           "--set", "split.valid_eval_limit=64"]
+           "--set", "split.valid_eval_limit=64",
+           # 1x28x28 as the PyTorch side reads them (the preset augments to 32x32).
+           "--set", 'data.train_transform="fashion-mnist-eval"', "--set", 'data.eval_transform="fashion-mnist-eval"']
     if space == "darts":
         cmd += ["--set", 'supernet.space="darts"', "--set", "supernet.channels=16", "--set", "supernet.layers=8",
                 "--set", 'supernet.ops="sgas-es"']

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// A small SGAS-es search on NB201 (C=2, 12x12 images), with the λ rule made eager so that a
-/// rollback happens: phase 0 rolls back at its 6th epoch.
+/// rollback happens: phase 0 rolls back at its 6th epoch (no warm-up, the full Hessian).
 const SEARCH: &[&str] = &[
     "search",
     "--preset",
@@ -32,6 +32,10 @@ const SEARCH: &[&str] = &[
     "early_stop.factor=0.5",
     "--set",
     "optim.epochs=44",
+    "--set",
+    "decision.weight_warmup=0",
+    "--set",
+    "hessian.mode=\"full\"",
     "--set",
     "data.train_transform=[{kind=\"resize\",size=12},{kind=\"to_float\"}]",
     "--set",

@@ -66,7 +66,8 @@ pub fn tiny_sweep(seeds: &str, out: &std::path::Path, extra: &[&str]) -> Vec<Str
         .into_iter()
         .chain(["--set", "supernet.channels=2", "--set", "data.train_limit=96", "--set", "optim.batch_size=32"])
         .chain(["--set", "split.valid_eval_limit=32", "--set", "run.eval_batch_size=32", "--set", "run.threads=1"])
-        .chain(["--set", "optim.epochs=2", "--set", &format!("data.train_transform={transform}")])
+        .chain(["--set", "optim.epochs=2", "--set", "decision.weight_warmup=0"])
+        .chain(["--set", &format!("data.train_transform={transform}")])
         .chain(["--set", &format!("data.eval_transform={transform}")])
         .map(String::from)
         .collect();

@@ -499,6 +499,9 @@ impl SearchConfig {
             }
             DecisionConfig::Argmax(_) => "argmax (DARTS), no stop rule".to_string(),
             DecisionConfig::Sgas(d) => format!("SGAS criterion {}", u8::from(d.criterion)),
+            DecisionConfig::SgasEs(d) if d.weight_warmup > 0 => {
+                format!("SGAS-es criterion {} after {} weights-only epochs", u8::from(d.criterion), d.weight_warmup)
+            }
             DecisionConfig::SgasEs(d) => format!("SGAS-es criterion {}", u8::from(d.criterion)),
         };
         let rule = match &self.early_stop {
@@ -664,12 +667,11 @@ mod tests {
     /// (`train_search.py`: one `train_data` with `train_transform`, split by samplers), AutoDL's
     /// NAS-Bench-201 DARTS (`get_nas_search_loaders`: a SearchDataset over the train set with its
     /// train transform), Tommy787576/SGAS-es-Final-Version (as SGAS; its normalise-only valid
-    /// transform is never used by the search). cpu-demo has no reference; it uses the un-augmented
-    /// 28x28 pipeline for both halves, for speed.
+    /// transform is never used by the search). cpu-demo follows SGAS-es.
     #[test]
     fn every_search_preset_feeds_alpha_the_reference_transform() {
         let expected = [
-            ("cpu-demo", "fashion-mnist-eval"),
+            ("cpu-demo", "fashion-mnist-train"),
             ("darts-v1-nb201", "cifar-train"),
             ("darts-v2-nb201", "cifar-train"),
             ("darts-es-nb201", "cifar-train"),
@@ -746,11 +748,14 @@ mod tests {
         );
         let e = resolve_err("cpu-demo", &["supernet.space=\"darts\""]);
         assert!(e.contains("channels"), "the new kind's required keys are asked for: {e}");
-        let c = SearchConfig::resolve("cpu-demo", None, &["hessian.mode=\"lanczos\"".into()]).unwrap();
+        // A new mode starts the section afresh: its defaults, none of the old mode's keys.
+        let c = SearchConfig::resolve("sgas-es-nb201", None, &["hessian.mode=\"lanczos\"".into()]).unwrap();
         assert_eq!(
             c.hessian,
             HessianConfig::Lanczos { every: 1, iters: 30, tol: 3e-3, warm_start: false, check: false }
         );
+        let c = SearchConfig::resolve("cpu-demo", None, &["hessian.mode=\"full\"".into()]).unwrap();
+        assert_eq!(c.hessian, HessianConfig::Full { every: 1 }, "cpu-demo's warm_start is dropped with its mode");
         // A key of another policy or mode is an error, not silently ignored.
         let e = resolve_err("darts-v1-nb201", &["decision.frequency=3"]);
         assert!(e.contains("frequency"), "{e}");

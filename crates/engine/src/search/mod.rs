@@ -38,7 +38,8 @@ pub(crate) mod test_support {
     use oxnas_core::config::{ConfigFile, SearchConfig};
 
     /// A tiny SGAS-es search on NB201: 2 steps per epoch, phases of at most 7 epochs, and a λ rule with
-    /// factor 0.5 so it fires at the first eligible epoch (a phase's 6th) and rolls back 5 epochs.
+    /// factor 0.5 so it fires at the first eligible epoch (a phase's 6th) and rolls back 5 epochs;
+    /// no warm-up, the full Hessian.
     pub fn tiny(extra: &[&str]) -> SearchConfig {
         let mut sets: Vec<String> = [
             "supernet.channels=2",
@@ -51,6 +52,8 @@ pub(crate) mod test_support {
             "decision.frequency=7",
             "decision.post_train=2",
             "early_stop.factor=0.5",
+            "decision.weight_warmup=0",
+            "hessian.mode=\"full\"",
             "optim.epochs=44",
             "run.device=\"cpu\"",
             "run.threads=1",

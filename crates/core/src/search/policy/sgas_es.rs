@@ -172,7 +172,14 @@ mod tests {
     use crate::space::Nb201Space;
 
     fn policy(frequency: usize, post_train: usize, factor: f64) -> SgasEsPolicy {
-        let cfg = SgasEsConfig { criterion: Criterion::Cri1, frequency, history: 4, batch_increase: 8, post_train, weight_warmup: 0 };
+        let cfg = SgasEsConfig {
+            criterion: Criterion::Cri1,
+            frequency,
+            history: 4,
+            batch_increase: 8,
+            post_train,
+            weight_warmup: 0,
+        };
         let rule = LambdaRule { factor, ..LambdaRule::sgas_es() };
         SgasEsPolicy::new(&cfg, rule, &Nb201Space, 100, 32, 1).unwrap()
     }

@@ -14,6 +14,7 @@ One step (alpha first, as oxnas's `arch.step_order = "alpha-first"` and the refe
      Nesterov, wd 5e-4); the loss and the number correct are read back (oxnas reads both every step)
 
     python bench/pytorch/search_step.py --space nb201 --steps 8 --threads 2
+    python bench/pytorch/search_step.py --space darts --device cuda   # batches copied to the GPU each step
 """
 import argparse
 import json
@@ -44,6 +45,7 @@ def main():
     ap.add_argument("--alpha-grad", choices=["backward", "alphas"], default="backward")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
 
     total = a.warmup + a.steps
@@ -62,9 +64,9 @@ def main():
     for _ in range(total):
         t0 = time.perf_counter()
         idx = next(batches)
-        x, y = eval_transform(images[idx]), torch.from_numpy(labels[idx])
+        x, y = eval_transform(images[idx]).to(a.device), torch.from_numpy(labels[idx]).to(a.device)
         vidx = rng.choice(valid_idx, size=min(a.batch_size, len(valid_idx)), replace=False)
-        xv, yv = eval_transform(images[vidx]), torch.from_numpy(labels[vidx])
+        xv, yv = eval_transform(images[vidx]).to(a.device), torch.from_numpy(labels[vidx]).to(a.device)
         # α step (first order)
         a_opt.zero_grad(set_to_none=True)
         loss_v = cross_entropy(net(xv), yv)
@@ -93,7 +95,7 @@ def main():
         "images_per_s_incl_warmup": sum(seen) / sum(times),
         "step_s": [round(t, 4) for t in times], "steps": total, "batch_size": a.batch_size,
         "weights": count_weights(net), "alphas": sum(p.numel() for p in alphas),
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "device": a.device,
     }))
 
 

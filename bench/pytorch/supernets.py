@@ -305,7 +305,8 @@ def build_search(a):
     Returns (net, weights, alphas, w_opt, a_opt)."""
     ops = SGAS_ES_OPS if a.ops == "sgas-es" else DARTS_OPS
     net = build(a.space, in_channels=1, classes=10, channels=a.channels, cells=a.cells, layers=a.layers, ops=ops)
-    net.train()
+    # Built on the CPU, then moved (α are registered parameters, so they move in place), as oxnas does.
+    net.to(getattr(a, "device", "cpu")).train()
     weights, alphas = net.weights(), net.alphas()
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, nesterov=True, weight_decay=5e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-3, betas=(0.5, 0.999), weight_decay=1e-3)

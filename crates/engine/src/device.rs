@@ -70,6 +70,20 @@ impl DeviceChoice {
     }
 }
 
+/// A VarStore built on the CPU by `build`, then moved to `device`, with what `build` returned.
+///
+/// libtorch's CUDA generator draws other numbers than its CPU generator for the same seed, so a
+/// net initialised on the GPU would differ from the same run on the CPU. Initialising on the CPU
+/// makes a seed mean the same initial weights on every device, so that CPU and GPU runs can be
+/// compared number for number (up to the kernels' rounding). Modules keep their handles: moving
+/// replaces each variable's data in place.
+pub fn init_on_cpu<T>(device: Device, build: impl FnOnce(&tch::nn::VarStore) -> T) -> (tch::nn::VarStore, T) {
+    let mut vs = tch::nn::VarStore::new(Device::Cpu);
+    let built = build(&vs);
+    vs.set_device(device);
+    (vs, built)
+}
+
 /// The linker drops libtorch_cuda.so because nothing references it by symbol, and then libtorch never
 /// registers its CUDA backend. Loading it by hand at start-up restores that; against a CPU-only libtorch
 /// the dlopen fails quietly and nothing changes.

@@ -96,7 +96,8 @@ pub struct Nb101Supernet {
 /// The network of a `[supernet] space = "nb101"` section. It runs the first configuration of the
 /// space until a path is set.
 pub fn supernet(cfg: &Nb101OneShot, (num_classes, in_channels): (i64, i64), device: Device) -> Nb101Supernet {
-    let vs = VarStore::new(device);
+    // Built on the CPU and moved: the same seed gives the same net on every device (init_on_cpu).
+    let mut vs = VarStore::new(Device::Cpu);
     let p = vs.root();
     let bn = BnMode { affine: true, track_running_stats: cfg.track_running_stats };
     let stem = ConvBnRelu::with_bn(&(&p / "stem"), in_channels, cfg.channels, 3, bn);
@@ -120,6 +121,7 @@ pub fn supernet(cfg: &Nb101OneShot, (num_classes, in_channels): (i64, i64), devi
     let post_bn = BatchNorm2d::new(&(&post / "bn"), c, false, cfg.track_running_stats);
     let classifier = Linear::new(&(&p / "classifier"), c, num_classes);
     let path = configurations()[0];
+    vs.set_device(device);
     Nb101Supernet { vs, stem, stacks, post_conv, post_bn, classifier, space: Nb101OneShotSpace::default(), path }
 }
 

@@ -18,8 +18,8 @@ pub struct ProxylessSupernet {
 
 impl ProxylessSupernet {
     pub fn new(cfg: &ProxylessNetConfig, opts: ProxylessSupernetOptions, device: Device) -> Result<Self, EngineError> {
-        let vs = VarStore::new(device);
-        let net = cfg.init_supernet(&vs.root(), opts)?;
+        let (vs, net) = crate::device::init_on_cpu(device, |vs| cfg.init_supernet(&vs.root(), opts));
+        let net = net?;
         let space = ProxylessRankSpace::new(net.backbone().config.clone())
             .and_then(|s| s.with_stage_openers(opts.stage_openers))
             .map_err(|e| EngineError::Config(format!("proxyless: {e}")))?;

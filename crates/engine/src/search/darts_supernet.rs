@@ -4,6 +4,7 @@
 
 use super::mixed_op::{forward_out_edges, MixedOp, OutEdge};
 use super::supernet::{ArchCell, ImageSupernet, Supernet};
+use crate::device::init_on_cpu;
 use crate::nn::layers::{store_channels_last, to_channels_last, BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::ops::{BnMode, FactorizedReduce, ReluConvBn};
 use oxnas_core::config::Execution;
@@ -138,26 +139,28 @@ pub struct DartsSupernet {
 
 impl DartsSupernet {
     pub fn new(cfg: &DartsSupernetConfig, device: Device) -> Self {
-        let vs = VarStore::new(device);
-        let p = vs.root();
-        let multiplier = cfg.steps.min(4) as i64;
-        let stem_c = 3 * cfg.channels;
-        let stem_conv = Conv2d::new(&(&p / "stem" / 0), ConvSpec::new(cfg.in_channels, stem_c, 3).padding(1));
-        let stem_bn = BatchNorm2d::new(&(&p / "stem" / 1), stem_c, true, true);
-        let (mut c_pp, mut c_p, mut c) = (stem_c, stem_c, cfg.channels);
-        let mut cells = Vec::new();
-        let mut reduction_prev = false;
-        for i in 0..cfg.layers {
-            let reduction = i == cfg.layers / 3 || i == 2 * cfg.layers / 3;
-            if reduction {
-                c *= 2;
+        let (vs, (stem_conv, stem_bn, cells, classifier)) = init_on_cpu(device, |vs| {
+            let p = vs.root();
+            let multiplier = cfg.steps.min(4) as i64;
+            let stem_c = 3 * cfg.channels;
+            let stem_conv = Conv2d::new(&(&p / "stem" / 0), ConvSpec::new(cfg.in_channels, stem_c, 3).padding(1));
+            let stem_bn = BatchNorm2d::new(&(&p / "stem" / 1), stem_c, true, true);
+            let (mut c_pp, mut c_p, mut c) = (stem_c, stem_c, cfg.channels);
+            let mut cells = Vec::new();
+            let mut reduction_prev = false;
+            for i in 0..cfg.layers {
+                let reduction = i == cfg.layers / 3 || i == 2 * cfg.layers / 3;
+                if reduction {
+                    c *= 2;
+                }
+                cells.push(SearchCell::new(&(&p / "cells" / i), cfg, (c_pp, c_p, c), reduction, reduction_prev));
+                reduction_prev = reduction;
+                c_pp = c_p;
+                c_p = multiplier * c;
             }
-            cells.push(SearchCell::new(&(&p / "cells" / i), cfg, (c_pp, c_p, c), reduction, reduction_prev));
-            reduction_prev = reduction;
-            c_pp = c_p;
-            c_p = multiplier * c;
-        }
-        let classifier = Linear::new(&(&p / "classifier"), c_p, cfg.num_classes);
+            let classifier = Linear::new(&(&p / "classifier"), c_p, cfg.num_classes);
+            (stem_conv, stem_bn, cells, classifier)
+        });
         let e = cfg.num_edges();
         let k = cfg.ops.len();
         let arch = vec![ArchCell::new(device, "normal", e, k), ArchCell::new(device, "reduce", e, k)];

@@ -3,6 +3,7 @@
 
 use super::mixed_op::{forward_out_edges, MixedOp, OutEdge};
 use super::supernet::{ArchCell, ImageSupernet, Supernet};
+use crate::device::init_on_cpu;
 use crate::nn::layers::{BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::nb201_net::ResNetBasicBlock;
 use crate::nn::ops::BnMode;
@@ -83,28 +84,30 @@ pub struct Nb201Supernet {
 
 impl Nb201Supernet {
     pub fn new(cfg: &Nb201SupernetConfig, device: Device) -> Self {
-        let vs = VarStore::new(device);
-        let p = vs.root();
-        let c = cfg.channels;
-        let bn = BnMode { affine: false, track_running_stats: cfg.track_running_stats };
-        let stem_conv = Conv2d::new(&(&p / "stem" / 0), ConvSpec::new(cfg.in_channels, c, 3).padding(1));
-        let stem_bn = BatchNorm2d::new(&(&p / "stem" / 1), c, true, true);
-        let mut blocks = Vec::new();
-        let mut c_prev = c;
-        for stage in 0..3 {
-            let cs = c << stage;
-            if stage > 0 {
-                let k = blocks.len();
-                blocks.push(Block::Reduction(ResNetBasicBlock::new(&(&p / "cells" / k), c_prev, cs)));
+        let (vs, (stem_conv, stem_bn, blocks, last_bn, classifier)) = init_on_cpu(device, |vs| {
+            let p = vs.root();
+            let c = cfg.channels;
+            let bn = BnMode { affine: false, track_running_stats: cfg.track_running_stats };
+            let stem_conv = Conv2d::new(&(&p / "stem" / 0), ConvSpec::new(cfg.in_channels, c, 3).padding(1));
+            let stem_bn = BatchNorm2d::new(&(&p / "stem" / 1), c, true, true);
+            let mut blocks = Vec::new();
+            let mut c_prev = c;
+            for stage in 0..3 {
+                let cs = c << stage;
+                if stage > 0 {
+                    let k = blocks.len();
+                    blocks.push(Block::Reduction(ResNetBasicBlock::new(&(&p / "cells" / k), c_prev, cs)));
+                }
+                for _ in 0..cfg.cells_per_stage {
+                    let k = blocks.len();
+                    blocks.push(Block::Cell(SearchCell::new(&(&p / "cells" / k), cs, bn)));
+                }
+                c_prev = cs;
             }
-            for _ in 0..cfg.cells_per_stage {
-                let k = blocks.len();
-                blocks.push(Block::Cell(SearchCell::new(&(&p / "cells" / k), cs, bn)));
-            }
-            c_prev = cs;
-        }
-        let last_bn = BatchNorm2d::new(&(&p / "lastact" / 0), c_prev, true, true);
-        let classifier = Linear::new(&(&p / "classifier"), c_prev, cfg.num_classes);
+            let last_bn = BatchNorm2d::new(&(&p / "lastact" / 0), c_prev, true, true);
+            let classifier = Linear::new(&(&p / "classifier"), c_prev, cfg.num_classes);
+            (stem_conv, stem_bn, blocks, last_bn, classifier)
+        });
         let arch = vec![ArchCell::new(device, "cell", EDGES.len(), Nb201Op::ALL.len())];
         Nb201Supernet { vs, stem_conv, stem_bn, blocks, last_bn, classifier, arch, config: cfg.clone() }
     }

@@ -18,12 +18,12 @@ pub struct ArchCell {
 }
 
 impl ArchCell {
-    /// α rows initialised as 1e-3·N(0,1) from libtorch's (seeded) generator, as all reference
-    /// supernets do. Checkpoints name them `alpha.<name>.<edge>`.
+    /// α rows initialised as 1e-3·N(0,1) from libtorch's (seeded) CPU generator, as all reference
+    /// supernets do, then moved to `device` (the same α on every device, as
+    /// [`crate::device::init_on_cpu`] does for weights). Checkpoints name them `alpha.<name>.<edge>`.
     pub fn new(device: tch::Device, name: &'static str, edges: usize, ops: usize) -> Self {
-        let alphas = (0..edges)
-            .map(|_| (Tensor::randn([ops as i64], (tch::Kind::Float, device)) * 1e-3).set_requires_grad(true))
-            .collect();
+        let draw = || Tensor::randn([ops as i64], (tch::Kind::Float, tch::Device::Cpu)) * 1e-3;
+        let alphas = (0..edges).map(|_| draw().to_device(device).set_requires_grad(true)).collect();
         ArchCell { name, alphas, states: vec![EdgeState::Mixed; edges] }
     }
 

@@ -36,7 +36,8 @@ impl Model {
     ) -> Result<Self, EngineError> {
         let arch = Architecture::from_config(m)?;
         tch::manual_seed(seed as i64);
-        let vs = VarStore::new(device);
+        // Built on the CPU and moved: the same seed gives the same net on every device (init_on_cpu).
+        let mut vs = VarStore::new(Device::Cpu);
         let net = match &arch {
             Architecture::Nb201(a) => {
                 let cfg = Nb201NetConfig {
@@ -85,6 +86,7 @@ impl Model {
                 return Err(oxnas_core::config::ConfigError::Invalid(oxnas_core::arch::LM_TRAINING.into()).into())
             }
         };
+        vs.set_device(device);
         Ok(Model { vs, net, arch })
     }
 

@@ -1,8 +1,9 @@
 //! The NAS-Bench-201 ground-truth table.
 //!
-//! All 15,625 cells with every column of `shared/data/nasbench201/nb201_accuracies.csv`
-//! (arch string, isomorphism class, nine accuracy columns) ship inside the binary in a compact
-//! form ([`compact`]), so queries never need the 3.7 MB CSV or the multi-GB official API file.
+//! All 15,625 cells with every column of the MIT-licensed `nb201_accuracies.csv` export of the
+//! NAS-Bench-201 results (arch string, isomorphism class, nine accuracy columns) ship inside the
+//! binary in a compact form ([`compact`]), so queries never need the 3.7 MB CSV or the multi-GB
+//! official API file.
 //! [`Nb201Table::embedded`] decodes it once on first use; [`Nb201Table::from_csv_path`] loads the
 //! CSV itself, e.g. to check a regenerated asset.
 //!

@@ -80,7 +80,9 @@ impl Nb201Table {
         })
     }
 
-    /// Loads `nb201_accuracies.csv` (see `shared/data/nasbench201/README.md` for the format).
+    /// Loads `nb201_accuracies.csv`: a header ([`Column::csv_header`]), then one row per cell in
+    /// NAS-Bench-201 index order: the index, the arch string, its isomorphism-class id, and the nine
+    /// accuracy columns of [`Column::ALL`] in percent with six decimals.
     pub fn from_csv_path(path: &Path) -> Result<Self, BenchError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })?;

@@ -21,6 +21,7 @@ libtorch_cuda.so oxnas loads at start-up.
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -47,7 +48,11 @@ def torch_env():
     return env, dict(torch=torch.__version__, gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 
 
-def run(cmd, env, log):
+def run(cmd, env, log, out_dir=None):
+    """Runs `cmd`, logging its output; `out_dir` (its run directory) is removed first, so that a rerun
+    of the script starts the runs afresh instead of meeting their old directories."""
+    if out_dir:
+        shutil.rmtree(out_dir, ignore_errors=True)
     t0 = time.time()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     wall = time.time() - t0
@@ -87,7 +92,7 @@ def agreement(env, out, work):
         for role, dev in (("cpu", "cpu"), ("gpu", DEVICE)):
             d = os.path.join(work, "%s-%s" % (name, role))
             try:
-                _, wall = run([OX, *args, "--device", dev, "--out", d], env, os.path.join(out, "runs.log"))
+                _, wall = run([OX, *args, "--device", dev, "--out", d], env, os.path.join(out, "runs.log"), d)
                 recs[role] = (jsonl(os.path.join(d, file)), wall)
             except Exception as e:  # noqa: BLE001 - reported, and the other checks go on
                 recs[role] = (None, str(e))
@@ -121,7 +126,7 @@ def throughput(env, out, work):
             cmd[0] = OX
             cmd[cmd.index("--device") + 1] = DEVICE
             try:
-                run(cmd, env, os.path.join(out, "runs.log"))
+                run(cmd, env, os.path.join(out, "runs.log"), d)
                 e = jsonl(os.path.join(d, "search.jsonl"))
                 row = dict(framework="oxnas", space=space, execution=execution, images_per_s=e[-1]["images_per_s"],
                            first_epoch_images_per_s=e[0]["images_per_s"])

@@ -96,32 +96,32 @@ pub struct Nb101Supernet {
 /// The network of a `[supernet] space = "nb101"` section. It runs the first configuration of the
 /// space until a path is set.
 pub fn supernet(cfg: &Nb101OneShot, (num_classes, in_channels): (i64, i64), device: Device) -> Nb101Supernet {
-    // Built on the CPU and moved: the same seed gives the same net on every device (init_on_cpu).
-    let mut vs = VarStore::new(Device::Cpu);
-    let p = vs.root();
-    let bn = BnMode { affine: true, track_running_stats: cfg.track_running_stats };
-    let stem = ConvBnRelu::with_bn(&(&p / "stem"), in_channels, cfg.channels, 3, bn);
-    let (mut c, mut c_in, mut k) = (cfg.channels, cfg.channels, 0);
-    let mut stacks = vec![];
-    for stack in 0..3 {
-        if stack > 0 {
-            c *= 2;
+    let (vs, (stem, stacks, post_conv, post_bn, classifier)) = crate::device::init_on_cpu(device, |vs| {
+        let p = vs.root();
+        let bn = BnMode { affine: true, track_running_stats: cfg.track_running_stats };
+        let stem = ConvBnRelu::with_bn(&(&p / "stem"), in_channels, cfg.channels, 3, bn);
+        let (mut c, mut c_in, mut k) = (cfg.channels, cfg.channels, 0);
+        let mut stacks = vec![];
+        for stack in 0..3 {
+            if stack > 0 {
+                c *= 2;
+            }
+            let mut cells = vec![];
+            for _ in 0..cfg.cells_per_stack {
+                cells.push(OneShotCell::new(&(&p / "cells" / k), c_in, c, bn));
+                c_in = c * BLOCKS as i64;
+                k += 1;
+            }
+            stacks.push(cells);
         }
-        let mut cells = vec![];
-        for _ in 0..cfg.cells_per_stack {
-            cells.push(OneShotCell::new(&(&p / "cells" / k), c_in, c, bn));
-            c_in = c * BLOCKS as i64;
-            k += 1;
-        }
-        stacks.push(cells);
-    }
-    // NAS-Bench-1Shot1 maps the last cell's 4C channels back to C without affine BN parameters.
-    let post = &p / "postprocess";
-    let post_conv = Conv2d::new(&(&post / "conv"), ConvSpec::new(c_in, c, 1));
-    let post_bn = BatchNorm2d::new(&(&post / "bn"), c, false, cfg.track_running_stats);
-    let classifier = Linear::new(&(&p / "classifier"), c, num_classes);
+        // NAS-Bench-1Shot1 maps the last cell's 4C channels back to C without affine BN parameters.
+        let post = &p / "postprocess";
+        let post_conv = Conv2d::new(&(&post / "conv"), ConvSpec::new(c_in, c, 1));
+        let post_bn = BatchNorm2d::new(&(&post / "bn"), c, false, cfg.track_running_stats);
+        let classifier = Linear::new(&(&p / "classifier"), c, num_classes);
+        (stem, stacks, post_conv, post_bn, classifier)
+    });
     let path = configurations()[0];
-    vs.set_device(device);
     Nb101Supernet { vs, stem, stacks, post_conv, post_bn, classifier, space: Nb101OneShotSpace::default(), path }
 }
 

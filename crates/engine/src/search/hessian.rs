@@ -488,6 +488,7 @@ fn eigenvalue_error(residual: f64, top: f64, second: Option<f64>) -> f64 {
         _ => residual,
     }
 }
+
 /// The top Ritz pair of a Lanczos run.
 struct Ritz {
     value: f64,

@@ -6,7 +6,7 @@ use crate::nn::{
 };
 use crate::EngineError;
 use oxnas_core::config::ModelConfig;
-use tch::{nn::VarStore, Device, Tensor};
+use tch::{nn::Path, nn::VarStore, Device, Tensor};
 
 /// The architecture being trained (engine-free; it lives in `oxnas_core::arch`).
 pub use oxnas_core::arch::Architecture;
@@ -25,6 +25,59 @@ pub struct Model {
     pub arch: Architecture,
 }
 
+/// The network of `arch` with `m`'s sizes, its parameters under `p`.
+fn network(
+    p: &Path,
+    m: &ModelConfig,
+    arch: &Architecture,
+    (num_classes, in_channels): (i64, i64),
+) -> Result<Network, EngineError> {
+    Ok(match arch {
+        Architecture::Nb201(a) => {
+            let cfg =
+                Nb201NetConfig { channels: m.channels, cells_per_stage: m.cells_per_stage, num_classes, in_channels };
+            Network::Nb201(cfg.init(p, a))
+        }
+        Architecture::Darts(g) => {
+            let cfg = DartsNetConfig {
+                channels: m.channels,
+                layers: m.layers,
+                num_classes,
+                in_channels,
+                auxiliary: m.auxiliary_weight > 0.0,
+            };
+            Network::Darts(cfg.init(p, g)?)
+        }
+        Architecture::Nb101(cell) => {
+            let cfg = Nb101NetConfig {
+                stem_channels: m.channels,
+                stacks: 3,
+                cells_per_stack: m.cells_per_stage,
+                num_classes,
+                in_channels,
+            };
+            Network::Nb101(cfg.init(p, cell))
+        }
+        Architecture::Proxyless(s) => {
+            let cfg = ProxylessNetConfig {
+                width_mult: m.width_mult.unwrap_or(1.0),
+                num_classes,
+                in_channels,
+                track_running_stats: true,
+            };
+            let net = cfg.init(p, s)?;
+            if m.zero_init_residual {
+                net.zero_residual_gammas();
+            }
+            Network::Proxyless(net)
+        }
+        // `from_config` refuses the space; a recurrent cell is a language model (`lm::trainer`).
+        Architecture::DartsRnn(_) => {
+            return Err(oxnas_core::config::ConfigError::Invalid(oxnas_core::arch::LM_TRAINING.into()).into())
+        }
+    })
+}
+
 impl Model {
     /// Initialises parameters from `seed` (libtorch's generator is seeded here and only here).
     pub fn build(
@@ -36,58 +89,9 @@ impl Model {
     ) -> Result<Self, EngineError> {
         let arch = Architecture::from_config(m)?;
         tch::manual_seed(seed as i64);
-        // Built on the CPU and moved: the same seed gives the same net on every device (init_on_cpu).
-        let mut vs = VarStore::new(Device::Cpu);
-        let net = match &arch {
-            Architecture::Nb201(a) => {
-                let cfg = Nb201NetConfig {
-                    channels: m.channels,
-                    cells_per_stage: m.cells_per_stage,
-                    num_classes,
-                    in_channels,
-                };
-                Network::Nb201(cfg.init(&vs.root(), a))
-            }
-            Architecture::Darts(g) => {
-                let cfg = DartsNetConfig {
-                    channels: m.channels,
-                    layers: m.layers,
-                    num_classes,
-                    in_channels,
-                    auxiliary: m.auxiliary_weight > 0.0,
-                };
-                Network::Darts(cfg.init(&vs.root(), g)?)
-            }
-            Architecture::Nb101(cell) => {
-                let cfg = Nb101NetConfig {
-                    stem_channels: m.channels,
-                    stacks: 3,
-                    cells_per_stack: m.cells_per_stage,
-                    num_classes,
-                    in_channels,
-                };
-                Network::Nb101(cfg.init(&vs.root(), cell))
-            }
-            Architecture::Proxyless(s) => {
-                let cfg = ProxylessNetConfig {
-                    width_mult: m.width_mult.unwrap_or(1.0),
-                    num_classes,
-                    in_channels,
-                    track_running_stats: true,
-                };
-                let net = cfg.init(&vs.root(), s)?;
-                if m.zero_init_residual {
-                    net.zero_residual_gammas();
-                }
-                Network::Proxyless(net)
-            }
-            // `from_config` refuses the space; a recurrent cell is a language model (`lm::trainer`).
-            Architecture::DartsRnn(_) => {
-                return Err(oxnas_core::config::ConfigError::Invalid(oxnas_core::arch::LM_TRAINING.into()).into())
-            }
-        };
-        vs.set_device(device);
-        Ok(Model { vs, net, arch })
+        let (vs, net) =
+            crate::device::init_on_cpu(device, |vs| network(&vs.root(), m, &arch, (num_classes, in_channels)));
+        Ok(Model { vs, net: net?, arch })
     }
 
     /// Logits and, for DARTS with an auxiliary head, the auxiliary logits.

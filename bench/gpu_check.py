@@ -14,6 +14,14 @@
    oxnas fused and per-edge (the second epoch's images/s, after a first epoch that warms cuDNN up),
    against bench/pytorch/search_step.py on the reference path and the α-only path (after 5 warm-up
    steps). One JSON line per run in throughput.jsonl, a summary on stdout.
+3. Same state (`state`): one set of weights evaluated on both devices, where no training can amplify
+   rounding: λmax of a search checkpoint (full Hessian and Lanczos), a trained model's test logits, a
+   supernet's scores of 50 cells; checked against TOLERANCE (state.json, `verdict`).
+4. Batch scaling (`scaling`): the fused step and PyTorch's at batch 256, to tell launch-bound from
+   compute-bound.
+5. CUDA graphs (`graphs`): PyTorch's step captured as one graph against its eager step.
+GPU_PARTS picks parts (default all: "agreement state throughput scaling graphs"); `state` reads the CPU
+runs that `agreement` leaves in GPU_WORK.
 
 LD_LIBRARY_PATH is pointed at the lib folder of the torch that python3 imports, whose
 libtorch_cuda.so oxnas loads at start-up.
@@ -115,6 +123,81 @@ def agreement(env, out, work):
         json.dump(rows, f, indent=1)
 
 
+def read_csv(path):
+    with open(path) as f:
+        head = f.readline().strip().split(",")
+        return [dict(zip(head, l.strip().split(","))) for l in f if l.strip()]
+
+
+def max_rel(pairs):
+    return max((rel(g, c) for c, g in pairs), default=None)
+
+
+def same_state(env, out, work):
+    """The same weights evaluated on both devices, where nothing chaotic can amplify rounding: λmax and
+    the top of the Hessian spectrum of one search checkpoint, a trained model's test logits, and a
+    supernet's scores of 50 cells (same α batch, same test images, same cells). Reuses the CPU runs
+    of the agreement part (state.json)."""
+    log, rows = os.path.join(out, "runs.log"), {}
+    s = os.path.join(work, "search-undecided")
+    run([OX, "search", "--preset", "cpu-demo", "--set", 'decision.policy="argmax"', "--set", "early_stop=false",
+         "--set", "optim.epochs=2", "--set", "data.train_limit=512", "--set", "run.threads=4", "--device", "cpu",
+         "--out", s], env, log, s)
+    for mode in ("full", "lanczos"):
+        r = {}
+        for dev in ("cpu", DEVICE):
+            stdout, _ = run([OX, "hessian", "--run", s, "--mode", mode, "--device", dev, "--json"]
+                            + (["--top", "3"] if mode == "full" else ["--tol", "1e-6"]), env, log)
+            r[dev] = json.loads(stdout)
+        rows["hessian_" + mode] = dict(cpu=r["cpu"]["eigenvalues"], gpu=r[DEVICE]["eigenvalues"], hvps=[r["cpu"]["hvps"], r[DEVICE]["hvps"]],
+                                       max_rel=max_rel(zip(r["cpu"]["eigenvalues"], r[DEVICE]["eigenvalues"])))
+    t, r = os.path.join(work, "train-cpu"), {}
+    for dev in ("cpu", DEVICE):
+        logits = os.path.join(work, "logits-%s.csv" % dev)
+        stdout, _ = run([OX, "eval", "--run", t, "--device", dev, "--json", "--logits", logits], env, log)
+        r[dev] = (json.loads(stdout), read_csv(logits))
+    lc = [float(v) for row in r["cpu"][1] for k, v in row.items() if k.startswith("logit_")]
+    lg = [float(v) for row in r[DEVICE][1] for k, v in row.items() if k.startswith("logit_")]
+    scale = max(abs(v) for v in lc)
+    rows["eval"] = dict(test_loss=[r["cpu"][0]["test_loss"], r[DEVICE][0]["test_loss"]],
+                        test_acc=[r["cpu"][0]["test_acc"], r[DEVICE][0]["test_acc"]],
+                        logits=len(lc), max_abs_logit=scale,
+                        max_logit_diff_over_max_logit=max(abs(a - b) for a, b in zip(lc, lg)) / scale)
+    n, sc = os.path.join(work, "supernet-cpu"), {}
+    for dev in ("cpu", DEVICE):
+        f = os.path.join(work, "scores-%s.csv" % dev)
+        run([OX, "supernet", "score", "--run", n, "--archs", "sample:50", "--eval-images", "512", "--device", dev,
+             "--out", f], env, log)
+        sc[dev] = {row["arch_str"]: (float(row["score"]), float(row["loss"])) for row in read_csv(f)}
+    keys = sorted(sc["cpu"])
+    rows["supernet_score"] = dict(cells=len(keys),
+                                  cells_same_accuracy=sum(sc["cpu"][k][0] == sc[DEVICE][k][0] for k in keys),
+                                  max_abs_accuracy_diff_pct=max(abs(sc["cpu"][k][0] - sc[DEVICE][k][0]) for k in keys),
+                                  max_rel_loss=max_rel((sc["cpu"][k][1], sc[DEVICE][k][1]) for k in keys))
+    rows["verdict"] = verdict(rows)
+    print(json.dumps(rows), flush=True)
+    with open(os.path.join(out, "state.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+# Same weights, same data: what the two devices' kernels may differ by. cuDNN convolutions may run in
+# TF32 (10 mantissa bits), which puts single evaluations about 1e-4 apart; λmax goes through two
+# backward passes and Lanczos, hence the looser bound; a supernet score is an accuracy over 512
+# images, where a logit that close to a tie may flip one or two of them.
+TOLERANCE = dict(lambda_max_rel=2e-3, eval_loss_rel=1e-4, logit_diff_over_max=1e-3, score_pct=0.5, score_loss_rel=1e-4)
+
+
+def verdict(rows):
+    checks = dict(
+        lambda_max_rel=rows["hessian_lanczos"]["max_rel"] <= TOLERANCE["lambda_max_rel"]
+        and rel(rows["hessian_full"]["gpu"][0], rows["hessian_full"]["cpu"][0]) <= TOLERANCE["lambda_max_rel"],
+        eval_loss_rel=rel(*reversed(rows["eval"]["test_loss"])) <= TOLERANCE["eval_loss_rel"],
+        logit_diff_over_max=rows["eval"]["max_logit_diff_over_max_logit"] <= TOLERANCE["logit_diff_over_max"],
+        score_pct=rows["supernet_score"]["max_abs_accuracy_diff_pct"] <= TOLERANCE["score_pct"],
+        score_loss_rel=rows["supernet_score"]["max_rel_loss"] <= TOLERANCE["score_loss_rel"])
+    return dict(tolerance=TOLERANCE, passed=checks, all_passed=all(checks.values()))
+
+
 def throughput(env, out, work):
     res = open(os.path.join(out, "throughput.jsonl"), "a")
     for space in ("nb201", "darts"):
@@ -150,6 +233,62 @@ def throughput(env, out, work):
     res.close()
 
 
+def batch_scaling(env, out, work):
+    """Whether kernel launches dominate: the fused step and PyTorch's α-only step at batch 256 against
+    batch 64 (throughput.jsonl). Launch-bound work gains close to 4x in images/s from 4x the batch;
+    compute-bound work gains little. 11 steps an epoch fit in the 6,000 embedded images."""
+    res = open(os.path.join(out, "throughput.jsonl"), "a")
+    big = 256
+    for space in ("nb201", "darts"):
+        d = os.path.join(work, "tp-%s-fused-b%d" % (space, big))
+        cmd = run_all.oxnas_search_cmd(space, d, 2 * 11 * big,
+                                       ["--set", 'hessian.mode="off"', "--set", "optim.epochs=2",
+                                        "--set", "optim.batch_size=%d" % big])
+        cmd[0] = OX
+        cmd[cmd.index("--device") + 1] = DEVICE
+        try:
+            run(cmd, env, os.path.join(out, "runs.log"), d)
+            e = jsonl(os.path.join(d, "search.jsonl"))
+            row = dict(framework="oxnas", space=space, execution="fused", batch=big, images_per_s=e[-1]["images_per_s"])
+        except Exception as ex:  # noqa: BLE001
+            row = dict(framework="oxnas", space=space, execution="fused", batch=big, error=str(ex))
+        print(json.dumps(row), flush=True)
+        res.write(json.dumps(row) + "\n")
+        cmd = [sys.executable, os.path.join(ROOT, "bench", "pytorch", "search_step.py"), "--space", space,
+               "--warmup", "5", "--steps", str(STEPS), "--batch-size", str(big),
+               "--threads", os.environ["THREADS"], "--alpha-grad", "alphas", "--device", DEVICE]
+        try:
+            stdout, _ = run(cmd, env, os.path.join(out, "runs.log"))
+            r = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
+            row = dict(framework="pytorch", space=space, alpha_grad="alphas", batch=big, images_per_s=r["images_per_s"])
+        except Exception as ex:  # noqa: BLE001
+            row = dict(framework="pytorch", space=space, alpha_grad="alphas", batch=big, error=str(ex))
+        print(json.dumps(row), flush=True)
+        res.write(json.dumps(row) + "\n")
+    res.close()
+
+
+def cuda_graphs(env, out, work):
+    """What capturing the whole step as one CUDA graph buys PyTorch on this workload (batch 64), against
+    its eager α-only step in the same run (throughput.jsonl)."""
+    res = open(os.path.join(out, "throughput.jsonl"), "a")
+    for space in ("nb201", "darts"):
+        for graph in (False, True):
+            cmd = [sys.executable, os.path.join(ROOT, "bench", "pytorch", "search_step.py"), "--space", space,
+                   "--warmup", "5", "--steps", str(STEPS), "--batch-size", str(run_all.BATCH),
+                   "--threads", os.environ["THREADS"], "--alpha-grad", "alphas", "--device", DEVICE]
+            try:
+                stdout, _ = run(cmd + (["--cuda-graph"] if graph else []), env, os.path.join(out, "runs.log"))
+                r = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
+                row = dict(framework="pytorch", space=space, alpha_grad="alphas", cuda_graph=graph,
+                           images_per_s=r["images_per_s"])
+            except Exception as ex:  # noqa: BLE001
+                row = dict(framework="pytorch", space=space, alpha_grad="alphas", cuda_graph=graph, error=str(ex))
+            print(json.dumps(row), flush=True)
+            res.write(json.dumps(row) + "\n")
+    res.close()
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "runs/gpu-check"
     work = os.environ.get("GPU_WORK", "/tmp/oxnas-gpu-check")
@@ -157,11 +296,17 @@ def main():
     os.makedirs(work, exist_ok=True)
     env, info = torch_env()
     print(json.dumps(info), flush=True)
-    parts = os.environ.get("GPU_PARTS", "agreement throughput").split()
+    parts = os.environ.get("GPU_PARTS", "agreement state throughput scaling graphs").split()
     if "agreement" in parts:
         agreement(env, out, work)
+    if "state" in parts:
+        same_state(env, out, work)
     if "throughput" in parts:
         throughput(env, out, work)
+    if "scaling" in parts:
+        batch_scaling(env, out, work)
+    if "graphs" in parts:
+        cuda_graphs(env, out, work)
 
 
 if __name__ == "__main__":

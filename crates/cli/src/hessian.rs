@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use oxnas_core::config::EigenMethod;
+use oxnas_core::config::{EigenMethod, LANCZOS_TOL};
 use oxnas_engine::search::sharpness::{analyse, CheckpointChoice, SharpnessRequest};
 use oxnas_engine::DeviceChoice;
 use std::path::PathBuf;
@@ -33,12 +33,17 @@ pub struct HessianArgs {
     /// Lanczos steps at most (with --mode lanczos).
     #[arg(long, default_value_t = 30, requires = "mode")]
     iters: usize,
-    /// Lanczos stops once the top Ritz pair's residual is at most this times λ (with --mode lanczos).
-    #[arg(long, default_value_t = 3e-3, requires = "mode")]
+    /// Lanczos stops once λ's estimated error (from the top Ritz pair's residual and the gap to the
+    /// next Ritz value) is at most this times λ (with --mode lanczos); the search's default.
+    #[arg(long, default_value_t = LANCZOS_TOL, requires = "mode")]
     tol: f64,
     /// Report the K largest eigenvalues (K > 1 needs --mode full).
     #[arg(long, default_value_t = 1)]
     top: usize,
+    /// Compute in f64: the f32 checkpoint's weights, α and images converted after loading. Tells how
+    /// much f32 rounding moves λmax (BN on nearly constant channels can amplify it); slower.
+    #[arg(long)]
+    double: bool,
     /// auto, cpu, cuda or cuda:N; default: the run's own device setting.
     #[arg(long)]
     device: Option<DeviceChoice>,
@@ -51,7 +56,14 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
         Mode::Full => EigenMethod::Full,
         Mode::Lanczos => EigenMethod::Lanczos { iters: a.iters, tol: a.tol },
     });
-    let req = SharpnessRequest { checkpoint: a.checkpoint, batches: a.batches, method, top: a.top, device: a.device };
+    let req = SharpnessRequest {
+        checkpoint: a.checkpoint,
+        batches: a.batches,
+        method,
+        top: a.top,
+        device: a.device,
+        double: a.double,
+    };
     let r = analyse(&a.run, &req)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -59,8 +71,8 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
     }
     println!("{} (epoch {}, iteration {})", r.checkpoint, r.epoch, r.iteration);
     println!(
-        "λmax = {:.9}   over {} undecided α, {} α batch(es) of {} images, {:?}",
-        r.eigenvalues[0], r.dim, r.batches, r.batch_size, r.method
+        "λmax = {:.9}   over {} undecided α, {} α batch(es) of {} images, {:?}, in {}",
+        r.eigenvalues[0], r.dim, r.batches, r.batch_size, r.method, r.precision
     );
     if r.eigenvalues.len() > 1 {
         let rest: Vec<String> = r.eigenvalues.iter().map(|v| format!("{v:.6}")).collect();

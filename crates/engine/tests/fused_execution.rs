@@ -7,14 +7,17 @@
 //! different oneDNN kernels (grouped, channels-last), whose sums round differently; through a
 //! 5-cell supernet and its backward pass that reaches ~1e-5 of a gradient's scale, so f32 is held
 //! to 1e-4. That gap is rounding, not a loss of accuracy: measured against the same net in f64,
-//! the fused f32 gradients and HVPs are as close to the exact values as the per-edge f32 ones
-//! (the last test).
+//! the fused f32 gradients and HVPs are as close to the exact values as the per-edge f32 ones on
+//! these random batches (the last test). On real images channels-last double backward loses more,
+//! so the fused DARTS supernet takes its Hessian-vector products in NCHW ([`SecondOrderForm`]);
+//! a test here checks that it does, and that it comes back to its training form unchanged.
 
 use oxnas_core::config::Execution;
 use oxnas_core::darts::OpSet;
 use oxnas_engine::search::architect::{cross_entropy, ImageLosses, Unrolled};
 use oxnas_engine::search::{
-    DartsSupernet, DartsSupernetConfig, EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, Supernet,
+    DartsSupernet, DartsSupernetConfig, EdgeState, ImageSupernet, Nb201Supernet, Nb201SupernetConfig, SecondOrderForm,
+    Supernet,
 };
 use oxnas_engine::train::optim::{Sgd, SgdConfig};
 use tch::{Device, Kind, Tensor};
@@ -60,13 +63,7 @@ fn max_abs(ts: &[Tensor]) -> f64 {
 
 /// Both nets in f64 (values, layouts and edge states kept).
 fn to_double(net: &dyn Supernet) {
-    tch::no_grad(|| {
-        let alphas = net.arch().iter().flat_map(|c| c.alphas.iter().map(|a| a.shallow_clone()));
-        for mut t in net.weights().variables().into_values().chain(alphas) {
-            let d = t.to_kind(Kind::Double);
-            t.set_data(&d);
-        }
-    });
+    net.convert_to(Kind::Double);
 }
 
 fn nb201(execution: Execution, track: bool) -> Nb201Supernet {
@@ -316,4 +313,35 @@ fn in_f32_the_fused_form_is_as_accurate_as_the_per_edge_form() {
         ];
         assert_as_accurate(&label, &nets[0], &nets[1], &nets[2]);
     }
+}
+
+#[test]
+fn the_fused_darts_supernet_takes_hvps_in_nchw_and_returns_to_its_training_form() {
+    let fused = darts(Execution::Fused, OpSet::sgas_es());
+    let reference = darts(Execution::PerEdge, OpSet::sgas_es());
+    same_state(&fused, &reference);
+    let (x, y) = batch(6, 1);
+    let (xv, yv) = batch(6, 2);
+    let (out_before, grads_before) = first_order(&fused, &x, &y, true);
+    let channels_last = hvp(&fused, &xv, &yv);
+    let nchw = {
+        let _form = SecondOrderForm::enter(&fused);
+        hvp(&fused, &xv, &yv)
+    };
+    // Other kernels ran (NCHW instead of channels-last), and they compute the per-edge form's HVP
+    // up to the stacked kernels' rounding.
+    assert!(nchw.iter().zip(&channels_last).any(|(a, b)| !a.equal(b)), "the probe form ran the same kernels");
+    for (i, (hf, hr)) in nchw.iter().zip(hvp(&reference, &xv, &yv)).enumerate() {
+        assert_close(&format!("NCHW fused HVP row {i}"), hf, &hr);
+    }
+    // Training passes after the probe are those before it, bit for bit (train-mode BN uses the
+    // batch's statistics, so the running statistics the probe updated do not enter).
+    let (out_after, grads_after) = first_order(&fused, &x, &y, true);
+    assert!(out_after.equal(&out_before));
+    assert_eq!(grads_after.len(), grads_before.len());
+    for (a, b) in grads_after.iter().zip(&grads_before).filter(|(a, _)| a.defined()) {
+        assert!(a.equal(b), "a gradient changed across the probe");
+    }
+    let after = hvp(&fused, &xv, &yv);
+    assert!(after.iter().zip(&channels_last).all(|(a, b)| a.equal(b)), "channels-last again after the probe");
 }

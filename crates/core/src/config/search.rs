@@ -320,8 +320,10 @@ fn lanczos_iters() -> usize {
 /// The stop asks for an estimated relative error of λmax of 1e-4, ten times below the 1e-3 the
 /// probe is meant to deliver, because the estimate uses the Ritz gap in place of the unknown true
 /// gap (see the engine's `eigenvalue_error`).
+pub const LANCZOS_TOL: f64 = 1e-4;
+
 fn lanczos_tol() -> f64 {
-    1e-4
+    LANCZOS_TOL
 }
 
 impl DecisionConfig {

@@ -168,14 +168,15 @@ pub fn to_channels_last(x: &Tensor) -> Tensor {
     x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
-/// Stores every 4-d variable of `vs` (the conv weights) channels-last, in place: values, names and
-/// optimiser bindings are unchanged, and checkpoints read them through `contiguous()` as before.
-pub fn store_channels_last(vs: &nn::VarStore) {
+/// Stores every 4-d variable of `vs` (the conv weights) channels-last, or back in NCHW
+/// (`channels_last` false), in place: values, names and optimiser bindings are unchanged, and
+/// checkpoints read them through `contiguous()` either way.
+pub fn store_layout(vs: &nn::VarStore, channels_last: bool) {
     tch::no_grad(|| {
         for (_, mut v) in vs.variables() {
             if v.dim() == 4 {
-                let cl = to_channels_last(&v);
-                v.set_data(&cl);
+                let stored = if channels_last { to_channels_last(&v) } else { v.contiguous() };
+                v.set_data(&stored);
             }
         }
     });

@@ -5,11 +5,12 @@
 use super::mixed_op::{forward_out_edges, MixedOp, OutEdge};
 use super::supernet::{ArchCell, ImageSupernet, Supernet};
 use crate::device::init_on_cpu;
-use crate::nn::layers::{store_channels_last, to_channels_last, BatchNorm2d, Conv2d, ConvSpec, Linear};
+use crate::nn::layers::{store_layout, to_channels_last, BatchNorm2d, Conv2d, ConvSpec, Linear};
 use crate::nn::ops::{BnMode, FactorizedReduce, ReluConvBn};
 use oxnas_core::config::Execution;
 use oxnas_core::darts::OpSet;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use tch::{nn::Path, nn::VarStore, Device, Tensor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,6 +136,8 @@ pub struct DartsSupernet {
     classifier: Linear,
     arch: Vec<ArchCell>,
     pub config: DartsSupernetConfig,
+    /// Activations channels-last (the fused form's training passes); see [`layout`].
+    channels_last: Cell<bool>,
 }
 
 impl DartsSupernet {
@@ -164,10 +167,12 @@ impl DartsSupernet {
         let e = cfg.num_edges();
         let k = cfg.ops.len();
         let arch = vec![ArchCell::new(device, "normal", e, k), ArchCell::new(device, "reduce", e, k)];
-        if cfg.execution == Execution::Fused {
-            store_channels_last(&vs);
+        let channels_last = cfg.execution == Execution::Fused;
+        if channels_last {
+            store_layout(&vs, true);
         }
-        DartsSupernet { vs, stem_conv, stem_bn, cells, classifier, arch, config: cfg.clone() }
+        let channels_last = Cell::new(channels_last);
+        DartsSupernet { vs, stem_conv, stem_bn, cells, classifier, arch, config: cfg.clone(), channels_last }
     }
 }
 
@@ -176,7 +181,7 @@ impl ImageSupernet for DartsSupernet {
         let w_normal = self.arch[0].weights();
         let w_reduce = self.arch[1].weights();
         let run = (train, self.config.execution);
-        let s = self.stem_bn.forward_t(&layout(self.stem_conv.forward(x), run.1), train);
+        let s = self.stem_bn.forward_t(&layout(self.stem_conv.forward(x), self.channels_last.get()), train);
         let (mut s0, mut s1) = (s.shallow_clone(), s);
         for cell in &self.cells {
             let (arch, w) = if cell.reduction { (&self.arch[1], &w_reduce) } else { (&self.arch[0], &w_normal) };
@@ -185,16 +190,26 @@ impl ImageSupernet for DartsSupernet {
         }
         self.classifier.forward(&s1.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
     }
+
+    /// Fused: NCHW for double backward (weights re-stored, stem output left as it is), then
+    /// channels-last again. The per-edge form is NCHW throughout.
+    fn set_second_order_form(&self, on: bool) {
+        let channels_last = self.config.execution == Execution::Fused && !on;
+        if self.channels_last.replace(channels_last) != channels_last {
+            store_layout(&self.vs, channels_last);
+        }
+    }
 }
 
 /// The fused form's activations are channels-last from the stem's output on, where libtorch's
 /// CPU depthwise convs and max pooling run 4-5x faster than in NCHW. Convs keep the layout of their
 /// input, and a 1- or 3-channel image is too thin for the layout to show in its strides, so the
 /// stem's output is converted rather than the image.
-fn layout(stem_out: Tensor, execution: Execution) -> Tensor {
-    match execution {
-        Execution::Fused => to_channels_last(&stem_out),
-        Execution::PerEdge => stem_out,
+fn layout(stem_out: Tensor, channels_last: bool) -> Tensor {
+    if channels_last {
+        to_channels_last(&stem_out)
+    } else {
+        stem_out
     }
 }
 

@@ -7,7 +7,7 @@ use super::hessian::HessianProbe;
 use super::space::build_supernet;
 use super::state::EdgeVector;
 use super::workload::{diverged_at, EpochAt, Evaluation, LambdaProbe, TrainedEpoch, Trainee, Workload};
-use super::{ImageSupernet, SearchEpoch, SearchError};
+use super::{ImageSupernet, SearchEpoch, SearchError, SecondOrderForm};
 use crate::progress::Progress;
 use crate::run::{stream_seed, to_tensors, Prelude, RunData, Stream};
 use oxnas_core::config::{EigenMethod, SearchConfig, StepOrder};
@@ -129,6 +129,7 @@ impl Workload for ImageWorkload {
     ) -> Result<Option<LambdaProbe>, SearchError> {
         let Some((x, y)) = &self.last_alpha_batch else { return Ok(None) };
         let net = t.net.as_ref();
+        let _form = SecondOrderForm::enter(net);
         let mut loss = || cross_entropy(&net.forward_t(x, true), y);
         let mut out = t.lambda_max(probe, method, warm, &mut loss)?;
         if let Some(p) = out.as_mut().filter(|_| check) {

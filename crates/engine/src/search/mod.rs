@@ -29,7 +29,7 @@ pub use nb201_supernet::{Nb201Supernet, Nb201SupernetConfig};
 pub use record::{DecisionRecord, SearchEpoch};
 pub use search_loop::{Search, SearchError, SearchOutcome, SearchStart};
 pub use space::build_supernet;
-pub use supernet::{ArchCell, EdgeState, ImageSupernet, Supernet};
+pub use supernet::{ArchCell, EdgeState, ImageSupernet, SecondOrderForm, Supernet};
 
 /// A tiny search and an interrupting progress reporter, shared by the search tests.
 #[cfg(test)]

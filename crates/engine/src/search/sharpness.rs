@@ -7,7 +7,7 @@ use super::architect::cross_entropy;
 use super::hessian::HessianProbe;
 use super::image_workload::loaders;
 use super::state::{load_weights_and_alphas, EpochState, SearchState, EPOCH_STATE, SEARCH_STATE};
-use super::{build_supernet, ImageSupernet, SearchEpoch, SearchError, Supernet};
+use super::{build_supernet, ImageSupernet, SearchEpoch, SearchError, SecondOrderForm, Supernet};
 use crate::checkpoint;
 use crate::run::{stream_seed, to_tensors, Prelude, Stream};
 use crate::rundir::RunFiles;
@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Which checkpoint of a search directory: `last`, or `epoch-N` (an epoch checkpoint of an SGAS-es
 /// run; those before the latest decision are deleted).
@@ -51,6 +51,8 @@ pub struct SharpnessRequest {
     /// How many of the largest eigenvalues to report (more than one needs the full Hessian).
     pub top: usize,
     pub device: Option<DeviceChoice>,
+    /// Compute in f64 (weights, buffers, α and images converted after loading the f32 checkpoint).
+    pub double: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,6 +63,8 @@ pub struct SharpnessReport {
     pub batches: usize,
     pub batch_size: usize,
     pub method: EigenMethod,
+    /// "f32" as the search ran, or "f64" with `double`.
+    pub precision: &'static str,
     /// Undecided α entries the Hessian is taken over.
     pub dim: usize,
     pub hvps: usize,
@@ -95,7 +99,11 @@ pub fn analyse(dir: &Path, req: &SharpnessRequest) -> Result<SharpnessReport, Se
     tch::manual_seed(cfg.run.seed as i64);
     let mut net = build_supernet(&cfg.supernet, data.num_classes(), data.in_channels(), device)?;
     let pos = load_position(dir, req.checkpoint, net.as_mut(), device)?;
-    let batches = alpha_batches(&cfg, &data, &pos, req.batches, device)?;
+    let mut batches = alpha_batches(&cfg, &data, &pos, req.batches, device)?;
+    if req.double {
+        net.convert_to(Kind::Double);
+        batches = batches.into_iter().map(|(x, y)| (x.to_kind(Kind::Double), y)).collect();
+    }
     let method = req.method.or(cfg.hessian.method()).unwrap_or(EigenMethod::Full);
     let (eigenvalues, dim, hvps, seconds) = spectrum(&cfg, net.as_ref(), &batches, method, req.top)?;
     Ok(SharpnessReport {
@@ -105,6 +113,7 @@ pub fn analyse(dir: &Path, req: &SharpnessRequest) -> Result<SharpnessReport, Se
         batches: batches.len(),
         batch_size: pos.batch_size,
         method,
+        precision: if req.double { "f64" } else { "f32" },
         dim,
         hvps,
         seconds,
@@ -198,6 +207,7 @@ fn spectrum(
 ) -> Result<(Vec<f64>, usize, usize, f64), SearchError> {
     let alphas = net.trainable_alphas();
     let probe = HessianProbe::new(cfg.arch.weight_decay)?;
+    let _form = SecondOrderForm::enter(net);
     // One batch: exactly the search's loss expression, so the logged value is reproduced.
     let mut loss_fn = || {
         let losses: Vec<Tensor> = batches.iter().map(|(x, y)| cross_entropy(&net.forward_t(x, true), y)).collect();
@@ -248,7 +258,14 @@ mod tests {
     use crate::search::{Search, SearchStart};
 
     fn request(checkpoint: CheckpointChoice) -> SharpnessRequest {
-        SharpnessRequest { checkpoint, batches: 1, method: None, top: 1, device: Some(DeviceChoice::Cpu) }
+        SharpnessRequest {
+            checkpoint,
+            batches: 1,
+            method: None,
+            top: 1,
+            device: Some(DeviceChoice::Cpu),
+            double: false,
+        }
     }
 
     #[test]
@@ -286,6 +303,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--mode full"), "{e}");
+        // In f64 the same state gives the same λmax up to f32 rounding, and says so.
+        let f64_req = SharpnessRequest { double: true, ..request(CheckpointChoice::Epoch(2)) };
+        let double = analyse(dir.path(), &f64_req).unwrap();
+        assert_eq!((double.precision, top.precision), ("f64", "f32"));
+        let rel = (double.eigenvalues[0] - top.eigenvalues[0]).abs() / top.eigenvalues[0].abs();
+        assert!(
+            rel < 1e-3 && double.eigenvalues[0] != top.eigenvalues[0],
+            "f64 {} vs f32 {}",
+            double.eigenvalues[0],
+            top.eigenvalues[0]
+        );
         assert_eq!("epoch-7".parse::<CheckpointChoice>(), Ok(CheckpointChoice::Epoch(7)));
         assert!("epoch7".parse::<CheckpointChoice>().unwrap_err().contains("epoch-N"));
     }

@@ -84,9 +84,48 @@ pub trait Supernet {
     fn trainable_weights(&self) -> Vec<(String, Tensor)> {
         sorted_trainable(self.weights())
     }
+
+    /// Every weight, buffer and α converted to `kind` in place (values, layouts, edge states and
+    /// gradient flags kept): an f64 copy of an f32 state tells how much rounding moves a result.
+    fn convert_to(&self, kind: tch::Kind) {
+        tch::no_grad(|| {
+            let alphas = self.arch().iter().flat_map(|c| c.alphas.iter().map(Tensor::shallow_clone));
+            for mut t in self.weights().variables().into_values().chain(alphas) {
+                let converted = t.to_kind(kind);
+                t.set_data(&converted);
+            }
+        });
+    }
 }
 
 /// A supernet that maps a batch of images to class logits (the NB201 and DARTS CNN supernets).
 pub trait ImageSupernet: Supernet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor;
+
+    /// Puts the network into (`true`) or takes it out of (`false`) the form Hessian-vector
+    /// products run in, where it differs from the training form; see [`SecondOrderForm`].
+    fn set_second_order_form(&self, _on: bool) {}
+}
+
+/// The network in its second-order form while this guard lives, back in its training form after
+/// (also when the probe fails). The fused DARTS supernet trains channels-last, where libtorch's
+/// CPU depthwise convs and max pooling are fastest, but double backward there is both slower and
+/// less accurate: on a real Fashion-MNIST batch its f32 λmax was 0.3% off the f64 value and moved
+/// 0.4% with the thread count, against 1e-5 in NCHW (BENCHMARKS.md, "λmax in f32"), so its
+/// Hessian probes run in NCHW.
+pub struct SecondOrderForm<'a> {
+    net: &'a dyn ImageSupernet,
+}
+
+impl<'a> SecondOrderForm<'a> {
+    pub fn enter(net: &'a dyn ImageSupernet) -> Self {
+        net.set_second_order_form(true);
+        SecondOrderForm { net }
+    }
+}
+
+impl Drop for SecondOrderForm<'_> {
+    fn drop(&mut self) {
+        self.net.set_second_order_form(false);
+    }
 }

@@ -209,95 +209,73 @@ def verdict(rows):
     return dict(tolerance=TOLERANCE, passed=checks, all_passed=all(checks.values()))
 
 
+def emit(res, row):
+    print(json.dumps(row), flush=True)
+    res.write(json.dumps(row) + "\n")
+
+
+def oxnas_step(env, out, work, space, images, extra, tags):
+    """One oxnas run of the search-step workload on DEVICE (two epochs, λmax off): its second epoch's
+    images/s, after a first that warms cuDNN up."""
+    d = os.path.join(work, "tp-" + "-".join([space] + [str(v) for v in tags.values()]))
+    cmd = run_all.oxnas_search_cmd(space, d, images, ["--set", 'hessian.mode="off"', "--set", "optim.epochs=2", *extra])
+    cmd[0] = OX
+    cmd[cmd.index("--device") + 1] = DEVICE
+    row = dict(framework="oxnas", space=space, **tags)
+    try:
+        run(cmd, env, os.path.join(out, "runs.log"), d)
+        e = jsonl(os.path.join(d, "search.jsonl"))
+        row.update(images_per_s=e[-1]["images_per_s"], first_epoch_images_per_s=e[0]["images_per_s"])
+    except Exception as ex:  # noqa: BLE001 - reported, and the other runs go on
+        row.update(error=str(ex))
+    return row
+
+
+def pytorch_step(env, out, space, batch, alpha_grad, tags, extra=()):
+    """One bench/pytorch/search_step.py run on DEVICE (after 5 warm-up steps)."""
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "pytorch", "search_step.py"), "--space", space,
+           "--warmup", "5", "--steps", str(STEPS), "--batch-size", str(batch),
+           "--threads", os.environ["THREADS"], "--alpha-grad", alpha_grad, "--device", DEVICE, *extra]
+    row = dict(framework="pytorch", space=space, alpha_grad=alpha_grad, **tags)
+    try:
+        stdout, _ = run(cmd, env, os.path.join(out, "runs.log"))
+        r = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
+        row.update(images_per_s=r["images_per_s"], images_per_s_incl_warmup=r["images_per_s_incl_warmup"])
+    except Exception as ex:  # noqa: BLE001
+        row.update(error=str(ex))
+    return row
+
+
 def throughput(env, out, work):
-    res = open(os.path.join(out, "throughput.jsonl"), "a")
-    for space in ("nb201", "darts"):
-        for execution in ("fused", "per-edge"):
-            d = os.path.join(work, "tp-%s-%s" % (space, execution))
-            cmd = run_all.oxnas_search_cmd(space, d, 2 * STEPS * run_all.BATCH,
-                                           ["--set", 'hessian.mode="off"', "--set", "optim.epochs=2",
-                                            "--set", 'supernet.execution="%s"' % execution])
-            cmd[0] = OX
-            cmd[cmd.index("--device") + 1] = DEVICE
-            try:
-                run(cmd, env, os.path.join(out, "runs.log"), d)
-                e = jsonl(os.path.join(d, "search.jsonl"))
-                row = dict(framework="oxnas", space=space, execution=execution, images_per_s=e[-1]["images_per_s"],
-                           first_epoch_images_per_s=e[0]["images_per_s"])
-            except Exception as ex:  # noqa: BLE001
-                row = dict(framework="oxnas", space=space, execution=execution, error=str(ex))
-            print(json.dumps(row), flush=True)
-            res.write(json.dumps(row) + "\n")
-        for ag in ("backward", "alphas"):
-            cmd = [sys.executable, os.path.join(ROOT, "bench", "pytorch", "search_step.py"), "--space", space,
-                   "--warmup", "5", "--steps", str(STEPS), "--batch-size", str(run_all.BATCH),
-                   "--threads", os.environ["THREADS"], "--alpha-grad", ag, "--device", DEVICE]
-            try:
-                stdout, _ = run(cmd, env, os.path.join(out, "runs.log"))
-                r = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
-                row = dict(framework="pytorch", space=space, alpha_grad=ag, images_per_s=r["images_per_s"],
-                           images_per_s_incl_warmup=r["images_per_s_incl_warmup"])
-            except Exception as ex:  # noqa: BLE001
-                row = dict(framework="pytorch", space=space, alpha_grad=ag, error=str(ex))
-            print(json.dumps(row), flush=True)
-            res.write(json.dumps(row) + "\n")
-    res.close()
+    with open(os.path.join(out, "throughput.jsonl"), "a") as res:
+        for space in ("nb201", "darts"):
+            for execution in ("fused", "per-edge"):
+                emit(res, oxnas_step(env, out, work, space, 2 * STEPS * run_all.BATCH,
+                                     ["--set", 'supernet.execution="%s"' % execution], dict(execution=execution)))
+            for ag in ("backward", "alphas"):
+                emit(res, pytorch_step(env, out, space, run_all.BATCH, ag, {}))
 
 
 def batch_scaling(env, out, work):
     """Whether kernel launches dominate: the fused step and PyTorch's α-only step at batch 256 against
     batch 64 (throughput.jsonl). Launch-bound work gains close to 4x in images/s from 4x the batch;
     compute-bound work gains little. 11 steps an epoch fit in the 6,000 embedded images."""
-    res = open(os.path.join(out, "throughput.jsonl"), "a")
     big = 256
-    for space in ("nb201", "darts"):
-        d = os.path.join(work, "tp-%s-fused-b%d" % (space, big))
-        cmd = run_all.oxnas_search_cmd(space, d, 2 * 11 * big,
-                                       ["--set", 'hessian.mode="off"', "--set", "optim.epochs=2",
-                                        "--set", "optim.batch_size=%d" % big])
-        cmd[0] = OX
-        cmd[cmd.index("--device") + 1] = DEVICE
-        try:
-            run(cmd, env, os.path.join(out, "runs.log"), d)
-            e = jsonl(os.path.join(d, "search.jsonl"))
-            row = dict(framework="oxnas", space=space, execution="fused", batch=big, images_per_s=e[-1]["images_per_s"])
-        except Exception as ex:  # noqa: BLE001
-            row = dict(framework="oxnas", space=space, execution="fused", batch=big, error=str(ex))
-        print(json.dumps(row), flush=True)
-        res.write(json.dumps(row) + "\n")
-        cmd = [sys.executable, os.path.join(ROOT, "bench", "pytorch", "search_step.py"), "--space", space,
-               "--warmup", "5", "--steps", str(STEPS), "--batch-size", str(big),
-               "--threads", os.environ["THREADS"], "--alpha-grad", "alphas", "--device", DEVICE]
-        try:
-            stdout, _ = run(cmd, env, os.path.join(out, "runs.log"))
-            r = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
-            row = dict(framework="pytorch", space=space, alpha_grad="alphas", batch=big, images_per_s=r["images_per_s"])
-        except Exception as ex:  # noqa: BLE001
-            row = dict(framework="pytorch", space=space, alpha_grad="alphas", batch=big, error=str(ex))
-        print(json.dumps(row), flush=True)
-        res.write(json.dumps(row) + "\n")
-    res.close()
+    with open(os.path.join(out, "throughput.jsonl"), "a") as res:
+        for space in ("nb201", "darts"):
+            emit(res, oxnas_step(env, out, work, space, 2 * 11 * big, ["--set", "optim.batch_size=%d" % big],
+                                 dict(execution="fused", batch=big)))
+            emit(res, pytorch_step(env, out, space, big, "alphas", dict(batch=big)))
 
 
 def cuda_graphs(env, out, work):
     """What capturing the whole step as one CUDA graph buys PyTorch on this workload (batch 64), against
     its eager α-only step in the same run (throughput.jsonl)."""
-    res = open(os.path.join(out, "throughput.jsonl"), "a")
-    for space in ("nb201", "darts"):
-        for graph in (False, True):
-            cmd = [sys.executable, os.path.join(ROOT, "bench", "pytorch", "search_step.py"), "--space", space,
-                   "--warmup", "5", "--steps", str(STEPS), "--batch-size", str(run_all.BATCH),
-                   "--threads", os.environ["THREADS"], "--alpha-grad", "alphas", "--device", DEVICE]
-            try:
-                stdout, _ = run(cmd + (["--cuda-graph"] if graph else []), env, os.path.join(out, "runs.log"))
-                r = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
-                row = dict(framework="pytorch", space=space, alpha_grad="alphas", cuda_graph=graph,
-                           images_per_s=r["images_per_s"])
-            except Exception as ex:  # noqa: BLE001
-                row = dict(framework="pytorch", space=space, alpha_grad="alphas", cuda_graph=graph, error=str(ex))
-            print(json.dumps(row), flush=True)
-            res.write(json.dumps(row) + "\n")
-    res.close()
+    with open(os.path.join(out, "throughput.jsonl"), "a") as res:
+        for space in ("nb201", "darts"):
+            for graph in (False, True):
+                emit(res, pytorch_step(env, out, space, run_all.BATCH, "alphas", dict(cuda_graph=graph),
+                                       ["--cuda-graph"] if graph else []))
 
 
 def main():

@@ -98,17 +98,9 @@ def graph_steps(a, net, weights, alphas, w_opt, images, labels, batches, valid_i
     sx, sy, sxv, syv = next_batches(a, images, labels, batches, valid_idx, rng)
 
     def step():
-        loss_v = cross_entropy(net(sxv), syv)
-        for p, g in zip(alphas, torch.autograd.grad(loss_v, alphas)):
-            p.grad = g
-        a_opt.step()
-        w_opt.zero_grad(set_to_none=False)
-        logits = net(sx)
-        loss = cross_entropy(logits, sy)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(weights, 5.0)
-        w_opt.step()
-        return loss, (logits.argmax(1) == sy).sum()
+        alpha_step(net, alphas, a_opt, sxv, syv, "alphas")
+        # Zeroed in place, not set to None: the graph's backward must write into the same tensors.
+        return weight_step(net, weights, w_opt, sx, sy, set_to_none=False)
 
     times, seen = [], []
     side = torch.cuda.Stream()
@@ -136,29 +128,39 @@ def graph_steps(a, net, weights, alphas, w_opt, images, labels, batches, valid_i
     return times, seen
 
 
+def alpha_step(net, alphas, a_opt, xv, yv, alpha_grad):
+    """First-order α step: `backward` as the references do (weights' gradients computed too), or
+    `alphas`, the gradients of α alone."""
+    loss_v = cross_entropy(net(xv), yv)
+    if alpha_grad == "backward":
+        a_opt.zero_grad(set_to_none=True)
+        loss_v.backward()
+    else:
+        for p, g in zip(alphas, torch.autograd.grad(loss_v, alphas)):
+            p.grad = g
+    a_opt.step()
+
+
+def weight_step(net, weights, w_opt, x, y, set_to_none=True):
+    """w step; returns the loss and the number correct, as tensors (read back by the caller)."""
+    w_opt.zero_grad(set_to_none=set_to_none)
+    logits = net(x)
+    loss = cross_entropy(logits, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(weights, 5.0)
+    w_opt.step()
+    return loss, (logits.argmax(1) == y).sum()
+
+
 def eager_steps(a, net, weights, alphas, w_opt, a_opt, images, labels, batches, valid_idx, rng, total):
     times, seen = [], []
     for _ in range(total):
         t0 = time.perf_counter()
         x, y, xv, yv = next_batches(a, images, labels, batches, valid_idx, rng)
-        # α step (first order)
-        a_opt.zero_grad(set_to_none=True)
-        loss_v = cross_entropy(net(xv), yv)
-        if a.alpha_grad == "backward":
-            loss_v.backward()
-        else:
-            for p, g in zip(alphas, torch.autograd.grad(loss_v, alphas)):
-                p.grad = g
-        a_opt.step()
-        # w step
-        w_opt.zero_grad(set_to_none=True)
-        logits = net(x)
-        loss = cross_entropy(logits, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(weights, 5.0)
-        w_opt.step()
+        alpha_step(net, alphas, a_opt, xv, yv, a.alpha_grad)
+        loss, correct = weight_step(net, weights, w_opt, x, y)
         _ = loss.item()
-        _ = (logits.argmax(1) == y).sum().item()
+        _ = correct.item()
         times.append(time.perf_counter() - t0)
         seen.append(len(y))
     return times, seen

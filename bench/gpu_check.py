@@ -26,6 +26,7 @@ runs that `agreement` leaves in GPU_WORK.
 LD_LIBRARY_PATH is pointed at the lib folder of the torch that python3 imports, whose
 libtorch_cuda.so oxnas loads at start-up.
 """
+import csv
 import json
 import math
 import os
@@ -124,9 +125,8 @@ def agreement(env, out, work):
 
 
 def read_csv(path):
-    with open(path) as f:
-        head = f.readline().strip().split(",")
-        return [dict(zip(head, l.strip().split(","))) for l in f if l.strip()]
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def max_rel(pairs):

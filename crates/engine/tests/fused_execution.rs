@@ -61,11 +61,6 @@ fn max_abs(ts: &[Tensor]) -> f64 {
     ts.iter().filter(|t| t.defined()).map(|t| t.abs().max().double_value(&[])).fold(0.0, f64::max)
 }
 
-/// Both nets in f64 (values, layouts and edge states kept).
-fn to_double(net: &dyn Supernet) {
-    net.convert_to(Kind::Double);
-}
-
 fn nb201(execution: Execution, track: bool) -> Nb201Supernet {
     let _rng = rng_lock();
     tch::manual_seed(7);
@@ -182,8 +177,8 @@ fn compare(label: &str, fused: &dyn ImageSupernet, reference: &dyn ImageSupernet
     let (x, y) = batch(6, 1);
     let (xv, yv) = batch(6, 2);
     if kind == Kind::Double {
-        to_double(fused);
-        to_double(reference);
+        fused.convert_to(Kind::Double);
+        reference.convert_to(Kind::Double);
     }
     let (x, xv) = (x.to_kind(kind), xv.to_kind(kind));
     for train in [true, false] {
@@ -208,8 +203,8 @@ fn compare(label: &str, fused: &dyn ImageSupernet, reference: &dyn ImageSupernet
     for (i, (hf, hr)) in hvp(fused, &xv, &yv).iter().zip(hvp(reference, &xv, &yv)).enumerate() {
         assert_close(&format!("{label} HVP row {i}"), hf, &hr);
     }
-    to_double(fused);
-    to_double(reference);
+    fused.convert_to(Kind::Double);
+    reference.convert_to(Kind::Double);
     let double = |t: &Tensor| t.to_kind(Kind::Double);
     let (x, xv) = (double(&x), double(&xv));
     // The second-order α gradient divides a difference of two gradients by 2ε (ε = 0.01/‖v‖),
@@ -286,7 +281,7 @@ fn f32_accuracy(net: &dyn ImageSupernet, exact: &dyn ImageSupernet) -> (f64, f64
 fn assert_as_accurate<N: ImageSupernet>(label: &str, fused: &N, per_edge: &N, exact: &N) {
     same_state(fused, per_edge);
     copy_state(exact, per_edge);
-    to_double(exact);
+    exact.convert_to(Kind::Double);
     let (fused_grads, fused_hvps) = f32_accuracy(fused, exact);
     let (edge_grads, edge_hvps) = f32_accuracy(per_edge, exact);
     println!("{label}: f32 error vs f64, gradients fused {fused_grads:.2e} per-edge {edge_grads:.2e}; HVP fused {fused_hvps:.2e} per-edge {edge_hvps:.2e}");

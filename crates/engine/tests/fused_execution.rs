@@ -61,7 +61,7 @@ fn max_abs(ts: &[Tensor]) -> f64 {
     ts.iter().filter(|t| t.defined()).map(|t| t.abs().max().double_value(&[])).fold(0.0, f64::max)
 }
 
-fn nb201(execution: Execution, track: bool) -> Nb201Supernet {
+fn nb201(execution: Execution, track: bool, pool_bn: bool) -> Nb201Supernet {
     let _rng = rng_lock();
     tch::manual_seed(7);
     let cfg = Nb201SupernetConfig {
@@ -70,6 +70,7 @@ fn nb201(execution: Execution, track: bool) -> Nb201Supernet {
         num_classes: 10,
         in_channels: 1,
         track_running_stats: track,
+        pool_bn,
         execution,
     };
     Nb201Supernet::new(&cfg, Device::Cpu)
@@ -221,15 +222,19 @@ fn compare(label: &str, fused: &dyn ImageSupernet, reference: &dyn ImageSupernet
 
 #[test]
 fn nb201_fused_equals_per_edge() {
-    for (track, kind) in [(false, Kind::Double), (true, Kind::Double), (false, Kind::Float), (true, Kind::Float)] {
-        let mut fused = nb201(Execution::Fused, track);
-        let mut reference = nb201(Execution::PerEdge, track);
+    let cases = [(false, Kind::Double), (true, Kind::Double), (false, Kind::Float), (true, Kind::Float)];
+    // pool_bn adds a per-edge BN after the one pooling a node's out-edges share in the fused form.
+    for (pool_bn, (track, kind)) in
+        cases.into_iter().map(|c| (false, c)).chain([(true, (true, Kind::Double)), (true, (false, Kind::Float))])
+    {
+        let mut fused = nb201(Execution::Fused, track, pool_bn);
+        let mut reference = nb201(Execution::PerEdge, track, pool_bn);
         same_state(&fused, &reference);
         for net in [&mut fused as &mut dyn Supernet, &mut reference] {
             // Edge 3<-0 decided (nor_conv_3x3): node 0's other two edges stay stacked.
             set_states(net, &[(0, 3, EdgeState::Fixed(3))]);
         }
-        compare(&format!("nb201 {kind:?} (track_running_stats={track})"), &fused, &reference, kind);
+        compare(&format!("nb201 {kind:?} (track_running_stats={track}, pool_bn={pool_bn})"), &fused, &reference, kind);
     }
 }
 
@@ -297,7 +302,11 @@ fn assert_as_accurate<N: ImageSupernet>(label: &str, fused: &N, per_edge: &N, ex
 
 #[test]
 fn in_f32_the_fused_form_is_as_accurate_as_the_per_edge_form() {
-    let nets = [nb201(Execution::Fused, true), nb201(Execution::PerEdge, true), nb201(Execution::PerEdge, true)];
+    let nets = [
+        nb201(Execution::Fused, true, false),
+        nb201(Execution::PerEdge, true, false),
+        nb201(Execution::PerEdge, true, false),
+    ];
     assert_as_accurate("nb201", &nets[0], &nets[1], &nets[2]);
     for ops in [OpSet::sgas_es(), OpSet::darts()] {
         let label = format!("darts {ops}");

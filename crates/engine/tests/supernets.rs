@@ -31,6 +31,7 @@ fn nb201_cfg(track: bool) -> Nb201SupernetConfig {
         num_classes: 10,
         in_channels: 3,
         track_running_stats: track,
+        pool_bn: false,
         execution: Execution::Fused,
     }
 }
@@ -80,6 +81,7 @@ fn decided_edges_run_one_op_and_freeze_alpha() {
         num_classes: 10,
         in_channels: 1,
         track_running_stats: false,
+        pool_bn: false,
         execution: Execution::Fused,
     };
     let mut net = Nb201Supernet::new(&cfg, Device::Cpu);

@@ -69,6 +69,7 @@ pub fn build(
                 num_classes,
                 in_channels,
                 track_running_stats: c.track_running_stats,
+                pool_bn: false,
                 // Single-path training runs one op per edge: nothing to fuse, and its
                 // results stay those of the reference layout.
                 execution: Execution::PerEdge,
@@ -126,6 +127,7 @@ pub(crate) fn tiny_config(track_running_stats: bool) -> crate::search::Nb201Supe
         num_classes: 10,
         in_channels: 1,
         track_running_stats,
+        pool_bn: false,
         execution: Execution::PerEdge,
     }
 }

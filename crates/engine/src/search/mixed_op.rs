@@ -80,11 +80,20 @@ impl MixedOp {
     }
 
     /// NAS-Bench-201 mixed op over the 5 ops, named `<p>.<k>` (the reference's ModuleList per edge).
-    pub fn nb201(p: &Path, c: i64, bn: BnMode) -> Self {
+    /// With `pool_bn`, avg_pool_3x3 is followed by a BN without affine parameters at `<p>.<k>.1`, the
+    /// name a `Sequential(pool, BatchNorm2d)` would give it.
+    pub fn nb201(p: &Path, c: i64, bn: BnMode, pool_bn: bool) -> Self {
         let ops = Nb201Op::ALL
             .iter()
             .enumerate()
-            .map(|(k, &op)| Candidate::Plain(Op::nb201(&(p / k), op, c, c, 1, bn)))
+            .map(|(k, &op)| {
+                let built = Op::nb201(&(p / k), op, c, c, 1, bn);
+                if pool_bn && op == Nb201Op::AvgPool3x3 {
+                    Candidate::PoolBn(built, BatchNorm2d::new(&(p / k / 1), c, false, bn.track_running_stats))
+                } else {
+                    Candidate::Plain(built)
+                }
+            })
             .collect();
         MixedOp { ops }
     }
@@ -163,4 +172,38 @@ fn fused_mixed(x: &Tensor, edges: &[&OutEdge], train: bool) -> Vec<Tensor> {
         }
     }
     sums.into_iter().zip(edges).map(|(s, e)| s.unwrap_or_else(|| e.op.ops[0].forward_t(x, train))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind};
+
+    fn avg_pool_edge(pool_bn: bool, x: &Tensor) -> Tensor {
+        let vs = VarStore::new(Device::Cpu);
+        let bn = BnMode { affine: false, track_running_stats: true };
+        let edge = MixedOp::nb201(&(vs.root() / "e"), 3, bn, pool_bn);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert_eq!(names.iter().any(|n| n.starts_with("e.4.1.")), pool_bn, "pool BN buffers: {names:?}");
+        edge.forward_t(x, EdgeState::Fixed(Nb201Op::AvgPool3x3 as usize), None, true).unwrap()
+    }
+
+    #[test]
+    fn nb201_pool_bn_normalises_the_pooled_features_per_channel() {
+        tch::manual_seed(3);
+        // Channels on different scales and offsets, as node sums are.
+        let scale = Tensor::from_slice(&[0.1f32, 1.0, 7.0]).view([1, 3, 1, 1]);
+        let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu)) * &scale + 2.0;
+        let plain = avg_pool_edge(false, &x);
+        let expected = x.avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>);
+        assert!(plain.allclose(&expected, 1e-6, 1e-6, false), "without pool_bn the edge is AutoDL's avg_pool_3x3");
+        // Training-mode BN by hand: (p - mean_c) / sqrt(var_c + 1e-5), biased variance over N, H, W.
+        let dims = [0i64, 2, 3];
+        let mean = expected.mean_dim(dims.as_slice(), true, Kind::Float);
+        let var = expected.var_dim(dims.as_slice(), false, true);
+        let by_hand = (&expected - mean) / (var + 1e-5).sqrt();
+        let y = avg_pool_edge(true, &x);
+        let err = (&y - &by_hand).abs().max().double_value(&[]);
+        assert!(err < 1e-4, "pool_bn edge differs from BN(avg_pool(x)) by {err}");
+    }
 }

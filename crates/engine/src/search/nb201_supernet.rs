@@ -22,6 +22,9 @@ pub struct Nb201SupernetConfig {
     /// BN running statistics in the search cells; the reference scripts take it as a flag (0/1).
     /// Without them, BN normalises with batch statistics in evaluation mode too.
     pub track_running_stats: bool,
+    /// avg_pool_3x3 followed by a BN without affine parameters (DARTS's search-cell pooling).
+    #[serde(default)]
+    pub pool_bn: bool,
     #[serde(default)]
     pub execution: Execution,
 }
@@ -31,9 +34,11 @@ struct SearchCell {
 }
 
 impl SearchCell {
-    fn new(p: &Path, c: i64, bn: BnMode) -> Self {
-        let edges =
-            EDGES.iter().map(|&(to, from)| MixedOp::nb201(&(p / "edges" / format!("{to}<-{from}")), c, bn)).collect();
+    fn new(p: &Path, c: i64, bn: BnMode, pool_bn: bool) -> Self {
+        let edges = EDGES
+            .iter()
+            .map(|&(to, from)| MixedOp::nb201(&(p / "edges" / format!("{to}<-{from}")), c, bn, pool_bn))
+            .collect();
         SearchCell { edges }
     }
 
@@ -100,7 +105,7 @@ impl Nb201Supernet {
                 }
                 for _ in 0..cfg.cells_per_stage {
                     let k = blocks.len();
-                    blocks.push(Block::Cell(SearchCell::new(&(&p / "cells" / k), cs, bn)));
+                    blocks.push(Block::Cell(SearchCell::new(&(&p / "cells" / k), cs, bn, cfg.pool_bn)));
                 }
                 c_prev = cs;
             }

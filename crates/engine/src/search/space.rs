@@ -24,6 +24,7 @@ pub fn build_supernet(
                 num_classes,
                 in_channels,
                 track_running_stats: s.track_running_stats,
+                pool_bn: s.pool_bn,
                 execution: s.execution,
             },
             device,

@@ -120,9 +120,9 @@ pub struct Nb201SupernetConfig {
     pub track_running_stats: bool,
     /// Follow avg_pool_3x3 with a BN without affine parameters, as DARTS's search cell does for its
     /// pooling ops. AutoDL's NAS-Bench-201 search cell has none (the default). The BN puts the pooled
-    /// features on the same per-channel scale as the convolutions' BN outputs, so that softmax(α)
-    /// compares ops rather than output magnitudes. The benchmark's cells are unchanged: the BN exists
-    /// only in the supernet.
+    /// features on the same per-channel scale as the convolutions' BN outputs, the scale softmax(α)
+    /// then weighs them at. The derived cells are ordinary NB201 cells: the BN exists only in the
+    /// supernet.
     #[serde(default)]
     pub pool_bn: bool,
     #[serde(default)]

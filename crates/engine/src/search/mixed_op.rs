@@ -23,6 +23,12 @@ impl Candidate {
         }
     }
 
+    /// A pooling op followed by its BN without affine parameters, at `<p>.1`: the name a
+    /// `Sequential(pool, BatchNorm2d)` gives it.
+    fn pool_bn(pool: Op, p: &Path, c: i64, bn: BnMode) -> Self {
+        Candidate::PoolBn(pool, BatchNorm2d::new(&(p / 1), c, false, bn.track_running_stats))
+    }
+
     fn is_zero(&self) -> bool {
         matches!(self, Candidate::Plain(Op::Zero { .. }))
     }
@@ -70,7 +76,7 @@ impl MixedOp {
                 let q = p / "_ops" / k;
                 let built = Op::darts(&q, op, c, stride, bn);
                 if matches!(op, DartsOp::MaxPool3x3 | DartsOp::AvgPool3x3) {
-                    Candidate::PoolBn(built, BatchNorm2d::new(&(&q / 1), c, false, bn.track_running_stats))
+                    Candidate::pool_bn(built, &q, c, bn)
                 } else {
                     Candidate::Plain(built)
                 }
@@ -80,16 +86,16 @@ impl MixedOp {
     }
 
     /// NAS-Bench-201 mixed op over the 5 ops, named `<p>.<k>` (the reference's ModuleList per edge).
-    /// With `pool_bn`, avg_pool_3x3 is followed by a BN without affine parameters at `<p>.<k>.1`, the
-    /// name a `Sequential(pool, BatchNorm2d)` would give it.
+    /// With `pool_bn`, avg_pool_3x3 is followed by a BN without affine parameters at `<p>.<k>.1`.
     pub fn nb201(p: &Path, c: i64, bn: BnMode, pool_bn: bool) -> Self {
         let ops = Nb201Op::ALL
             .iter()
             .enumerate()
             .map(|(k, &op)| {
-                let built = Op::nb201(&(p / k), op, c, c, 1, bn);
+                let q = p / k;
+                let built = Op::nb201(&q, op, c, c, 1, bn);
                 if pool_bn && op == Nb201Op::AvgPool3x3 {
-                    Candidate::PoolBn(built, BatchNorm2d::new(&(p / k / 1), c, false, bn.track_running_stats))
+                    Candidate::pool_bn(built, &q, c, bn)
                 } else {
                     Candidate::Plain(built)
                 }
